@@ -1,0 +1,1 @@
+//! FS-neuron parameter fitter (being written).

@@ -1,0 +1,14 @@
+//! # fs-model: the golden model of fs-accel
+//!
+//! Everything the accelerator computes is defined here first, and the RTL, the host and the
+//! testbenches are checked against it:
+//! - [`fixed`]: the fixed-point format (widths, saturation);
+//! - [`neuron`]: the FS-neuron step, float and integer, and the firing rule;
+//! - [`activation`]: activations and their published FS parameters;
+//! - [`fit`]: the FS-neuron parameter fitter.
+
+pub mod activation;
+pub mod data;
+pub mod fit;
+pub mod fixed;
+pub mod neuron;

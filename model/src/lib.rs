@@ -8,7 +8,14 @@
 //! - [`fit`]: the FS-neuron parameter fitter.
 
 pub mod activation;
+pub mod convert;
 pub mod data;
+pub mod eval;
 pub mod fit;
 pub mod fixed;
+pub mod import;
+pub mod infer;
+pub mod modelfile;
+pub mod network;
 pub mod neuron;
+pub mod train;

@@ -177,15 +177,20 @@ impl FsRom {
     /// The integer output value of a spike mask, `sum_t D(t) z(t)`.
     #[inline]
     pub fn output_of(&self, mask: u32) -> i64 {
-        let mut y = 0;
-        let mut m = mask;
-        while m != 0 {
-            let step = m.trailing_zeros() as usize;
-            y += self.d[step];
-            m &= m - 1;
-        }
-        y
+        output_value(mask, &self.d)
     }
+}
+
+/// `sum_t values[t-1] z(t)` for a spike mask: what a neuron's spikes are worth to its receivers.
+#[inline]
+pub fn output_value(mask: u32, values: &[i64]) -> i64 {
+    let mut y = 0;
+    let mut m = mask;
+    while m != 0 {
+        y += values[m.trailing_zeros() as usize];
+        m &= m - 1;
+    }
+    y
 }
 
 #[cfg(test)]

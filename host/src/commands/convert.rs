@@ -1,0 +1,129 @@
+//! `fpga-host convert`, and the conversion settings shared with `train` and `import`.
+
+use super::DataArgs;
+use anyhow::{Context, Result};
+use clap::Args;
+use fs_model::convert::{Conversion, ConvertConfig, convert};
+use fs_model::data::Split;
+use fs_model::modelfile;
+use fs_model::network::Ann;
+use std::path::{Path, PathBuf};
+
+/// Calibration images: the first ones of the training set.
+const CALIBRATION_IMAGES: usize = 10_000;
+/// Validation images for the converter's choices: the last ones of the training set.
+const VALIDATION_IMAGES: usize = 5_000;
+
+#[derive(Args, Clone)]
+pub struct ConvertArgs {
+    /// Time steps K of ReLU hidden neurons.
+    #[arg(long, default_value_t = 8)]
+    pub k: usize,
+    /// Signed width of a weight.
+    #[arg(long, default_value_t = 8)]
+    pub weight_bits: u32,
+    /// Signed membrane width (default: the smallest that cannot saturate).
+    #[arg(long)]
+    pub membrane_bits: Option<u32>,
+    /// Signed width of spike values D(t) (default: the smallest that holds them).
+    #[arg(long)]
+    pub param_bits: Option<u32>,
+    /// Percentile of calibration pre-activations used as a ReLU layer's range
+    /// (default: the best of 99, 99.5, 99.9, 99.99, 100 on validation images).
+    #[arg(long)]
+    pub alpha_percentile: Option<f64>,
+    /// Turn off the q/2 initial membrane offset (IMP) that makes ReLU neurons round.
+    #[arg(long)]
+    pub no_imp: bool,
+    /// Keep the data-based ReLU range as is instead of rounding it to power-of-two thresholds.
+    #[arg(long)]
+    pub no_pow2: bool,
+}
+
+impl ConvertArgs {
+    pub fn config(&self, source: String) -> ConvertConfig {
+        ConvertConfig {
+            k: self.k,
+            weight_bits: self.weight_bits,
+            membrane_bits: self.membrane_bits,
+            param_bits: self.param_bits,
+            alpha_percentile: self.alpha_percentile,
+            imp: !self.no_imp,
+            pow2_scales: !self.no_pow2,
+            source,
+            ..ConvertConfig::default()
+        }
+    }
+}
+
+/// Converts `ann` on the training images of `split`, prints what the conversion chose and
+/// measured, and writes the model file.
+pub fn convert_and_save(
+    ann: &Ann,
+    split: &Split,
+    args: &ConvertArgs,
+    source: String,
+    out: &Path,
+) -> Result<Conversion> {
+    let train = &split.train;
+    let calibration = train.take(CALIBRATION_IMAGES);
+    let validation = if train.len() > CALIBRATION_IMAGES + VALIDATION_IMAGES {
+        let n = train.len();
+        train.select(&((n - VALIDATION_IMAGES)..n).collect::<Vec<_>>())
+    } else {
+        train.clone()
+    };
+    eprintln!(
+        "converting: {} calibration and {} validation images of the training set",
+        calibration.len(),
+        validation.len()
+    );
+    let conversion = convert(ann, &calibration, &validation, &args.config(source))?;
+    for c in &conversion.candidates {
+        eprintln!(
+            "  alpha percentile {:>6}: validation accuracy {:.4}, {:.3} spikes/neuron",
+            c.alpha_percentile, c.validation_accuracy, c.spikes_per_neuron
+        );
+    }
+    let m = &conversion.model;
+    eprintln!(
+        "chose percentile {:?}; IMP offset: validation accuracy {:.4} with, {:.4} without",
+        m.conversion.alpha_percentile,
+        conversion.accuracy_with_imp,
+        conversion.accuracy_without_imp
+    );
+    eprintln!(
+        "fixed point: weight {} bits, membrane {} bits, spike values {} bits",
+        m.format.weight_bits, m.format.membrane_bits, m.format.param_bits
+    );
+    modelfile::save(m, out)?;
+    eprintln!("wrote {}", out.display());
+    Ok(conversion)
+}
+
+#[derive(Args)]
+pub struct ConvertCmdArgs {
+    /// Model file whose ANN is converted again.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Where to write the new model file.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub convert: ConvertArgs,
+}
+
+pub fn run(args: ConvertCmdArgs) -> Result<()> {
+    let model = modelfile::load(&args.model)?;
+    let split = args.data.load()?;
+    let source = format!(
+        "{} (re-converted from {})",
+        model.conversion.source,
+        args.model.display()
+    );
+    convert_and_save(&model.ann, &split, &args.convert, source, &args.out)
+        .with_context(|| format!("converting {}", args.model.display()))?;
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `fpga-host eval`: the golden model on a test set.
+
+use super::{DataArgs, print_json};
+use crate::progress;
+use anyhow::Result;
+use clap::Args;
+use fs_model::eval::{EvalReport, evaluate};
+use fs_model::modelfile;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Evaluate only the first N test images.
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Output<'a> {
+    model: String,
+    #[serde(flatten)]
+    report: &'a EvalReport,
+    seconds: f64,
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let model = modelfile::load(&args.model)?;
+    let split = args.data.load()?;
+    let test = match args.count {
+        Some(n) => split.test.take(n),
+        None => split.test,
+    };
+    let bar = progress::bar(test.len() as u64, "evaluating");
+    let start = Instant::now();
+    let report = evaluate(&model, &test, &mut |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let out = Output {
+        model: args.model.display().to_string(),
+        report: &report,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    if args.json {
+        return print_json(&out);
+    }
+    print_table(&out);
+    Ok(())
+}
+
+fn print_table(out: &Output) {
+    let r = out.report;
+    println!(
+        "model {} on {} ({} test images, {:.1} s)",
+        out.model, r.dataset, r.images, out.seconds
+    );
+    println!("  ANN float accuracy       {:.4}", r.ann_accuracy);
+    println!("  FS float accuracy        {:.4}", r.fs_float_accuracy);
+    println!("  FS fixed-point accuracy  {:.4}", r.fs_fixed_accuracy);
+    println!("  FS fixed agrees with ANN {:.4}", r.fixed_agrees_with_ann);
+    println!("  spikes per hidden neuron {:.3}", r.spikes_per_neuron);
+    println!(
+        "  synaptic ops per image   {:.0} (ANN MACs {})",
+        r.synaptic_ops_per_image, r.ann_macs_per_image
+    );
+    println!(
+        "  saturations              {} {:?}",
+        r.saturations_total, r.saturations
+    );
+    println!("  stage      neurons  K  spikes/image  spikes/neuron  fan-out");
+    for l in &r.layers {
+        println!(
+            "  {:<9} {:>8} {:>2} {:>13.1} {:>14.3} {:>8}",
+            l.name, l.neurons, l.steps, l.spikes_per_image, l.spikes_per_neuron, l.fan_out
+        );
+    }
+    println!("  confusion (rows: label, columns: FS fixed-point class)");
+    for (label, row) in r.confusion.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|c| format!("{c:>5}")).collect();
+        println!("  {label}: {}", cells.join(""));
+    }
+}

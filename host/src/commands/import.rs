@@ -1,0 +1,47 @@
+//! `fpga-host import`: bring dense weights trained elsewhere, then convert them.
+
+use super::DataArgs;
+use super::convert::{ConvertArgs, convert_and_save};
+use anyhow::Result;
+use clap::Args;
+use fs_model::activation::Activation;
+use fs_model::import::{Layout, import_npz};
+use fs_model::train::{accuracy, input_encoding};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The .npz archive: arrays w0, b0, w1, b1, ... (see docs/import.md).
+    pub npz: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Hidden activation of the imported network.
+    #[arg(long, default_value = "relu")]
+    pub activation: Activation,
+    /// Weight layout: torch ([outputs, inputs]) or keras ([inputs, outputs]).
+    #[arg(long, default_value = "torch")]
+    pub layout: Layout,
+    /// Model file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub convert: ConvertArgs,
+}
+
+pub fn run(args: ImportArgs) -> Result<()> {
+    let split = args.data.load()?;
+    let ann = import_npz(
+        &args.npz,
+        input_encoding(&split.train),
+        args.activation,
+        args.layout,
+    )?;
+    eprintln!(
+        "imported {:?}: ANN test accuracy {:.4}",
+        ann.widths(),
+        accuracy(&ann, &split.test)?
+    );
+    let source = format!("fpga-host import {}", args.npz.display());
+    convert_and_save(&ann, &split, &args.convert, source, &args.out)?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! `fpga-host train`: train an MLP, then convert it.
+
+use super::DataArgs;
+use super::convert::{ConvertArgs, convert_and_save};
+use crate::progress;
+use anyhow::{Context, Result};
+use clap::Args;
+use fs_model::activation::Activation;
+use fs_model::data::DatasetKind;
+use fs_model::train::{TrainConfig, accuracy, train};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Layer widths, input first, e.g. 784,256,10.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub layers: Vec<usize>,
+    /// Hidden activation: relu, silu or sigmoid.
+    #[arg(long, default_value = "relu")]
+    pub activation: Activation,
+    /// Epochs (default: 30 for mnist, 200 for digits).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    pub learning_rate: f32,
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f32,
+    /// Random shift of training images, in pixels (default: 2 for mnist, 0 for digits).
+    #[arg(long)]
+    pub max_shift: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Model file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub convert: ConvertArgs,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let split = args.data.load()?;
+    let mnist = args.data.dataset == DatasetKind::Mnist;
+    let config = TrainConfig {
+        widths: args.layers.clone(),
+        activation: args.activation,
+        epochs: args.epochs.unwrap_or(if mnist { 30 } else { 200 }),
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        weight_decay: args.weight_decay,
+        max_shift: args.max_shift.unwrap_or(if mnist { 2 } else { 0 }),
+        seed: args.seed,
+    };
+    let source = format!(
+        "fpga-host train --dataset {} --layers {} --activation {} --epochs {} --seed {}",
+        args.data.dataset,
+        args.layers
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        args.activation,
+        config.epochs,
+        args.seed
+    );
+    let bar = progress::bar(0, "training");
+    let ann = train(
+        &split.train,
+        &config,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+        &mut |e| {
+            bar.set_message(format!(
+                "epoch {}/{}: loss {:.4}, train accuracy {:.4}",
+                e.epoch, e.epochs, e.loss, e.train_accuracy
+            ))
+        },
+    )
+    .context("training")?;
+    bar.finish();
+    eprintln!(
+        "ANN test accuracy: {:.4} on {} images",
+        accuracy(&ann, &split.test)?,
+        split.test.len()
+    );
+    convert_and_save(&ann, &split, &args.convert, source, &args.out)?;
+    Ok(())
+}

@@ -305,7 +305,8 @@ fn build(
     Ok(model)
 }
 
-fn quantise_rom(neuron: &FsParams, acc_unit: f64, out_unit: f64) -> FsRom {
+/// The integer ROM of a float neuron: `T`, `H` in accumulator units, `D` in output units, rounded.
+pub fn quantise_rom(neuron: &FsParams, acc_unit: f64, out_unit: f64) -> FsRom {
     let q = |v: &Vec<f64>, unit: f64| v.iter().map(|x| (x / unit).round() as i64).collect();
     FsRom {
         t: q(&neuron.t, acc_unit),

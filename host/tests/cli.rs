@@ -1,0 +1,226 @@
+//! The `fpga-host` binary end to end: JSON output, and clear errors with a non-zero exit (never
+//! a panic) on bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fpga_host(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fpga-host"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Fails unless the command failed cleanly, and returns its error text.
+fn fails(args: &[&str]) -> String {
+    let o = fpga_host(args);
+    let e = stderr(&o);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert!(!e.contains("panicked"), "{args:?} panicked: {e}");
+    assert!(e.contains("Error"), "{args:?}: {e}");
+    e
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fpga-host-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn eval_json_has_the_promised_fields() {
+    let o = fpga_host(&[
+        "eval",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--dataset",
+        "digits",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("stdout is one JSON object");
+    for key in [
+        "ann_accuracy",
+        "fs_float_accuracy",
+        "fs_fixed_accuracy",
+        "images",
+        "spikes_per_neuron",
+        "layers",
+        "synaptic_ops_per_image",
+        "ann_macs_per_image",
+        "saturations",
+        "confusion",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["images"], 360);
+    assert_eq!(v["confusion"].as_array().unwrap().len(), 10);
+    let acc = v["fs_fixed_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.95, "{acc}");
+}
+
+#[test]
+fn eval_table_counts_images() {
+    let o = fpga_host(&[
+        "eval",
+        "--model",
+        "models/mnist-mlp.fsnn",
+        "--dataset",
+        "mnist",
+        "--count",
+        "200",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("200 test images") && out.contains("FS fixed-point accuracy"),
+        "{out}"
+    );
+}
+
+#[test]
+fn malformed_and_truncated_model_files_fail_cleanly() {
+    let bytes = std::fs::read(root().join("models/digits-mlp.fsnn")).unwrap();
+    let truncated = temp("truncated.fsnn");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let e = fails(&[
+        "eval",
+        "--model",
+        truncated.to_str().unwrap(),
+        "--dataset",
+        "digits",
+    ]);
+    assert!(
+        e.contains("truncated.fsnn") && e.contains("truncated or corrupt"),
+        "{e}"
+    );
+
+    let garbage = temp("garbage.fsnn");
+    std::fs::write(&garbage, b"not a model at all").unwrap();
+    fails(&[
+        "eval",
+        "--model",
+        garbage.to_str().unwrap(),
+        "--dataset",
+        "digits",
+    ]);
+
+    let e = fails(&["eval", "--model", "models/none.fsnn", "--dataset", "digits"]);
+    assert!(e.contains("models/none.fsnn"), "{e}");
+}
+
+#[test]
+fn a_model_and_data_set_that_do_not_match_fail_cleanly() {
+    let e = fails(&[
+        "eval",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--dataset",
+        "mnist",
+        "--count",
+        "5",
+    ]);
+    assert!(e.contains("do not match"), "{e}");
+}
+
+#[test]
+fn a_missing_data_folder_is_named() {
+    let e = fails(&[
+        "eval",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--dataset",
+        "digits",
+        "--data-dir",
+        "/nonexistent/data",
+    ]);
+    assert!(e.contains("/nonexistent/data"), "{e}");
+}
+
+#[test]
+fn import_rejects_wrong_shapes() {
+    // An .npz with a 5-input first layer for a 64-pixel data set.
+    let npz = temp("bad.npz");
+    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&npz).unwrap());
+    w.add_array("w0", &ndarray::Array2::<f32>::zeros((10, 5)))
+        .unwrap();
+    w.add_array("b0", &ndarray::Array1::<f32>::zeros(10))
+        .unwrap();
+    w.finish().unwrap();
+    let out = temp("bad.fsnn");
+    let e = fails(&[
+        "import",
+        npz.to_str().unwrap(),
+        "--dataset",
+        "digits",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(e.contains("layer 0 takes 5 inputs but receives 64"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn import_then_eval_reproduces_an_exported_network() {
+    // Export the shipped digits ANN as PyTorch would, import it, and compare accuracies.
+    let model = fs_model::modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let npz = temp("digits.npz");
+    let mut w = ndarray_npy::NpzWriter::new_compressed(std::fs::File::create(&npz).unwrap());
+    for (l, layer) in model.ann.layers.iter().enumerate() {
+        w.add_array(format!("w{l}"), &layer.weight).unwrap();
+        w.add_array(format!("b{l}"), &layer.bias).unwrap();
+    }
+    w.finish().unwrap();
+    let out = temp("imported.fsnn");
+    let o = fpga_host(&[
+        "import",
+        npz.to_str().unwrap(),
+        "--dataset",
+        "digits",
+        "--k",
+        "6",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let imported = fs_model::modelfile::load(&out).unwrap();
+    assert_eq!(imported.ann.layers, model.ann.layers);
+    // Same ANN and settings: the same conversion, bit for bit.
+    assert_eq!(imported.layers, model.layers);
+    assert_eq!(imported.format, model.format);
+}
+
+#[test]
+fn fit_neuron_reports_errors_and_parameters() {
+    let o = fpga_host(&[
+        "fit-neuron",
+        "--activation",
+        "sigmoid",
+        "--k",
+        "6",
+        "--range=-6,6",
+        "--restarts",
+        "2",
+        "--iterations",
+        "200",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let q = &v["quality"];
+    assert!(q["max_abs_error"].as_f64().unwrap() > 0.0);
+    assert!(q["mse"].as_f64().unwrap() < 0.01, "{v}");
+    assert_eq!(v["params"]["T"].as_array().unwrap().len(), 6);
+    let e = fails(&["fit-neuron", "--activation", "silu", "--k", "0"]);
+    assert!(e.contains("K"), "{e}");
+}

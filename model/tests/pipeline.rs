@@ -1,0 +1,139 @@
+//! Train -> convert -> evaluate on real data, and the accuracy and spike targets on the
+//! shipped models (computed here, on the full MNIST test set).
+
+use fs_model::activation::Activation;
+use fs_model::convert::{ConvertConfig, convert};
+use fs_model::data::{self, DatasetKind};
+use fs_model::eval::evaluate;
+use fs_model::modelfile::load;
+use fs_model::train::{TrainConfig, accuracy, train};
+use std::path::PathBuf;
+
+fn shipped(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../models")
+        .join(name)
+}
+
+#[test]
+fn shipped_mnist_model_meets_the_targets_on_all_10000_test_images() {
+    let model = load(&shipped("mnist-mlp.fsnn")).unwrap();
+    assert_eq!(model.ann.widths(), vec![784, 256, 10]);
+    let test = data::load_mnist(&data::default_data_dir()).unwrap().test;
+    let r = evaluate(&model, &test, &mut |_| {}).unwrap();
+    assert_eq!(r.images, 10_000);
+    assert!(r.ann_accuracy >= 0.980, "ANN {}", r.ann_accuracy);
+    assert!(r.fs_fixed_accuracy >= r.ann_accuracy - 0.003, "{r:?}");
+    assert!(r.fs_float_accuracy >= r.ann_accuracy - 0.003, "{r:?}");
+    assert!(r.spikes_per_neuron <= 2.0, "{}", r.spikes_per_neuron);
+    assert_eq!(r.saturations_total, 0);
+    assert_eq!(r.confusion.iter().flatten().sum::<u64>(), 10_000);
+    let diagonal: u64 = (0..10).map(|c| r.confusion[c][c]).sum();
+    assert_eq!(diagonal as f64 / 10_000.0, r.fs_fixed_accuracy);
+    // The input code spikes once per set pixel bit; hidden spikes reach 10 outputs each.
+    let input = &r.layers[0];
+    let hidden = &r.layers[1];
+    assert_eq!((input.neurons, input.steps, input.fan_out), (784, 8, 256));
+    let ops = input.spikes_per_image * 256.0 + hidden.spikes_per_image * 10.0;
+    assert!((r.synaptic_ops_per_image - ops).abs() < 1e-6);
+    assert_eq!(r.ann_macs_per_image, 784 * 256 + 256 * 10);
+}
+
+#[test]
+fn shipped_digits_model_meets_its_target_on_the_held_out_split() {
+    let model = load(&shipped("digits-mlp.fsnn")).unwrap();
+    assert_eq!(model.ann.widths(), vec![64, 32, 10]);
+    let test = data::load_digits(&data::default_data_dir()).unwrap().test;
+    let r = evaluate(&model, &test, &mut |_| {}).unwrap();
+    assert_eq!(r.images, 360);
+    assert!(r.fs_fixed_accuracy >= 0.95, "{}", r.fs_fixed_accuracy);
+}
+
+fn digits_config(seed: u64, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        widths: vec![64, 32, 10],
+        activation: Activation::Relu,
+        epochs,
+        batch_size: 64,
+        learning_rate: 2e-3,
+        weight_decay: 1e-4,
+        max_shift: 0,
+        seed,
+    }
+}
+
+#[test]
+fn training_is_reproducible_and_learns() {
+    let split = data::load(DatasetKind::Digits, &data::default_data_dir()).unwrap();
+    let a = train(
+        &split.train,
+        &digits_config(7, 40),
+        &mut |_, _| {},
+        &mut |_| {},
+    )
+    .unwrap();
+    let b = train(
+        &split.train,
+        &digits_config(7, 40),
+        &mut |_, _| {},
+        &mut |_| {},
+    )
+    .unwrap();
+    let c = train(
+        &split.train,
+        &digits_config(8, 40),
+        &mut |_, _| {},
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let acc = accuracy(&a, &split.test).unwrap();
+    assert!(acc > 0.93, "digits test accuracy {acc}");
+}
+
+#[test]
+fn conversion_makes_power_of_two_relu_neurons_and_reports_imp() {
+    let split = data::load(DatasetKind::Digits, &data::default_data_dir()).unwrap();
+    let ann = train(
+        &split.train,
+        &digits_config(3, 40),
+        &mut |_, _| {},
+        &mut |_| {},
+    )
+    .unwrap();
+    let config = ConvertConfig {
+        k: 6,
+        ..ConvertConfig::default()
+    };
+    let conv = convert(&ann, &split.train, &split.train, &config).unwrap();
+    assert_eq!(conv.candidates.len(), 5);
+    assert!(conv.accuracy_with_imp > 0.9 && conv.accuracy_without_imp > 0.9);
+    let model = &conv.model;
+    let hidden = &model.layers[0];
+    let rom = hidden.rom.as_ref().unwrap();
+    // T(t) = H(t) = 2^(m+K-t), D(t) = 2^(K-t), IMP = q/2 = 2^(m-1).
+    let m = rom.t[5].trailing_zeros();
+    for t in 1..=6 {
+        assert_eq!(rom.t[t - 1], 1 << (m as usize + 6 - t));
+        assert_eq!(rom.h[t - 1], rom.t[t - 1]);
+        assert_eq!(rom.d[t - 1], 1 << (6 - t));
+    }
+    assert_eq!(hidden.imp, 1 << (m - 1));
+    let q = hidden.units.out.unwrap();
+    assert!((q / hidden.units.acc - (1u64 << m) as f64).abs() < 1e-9);
+    // The chosen widths are the smallest safe ones: nothing saturates on the test set.
+    let r = evaluate(model, &split.test, &mut |_| {}).unwrap();
+    assert_eq!(r.saturations_total, 0);
+    assert!(r.fs_fixed_accuracy > 0.9);
+    // A too-narrow format is refused with a clear error.
+    let narrow = ConvertConfig {
+        membrane_bits: Some(10),
+        ..config
+    };
+    let e = format!(
+        "{:#}",
+        convert(&ann, &split.train, &split.train, &narrow).unwrap_err()
+    );
+    assert!(e.contains("does not fit") && e.contains("membrane"), "{e}");
+}

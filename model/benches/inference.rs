@@ -1,1 +1,54 @@
-fn main() {}
+//! Golden FS fixed-point inference against the plain ANN forward pass, on the same network
+//! (the shipped MNIST 784-256-10 model) and the same 1,000 test images.
+//!
+//! `cargo bench -p fs-model --bench inference`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fs_model::data;
+use fs_model::infer::{FixedEngine, ann_forward_batch, ann_logits, fs_float_logits};
+use fs_model::modelfile;
+use std::hint::black_box;
+use std::path::PathBuf;
+
+const IMAGES: usize = 1000;
+
+fn inference(c: &mut Criterion) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let model = modelfile::load(&root.join("models/mnist-mlp.fsnn")).expect("shipped model");
+    let test = data::load_mnist(&root.join("data"))
+        .expect("MNIST")
+        .test
+        .take(IMAGES);
+    let engine = FixedEngine::new(&model);
+    let mut group = c.benchmark_group("mnist-784-256-10");
+    group.throughput(Throughput::Elements(IMAGES as u64));
+    group.sample_size(20);
+    group.bench_function("fs_fixed_golden", |b| {
+        b.iter(|| {
+            (0..IMAGES)
+                .map(|i| engine.run(black_box(test.image(i))).class())
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("ann_forward_per_image", |b| {
+        b.iter(|| {
+            (0..IMAGES)
+                .map(|i| ann_logits(&model.ann, black_box(test.image(i)))[0])
+                .sum::<f32>()
+        })
+    });
+    group.bench_function("ann_forward_batch_1000", |b| {
+        b.iter(|| ann_forward_batch(&model.ann, black_box(&test.pixels)).sum())
+    });
+    group.bench_function("fs_float", |b| {
+        b.iter(|| {
+            (0..IMAGES)
+                .map(|i| fs_float_logits(&model, black_box(test.image(i)))[0])
+                .sum::<f64>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, inference);
+criterion_main!(benches);

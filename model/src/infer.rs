@@ -112,7 +112,7 @@ impl FixedRun {
 /// One layer prepared for fast integer inference.
 struct EngineLayer {
     /// Weights transposed to `[inputs][outputs]` so one sender's fan-out is contiguous.
-    weight_t: Vec<i32>,
+    weight_t: Vec<i16>,
     outputs: usize,
     /// `B_j + IMP`.
     init: Vec<i64>,
@@ -128,6 +128,35 @@ pub struct FixedEngine {
     input_values: Vec<i64>,
     input: InputEncoding,
     membrane: SignedRange,
+    /// The fan-out kernel, chosen for this CPU once.
+    axpy: Axpy,
+}
+
+/// `acc[j] += row[j] * y`: one sender's contribution to every receiver.
+type Axpy = fn(&mut [i32], &[i16], i32);
+
+#[inline(always)]
+fn axpy_portable(acc: &mut [i32], row: &[i16], y: i32) {
+    for (a, &w) in acc.iter_mut().zip(row) {
+        *a += w as i32 * y;
+    }
+}
+
+/// The same loop compiled for AVX2, where 32-bit multiplies vectorise (baseline x86-64 has
+/// no packed 32-bit multiply and the loop runs 2-3x slower).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn axpy_avx2(acc: &mut [i32], row: &[i16], y: i32) {
+    axpy_portable(acc, row, y)
+}
+
+fn select_axpy() -> Axpy {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: only called when the CPU has AVX2, checked just above.
+        return |acc, row, y| unsafe { axpy_avx2(acc, row, y) };
+    }
+    axpy_portable
 }
 
 impl FixedEngine {
@@ -139,9 +168,9 @@ impl FixedEngine {
             .iter()
             .map(|l| {
                 let (outputs, inputs) = l.weight.dim();
-                let mut weight_t = vec![0i32; inputs * outputs];
+                let mut weight_t = vec![0i16; inputs * outputs];
                 for ((j, i), &w) in l.weight.indexed_iter() {
-                    weight_t[i * outputs + j] = w as i32;
+                    weight_t[i * outputs + j] = w;
                 }
                 let init: Vec<i64> = l.bias.iter().map(|&b| b as i64 + l.imp as i64).collect();
                 let exact = l.weight.outer_iter().zip(&init).all(|(row, &b)| {
@@ -166,6 +195,7 @@ impl FixedEngine {
             input_values: model.input().spike_values(),
             input: *model.input(),
             membrane,
+            axpy: select_axpy(),
         }
     }
 
@@ -210,9 +240,7 @@ impl FixedEngine {
             }
             let y = output_value(mask, values) as i32;
             let row = &layer.weight_t[i * layer.outputs..(i + 1) * layer.outputs];
-            for (a, &w) in acc.iter_mut().zip(row) {
-                *a += w * y;
-            }
+            (self.axpy)(&mut acc, row, y);
         }
         acc.into_iter().map(i64::from).collect()
     }
@@ -258,6 +286,7 @@ impl FixedEngine {
             input_values: self.input_values.clone(),
             input: self.input,
             membrane: self.membrane,
+            axpy: self.axpy,
         };
         forced.run(pixels)
     }

@@ -22,6 +22,13 @@ pub struct FitConfig {
     pub threads: usize,
     pub lr: f64,
     pub jitter: f64,
+    pub kicks: usize,
+    pub kick: f64,
+    pub scaled: bool,
+    pub revive: f64,
+    pub first: usize,
+    pub local: usize,
+    pub lr_local: f64,
 }
 
 impl FitConfig {
@@ -36,6 +43,13 @@ impl FitConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             lr: 0.02,
             jitter: 0.1,
+            kicks: 0,
+            kick: 0.3,
+            scaled: false,
+            revive: 0.0,
+            first: 4000,
+            local: 500,
+            lr_local: 0.25,
         }
     }
 
@@ -148,23 +162,46 @@ fn push_run(out: &mut Vec<Run>, start: usize, end: usize, mask: u32) {
     }
 }
 
-fn runs(
-    params: &FsParams,
-    grid: &Grid,
-    out: &mut Vec<Run>,
-    stack: &mut Vec<(usize, u32, usize, u32)>,
-) {
+fn runs(params: &FsParams, grid: &Grid, out: &mut Vec<Run>, stack: &mut Vec<(usize, u32, usize, u32)>, leaves: &mut Vec<(usize, usize, f64)>, probes: &mut Vec<(usize, u32)>) {
     out.clear();
     let n = grid.x.len();
     let mask = |i: usize| params.fire(grid.x[i]).1;
-    let last = mask(n - 1);
-    if n > 1 {
+    // predicted boundaries from the threshold tree
+    leaves.clear();
+    leaves.push((0, n, 0.0));
+    let mut next: Vec<(usize, usize, f64)> = Vec::new();
+    let lo = grid.range.0;
+    let inv = (n - 1) as f64 / (grid.range.1 - grid.range.0);
+    for t in 0..params.k() {
+        next.clear();
+        for &(ia, ib, hs) in leaves.iter() {
+            let c = params.t[t] + hs;
+            let ic = ((c - lo) * inv).ceil();
+            if ic <= ia as f64 {
+                next.push((ia, ib, hs + params.h[t]));
+            } else if ic >= ib as f64 {
+                next.push((ia, ib, hs));
+            } else {
+                let ic = ic as usize;
+                next.push((ia, ic, hs));
+                next.push((ic, ib, hs + params.h[t]));
+            }
+        }
+        std::mem::swap(leaves, &mut next);
+    }
+    probes.clear();
+    for &(ia, ib, _) in leaves.iter() {
+        probes.push((ia, mask(ia)));
+        if ib - 1 > ia {
+            probes.push((ib - 1, mask(ib - 1)));
+        }
+    }
+    for w in probes.windows(2) {
+        let ((a0, m0), (b0, m1)) = (w[0], w[1]);
         stack.clear();
-        stack.push((0, mask(0), n - 1, last));
+        stack.push((a0, m0, b0, m1));
         while let Some((a, ma, b, mb)) = stack.pop() {
-            if ma == mb {
-                push_run(out, a, b, ma);
-            } else if b == a + 1 {
+            if ma == mb || b == a + 1 {
                 push_run(out, a, b, ma);
             } else {
                 let m = (a + b) / 2;
@@ -174,7 +211,8 @@ fn runs(
             }
         }
     }
-    push_run(out, n - 1, n, last);
+    let last = probes.last().unwrap();
+    push_run(out, last.0, n, last.1);
 }
 
 fn solve_d(runs: &[Run], grid: &Grid, k: usize) -> Vec<f64> {
@@ -257,6 +295,8 @@ fn output(d: &[f64], mask: u32) -> f64 {
 struct Workspace {
     runs: Vec<Run>,
     stack: Vec<(usize, u32, usize, u32)>,
+    leaves: Vec<(usize, usize, f64)>,
+    probes: Vec<(usize, u32)>,
 }
 
 /// Loss on the grid with least-squares d, and its gradient with respect to T and h.
@@ -268,7 +308,7 @@ fn evaluate(
     grad_h: &mut [f64],
 ) -> f64 {
     let k = params.k();
-    runs(params, grid, &mut ws.runs, &mut ws.stack);
+    runs(params, grid, &mut ws.runs, &mut ws.stack, &mut ws.leaves, &mut ws.probes);
     params.d = solve_d(&ws.runs, grid, k);
     let n = grid.x.len();
     let mut loss = 0.0;
@@ -324,13 +364,15 @@ fn initial(k: usize, range: (f64, f64), jitter: f64, rng: &mut ChaCha8Rng) -> Fs
     }
 }
 
-fn optimise(config: &FitConfig, grid: &Grid, rng: &mut ChaCha8Rng) -> (FsParams, f64) {
+fn adam(
+    config: &FitConfig,
+    grid: &Grid,
+    p: &mut FsParams,
+    iterations: usize,
+    lr0: f64,
+    ws: &mut Workspace,
+) -> (FsParams, f64) {
     let k = config.k;
-    let mut p = initial(k, config.range, config.jitter, rng);
-    let mut ws = Workspace {
-        runs: Vec::new(),
-        stack: Vec::new(),
-    };
     let mut gt = vec![0.0; k];
     let mut gh = vec![0.0; k];
     let mut mt = vec![0.0; 2 * k];
@@ -338,14 +380,13 @@ fn optimise(config: &FitConfig, grid: &Grid, rng: &mut ChaCha8Rng) -> (FsParams,
     let (b1, b2) = (0.9, 0.999);
     let mut best = (p.clone(), f64::INFINITY);
     let width = config.range.1 - config.range.0;
-    for it in 0..config.iterations {
-        let loss = evaluate(&mut p, grid, &mut ws, &mut gt, &mut gh);
+    for it in 0..iterations {
+        let loss = evaluate(p, grid, ws, &mut gt, &mut gh);
         if loss < best.1 {
             best = (p.clone(), loss);
         }
-        let frac = it as f64 / config.iterations as f64;
-        let lr =
-            config.lr * width * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos()) + 1e-5 * width;
+        let frac = it as f64 / iterations as f64;
+        let lr = lr0 * width * 0.5 * (1.0 + (std::f64::consts::PI * frac).cos()) + 1e-5 * width;
         let tstep = it as i32 + 1;
         for i in 0..2 * k - 1 {
             let g = if i < k { gt[i] } else { gh[i - k] };
@@ -353,12 +394,124 @@ fn optimise(config: &FitConfig, grid: &Grid, rng: &mut ChaCha8Rng) -> (FsParams,
             vt[i] = b2 * vt[i] + (1.0 - b2) * g * g;
             let mh = mt[i] / (1.0 - b1.powi(tstep));
             let vh = vt[i] / (1.0 - b2.powi(tstep));
-            let step = lr * mh / (vh.sqrt() + 1e-30);
+            let sc = if config.scaled {
+                (p.h[i % k].abs() + 0.01 * width) / width * 4.0
+            } else {
+                1.0
+            };
+            let step = sc * lr * mh / (vh.sqrt() + 1e-30);
             if i < k {
                 p.t[i] -= step;
             } else {
                 p.h[i - k] -= step;
             }
+        }
+    }
+    best
+}
+
+/// Number of run boundaries each step makes (0: the step splits nothing).
+fn split_steps(p: &FsParams, grid: &Grid, ws: &mut Workspace) -> Vec<usize> {
+    runs(p, grid, &mut ws.runs, &mut ws.stack, &mut ws.leaves, &mut ws.probes);
+    let mut n = vec![0; p.k()];
+    for w in ws.runs.windows(2) {
+        n[(w[0].mask ^ w[1].mask).trailing_zeros() as usize] += 1;
+    }
+    n
+}
+
+/// Moves each step that splits nothing to a threshold inside a high-error run.
+fn revive(
+    p: &mut FsParams,
+    grid: &Grid,
+    splits: &[usize],
+    ws: &mut Workspace,
+    rng: &mut ChaCha8Rng,
+) {
+    let mut p2 = p.clone();
+    let k = p.k();
+    // current outputs: d from least squares
+    runs(p, grid, &mut ws.runs, &mut ws.stack, &mut ws.leaves, &mut ws.probes);
+    p2.d = solve_d(&ws.runs, grid, k);
+    let errs: Vec<f64> = ws
+        .runs
+        .iter()
+        .map(|r| {
+            let y = output(&p2.d, r.mask);
+            let c = (r.end - r.start) as f64;
+            c * y * y - 2.0 * y * (grid.s1[r.end] - grid.s1[r.start])
+                + (grid.s2[r.end] - grid.s2[r.start])
+        })
+        .collect();
+    let total: f64 = errs.iter().sum();
+    for t in 0..k {
+        if splits[t] != 0 {
+            continue;
+        }
+        let mut u = rng.r#gen::<f64>() * total;
+        let mut j = 0;
+        while j + 1 < errs.len() && u > errs[j] {
+            u -= errs[j];
+            j += 1;
+        }
+        let r = ws.runs[j];
+        if r.end - r.start < 2 {
+            continue;
+        }
+        let mut hsum = 0.0;
+        let mut m = r.mask & ((1u32 << t) - 1);
+        while m != 0 {
+            hsum += p.h[m.trailing_zeros() as usize];
+            m &= m - 1;
+        }
+        let x0 = grid.x[r.start];
+        let x1 = grid.x[r.end - 1];
+        p.t[t] = x0 + (x1 - x0) * rng.r#gen::<f64>() - hsum;
+        if t + 1 < k {
+            p.h[t] = (x1 - x0) * (rng.r#gen::<f64>() * 2.0 - 1.0);
+        }
+    }
+}
+
+fn optimise(config: &FitConfig, grid: &Grid, rng: &mut ChaCha8Rng) -> (FsParams, f64) {
+    let k = config.k;
+    let width = config.range.1 - config.range.0;
+    let mut ws = Workspace {
+        runs: Vec::new(),
+        stack: Vec::new(),
+        leaves: Vec::new(),
+        probes: Vec::new(),
+    };
+    let mut p = initial(k, config.range, config.jitter, rng);
+    let first = config.first.min(config.iterations);
+    let mut best = adam(config, grid, &mut p, first, config.lr, &mut ws);
+    let rest = config.local;
+    let kicks = (config.iterations - first) / rest.max(1);
+    for _ in 0..kicks {
+        let mut c = best.0.clone();
+        let u: f64 = rng.r#gen();
+        let dead = split_steps(&c, grid, &mut ws);
+        if u < config.revive && dead.iter().any(|&n| n == 0) {
+            revive(&mut c, grid, &dead, &mut ws, rng);
+        } else if u < 0.5 {
+            let s = rng.gen_range(0..k);
+            c.t[s] = config.range.0 + width * rng.r#gen::<f64>();
+            if s + 1 < k {
+                c.h[s] = width * 0.5 * (rng.r#gen::<f64>() * 2.0 - 1.0);
+            }
+        } else {
+            let sig = config.kick * rng.r#gen::<f64>();
+            for s in 0..k {
+                let sc = c.h[s].abs() + 0.01 * width;
+                c.t[s] += sig * sc * (rng.r#gen::<f64>() * 2.0 - 1.0);
+                if s + 1 < k {
+                    c.h[s] += sig * sc * (rng.r#gen::<f64>() * 2.0 - 1.0);
+                }
+            }
+        }
+        let cand = adam(config, grid, &mut c, rest, config.lr * config.lr_local, &mut ws);
+        if cand.1 < best.1 {
+            best = cand;
         }
     }
     best

@@ -25,6 +25,29 @@ pub fn fires<V: PartialOrd>(v: V, threshold: V) -> bool {
     v >= threshold
 }
 
+/// Checks that the three tables have one entry per step and that K is supported.
+fn check_steps(lengths: [usize; 3], names: [&str; 3]) -> Result<()> {
+    let k = lengths[0];
+    ensure!(
+        (1..=MAX_K).contains(&k),
+        "K = {k} time steps is outside 1..={MAX_K}"
+    );
+    ensure!(
+        lengths.iter().all(|&n| n == k),
+        "{}, {} and {} must have the same length ({}: {}, {}: {}, {}: {})",
+        names[0],
+        names[1],
+        names[2],
+        names[0],
+        lengths[0],
+        names[1],
+        lengths[1],
+        names[2],
+        lengths[2]
+    );
+    Ok(())
+}
+
 /// Float parameters of an FS-neuron: `t[k]`, `h[k]`, `d[k]` are T, h, d of step `k + 1`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,18 +64,7 @@ impl FsParams {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let k = self.t.len();
-        ensure!(
-            (1..=MAX_K).contains(&k),
-            "K = {k} time steps is outside 1..={MAX_K}"
-        );
-        ensure!(
-            self.h.len() == k && self.d.len() == k,
-            "T, h and d must have the same length (T: {}, h: {}, d: {})",
-            k,
-            self.h.len(),
-            self.d.len()
-        );
+        check_steps([self.t.len(), self.h.len(), self.d.len()], ["T", "h", "d"])?;
         for (name, values) in [("T", &self.t), ("h", &self.h), ("d", &self.d)] {
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 bail!("{name}[{i}] = {} is not a finite number", values[i]);
@@ -134,18 +146,7 @@ impl FsRom {
 
     /// Checks lengths and that every entry fits its ROM width.
     pub fn validate(&self, format: &FixedFormat) -> Result<()> {
-        let k = self.t.len();
-        ensure!(
-            (1..=MAX_K).contains(&k),
-            "K = {k} time steps is outside 1..={MAX_K}"
-        );
-        ensure!(
-            self.h.len() == k && self.d.len() == k,
-            "T, H and D must have the same length (T: {}, H: {}, D: {})",
-            k,
-            self.h.len(),
-            self.d.len()
-        );
+        check_steps([self.t.len(), self.h.len(), self.d.len()], ["T", "H", "D"])?;
         let membrane = format.membrane_range();
         for (i, (&t, &h)) in self.t.iter().zip(&self.h).enumerate() {
             membrane.check(t, || format!("T[{i}]"))?;

@@ -115,6 +115,7 @@ pub fn convert(
         );
     }
     let positives = hidden_positive_preactivations(ann, calibration);
+    let normalised = ann.layers.iter().any(|l| l.activation == Activation::Relu);
     let percentiles: Vec<f64> = match config.alpha_percentile {
         Some(p) => {
             ensure!(
@@ -123,7 +124,9 @@ pub fn convert(
             );
             vec![p]
         }
-        None => ALPHA_PERCENTILES.to_vec(),
+        None if normalised => ALPHA_PERCENTILES.to_vec(),
+        // Without ReLU layers there is no range to choose: one conversion.
+        None => vec![100.0],
     };
     let mut best: Option<(Model, f64, f64)> = None;
     let mut candidates = Vec::new();
@@ -285,6 +288,7 @@ fn build(
             in_unit = o;
         }
     }
+    let alphas_used = ann.layers.iter().any(|l| l.activation == Activation::Relu);
     let format = choose_format(ann, &layers, config)?;
     let model = Model {
         ann: ann.clone(),
@@ -292,7 +296,7 @@ fn build(
         layers,
         conversion: ConversionInfo {
             source: config.source.clone(),
-            alpha_percentile: Some(alpha_percentile),
+            alpha_percentile: alphas_used.then_some(alpha_percentile),
             lambda: lambdas,
             calibration_images,
             imp,

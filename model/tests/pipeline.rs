@@ -137,3 +137,31 @@ fn conversion_makes_power_of_two_relu_neurons_and_reports_imp() {
     );
     assert!(e.contains("does not fit") && e.contains("membrane"), "{e}");
 }
+
+#[test]
+fn smooth_activations_convert_with_their_fitted_ranges() {
+    let split = data::load(DatasetKind::Digits, &data::default_data_dir()).unwrap();
+    for act in [Activation::Silu, Activation::Sigmoid] {
+        let config = TrainConfig {
+            activation: act,
+            ..digits_config(5, 60)
+        };
+        let ann = train(&split.train, &config, &mut |_, _| {}, &mut |_| {}).unwrap();
+        let conv = convert(&ann, &split.train, &split.train, &ConvertConfig::default()).unwrap();
+        // No ReLU layer: nothing to normalise, one conversion, no percentile recorded.
+        assert_eq!(conv.candidates.len(), 1, "{act}");
+        assert_eq!(conv.model.conversion.alpha_percentile, None);
+        assert_eq!(
+            conv.model.layers[0].neuron.as_ref().unwrap().k(),
+            act.default_params(None).unwrap().unwrap().k()
+        );
+        let r = evaluate(&conv.model, &split.test, &mut |_| {}).unwrap();
+        assert!(
+            r.fs_fixed_accuracy >= r.ann_accuracy - 0.03,
+            "{act}: ANN {} FS fixed {}",
+            r.ann_accuracy,
+            r.fs_fixed_accuracy
+        );
+        assert_eq!(r.saturations_total, 0);
+    }
+}

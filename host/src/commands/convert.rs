@@ -79,18 +79,19 @@ pub fn convert_and_save(
         validation.len()
     );
     let conversion = convert(ann, &calibration, &validation, &args.config(source))?;
-    for c in &conversion.candidates {
-        eprintln!(
-            "  alpha percentile {:>6}: validation accuracy {:.4}, {:.3} spikes/neuron",
-            c.alpha_percentile, c.validation_accuracy, c.spikes_per_neuron
-        );
-    }
     let m = &conversion.model;
+    if let Some(p) = m.conversion.alpha_percentile {
+        for c in &conversion.candidates {
+            eprintln!(
+                "  alpha percentile {:>6}: validation accuracy {:.4}, {:.3} spikes/neuron",
+                c.alpha_percentile, c.validation_accuracy, c.spikes_per_neuron
+            );
+        }
+        eprintln!("chose alpha percentile {p}");
+    }
     eprintln!(
-        "chose percentile {:?}; IMP offset: validation accuracy {:.4} with, {:.4} without",
-        m.conversion.alpha_percentile,
-        conversion.accuracy_with_imp,
-        conversion.accuracy_without_imp
+        "validation accuracy (FS fixed point) {:.4} with the IMP offset, {:.4} without",
+        conversion.accuracy_with_imp, conversion.accuracy_without_imp
     );
     eprintln!(
         "fixed point: weight {} bits, membrane {} bits, spike values {} bits",

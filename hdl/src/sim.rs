@@ -1,0 +1,29 @@
+//! Driving RustHDL blocks from a plain loop (much faster than `Simulation`, which hands the
+//! circuit between threads at every edge; see `shared/notes/rusthdl.md`).
+
+use rust_hdl::prelude::*;
+
+/// Settles combinational logic; panics on a design that does not converge (a logic loop is a
+/// bug in the block, not a run-time condition).
+pub fn settle<B: Block>(uut: &mut B) {
+    assert!(
+        simulate(uut, 100),
+        "the design did not settle (logic loop?)"
+    );
+}
+
+/// A block ready to be driven: connected, checked.
+pub fn prepare<B: Block>(uut: &mut B) {
+    uut.connect_all();
+    check_all(uut).expect("the block is fully connected");
+}
+
+/// Two's complement `i64` as a sign-extended 32-bit pattern.
+pub fn to_bits32(x: i64) -> Bits<32> {
+    Bits::<32>::from(x as u32 as u64)
+}
+
+/// A 32-bit pattern read as two's complement.
+pub fn from_bits32(b: Bits<32>) -> i64 {
+    b.to_u32() as i32 as i64
+}

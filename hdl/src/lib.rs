@@ -9,6 +9,7 @@
 //! Each block has its tests beside it (RustHDL simulation against `fs_model`); `testbench/`
 //! simulates their generated Verilog on the same vectors.
 
+pub mod bram;
 pub mod fire_step;
 pub mod saturating_adder;
 pub mod sim;

@@ -5,3 +5,4 @@ pub mod crosscheck;
 pub use crosscheck::{
     Cycle, Mismatch, Port, Trace, cross_check, simulate_rusthdl, simulate_verilog,
 };
+pub mod synth;

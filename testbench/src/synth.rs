@@ -1,0 +1,114 @@
+//! Yosys synthesis of generated Verilog for the three FPGA families, reduced to cell counts:
+//! enough to check that memories map to block RAM and to compare designs.
+
+use anyhow::{Context, bail};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// An FPGA family with a yosys synthesis script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Ice40,
+    Ecp5,
+    Xilinx7,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::Ice40, Family::Ecp5, Family::Xilinx7];
+
+    fn script(self) -> &'static str {
+        match self {
+            Family::Ice40 => "synth_ice40 -dsp -top top",
+            Family::Ecp5 => "synth_ecp5 -top top",
+            Family::Xilinx7 => "synth_xilinx -family xc7 -top top",
+        }
+    }
+
+    /// The family's block RAM primitive.
+    pub fn block_ram(self) -> &'static str {
+        match self {
+            Family::Ice40 => "SB_RAM40_4K",
+            Family::Ecp5 => "DP16KD",
+            Family::Xilinx7 => "RAMB18E1",
+        }
+    }
+}
+
+/// Synthesises `verilog` (module `top`) and returns the number of cells of each type.
+pub fn cell_counts(verilog: &str, family: Family) -> anyhow::Result<BTreeMap<String, usize>> {
+    let dir = std::env::temp_dir().join(format!(
+        "fs-synth-{}-{:?}-{}",
+        std::process::id(),
+        family,
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("top.v"), verilog)?;
+    let output = Command::new("yosys")
+        .current_dir(&dir)
+        .args([
+            "-q",
+            "-p",
+            &format!(
+                "read_verilog top.v; {}; tee -o stat.txt stat",
+                family.script()
+            ),
+        ])
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                anyhow::anyhow!("yosys is not installed: apt-get install yosys")
+            }
+            _ => e.into(),
+        })?;
+    let stat = std::fs::read_to_string(dir.join("stat.txt"));
+    std::fs::remove_dir_all(&dir).ok();
+    if !output.status.success() {
+        bail!(
+            "yosys failed ({family:?}):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(parse_stat(&stat.context("yosys wrote no statistics")?))
+}
+
+static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Reads the `stat` cell table: lines `     NAME     COUNT` after "Number of cells".
+fn parse_stat(text: &str) -> BTreeMap<String, usize> {
+    text.lines()
+        .skip_while(|l| !l.contains("Number of cells"))
+        .skip(1)
+        .map_while(|l| {
+            let mut fields = l.split_whitespace();
+            let name = fields.next()?;
+            let count = fields.next()?.parse().ok()?;
+            Some((name.to_string(), count))
+        })
+        .collect()
+}
+
+/// Flip-flops among the cells, whatever the family calls them.
+pub fn flip_flops(cells: &BTreeMap<String, usize>) -> usize {
+    cells
+        .iter()
+        .filter(|(name, _)| {
+            name.starts_with("SB_DFF") || name.starts_with("TRELLIS_FF") || name.starts_with("FD")
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_tables_are_parsed() {
+        let text = "   Number of wires: 3\n   Number of cells:  5\n     SB_LUT4   3\n     SB_RAM40_4K  2\n\n   Chip area: 0\n";
+        let cells = parse_stat(text);
+        assert_eq!(cells["SB_LUT4"], 3);
+        assert_eq!(cells["SB_RAM40_4K"], 2);
+        assert_eq!(cells.len(), 2);
+    }
+}

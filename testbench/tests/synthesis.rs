@@ -1,0 +1,26 @@
+//! Memories map to block RAM on every family (no weight array in LUTs or flip-flops).
+
+use fs_hdl::bram::Bram;
+use fs_hdl::sim::prepare;
+use fs_testbench::synth::{Family, cell_counts, flip_flops};
+use rust_hdl::prelude::generate_verilog;
+
+#[test]
+fn a_weight_bank_is_block_ram_on_every_family() {
+    // 1,568 8-bit weights: one MNIST lane's bank (784 inputs x 2 groups).
+    let weights: Vec<i64> = (0..1568).map(|i| (i * 97 % 255) - 127).collect();
+    let mut bank = Bram::<16>::new(8, &weights);
+    prepare(&mut bank);
+    let verilog = generate_verilog(&bank);
+    for family in Family::ALL {
+        let cells = cell_counts(&verilog, family).unwrap();
+        let brams = cells.get(family.block_ram()).copied().unwrap_or(0);
+        assert!(
+            brams >= 1,
+            "{family:?}: no {} in {cells:?}",
+            family.block_ram()
+        );
+        // The read register and a few control bits at most: the array is not in flip-flops.
+        assert!(flip_flops(&cells) <= 24, "{family:?}: {cells:?}");
+    }
+}

@@ -11,5 +11,6 @@
 
 pub mod bram;
 pub mod fire_step;
+pub mod lane;
 pub mod saturating_adder;
 pub mod sim;

@@ -172,3 +172,97 @@ fn bram_verilog_agrees() {
         }
     }
 }
+
+#[test]
+fn lane_verilog_agrees() {
+    use fs_hdl::lane::Lane;
+    let range = SignedRange::of_bits(14);
+    let groups = 3u64;
+    let weights: Vec<i64> = (0..40).map(|i| (i * 53 % 255) - 127).collect();
+    let init: Vec<i64> = vec![range.max - 3, range.min + 2, 100];
+    let inputs = [
+        Port::new("accumulate_bank", 1),
+        Port::new("acc_enable", 1),
+        Port::new("weight_address", 16),
+        Port::new("acc_group", 16),
+        Port::new("spike_shift", 5),
+        Port::new("fire_enable", 1),
+        Port::new("fire_group", 16),
+        Port::new("threshold", 32),
+        Port::new("reset", 32),
+        Port::new("fire_last", 1),
+        Port::new("weight_write_enable", 1),
+        Port::new("weight_write_address", 16),
+        Port::new("weight_write_data", 16),
+    ];
+    let outputs = [
+        Port::new("spike_valid", 1),
+        Port::new("spike", 1),
+        Port::new("membrane", 32),
+        Port::new("acc_saturated", 1),
+        Port::new("fire_saturated", 1),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let edges = edgy_vectors(range, 2, 2000, 12);
+    let vectors: Vec<Vec<u64>> = edges
+        .iter()
+        .enumerate()
+        .map(|(c, e)| {
+            vec![
+                ((c / 97) % 2) as u64,
+                rng.gen_bool(0.7) as u64,
+                rng.gen_range(0..40),
+                rng.gen_range(0..groups),
+                rng.gen_range(0..12),
+                rng.gen_bool(0.7) as u64,
+                rng.gen_range(0..groups),
+                e[0],
+                e[1],
+                rng.gen_bool(0.2) as u64,
+                rng.gen_bool(0.05) as u64,
+                rng.gen_range(0..40),
+                rng.r#gen::<u8>() as u64,
+            ]
+        })
+        .collect();
+    let trace = cross_check(
+        &mut Lane::new(range, 8, &weights, &init),
+        &inputs,
+        &outputs,
+        &vectors,
+        |u, v| {
+            u.accumulate_bank.next = v[0] == 1;
+            u.acc_enable.next = v[1] == 1;
+            u.weight_address.next = v[2].into();
+            u.acc_group.next = v[3].into();
+            u.spike_shift.next = v[4].into();
+            u.fire_enable.next = v[5] == 1;
+            u.fire_group.next = v[6].into();
+            u.threshold.next = v[7].into();
+            u.reset.next = v[8].into();
+            u.fire_last.next = v[9] == 1;
+            u.weight_write_enable.next = v[10] == 1;
+            u.weight_write_address.next = v[11].into();
+            u.weight_write_data.next = v[12].into();
+        },
+        |u| {
+            vec![
+                u.spike_valid.val() as u64,
+                u.spike.val() as u64,
+                u.membrane.val().into(),
+                u.acc_saturated.val() as u64,
+                u.fire_saturated.val() as u64,
+            ]
+        },
+        |u, level| u.clock.next = level.into(),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let count = |port: usize| trace.cycles.iter().filter(|c| c.outputs[port] == 1).count();
+    assert!(
+        count(1) > 100 && count(3) > 20 && count(4) > 20,
+        "{} spikes, {} + {} saturations",
+        count(1),
+        count(3),
+        count(4)
+    );
+}

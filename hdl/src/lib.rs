@@ -10,6 +10,7 @@
 //! simulates their generated Verilog on the same vectors.
 
 pub mod bram;
+pub mod dense_layer;
 pub mod fire_step;
 pub mod lane;
 pub mod saturating_adder;

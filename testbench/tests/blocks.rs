@@ -266,3 +266,93 @@ fn lane_verilog_agrees() {
         count(4)
     );
 }
+
+#[test]
+fn dense_layer_verilog_agrees() {
+    use fs_hdl::dense_layer::DenseLayer;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let model = fs_model::modelfile::load(&root.join("models/digits-mlp.fsnn")).unwrap();
+    let inputs = [
+        Port::new("event_valid", 1),
+        Port::new("event_index", 16),
+        Port::new("event_step", 5),
+        Port::new("event_last", 1),
+        Port::new("spike_ready", 1),
+    ];
+    let outputs = [
+        Port::new("event_ready", 1),
+        Port::new("spike_valid", 1),
+        Port::new("spike_index", 16),
+        Port::new("spike_step", 5),
+        Port::new("spike_value", 32),
+        Port::new("spike_last", 1),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let vectors: Vec<Vec<u64>> = (0..3000)
+        .map(|_| {
+            vec![
+                rng.gen_bool(0.8) as u64,
+                rng.gen_range(0..64),
+                rng.gen_range(0..5),
+                rng.gen_bool(0.03) as u64,
+                rng.gen_bool(0.7) as u64,
+            ]
+        })
+        .collect();
+    let m = model.format.membrane_range();
+    let w = model.format.weight_bits as usize;
+    let apply = |u: &mut DenseLayer, v: &[u64]| {
+        u.event_valid.next = v[0] == 1;
+        u.event_index.next = v[1].into();
+        u.event_step.next = v[2].into();
+        u.event_last.next = v[3] == 1;
+        u.spike_ready.next = v[4] == 1;
+    };
+    let sample = |u: &DenseLayer| {
+        vec![
+            u.event_ready.val() as u64,
+            u.spike_valid.val() as u64,
+            u.spike_index.val().into(),
+            u.spike_step.val().into(),
+            u.spike_value.val().into(),
+            u.spike_last.val() as u64,
+        ]
+    };
+    let hidden_values = model.layers[0].rom.as_ref().unwrap().d.clone();
+    let layers = [
+        (
+            DenseLayer::new(&model.layers[0], m, w, &model.input().spike_values(), 4).unwrap(),
+            "hidden",
+        ),
+        (
+            DenseLayer::new(&model.layers[1], m, w, &hidden_values, 3).unwrap(),
+            "output",
+        ),
+    ];
+    for (mut layer, name) in layers {
+        let trace = cross_check(
+            &mut layer,
+            &inputs,
+            &outputs,
+            &vectors,
+            apply,
+            sample,
+            |u, level| u.clock.next = level.into(),
+        )
+        .unwrap_or_else(|e| panic!("{name} layer: {e:#}"));
+        let emitted = trace
+            .cycles
+            .iter()
+            .filter(|c| c.outputs[1] == 1 && c.inputs[4] == 1)
+            .count();
+        let images = trace
+            .cycles
+            .iter()
+            .filter(|c| c.outputs[5] == 1 && c.inputs[4] == 1)
+            .count();
+        assert!(
+            emitted > 100 && images > 5,
+            "{name}: {emitted} events, {images} images"
+        );
+    }
+}

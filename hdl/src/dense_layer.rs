@@ -8,6 +8,7 @@
 //!   group's spikes leave one per cycle, lowest neuron first, so the layer's output is in
 //!   `(t, j)` order, followed by an end-of-image marker. The output layer instead reads each
 //!   accumulator once (its logit) and leaves the logits in neuron order.
+//!
 //! Lane `p` holds the neurons `j = g P + (P - 1 - p)`: the highest pending lane is the lowest
 //! neuron, which is what an ascending "last one wins" priority loop finds in both RustHDL
 //! simulation and Verilog.

@@ -9,9 +9,11 @@
 //! Each block has its tests beside it (RustHDL simulation against `fs_model`); `testbench/`
 //! simulates their generated Verilog on the same vectors.
 
+pub mod accelerator;
 pub mod bram;
 pub mod dense_layer;
 pub mod fire_step;
+pub mod input_encoder;
 pub mod lane;
 pub mod saturating_adder;
 pub mod sim;

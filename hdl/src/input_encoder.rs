@@ -1,0 +1,145 @@
+//! The input layer: pixels in, their FS spikes out as address events in the golden order
+//! (step-major: the most significant bit plane first, ascending pixel index within a step).
+//!
+//! While an image loads (one pixel per cycle), the index of every pixel whose bit `b` is set
+//! is appended to plane list `b` (one block RAM per bit, all written in the same cycle). The
+//! lists are then drained MSB plane first at one event per cycle, with no scanning of zero
+//! pixels, and an end-of-image marker closes the image. The read address runs one cycle ahead
+//! (`next_pointer`), so the plane memory's registered output is the current event even under
+//! back-pressure.
+
+use crate::bram::Bram;
+use fs_model::network::InputEncoding;
+use rust_hdl::prelude::*;
+
+#[derive(LogicBlock)]
+pub struct InputEncoder {
+    pub clock: Signal<In, Clock>,
+    /// Pixels of an image in order; taken when `pixel_ready` is high.
+    pub pixel_valid: Signal<In, Bit>,
+    pub pixel_value: Signal<In, Bits<16>>,
+    pub pixel_ready: Signal<Out, Bit>,
+    /// Spike `(event_index, event_step)`, or with `event_last` the end of the image.
+    pub event_valid: Signal<Out, Bit>,
+    pub event_index: Signal<Out, Bits<16>>,
+    pub event_step: Signal<Out, Bits<5>>,
+    pub event_last: Signal<Out, Bit>,
+    pub event_ready: Signal<In, Bit>,
+    planes: Vec<Bram<16>>,
+    counts: Vec<DFF<Bits<16>>>,
+    plane_index: Vec<Constant<Bits<5>>>,
+    last_pixel: Constant<Bits<16>>,
+    top_plane: Constant<Bits<5>>,
+    draining: DFF<Bit>,
+    load_index: DFF<Bits<16>>,
+    plane: DFF<Bits<5>>,
+    pointer: DFF<Bits<16>>,
+    next_pointer: Signal<Local, Bits<16>>,
+    plane_count: Signal<Local, Bits<16>>,
+    plane_data: Signal<Local, Bits<16>>,
+    _bits: usize,
+}
+
+impl InputEncoder {
+    pub fn new(input: &InputEncoding) -> Self {
+        let bits = input.bits as usize;
+        let pixels = input.size();
+        InputEncoder {
+            clock: Default::default(),
+            pixel_valid: Default::default(),
+            pixel_value: Default::default(),
+            pixel_ready: Default::default(),
+            event_valid: Default::default(),
+            event_index: Default::default(),
+            event_step: Default::default(),
+            event_last: Default::default(),
+            event_ready: Default::default(),
+            planes: (0..bits).map(|_| Bram::new(16, &vec![0; pixels])).collect(),
+            counts: (0..bits).map(|_| Default::default()).collect(),
+            plane_index: (0..bits)
+                .map(|b| Constant::new((b as u64).into()))
+                .collect(),
+            last_pixel: Constant::new(((pixels - 1) as u64).into()),
+            top_plane: Constant::new(((bits - 1) as u64).into()),
+            draining: Default::default(),
+            load_index: Default::default(),
+            plane: Default::default(),
+            pointer: Default::default(),
+            next_pointer: Default::default(),
+            plane_count: Default::default(),
+            plane_data: Default::default(),
+            _bits: bits,
+        }
+    }
+}
+
+impl Logic for InputEncoder {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, draining, load_index, plane, pointer);
+        for b in 0..self._bits {
+            self.planes[b].clock.next = self.clock.val();
+            self.counts[b].clock.next = self.clock.val();
+            self.counts[b].d.next = self.counts[b].q.val();
+            self.planes[b].write_enable.next = false;
+            self.planes[b].write_address.next = self.counts[b].q.val();
+            self.planes[b].write_data.next = self.load_index.q.val();
+        }
+        // The current plane's list length and head.
+        self.plane_count.next = 0.into();
+        self.plane_data.next = 0.into();
+        for b in 0..self._bits {
+            if self.plane.q.val() == self.plane_index[b].val() {
+                self.plane_count.next = self.counts[b].q.val();
+                self.plane_data.next = self.planes[b].read_data.val();
+            }
+        }
+        self.pixel_ready.next = !self.draining.q.val();
+        self.event_valid.next = false;
+        self.event_last.next = false;
+        self.event_index.next = self.plane_data.val();
+        self.event_step.next = self.top_plane.val() - self.plane.q.val();
+        self.next_pointer.next = self.pointer.q.val();
+
+        if !self.draining.q.val() {
+            // Load: append this pixel's index to the list of every bit it has set.
+            if self.pixel_valid.val() {
+                for b in 0..self._bits {
+                    if self.pixel_value.val().get_bit(b) {
+                        self.planes[b].write_enable.next = true;
+                        self.counts[b].d.next = self.counts[b].q.val() + 1;
+                    }
+                }
+                self.load_index.d.next = self.load_index.q.val() + 1;
+                if self.load_index.q.val() == self.last_pixel.val() {
+                    self.draining.d.next = true;
+                    self.plane.d.next = self.top_plane.val();
+                    self.next_pointer.next = 0.into();
+                }
+            }
+        } else if self.pointer.q.val() < self.plane_count.val() {
+            self.event_valid.next = true;
+            if self.event_ready.val() {
+                self.next_pointer.next = self.pointer.q.val() + 1;
+            }
+        } else if !self.plane.q.val().any() {
+            // Every plane drained: the end-of-image marker, then the next image loads.
+            self.event_valid.next = true;
+            self.event_last.next = true;
+            if self.event_ready.val() {
+                self.draining.d.next = false;
+                self.load_index.d.next = 0.into();
+                for b in 0..self._bits {
+                    self.counts[b].d.next = 0.into();
+                }
+            }
+        } else {
+            self.plane.d.next = self.plane.q.val() - 1;
+            self.next_pointer.next = 0.into();
+        }
+        self.pointer.d.next = self.next_pointer.val();
+        for b in 0..self._bits {
+            self.planes[b].read_address.next = self.next_pointer.val();
+        }
+    }
+}

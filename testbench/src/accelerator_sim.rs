@@ -1,0 +1,137 @@
+//! Runs images through the RustHDL simulation of a whole [`Accelerator`] and records what
+//! crossed every spike bus, for comparison with the golden model.
+
+use anyhow::{Result, bail};
+use fs_hdl::accelerator::Accelerator;
+use fs_hdl::sim::{from_bits32, prepare, settle};
+use fs_model::infer::FixedRun;
+
+/// A spike on a bus: (neuron index, 0-based step).
+pub type Spike = (u32, u32);
+
+/// What the accelerator did with one image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageRun {
+    /// Spikes of every stage (input encoder first, then each hidden layer), in bus order.
+    pub spikes: Vec<Vec<Spike>>,
+    pub logits: Vec<i64>,
+    pub class: usize,
+    /// Cycle at which the image's last result left the accelerator.
+    pub done_cycle: u64,
+}
+
+/// The golden run's spikes in bus order (step-major, ascending neuron), per stage.
+pub fn golden_spikes(run: &FixedRun) -> Vec<Vec<Spike>> {
+    run.spikes
+        .iter()
+        .map(|masks| {
+            let steps = masks
+                .iter()
+                .map(|m| 32 - m.leading_zeros())
+                .max()
+                .unwrap_or(0);
+            (0..steps)
+                .flat_map(|t| {
+                    masks
+                        .iter()
+                        .enumerate()
+                        .filter(move |(_, m)| *m >> t & 1 == 1)
+                        .map(move |(i, _)| (i as u32, t))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Streams `images` in (as fast as the accelerator takes pixels) and collects every image's
+/// results, with the result port always ready. Fails after `max_cycles`.
+pub fn run_images(
+    accel: &mut Accelerator,
+    images: &[&[u8]],
+    max_cycles: u64,
+) -> Result<Vec<ImageRun>> {
+    prepare(accel);
+    let stages = accel.layers.len(); // the encoder and every hidden layer send spikes
+    let mut runs: Vec<ImageRun> = (0..images.len())
+        .map(|_| ImageRun {
+            spikes: vec![Vec::new(); stages],
+            ..Default::default()
+        })
+        .collect();
+    // Per stage, the image its bus is carrying now.
+    let mut bus_image = vec![0usize; stages];
+    let mut result_image = 0;
+    let (mut image, mut pixel) = (0, 0);
+    for cycle in 0..max_cycles {
+        if result_image == images.len() {
+            return Ok(runs);
+        }
+        let feeding = image < images.len();
+        accel.pixel_valid.next = feeding;
+        accel.pixel_value.next = if feeding {
+            (images[image][pixel] as u64).into()
+        } else {
+            0.into()
+        };
+        accel.result_ready.next = true;
+        settle(accel);
+        // Every bus transfer of this cycle.
+        for s in 0..stages {
+            let (valid, ready, last, index, step) = if s == 0 {
+                let e = &accel.encoder;
+                (
+                    e.event_valid.val(),
+                    e.event_ready.val(),
+                    e.event_last.val(),
+                    e.event_index.val(),
+                    e.event_step.val(),
+                )
+            } else {
+                let l = &accel.layers[s - 1];
+                (
+                    l.spike_valid.val(),
+                    l.spike_ready.val(),
+                    l.spike_last.val(),
+                    l.spike_index.val(),
+                    l.spike_step.val(),
+                )
+            };
+            if valid && ready {
+                if last {
+                    bus_image[s] += 1;
+                } else if let Some(run) = runs.get_mut(bus_image[s]) {
+                    run.spikes[s].push((index.to_u64() as u32, step.to_u64() as u32));
+                }
+            }
+        }
+        if accel.result_valid.val() {
+            let run = &mut runs[result_image];
+            if accel.result_last.val() {
+                run.class = accel.result_class.val().to_u64() as usize;
+                run.done_cycle = cycle;
+                result_image += 1;
+            } else {
+                let expected = run.logits.len() as u64;
+                let index = accel.result_index.val().to_u64();
+                if index != expected {
+                    bail!("image {result_image}: logit {index} arrived where {expected} was due");
+                }
+                run.logits.push(from_bits32(accel.result_logit.val()));
+            }
+        }
+        if feeding && accel.pixel_ready.val() {
+            pixel += 1;
+            if pixel == images[image].len() {
+                (image, pixel) = (image + 1, 0);
+            }
+        }
+        accel.clock.next = true.into();
+        settle(accel);
+        accel.clock.next = false.into();
+        settle(accel);
+    }
+    bail!(
+        "the accelerator did not finish in {max_cycles} cycles ({result_image} of {} images out)",
+        images.len()
+    )
+}

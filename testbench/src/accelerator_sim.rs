@@ -76,7 +76,7 @@ pub fn run_images(
         accel.result_ready.next = true;
         settle(accel);
         // Every bus transfer of this cycle.
-        for s in 0..stages {
+        for (s, carrying) in bus_image.iter_mut().enumerate() {
             let (valid, ready, last, index, step) = if s == 0 {
                 let e = &accel.encoder;
                 (
@@ -98,8 +98,8 @@ pub fn run_images(
             };
             if valid && ready {
                 if last {
-                    bus_image[s] += 1;
-                } else if let Some(run) = runs.get_mut(bus_image[s]) {
+                    *carrying += 1;
+                } else if let Some(run) = runs.get_mut(*carrying) {
                     run.spikes[s].push((index.to_u64() as u32, step.to_u64() as u32));
                 }
             }

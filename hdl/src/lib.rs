@@ -15,5 +15,6 @@ pub mod dense_layer;
 pub mod fire_step;
 pub mod input_encoder;
 pub mod lane;
+pub mod run;
 pub mod saturating_adder;
 pub mod sim;

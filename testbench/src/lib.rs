@@ -5,5 +5,4 @@ pub mod crosscheck;
 pub use crosscheck::{
     Cycle, Mismatch, Port, Trace, cross_check, simulate_rusthdl, simulate_verilog,
 };
-pub mod accelerator_sim;
 pub mod synth;

@@ -3,9 +3,9 @@
 //! back to back.
 
 use fs_hdl::accelerator::{Accelerator, HwConfig};
+use fs_hdl::run::{golden_spikes, run_images};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
-use fs_testbench::accelerator_sim::{golden_spikes, run_images};
 use std::path::PathBuf;
 
 fn root() -> PathBuf {
@@ -16,7 +16,7 @@ fn check(model_file: &str, data: fs_model::data::Dataset, count: usize, lanes: u
     let model = modelfile::load(&root().join(model_file)).unwrap();
     let mut accel = Accelerator::new(&model, &HwConfig::uniform(&model, lanes)).unwrap();
     let images: Vec<&[u8]> = (0..count).map(|i| data.image(i)).collect();
-    let runs = run_images(&mut accel, &images, 50_000_000).unwrap();
+    let (runs, _) = run_images(&mut accel, &images, 50_000_000).unwrap();
     assert_eq!(runs.len(), count);
     let engine = FixedEngine::new(&model);
     let hidden_spikes: usize = runs
@@ -58,4 +58,71 @@ fn mnist_accelerator_is_bit_exact_on_20_test_images() {
         .unwrap()
         .test;
     check("models/mnist-mlp.fsnn", test, 20, 16);
+}
+
+/// The generated Verilog of the whole accelerator, under iverilog, replaying the exact port
+/// values of a RustHDL run: every output agrees on every cycle, so its logits and classes are
+/// the golden model's too.
+#[test]
+fn digits_accelerator_verilog_agrees_cycle_for_cycle() {
+    use fs_testbench::{Port, cross_check};
+    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let test = fs_model::data::load_digits(&root().join("data"))
+        .unwrap()
+        .test;
+    let config = HwConfig::uniform(&model, 4);
+    let images: Vec<&[u8]> = (0..6).map(|i| test.image(i)).collect();
+    let (runs, vectors) = run_images(
+        &mut Accelerator::new(&model, &config).unwrap(),
+        &images,
+        10_000_000,
+    )
+    .unwrap();
+    let inputs = [
+        Port::new("pixel_valid", 1),
+        Port::new("pixel_value", 16),
+        Port::new("result_ready", 1),
+    ];
+    let outputs = [
+        Port::new("pixel_ready", 1),
+        Port::new("result_valid", 1),
+        Port::new("result_index", 16),
+        Port::new("result_logit", 32),
+        Port::new("result_last", 1),
+        Port::new("result_class", 16),
+    ];
+    let trace = cross_check(
+        &mut Accelerator::new(&model, &config).unwrap(),
+        &inputs,
+        &outputs,
+        &vectors,
+        |u, v| {
+            u.pixel_valid.next = v[0] == 1;
+            u.pixel_value.next = v[1].into();
+            u.result_ready.next = v[2] == 1;
+        },
+        |u| {
+            vec![
+                u.pixel_ready.val() as u64,
+                u.result_valid.val() as u64,
+                u.result_index.val().into(),
+                u.result_logit.val().into(),
+                u.result_last.val() as u64,
+                u.result_class.val().into(),
+            ]
+        },
+        |u, level| u.clock.next = level.into(),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // The replay is the run: the same classes come out.
+    let classes: Vec<usize> = trace
+        .cycles
+        .iter()
+        .filter(|c| c.outputs[1] == 1 && c.outputs[4] == 1)
+        .map(|c| c.outputs[5] as usize)
+        .collect();
+    let engine = FixedEngine::new(&model);
+    let golden: Vec<usize> = images.iter().map(|img| engine.run(img).class()).collect();
+    assert_eq!(classes, golden);
+    assert_eq!(runs.iter().map(|r| r.class).collect::<Vec<_>>(), golden);
 }

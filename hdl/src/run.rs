@@ -1,9 +1,10 @@
 //! Runs images through the RustHDL simulation of a whole [`Accelerator`] and records what
-//! crossed every spike bus, for comparison with the golden model.
+//! crossed every spike bus, for comparison with the golden model, and the port values of every
+//! cycle, so the same run can be replayed on the generated Verilog.
 
+use crate::accelerator::Accelerator;
+use crate::sim::{from_bits32, prepare, settle};
 use anyhow::{Result, bail};
-use fs_hdl::accelerator::Accelerator;
-use fs_hdl::sim::{from_bits32, prepare, settle};
 use fs_model::infer::FixedRun;
 
 /// A spike on a bus: (neuron index, 0-based step).
@@ -19,6 +20,9 @@ pub struct ImageRun {
     /// Cycle at which the image's last result left the accelerator.
     pub done_cycle: u64,
 }
+
+/// The inputs applied in each cycle: `[pixel_valid, pixel_value, result_ready]`.
+pub type PortVectors = Vec<Vec<u64>>;
 
 /// The golden run's spikes in bus order (step-major, ascending neuron), per stage.
 pub fn golden_spikes(run: &FixedRun) -> Vec<Vec<Spike>> {
@@ -49,8 +53,9 @@ pub fn run_images(
     accel: &mut Accelerator,
     images: &[&[u8]],
     max_cycles: u64,
-) -> Result<Vec<ImageRun>> {
+) -> Result<(Vec<ImageRun>, PortVectors)> {
     prepare(accel);
+    let mut vectors = Vec::new();
     let stages = accel.layers.len(); // the encoder and every hidden layer send spikes
     let mut runs: Vec<ImageRun> = (0..images.len())
         .map(|_| ImageRun {
@@ -64,7 +69,7 @@ pub fn run_images(
     let (mut image, mut pixel) = (0, 0);
     for cycle in 0..max_cycles {
         if result_image == images.len() {
-            return Ok(runs);
+            return Ok((runs, vectors));
         }
         let feeding = image < images.len();
         accel.pixel_valid.next = feeding;
@@ -74,6 +79,7 @@ pub fn run_images(
             0.into()
         };
         accel.result_ready.next = true;
+        vectors.push(vec![feeding as u64, accel.pixel_value.next.to_u64(), 1]);
         settle(accel);
         // Every bus transfer of this cycle.
         for (s, carrying) in bus_image.iter_mut().enumerate() {

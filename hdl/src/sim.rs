@@ -12,10 +12,15 @@ pub fn settle<B: Block>(uut: &mut B) {
     );
 }
 
-/// A block ready to be driven: connected, checked.
+/// A block ready to be driven: connected, checked (a failed check is a bug in the block).
 pub fn prepare<B: Block>(uut: &mut B) {
+    checked(uut).expect("the block is fully connected");
+}
+
+/// Connects a block and runs RustHDL's design checks, returning their complaint as an error.
+pub fn checked<B: Block>(uut: &mut B) -> anyhow::Result<()> {
     uut.connect_all();
-    check_all(uut).expect("the block is fully connected");
+    check_all(uut).map_err(|e| anyhow::anyhow!("the design does not pass RustHDL's checks: {e:?}"))
 }
 
 /// Two's complement `i64` as a sign-extended 32-bit pattern.

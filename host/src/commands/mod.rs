@@ -5,6 +5,8 @@ mod eval;
 mod fit;
 mod import;
 mod train;
+mod verify;
+mod verilog;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -23,6 +25,10 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Fit FS-neuron parameters T, h, d for an activation.
     FitNeuron(fit::FitArgs),
+    /// Run test images through a simulation of the RTL and compare every spike with the golden model.
+    Verify(verify::VerifyArgs),
+    /// Write the accelerator's Verilog for a model.
+    Verilog(verilog::VerilogArgs),
 }
 
 impl Command {
@@ -33,6 +39,8 @@ impl Command {
             Command::Convert(a) => convert::run(a),
             Command::Eval(a) => eval::run(a),
             Command::FitNeuron(a) => fit::run(a),
+            Command::Verify(a) => verify::run(a),
+            Command::Verilog(a) => verilog::run(a),
         }
     }
 }
@@ -53,6 +61,34 @@ impl DataArgs {
         let dir = self.data_dir.clone().unwrap_or_else(data::default_data_dir);
         data::load(self.dataset, &dir)
             .with_context(|| format!("loading the {} data set", self.dataset))
+    }
+}
+
+/// How the accelerator is built: lanes (processing elements) per layer.
+#[derive(Args, Clone)]
+pub struct HwArgs {
+    /// Lanes per layer: one number for every layer (capped at each layer's width) or one per
+    /// layer, e.g. 16,10.
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    pub lanes: Vec<usize>,
+}
+
+impl HwArgs {
+    pub fn config(
+        &self,
+        model: &fs_model::network::Model,
+    ) -> Result<fs_hdl::accelerator::HwConfig> {
+        use fs_hdl::accelerator::HwConfig;
+        match self.lanes.as_slice() {
+            [n] => Ok(HwConfig::uniform(model, *n)),
+            per_layer if per_layer.len() == model.layers.len() => Ok(HwConfig {
+                lanes: per_layer.to_vec(),
+            }),
+            other => anyhow::bail!(
+                "--lanes takes one number or one per layer ({} layers), got {other:?}",
+                model.layers.len()
+            ),
+        }
     }
 }
 

@@ -224,3 +224,70 @@ fn fit_neuron_reports_errors_and_parameters() {
     let e = fails(&["fit-neuron", "--activation", "silu", "--k", "0"]);
     assert!(e.contains("K"), "{e}");
 }
+
+#[test]
+fn verify_runs_the_rtl_against_the_golden_model() {
+    let o = fpga_host(&[
+        "verify",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--dataset",
+        "digits",
+        "--count",
+        "12",
+        "--lanes",
+        "8",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["images"], 12);
+    assert_eq!(v["mismatches"], 0);
+    assert!(v["first_mismatch"].is_null());
+    assert_eq!(v["rtl_accuracy"], v["fs_fixed_accuracy"]);
+    assert!(v["cycles_per_image"].as_f64().unwrap() > 0.0);
+    let e = fails(&[
+        "verify",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--dataset",
+        "digits",
+        "--lanes",
+        "8,8,8",
+    ]);
+    assert!(
+        e.contains("--lanes takes one number or one per layer"),
+        "{e}"
+    );
+}
+
+#[test]
+fn verilog_writes_a_design_yosys_reads() {
+    let out = temp("rtl");
+    let o = fpga_host(&[
+        "verilog",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--out",
+        out.to_str().unwrap(),
+        "--lanes",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let verilog = std::fs::read_to_string(out.join("fs_accel.v")).unwrap();
+    assert!(verilog.contains("module top("), "no top module");
+    let check = Command::new("yosys")
+        .args([
+            "-q",
+            "-p",
+            "read_verilog fs_accel.v; hierarchy -check -top top",
+        ])
+        .current_dir(&out)
+        .output()
+        .expect("yosys runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -6,7 +6,8 @@
 //! lists are then drained MSB plane first at one event per cycle, with no scanning of zero
 //! pixels, and an end-of-image marker closes the image. The read address runs one cycle ahead
 //! (`next_pointer`), so the plane memory's registered output is the current event even under
-//! back-pressure.
+//! back-pressure. (The drain starts with one empty cycle, so that the last pixel's writes land
+//! before the first read: the property test of random networks found that hazard.)
 
 use crate::bram::Bram;
 use fs_model::network::InputEncoding;
@@ -30,6 +31,7 @@ pub struct InputEncoder {
     plane_index: Vec<Constant<Bits<5>>>,
     last_pixel: Constant<Bits<16>>,
     top_plane: Constant<Bits<5>>,
+    priming_plane: Constant<Bits<5>>,
     draining: DFF<Bit>,
     load_index: DFF<Bits<16>>,
     plane: DFF<Bits<5>>,
@@ -61,6 +63,7 @@ impl InputEncoder {
                 .collect(),
             last_pixel: Constant::new(((pixels - 1) as u64).into()),
             top_plane: Constant::new(((bits - 1) as u64).into()),
+            priming_plane: Constant::new((bits as u64).into()),
             draining: Default::default(),
             load_index: Default::default(),
             plane: Default::default(),
@@ -112,9 +115,10 @@ impl Logic for InputEncoder {
                 }
                 self.load_index.d.next = self.load_index.q.val() + 1;
                 if self.load_index.q.val() == self.last_pixel.val() {
+                    // Start one plane above the top: that empty plane costs one cycle, in
+                    // which this last pixel's writes land before the first read.
                     self.draining.d.next = true;
-                    self.plane.d.next = self.top_plane.val();
-                    self.next_pointer.next = 0.into();
+                    self.plane.d.next = self.priming_plane.val();
                 }
             }
         } else if self.pointer.q.val() < self.plane_count.val() {

@@ -5,4 +5,5 @@ pub mod crosscheck;
 pub use crosscheck::{
     Cycle, Mismatch, Port, Trace, cross_check, simulate_rusthdl, simulate_verilog,
 };
+pub mod random;
 pub mod synth;

@@ -14,11 +14,8 @@ fn root() -> PathBuf {
 
 fn check(model_file: &str, data: fs_model::data::Dataset, count: usize, lanes: usize) {
     let model = modelfile::load(&root().join(model_file)).unwrap();
-    let mut accel = Accelerator::new(&model, &HwConfig::uniform(&model, lanes)).unwrap();
     let images: Vec<&[u8]> = (0..count).map(|i| data.image(i)).collect();
-    let (runs, _) = run_images(&mut accel, &images, 50_000_000).unwrap();
-    assert_eq!(runs.len(), count);
-    let engine = FixedEngine::new(&model);
+    let runs = compare(&model, &HwConfig::uniform(&model, lanes), &images);
     let hidden_spikes: usize = runs
         .iter()
         .map(|r| r.spikes.iter().skip(1).map(Vec::len).sum::<usize>())
@@ -27,7 +24,20 @@ fn check(model_file: &str, data: fs_model::data::Dataset, count: usize, lanes: u
         hidden_spikes > count,
         "only {hidden_spikes} hidden spikes: nothing was compared"
     );
-    for (n, (run, image)) in runs.iter().zip(&images).enumerate() {
+}
+
+/// Runs `images` through the RTL and asserts that every spike event, logit and class equals
+/// the golden model's.
+fn compare(
+    model: &fs_model::network::Model,
+    config: &HwConfig,
+    images: &[&[u8]],
+) -> Vec<fs_hdl::run::ImageRun> {
+    let mut accel = Accelerator::new(model, config).unwrap();
+    let (runs, _) = run_images(&mut accel, images, 50_000_000).unwrap();
+    assert_eq!(runs.len(), images.len());
+    let engine = FixedEngine::new(model);
+    for (n, (run, image)) in runs.iter().zip(images).enumerate() {
         let golden = engine.run(image);
         let spikes = golden_spikes(&golden);
         for (s, (rtl, gold)) in run.spikes.iter().zip(&spikes).enumerate() {
@@ -41,6 +51,24 @@ fn check(model_file: &str, data: fs_model::data::Dataset, count: usize, lanes: u
         }
         assert_eq!(run.logits, golden.logits, "image {n}: logits");
         assert_eq!(run.class, golden.class(), "image {n}: class");
+    }
+    runs
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// Random networks (1 or 2 hidden layers, random lanes per layer) at the edges of the
+    /// fixed-point range, random images: RTL equals golden, bit for bit.
+    #[test]
+    fn random_networks_are_bit_exact(seed in proptest::prelude::any::<u64>(), hidden in 1usize..=2) {
+        let model = fs_testbench::random::random_model(seed, hidden);
+        let lanes = model.layers.iter().enumerate()
+            .map(|(l, layer)| 1 + (seed as usize >> (8 * l)) % layer.outputs())
+            .collect();
+        let images = fs_testbench::random::random_images(&model, 3, seed ^ 0x5eed);
+        let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+        compare(&model, &HwConfig { lanes }, &images);
     }
 }
 

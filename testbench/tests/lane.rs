@@ -5,14 +5,8 @@
 
 use fs_hdl::lane::Lane;
 use fs_hdl::sim::{prepare, settle, to_bits32};
-use fs_model::activation::Activation;
-use fs_model::fixed::FixedFormat;
 use fs_model::infer::FixedEngine;
-use fs_model::network::{Ann, ConversionInfo, DenseAnn, FsLayer, InputEncoding, Model, Units};
-use fs_model::neuron::{FsParams, FsRom};
-use ndarray::{Array1, Array2};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use fs_model::network::Model;
 
 /// One cycle's stage-0 inputs of a lane.
 #[derive(Clone, Copy, Default)]
@@ -188,119 +182,17 @@ fn digits_layer_matches_the_golden_model() {
     }
 }
 
-/// A random two-layer model whose hidden layer uses power-of-two spike values, at the edges of
-/// the format: narrow membranes saturate.
-fn random_model(seed: u64) -> Model {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let bits = rng.gen_range(1..=8u32);
-    let input = InputEncoding {
-        width: rng.gen_range(1..=6),
-        height: rng.gen_range(1..=3),
-        channels: 1,
-        bits,
-        max_value: (1 << bits) - 1,
-    };
-    let format = FixedFormat {
-        weight_bits: rng.gen_range(2..=16),
-        membrane_bits: rng.gen_range(8..=32),
-        param_bits: 16,
-    };
-    let (m, w) = (format.membrane_range(), format.weight_range());
-    let mut edgy = |lo: i64, hi: i64| match rng.gen_range(0..5) {
-        0 => lo,
-        1 => hi,
-        2 => 0,
-        _ => rng.gen_range(lo..=hi),
-    };
-    let outputs = 1 + (seed % 9) as usize;
-    let k = 1 + (seed % 7) as usize;
-    let weight = Array2::from_shape_fn((outputs, input.size()), |_| edgy(w.min, w.max) as i16);
-    let imp = edgy(-64, 64);
-    let bias: Vec<i32> = (0..outputs)
-        .map(|_| (edgy(m.min, m.max) - imp).clamp(m.min, m.max - 64) as i32)
-        .collect();
-    let rom = FsRom {
-        t: (0..k).map(|_| edgy(m.min, m.max)).collect(),
-        h: (0..k).map(|_| edgy(m.min, m.max)).collect(),
-        d: (0..k).map(|t| 1 << (k - 1 - t)).collect(),
-    };
-    let float = |v: &Vec<i64>| v.iter().map(|&x| x as f64).collect();
-    let hidden = FsLayer {
-        neuron: Some(FsParams {
-            t: float(&rom.t),
-            h: float(&rom.h),
-            d: float(&rom.d),
-        }),
-        imp_float: imp as f64,
-        weight: weight.clone(),
-        bias: bias
-            .iter()
-            .map(|&b| (b as i64).clamp(m.min - imp.min(0), m.max - imp.max(0)) as i32)
-            .collect(),
-        imp: imp as i32,
-        rom: Some(rom),
-        units: Units {
-            weight: 1.0,
-            acc: 1.0,
-            out: Some(1.0),
-        },
-    };
-    let output = FsLayer {
-        neuron: None,
-        imp_float: 0.0,
-        weight: Array2::zeros((1, outputs)),
-        bias: vec![0],
-        imp: 0,
-        rom: None,
-        units: Units {
-            weight: 1.0,
-            acc: 1.0,
-            out: None,
-        },
-    };
-    let model = Model {
-        ann: Ann {
-            input,
-            layers: vec![
-                DenseAnn {
-                    weight: weight.mapv(|x| x as f32),
-                    bias: Array1::zeros(outputs),
-                    activation: Activation::Relu,
-                },
-                DenseAnn {
-                    weight: Array2::zeros((1, outputs)),
-                    bias: Array1::zeros(1),
-                    activation: Activation::Identity,
-                },
-            ],
-        },
-        format,
-        layers: vec![hidden, output],
-        conversion: ConversionInfo::default(),
-    };
-    model.validate().expect("valid random model");
-    model
-}
-
 #[test]
 fn random_layers_at_the_edges_match_the_golden_model() {
     let mut saturating = 0;
     for seed in 0..40 {
-        let model = random_model(seed);
-        let mut rng = ChaCha8Rng::seed_from_u64(1000 + seed);
-        let max = model.input().max_value;
-        let images: Vec<Vec<u8>> = (0..3)
-            .map(|_| {
-                (0..model.input().size())
-                    .map(|_| rng.gen_range(0..=max) as u8)
-                    .collect()
-            })
-            .collect();
+        let model = fs_testbench::random::random_model(seed, 1);
+        let images = fs_testbench::random::random_images(&model, 3, 1000 + seed);
         let engine = FixedEngine::new(&model);
         if images.iter().any(|img| engine.run(img).saturations[0] > 0) {
             saturating += 1;
         }
-        let lanes = 1 + (seed % 4) as usize;
+        let lanes = 1 + (seed as usize % model.layers[0].outputs());
         check(&model, &images, lanes);
     }
     assert!(saturating >= 5, "only {saturating} random layers saturated");

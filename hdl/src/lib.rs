@@ -18,3 +18,4 @@ pub mod lane;
 pub mod run;
 pub mod saturating_adder;
 pub mod sim;
+pub mod verilator;

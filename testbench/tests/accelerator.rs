@@ -35,6 +35,16 @@ fn compare(
 ) -> Vec<fs_hdl::run::ImageRun> {
     let mut accel = Accelerator::new(model, config).unwrap();
     let (runs, _) = run_images(&mut accel, images, 50_000_000).unwrap();
+    assert_golden(model, images, &runs);
+    runs
+}
+
+/// Every spike event of every stage, every logit and every class equal the golden model's.
+fn assert_golden(
+    model: &fs_model::network::Model,
+    images: &[&[u8]],
+    runs: &[fs_hdl::run::ImageRun],
+) {
     assert_eq!(runs.len(), images.len());
     let engine = FixedEngine::new(model);
     for (n, (run, image)) in runs.iter().zip(images).enumerate() {
@@ -52,7 +62,6 @@ fn compare(
         assert_eq!(run.logits, golden.logits, "image {n}: logits");
         assert_eq!(run.class, golden.class(), "image {n}: class");
     }
-    runs
 }
 
 proptest::proptest! {
@@ -153,4 +162,37 @@ fn digits_accelerator_verilog_agrees_cycle_for_cycle() {
     let golden: Vec<usize> = images.iter().map(|img| engine.run(img).class()).collect();
     assert_eq!(classes, golden);
     assert_eq!(runs.iter().map(|r| r.class).collect::<Vec<_>>(), golden);
+}
+
+/// The generated Verilog compiled by Verilator (the engine of long verification runs) is
+/// bit-exact too: every spike on every bus, every logit, every class.
+#[test]
+fn verilator_build_of_the_accelerator_is_bit_exact() {
+    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let test = fs_model::data::load_digits(&root().join("data"))
+        .unwrap()
+        .test;
+    let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
+    let mut accel = Accelerator::new(&model, &HwConfig::uniform(&model, 4)).unwrap();
+    let cache = std::env::temp_dir().join("fs-accel-verilator-test");
+    let sim = fs_hdl::verilator::VerilatorSim::build(&mut accel, &cache).unwrap();
+    let mut runs = Vec::new();
+    let done = sim
+        .run(&images, 100_000_000, &mut |n, run| {
+            assert_eq!(n, runs.len());
+            runs.push(run);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(done, images.len());
+    assert_golden(&model, &images, &runs);
+    // And cycle for cycle the same as RustHDL's simulation of the same design.
+    let few = &images[..5];
+    let (rusthdl, _) = run_images(
+        &mut Accelerator::new(&model, &HwConfig::uniform(&model, 4)).unwrap(),
+        few,
+        1_000_000,
+    )
+    .unwrap();
+    assert_eq!(&runs[..5], &rusthdl[..]);
 }

@@ -5,7 +5,8 @@ use crate::progress;
 use anyhow::{Result, anyhow};
 use clap::{Args, ValueEnum};
 use fs_hdl::accelerator::Accelerator;
-use fs_hdl::run::{Spike, golden_spikes, run_images};
+use fs_hdl::run::{ImageRun, Spike, golden_spikes, run_images};
+use fs_hdl::verilator::VerilatorSim;
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use serde::Serialize;
@@ -14,6 +15,8 @@ use std::path::PathBuf;
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
+    /// The generated Verilog compiled by Verilator (fast; needs verilator and a C++ compiler).
+    Verilator,
     /// RustHDL's own simulation of the accelerator (slow: seconds per MNIST image).
     Rusthdl,
 }
@@ -29,8 +32,11 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 20)]
     pub count: usize,
     /// Simulator of the RTL.
-    #[arg(long, value_enum, default_value_t = Engine::Rusthdl)]
+    #[arg(long, value_enum, default_value_t = Engine::Verilator)]
     pub engine: Engine,
+    /// Where Verilator builds are cached.
+    #[arg(long, default_value = "build/verilator")]
+    pub build_dir: PathBuf,
     #[command(flatten)]
     pub hw: HwArgs,
     /// Print one JSON object on stdout.
@@ -75,30 +81,49 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     for image in &images {
         model.input().check_image(image)?;
     }
-    let bar = progress::bar(images.len() as u64, "simulating");
-    // One run streams every image through the pipeline; the bar shows the run as a whole.
-    let (runs, _) = run_images(
-        &mut accel,
-        &images,
-        4_000_000 * images.len() as u64 + 1_000_000,
-    )?;
-    bar.finish_and_clear();
     let engine = FixedEngine::new(&model);
     let mut mismatches = 0;
     let mut first = None;
     let (mut rtl_correct, mut golden_correct) = (0, 0);
-    for (n, run) in runs.iter().enumerate() {
+    let mut done_cycles = Vec::with_capacity(images.len());
+    let mut check = |n: usize, run: ImageRun| -> Result<()> {
         let golden = engine.run(images[n]);
         let label = test.label(n);
         rtl_correct += (run.class == label) as usize;
         golden_correct += (golden.class() == label) as usize;
-        let found = first_difference(n, run, &golden);
-        if let Some(m) = found {
+        if let Some(m) = first_difference(n, &run, &golden) {
             mismatches += 1;
             first.get_or_insert(m);
         }
+        done_cycles.push(run.done_cycle);
+        Ok(())
+    };
+    let max_cycles = 4_000_000 * images.len() as u64 + 1_000_000;
+    match args.engine {
+        Engine::Rusthdl => {
+            let bar = progress::bar(images.len() as u64, "simulating (RustHDL)");
+            // One run streams every image through the pipeline.
+            let (runs, _) = run_images(&mut accel, &images, max_cycles)?;
+            bar.finish_and_clear();
+            for (n, run) in runs.into_iter().enumerate() {
+                check(n, run)?;
+            }
+        }
+        Engine::Verilator => {
+            eprintln!(
+                "building the Verilator simulation in {} ...",
+                args.build_dir.display()
+            );
+            let sim = VerilatorSim::build(&mut accel, &args.build_dir)?;
+            let bar = progress::bar(images.len() as u64, "simulating (Verilator)");
+            sim.run(&images, max_cycles, &mut |n, run| {
+                bar.set_position(n as u64 + 1);
+                check(n, run)
+            })?;
+            bar.finish_and_clear();
+        }
     }
-    let n = runs.len();
+    let n = done_cycles.len();
     let report = Report {
         engine: args.engine,
         images: n,
@@ -107,11 +132,11 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         first_mismatch: first,
         rtl_accuracy: rtl_correct as f64 / n.max(1) as f64,
         fs_fixed_accuracy: golden_correct as f64 / n.max(1) as f64,
-        latency_cycles: runs.first().map_or(0, |r| r.done_cycle),
+        latency_cycles: done_cycles.first().copied().unwrap_or(0),
         cycles_per_image: if n > 1 {
-            (runs[n - 1].done_cycle - runs[0].done_cycle) as f64 / (n - 1) as f64
+            (done_cycles[n - 1] - done_cycles[0]) as f64 / (n - 1) as f64
         } else {
-            runs.first().map_or(0.0, |r| r.done_cycle as f64)
+            done_cycles.first().map_or(0.0, |&c| c as f64)
         },
     };
     if args.json {

@@ -4,10 +4,13 @@
 //! While an image loads (one pixel per cycle), the index of every pixel whose bit `b` is set
 //! is appended to plane list `b` (one block RAM per bit, all written in the same cycle). The
 //! lists are then drained MSB plane first at one event per cycle, with no scanning of zero
-//! pixels, and an end-of-image marker closes the image. The read address runs one cycle ahead
-//! (`next_pointer`), so the plane memory's registered output is the current event even under
-//! back-pressure. (The drain starts with one empty cycle, so that the last pixel's writes land
-//! before the first read: the property test of random networks found that hazard.)
+//! pixels, and an end-of-image marker closes the image. There are two sets of lists: image
+//! n+1 loads into one while image n drains from the other.
+//!
+//! The read address runs one cycle ahead (`next_pointer`), so the plane memory's registered
+//! output is the current event even under back-pressure. A drain starts with one empty
+//! "priming" plane, so that the image's last writes have landed before the first read (the
+//! property test of random networks found that hazard).
 
 use crate::bram::Bram;
 use fs_model::network::InputEncoding;
@@ -26,12 +29,19 @@ pub struct InputEncoder {
     pub event_step: Signal<Out, Bits<5>>,
     pub event_last: Signal<Out, Bit>,
     pub event_ready: Signal<In, Bit>,
-    planes: Vec<Bram<16>>,
-    counts: Vec<DFF<Bits<16>>>,
+    planes_a: Vec<Bram<16>>,
+    planes_b: Vec<Bram<16>>,
+    counts_a: Vec<DFF<Bits<16>>>,
+    counts_b: Vec<DFF<Bits<16>>>,
     plane_index: Vec<Constant<Bits<5>>>,
     last_pixel: Constant<Bits<16>>,
     top_plane: Constant<Bits<5>>,
     priming_plane: Constant<Bits<5>>,
+    /// A set holds a whole image waiting to drain (or draining).
+    full_a: DFF<Bit>,
+    full_b: DFF<Bit>,
+    load_set_b: DFF<Bit>,
+    drain_set_b: DFF<Bit>,
     draining: DFF<Bit>,
     load_index: DFF<Bits<16>>,
     plane: DFF<Bits<5>>,
@@ -46,6 +56,14 @@ impl InputEncoder {
     pub fn new(input: &InputEncoding) -> Self {
         let bits = input.bits as usize;
         let pixels = input.size();
+        // Pixel indices, stored unsigned: one bit more than the largest index needs.
+        let width = (usize::BITS - (pixels - 1).leading_zeros()) as usize + 1;
+        let lists = || {
+            (0..bits)
+                .map(|_| Bram::new(width, &vec![0; pixels]))
+                .collect()
+        };
+        let counts = || (0..bits).map(|_| Default::default()).collect();
         InputEncoder {
             clock: Default::default(),
             pixel_valid: Default::default(),
@@ -56,14 +74,20 @@ impl InputEncoder {
             event_step: Default::default(),
             event_last: Default::default(),
             event_ready: Default::default(),
-            planes: (0..bits).map(|_| Bram::new(16, &vec![0; pixels])).collect(),
-            counts: (0..bits).map(|_| Default::default()).collect(),
+            planes_a: lists(),
+            planes_b: lists(),
+            counts_a: counts(),
+            counts_b: counts(),
             plane_index: (0..bits)
                 .map(|b| Constant::new((b as u64).into()))
                 .collect(),
             last_pixel: Constant::new(((pixels - 1) as u64).into()),
             top_plane: Constant::new(((bits - 1) as u64).into()),
             priming_plane: Constant::new((bits as u64).into()),
+            full_a: Default::default(),
+            full_b: Default::default(),
+            load_set_b: Default::default(),
+            drain_set_b: Default::default(),
             draining: Default::default(),
             load_index: Default::default(),
             plane: Default::default(),
@@ -79,47 +103,86 @@ impl InputEncoder {
 impl Logic for InputEncoder {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, draining, load_index, plane, pointer);
+        dff_setup!(
+            self,
+            clock,
+            full_a,
+            full_b,
+            load_set_b,
+            drain_set_b,
+            draining,
+            load_index,
+            plane,
+            pointer
+        );
         for b in 0..self._bits {
-            self.planes[b].clock.next = self.clock.val();
-            self.counts[b].clock.next = self.clock.val();
-            self.counts[b].d.next = self.counts[b].q.val();
-            self.planes[b].write_enable.next = false;
-            self.planes[b].write_address.next = self.counts[b].q.val();
-            self.planes[b].write_data.next = self.load_index.q.val();
+            self.planes_a[b].clock.next = self.clock.val();
+            self.planes_b[b].clock.next = self.clock.val();
+            self.counts_a[b].clock.next = self.clock.val();
+            self.counts_b[b].clock.next = self.clock.val();
+            self.counts_a[b].d.next = self.counts_a[b].q.val();
+            self.counts_b[b].d.next = self.counts_b[b].q.val();
+            self.planes_a[b].write_enable.next = false;
+            self.planes_a[b].write_address.next = self.counts_a[b].q.val();
+            self.planes_a[b].write_data.next = self.load_index.q.val();
+            self.planes_b[b].write_enable.next = false;
+            self.planes_b[b].write_address.next = self.counts_b[b].q.val();
+            self.planes_b[b].write_data.next = self.load_index.q.val();
         }
-        // The current plane's list length and head.
+
+        // Load into the set that is not full.
+        self.pixel_ready.next = !self.full_a.q.val();
+        if self.load_set_b.q.val() {
+            self.pixel_ready.next = !self.full_b.q.val();
+        }
+        if self.pixel_valid.val() & self.pixel_ready.val() {
+            for b in 0..self._bits {
+                if self.pixel_value.val().get_bit(b) {
+                    if self.load_set_b.q.val() {
+                        self.planes_b[b].write_enable.next = true;
+                        self.counts_b[b].d.next = self.counts_b[b].q.val() + 1;
+                    } else {
+                        self.planes_a[b].write_enable.next = true;
+                        self.counts_a[b].d.next = self.counts_a[b].q.val() + 1;
+                    }
+                }
+            }
+            self.load_index.d.next = self.load_index.q.val() + 1;
+            if self.load_index.q.val() == self.last_pixel.val() {
+                self.load_index.d.next = 0.into();
+                self.load_set_b.d.next = !self.load_set_b.q.val();
+                if self.load_set_b.q.val() {
+                    self.full_b.d.next = true;
+                } else {
+                    self.full_a.d.next = true;
+                }
+            }
+        }
+
+        // Drain the other set: the current plane's list length and head.
         self.plane_count.next = 0.into();
         self.plane_data.next = 0.into();
         for b in 0..self._bits {
             if self.plane.q.val() == self.plane_index[b].val() {
-                self.plane_count.next = self.counts[b].q.val();
-                self.plane_data.next = self.planes[b].read_data.val();
+                self.plane_count.next = self.counts_a[b].q.val();
+                self.plane_data.next = self.planes_a[b].read_data.val();
+                if self.drain_set_b.q.val() {
+                    self.plane_count.next = self.counts_b[b].q.val();
+                    self.plane_data.next = self.planes_b[b].read_data.val();
+                }
             }
         }
-        self.pixel_ready.next = !self.draining.q.val();
         self.event_valid.next = false;
         self.event_last.next = false;
         self.event_index.next = self.plane_data.val();
         self.event_step.next = self.top_plane.val() - self.plane.q.val();
         self.next_pointer.next = self.pointer.q.val();
-
         if !self.draining.q.val() {
-            // Load: append this pixel's index to the list of every bit it has set.
-            if self.pixel_valid.val() {
-                for b in 0..self._bits {
-                    if self.pixel_value.val().get_bit(b) {
-                        self.planes[b].write_enable.next = true;
-                        self.counts[b].d.next = self.counts[b].q.val() + 1;
-                    }
-                }
-                self.load_index.d.next = self.load_index.q.val() + 1;
-                if self.load_index.q.val() == self.last_pixel.val() {
-                    // Start one plane above the top: that empty plane costs one cycle, in
-                    // which this last pixel's writes land before the first read.
-                    self.draining.d.next = true;
-                    self.plane.d.next = self.priming_plane.val();
-                }
+            if (self.full_a.q.val() & !self.drain_set_b.q.val())
+                | (self.full_b.q.val() & self.drain_set_b.q.val())
+            {
+                self.draining.d.next = true;
+                self.plane.d.next = self.priming_plane.val();
             }
         } else if self.pointer.q.val() < self.plane_count.val() {
             self.event_valid.next = true;
@@ -127,14 +190,23 @@ impl Logic for InputEncoder {
                 self.next_pointer.next = self.pointer.q.val() + 1;
             }
         } else if !self.plane.q.val().any() {
-            // Every plane drained: the end-of-image marker, then the next image loads.
+            // Every plane drained: the end-of-image marker frees the set.
             self.event_valid.next = true;
             self.event_last.next = true;
             if self.event_ready.val() {
                 self.draining.d.next = false;
-                self.load_index.d.next = 0.into();
+                self.drain_set_b.d.next = !self.drain_set_b.q.val();
                 for b in 0..self._bits {
-                    self.counts[b].d.next = 0.into();
+                    if self.drain_set_b.q.val() {
+                        self.counts_b[b].d.next = 0.into();
+                    } else {
+                        self.counts_a[b].d.next = 0.into();
+                    }
+                }
+                if self.drain_set_b.q.val() {
+                    self.full_b.d.next = false;
+                } else {
+                    self.full_a.d.next = false;
                 }
             }
         } else {
@@ -143,7 +215,8 @@ impl Logic for InputEncoder {
         }
         self.pointer.d.next = self.next_pointer.val();
         for b in 0..self._bits {
-            self.planes[b].read_address.next = self.next_pointer.val();
+            self.planes_a[b].read_address.next = self.next_pointer.val();
+            self.planes_b[b].read_address.next = self.next_pointer.val();
         }
     }
 }

@@ -14,7 +14,7 @@
 //! simulation and Verilog.
 
 use crate::lane::Lane;
-use fs_model::network::{FsLayer, InputEncoding};
+use fs_model::network::FsLayer;
 use rust_hdl::prelude::*;
 
 /// The step values of a layer's sender, as shifts (`D(t) = 2^shift`).
@@ -195,11 +195,6 @@ impl DenseLayer {
             _sender_steps: shifts.len(),
             _steps: steps,
         })
-    }
-
-    /// The input layer's sender: the pixel code.
-    pub fn input_values(input: &InputEncoding) -> Vec<i64> {
-        input.spike_values()
     }
 }
 

@@ -6,8 +6,15 @@
 //! membrane, 16-bit operands) and carry the model's narrower values sign-extended; the model's
 //! widths enter as constants (saturation bounds), so one block serves every model.
 //!
-//! Each block has its tests beside it (RustHDL simulation against `fs_model`); `testbench/`
-//! simulates their generated Verilog on the same vectors.
+//! The blocks, bottom up: [`saturating_adder`], [`fire_step`], [`bram`], [`lane`],
+//! [`dense_layer`], [`input_encoder`], and [`accelerator`], which one model file and a
+//! [`accelerator::HwConfig`] turn into a whole design (`docs/accelerator.md`). [`run`] drives
+//! RustHDL's simulation of it image by image, [`verilator`] the generated Verilog compiled by
+//! Verilator; both record every spike bus for comparison with the golden model.
+//!
+//! Small blocks have their tests beside them (RustHDL simulation against `fs_model`);
+//! `testbench/` tests layers and whole accelerators against the golden model and every block's
+//! generated Verilog against its RustHDL simulation.
 
 pub mod accelerator;
 pub mod bram;

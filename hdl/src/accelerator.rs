@@ -146,3 +146,35 @@ impl Logic for Accelerator {
         }
     }
 }
+
+/// The analytical cycle model (`docs/accelerator.md`): the cycles per image each stage needs
+/// (the input encoder, then every layer), from the mean spike count of every spiking stage
+/// (`mean_spikes[0]` the input code's, then each hidden layer's). With double buffering the
+/// stages overlap, so the pipeline's image interval is bounded by the largest.
+pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Vec<f64> {
+    let input = model.input();
+    // Loading and draining overlap; a drain costs its events, one cycle per plane, priming and
+    // the end marker.
+    let encoder = (input.size() as f64).max(mean_spikes[0] + input.bits as f64 + 2.0);
+    let layers = model
+        .layers
+        .iter()
+        .zip(&config.lanes)
+        .enumerate()
+        .map(|(l, (layer, &lanes))| {
+            let groups = layer.outputs().div_ceil(lanes) as f64;
+            // Every input event takes one cycle per group; the end marker one more.
+            let accumulate = mean_spikes[l] * groups + 1.0;
+            // Per step and group: issue, wait, then one cycle per spike; the end marker.
+            let fire = match &layer.rom {
+                Some(rom) => {
+                    rom.k() as f64 * groups * 2.0
+                        + mean_spikes.get(l + 1).copied().unwrap_or(0.0)
+                        + 1.0
+                }
+                None => groups * 2.0 + layer.outputs() as f64 + 1.0,
+            };
+            accumulate.max(fire)
+        });
+    std::iter::once(encoder).chain(layers).collect()
+}

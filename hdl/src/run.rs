@@ -19,6 +19,8 @@ pub struct ImageRun {
     pub class: usize,
     /// Cycle at which the image's last result left the accelerator.
     pub done_cycle: u64,
+    /// Per stage, the cycle at which the image's end-of-image marker crossed its bus.
+    pub stage_done: Vec<u64>,
 }
 
 /// The inputs applied in each cycle: `[pixel_valid, pixel_value, result_ready]`.
@@ -104,6 +106,9 @@ pub fn run_images(
             };
             if valid && ready {
                 if last {
+                    if let Some(run) = runs.get_mut(*carrying) {
+                        run.stage_done.push(cycle);
+                    }
                     *carrying += 1;
                 } else if let Some(run) = runs.get_mut(*carrying) {
                     run.spikes[s].push((index.to_u64() as u32, step.to_u64() as u32));

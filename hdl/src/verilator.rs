@@ -55,7 +55,7 @@ fn testbench(stages: usize) -> String {
     let probes: String = (0..stages)
         .map(|s| {
             format!(
-                "        if (top->s{s}_fire) {{ if (top->s{s}_last) put(1, {s}, 0); else put(0, {s}, top->s{s}_index | (top->s{s}_step << 16)); }}\n"
+                "        if (top->s{s}_fire) {{ if (top->s{s}_last) put(1, {s}, (uint32_t)cycle); else put(0, {s}, top->s{s}_index | (top->s{s}_step << 16)); }}\n"
             )
         })
         .collect();
@@ -178,7 +178,12 @@ impl VerilatorSim {
                         let i = slot(carrying[s], &mut pending);
                         pending[i].spikes[s].push((b & 0xffff, b >> 16));
                     }
-                    1 => carrying[a as usize] += 1,
+                    1 => {
+                        let s = a as usize;
+                        let i = slot(carrying[s], &mut pending);
+                        pending[i].stage_done.push(b as u64);
+                        carrying[s] += 1;
+                    }
                     2 => {
                         let i = slot(done, &mut pending);
                         pending[i].logits.push(b as i32 as i64);

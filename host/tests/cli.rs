@@ -245,7 +245,14 @@ fn verify_runs_the_rtl_against_the_golden_model() {
     assert_eq!(v["mismatches"], 0);
     assert!(v["first_mismatch"].is_null());
     assert_eq!(v["rtl_accuracy"], v["fs_fixed_accuracy"]);
-    assert!(v["cycles_per_image"].as_f64().unwrap() > 0.0);
+    let interval = v["cycles_per_image"].as_f64().unwrap();
+    let bound = v["bound_cycles_per_image"].as_f64().unwrap();
+    // The cycle model bounds the measured interval from below, and not loosely.
+    assert!(
+        bound > 0.0 && interval >= bound && interval <= 1.15 * bound,
+        "{v}"
+    );
+    assert_eq!(v["stages"].as_array().unwrap().len(), 3);
     let e = fails(&[
         "verify",
         "--model",

@@ -3,7 +3,7 @@
 // settle, sample, rising edge, falling edge. Reads images (u32 count, u32 pixels, then u8
 // pixels) from argv[1]; writes little-endian u32 records to stdout:
 //   [0, stage, index | step << 16]  a spike on stage's bus
-//   [1, stage, 0]                   end of an image on stage's bus
+//   [1, stage, cycle]               end of an image on stage's bus
 //   [2, index, logit]               a logit of the output layer
 //   [3, class, cycle]               the image's class, and the cycle it left
 #include <cstdint>

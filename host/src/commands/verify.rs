@@ -4,7 +4,7 @@ use super::{DataArgs, HwArgs, print_json};
 use crate::progress;
 use anyhow::{Result, anyhow};
 use clap::{Args, ValueEnum};
-use fs_hdl::accelerator::Accelerator;
+use fs_hdl::accelerator::{Accelerator, stage_bounds};
 use fs_hdl::run::{ImageRun, Spike, golden_spikes, run_images};
 use fs_hdl::verilator::VerilatorSim;
 use fs_model::infer::FixedEngine;
@@ -70,6 +70,29 @@ struct Report {
     latency_cycles: u64,
     /// Steady-state cycles between consecutive classes (the pipeline's image interval).
     cycles_per_image: f64,
+    /// The analytical bound on the interval: the slowest stage of the cycle model.
+    bound_cycles_per_image: f64,
+    /// Per stage (input encoder, then each layer): analytical and measured cycles per image.
+    stages: Vec<StageCycles>,
+}
+
+#[derive(Serialize)]
+struct StageCycles {
+    name: String,
+    lanes: Option<usize>,
+    bound_cycles_per_image: f64,
+    /// Interval between the stage's end-of-image markers: in steady state every stage runs at
+    /// the pipeline's interval, set by the slowest one.
+    measured_cycles_per_image: f64,
+}
+
+/// Mean steady-state interval of a series of cycle stamps.
+fn interval(stamps: &[u64]) -> f64 {
+    match stamps {
+        [] => 0.0,
+        [one] => *one as f64,
+        [first, .., last] => (last - first) as f64 / (stamps.len() - 1) as f64,
+    }
 }
 
 pub fn run(args: VerifyArgs) -> Result<()> {
@@ -86,8 +109,18 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     let mut first = None;
     let (mut rtl_correct, mut golden_correct) = (0, 0);
     let mut done_cycles = Vec::with_capacity(images.len());
+    let stages = model.layers.len() + 1;
+    let mut stage_stamps = vec![Vec::with_capacity(images.len()); stages];
+    let mut spike_sums = vec![0u64; stages - 1];
     let mut check = |n: usize, run: ImageRun| -> Result<()> {
         let golden = engine.run(images[n]);
+        for (sum, count) in spike_sums.iter_mut().zip(golden.spike_counts()) {
+            *sum += count;
+        }
+        for (s, &stamp) in run.stage_done.iter().enumerate() {
+            stage_stamps[s].push(stamp);
+        }
+        stage_stamps[stages - 1].push(run.done_cycle);
         let label = test.label(n);
         rtl_correct += (run.class == label) as usize;
         golden_correct += (golden.class() == label) as usize;
@@ -124,6 +157,26 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         }
     }
     let n = done_cycles.len();
+    let mean_spikes: Vec<f64> = spike_sums
+        .iter()
+        .map(|&s| s as f64 / n.max(1) as f64)
+        .collect();
+    let bounds = stage_bounds(&model, &config, &mean_spikes);
+    let stage_report: Vec<StageCycles> = bounds
+        .iter()
+        .zip(&stage_stamps)
+        .enumerate()
+        .map(|(s, (&bound, stamps))| StageCycles {
+            name: match s {
+                0 => "input encoder".to_string(),
+                s if s == stages - 1 => "output layer".to_string(),
+                s => format!("hidden layer {s}"),
+            },
+            lanes: s.checked_sub(1).map(|l| config.lanes[l]),
+            bound_cycles_per_image: bound,
+            measured_cycles_per_image: interval(stamps),
+        })
+        .collect();
     let report = Report {
         engine: args.engine,
         images: n,
@@ -133,11 +186,9 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         rtl_accuracy: rtl_correct as f64 / n.max(1) as f64,
         fs_fixed_accuracy: golden_correct as f64 / n.max(1) as f64,
         latency_cycles: done_cycles.first().copied().unwrap_or(0),
-        cycles_per_image: if n > 1 {
-            (done_cycles[n - 1] - done_cycles[0]) as f64 / (n - 1) as f64
-        } else {
-            done_cycles.first().map_or(0.0, |&c| c as f64)
-        },
+        cycles_per_image: interval(&done_cycles),
+        bound_cycles_per_image: bounds.iter().copied().fold(0.0, f64::max),
+        stages: stage_report,
     };
     if args.json {
         print_json(&report)?;
@@ -156,7 +207,16 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         println!("  RTL accuracy        {:.4}", report.rtl_accuracy);
         println!("  golden FS fixed     {:.4}", report.fs_fixed_accuracy);
         println!("  latency             {} cycles", report.latency_cycles);
-        println!("  cycles per image    {:.0}", report.cycles_per_image);
+        println!(
+            "  cycles per image    {:.0} (cycle-model bound {:.0})",
+            report.cycles_per_image, report.bound_cycles_per_image
+        );
+        for st in &report.stages {
+            println!(
+                "    {:<15} bound {:>8.0}  measured {:>8.0}",
+                st.name, st.bound_cycles_per_image, st.measured_cycles_per_image
+            );
+        }
     }
     if report.mismatches > 0 {
         return Err(anyhow!(

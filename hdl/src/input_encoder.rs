@@ -13,6 +13,7 @@
 //! property test of random networks found that hazard).
 
 use crate::bram::Bram;
+use fs_model::fixed::bits_for_magnitude;
 use fs_model::network::InputEncoding;
 use rust_hdl::prelude::*;
 
@@ -56,8 +57,8 @@ impl InputEncoder {
     pub fn new(input: &InputEncoding) -> Self {
         let bits = input.bits as usize;
         let pixels = input.size();
-        // Pixel indices, stored unsigned: one bit more than the largest index needs.
-        let width = (usize::BITS - (pixels - 1).leading_zeros()) as usize + 1;
+        // Pixel indices, kept non-negative by the memory's sign extension.
+        let width = bits_for_magnitude(pixels as u64 - 1) as usize;
         let lists = || {
             (0..bits)
                 .map(|_| Bram::new(width, &vec![0; pixels]))

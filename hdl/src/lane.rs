@@ -15,7 +15,7 @@
 use crate::bram::Bram;
 use crate::fire_step::FireStep;
 use crate::saturating_adder::SaturatingAdder;
-use fs_model::fixed::SignedRange;
+use fs_model::fixed::{SignedRange, bits_for_magnitude};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -82,7 +82,7 @@ impl Lane {
     /// A lane with `weights[i * G + g]` for its neurons (within `weight_bits`), and the initial
     /// accumulator value `B + IMP` of each of its `G` neuron groups.
     pub fn new(membrane: SignedRange, weight_bits: usize, weights: &[i64], init: &[i64]) -> Self {
-        let membrane_bits = (64 - (membrane.max as u64).leading_zeros() + 1) as usize;
+        let membrane_bits = bits_for_magnitude(membrane.max as u64) as usize;
         Lane {
             clock: Default::default(),
             accumulate_bank: Default::default(),

@@ -26,27 +26,27 @@ pub struct ImageRun {
 /// The inputs applied in each cycle: `[pixel_valid, pixel_value, result_ready]`.
 pub type PortVectors = Vec<Vec<u64>>;
 
-/// The golden run's spikes in bus order (step-major, ascending neuron), per stage.
-pub fn golden_spikes(run: &FixedRun) -> Vec<Vec<Spike>> {
-    run.spikes
+/// Spike masks as bus events, in bus order (step-major, ascending neuron).
+pub fn spike_events(masks: &[u32]) -> Vec<Spike> {
+    let steps = masks
         .iter()
-        .map(|masks| {
-            let steps = masks
+        .map(|m| 32 - m.leading_zeros())
+        .max()
+        .unwrap_or(0);
+    (0..steps)
+        .flat_map(|t| {
+            masks
                 .iter()
-                .map(|m| 32 - m.leading_zeros())
-                .max()
-                .unwrap_or(0);
-            (0..steps)
-                .flat_map(|t| {
-                    masks
-                        .iter()
-                        .enumerate()
-                        .filter(move |(_, m)| *m >> t & 1 == 1)
-                        .map(move |(i, _)| (i as u32, t))
-                })
-                .collect()
+                .enumerate()
+                .filter(move |(_, m)| *m >> t & 1 == 1)
+                .map(move |(i, _)| (i as u32, t))
         })
         .collect()
+}
+
+/// The golden run's spikes in bus order, per stage.
+pub fn golden_spikes(run: &FixedRun) -> Vec<Vec<Spike>> {
+    run.spikes.iter().map(|masks| spike_events(masks)).collect()
 }
 
 /// Streams `images` in (as fast as the accelerator takes pixels) and collects every image's

@@ -25,7 +25,7 @@ use crate::data::Dataset;
 use crate::eval::fixed_accuracy;
 use crate::fixed::{FixedFormat, MAX_MEMBRANE_BITS, SignedRange, bits_for_magnitude};
 use crate::infer::ann_forward_batch;
-use crate::network::{Ann, ConversionInfo, FsLayer, Model, Units};
+use crate::network::{Ann, ConversionInfo, FsLayer, Model, Units, accumulation_bounds};
 use crate::neuron::{FsParams, FsRom};
 use anyhow::{Context, Result, bail, ensure};
 use ndarray::Array2;
@@ -321,30 +321,23 @@ pub fn quantise_rom(neuron: &FsParams, acc_unit: f64, out_unit: f64) -> FsRom {
 
 /// Picks the widths: given ones are checked, missing ones are the smallest that are safe.
 fn choose_format(ann: &Ann, layers: &[FsLayer], config: &ConvertConfig) -> Result<FixedFormat> {
-    let input_values: i64 = ann.input.spike_values().iter().sum();
-    let mut sender_max = input_values;
     let mut membrane_need = 0u64;
     let mut d_max = ann.input.spike_values()[0].unsigned_abs();
-    for layer in layers {
-        for (row, &b) in layer.weight.outer_iter().zip(&layer.bias) {
-            let reach: i64 = row.iter().map(|&w| (w as i64).abs()).sum::<i64>() * sender_max;
-            let mut bound = (b as i64 + layer.imp as i64).unsigned_abs() + reach as u64;
-            if let Some(rom) = &layer.rom {
-                bound += rom
-                    .h
-                    .iter()
-                    .filter(|&&h| h < 0)
-                    .map(|h| h.unsigned_abs())
-                    .sum::<u64>();
-            }
-            membrane_need = membrane_need.max(bound);
-        }
+    for (layer, bounds) in layers.iter().zip(accumulation_bounds(&ann.input, layers)) {
+        // The fire phase can grow the membrane by the negative resets.
+        let growth: u64 = layer.rom.as_ref().map_or(0, |rom| {
+            rom.h
+                .iter()
+                .filter(|&&h| h < 0)
+                .map(|h| h.unsigned_abs())
+                .sum()
+        });
+        membrane_need = membrane_need.max(bounds.iter().max().copied().unwrap_or(0) + growth);
         if let Some(rom) = &layer.rom {
             for v in rom.t.iter().chain(&rom.h) {
                 membrane_need = membrane_need.max(v.unsigned_abs());
             }
             d_max = d_max.max(rom.d.iter().map(|d| d.unsigned_abs()).max().unwrap_or(0));
-            sender_max = rom.d.iter().map(|d| d.abs()).sum();
         }
     }
     let membrane_bits = match config.membrane_bits {

@@ -89,7 +89,7 @@ pub fn evaluate(
     let engine = FixedEngine::new(model);
     let classes = model.layers.last().map_or(0, |l| l.outputs());
     let n = data.len();
-    let ann_correct = ann_correct(model, data, &mut *progress);
+    let ann_correct = ann_correct(model, data);
     let mut float_correct = 0;
     let mut fixed_correct = 0;
     let mut agree = 0;
@@ -157,11 +157,7 @@ pub fn evaluate(
 }
 
 /// ANN correct count and per-image classes, batched.
-fn ann_correct(
-    model: &Model,
-    data: &Dataset,
-    _progress: &mut dyn FnMut(usize),
-) -> (usize, Vec<usize>) {
+fn ann_correct(model: &Model, data: &Dataset) -> (usize, Vec<usize>) {
     let size = model.input().size();
     let mut classes = Vec::with_capacity(data.len());
     for start in (0..data.len()).step_by(512) {

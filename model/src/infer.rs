@@ -17,8 +17,8 @@
 
 use crate::activation::Activation;
 use crate::fixed::SignedRange;
-use crate::network::InputEncoding;
 use crate::network::{Ann, Model};
+use crate::network::{InputEncoding, accumulation_bounds};
 use crate::neuron::{FsRom, output_value};
 use ndarray::{Array1, Array2};
 
@@ -162,25 +162,20 @@ fn select_axpy() -> Axpy {
 impl FixedEngine {
     pub fn new(model: &Model) -> Self {
         let membrane = model.format.membrane_range();
-        let mut sender_max = model.input().spike_values().iter().sum::<i64>();
+        let bounds = accumulation_bounds(model.input(), &model.layers);
         let layers = model
             .layers
             .iter()
-            .map(|l| {
+            .zip(&bounds)
+            .map(|(l, bounds)| {
                 let (outputs, inputs) = l.weight.dim();
                 let mut weight_t = vec![0i16; inputs * outputs];
                 for ((j, i), &w) in l.weight.indexed_iter() {
                     weight_t[i * outputs + j] = w;
                 }
                 let init: Vec<i64> = l.bias.iter().map(|&b| b as i64 + l.imp as i64).collect();
-                let exact = l.weight.outer_iter().zip(&init).all(|(row, &b)| {
-                    let reach: i64 =
-                        row.iter().map(|&w| (w as i64).abs()).sum::<i64>() * sender_max;
-                    membrane.contains(b.abs() + reach) && membrane.contains(-(b.abs() + reach))
-                });
-                if let Some(rom) = &l.rom {
-                    sender_max = rom.d.iter().map(|d| d.abs()).sum();
-                }
+                // The range is symmetric but for its minimum, so `max` bounds both signs.
+                let exact = bounds.iter().all(|&b| b <= membrane.max as u64);
                 EngineLayer {
                     weight_t,
                     outputs,

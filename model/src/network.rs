@@ -202,6 +202,31 @@ impl FsLayer {
     }
 }
 
+/// The worst-case magnitude of each layer's accumulators, per neuron: `|B + IMP|` plus every
+/// sender at its largest output (`max |sum_t D(t) z(t)|`, bounded by `sum_t |D(t)|`) times
+/// `|W|`. No partial sum of the accumulation, in any order, can exceed it.
+pub fn accumulation_bounds(input: &InputEncoding, layers: &[FsLayer]) -> Vec<Vec<u64>> {
+    let mut sender_max: u64 = input.spike_values().iter().map(|d| d.unsigned_abs()).sum();
+    layers
+        .iter()
+        .map(|layer| {
+            let bounds = layer
+                .weight
+                .outer_iter()
+                .zip(&layer.bias)
+                .map(|(row, &b)| {
+                    let weights: u64 = row.iter().map(|&w| (w as i64).unsigned_abs()).sum();
+                    (b as i64 + layer.imp as i64).unsigned_abs() + weights * sender_max
+                })
+                .collect();
+            if let Some(rom) = &layer.rom {
+                sender_max = rom.d.iter().map(|d| d.unsigned_abs()).sum();
+            }
+            bounds
+        })
+        .collect()
+}
+
 /// How a model was converted (recorded for reproducibility; not needed to run it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

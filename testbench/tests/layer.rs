@@ -3,6 +3,7 @@
 //! with random back-pressure.
 
 use fs_hdl::dense_layer::DenseLayer;
+use fs_hdl::run::spike_events;
 use fs_hdl::sim::{from_bits32, prepare, settle};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
@@ -14,18 +15,13 @@ use std::path::PathBuf;
 /// An event on a spike bus: `Some((index, step, value))` or the end of an image (`None`).
 type Event = Option<(u64, u64, i64)>;
 
-/// Spike masks as bus events, in the golden schedule's order, then the end marker.
-fn events(masks: &[u32], steps: usize) -> Vec<Event> {
-    let mut out = Vec::new();
-    for t in 0..steps {
-        for (i, &m) in masks.iter().enumerate() {
-            if m >> t & 1 == 1 {
-                out.push(Some((i as u64, t as u64, 0)));
-            }
-        }
-    }
-    out.push(None);
-    out
+/// Spike masks as bus events in the golden schedule's order, then the end marker.
+fn events(masks: &[u32]) -> Vec<Event> {
+    spike_events(masks)
+        .into_iter()
+        .map(|(i, t)| Some((i as u64, t as u64, 0)))
+        .chain([None])
+        .collect()
 }
 
 fn run(layer: &mut DenseLayer, input: Vec<Event>, seed: u64) -> Vec<Event> {
@@ -85,18 +81,11 @@ fn digits_layers_match_the_golden_model_event_for_event() {
     let w = model.format.weight_bits as usize;
     let input_values = model.input().spike_values();
     let hidden_values = &model.layers[0].rom.as_ref().unwrap().d;
-    let steps = model.steps();
     for lanes in [3, 8, 32] {
         // Hidden layer: input spikes in, hidden spikes out.
         let mut layer = DenseLayer::new(&model.layers[0], m, w, &input_values, lanes).unwrap();
-        let input: Vec<Event> = runs
-            .iter()
-            .flat_map(|r| events(&r.spikes[0], steps[0]))
-            .collect();
-        let expect: Vec<Event> = runs
-            .iter()
-            .flat_map(|r| events(&r.spikes[1], steps[1]))
-            .collect();
+        let input: Vec<Event> = runs.iter().flat_map(|r| events(&r.spikes[0])).collect();
+        let expect: Vec<Event> = runs.iter().flat_map(|r| events(&r.spikes[1])).collect();
         // A hidden layer's `spike_value` is not part of its output (only the output layer's is).
         let got: Vec<Event> = run(&mut layer, input, lanes as u64)
             .into_iter()
@@ -107,10 +96,7 @@ fn digits_layers_match_the_golden_model_event_for_event() {
         // Output layer: hidden spikes in, logits out.
         let out_lanes = lanes.min(10);
         let mut layer = DenseLayer::new(&model.layers[1], m, w, hidden_values, out_lanes).unwrap();
-        let input: Vec<Event> = runs
-            .iter()
-            .flat_map(|r| events(&r.spikes[1], steps[1]))
-            .collect();
+        let input: Vec<Event> = runs.iter().flat_map(|r| events(&r.spikes[1])).collect();
         let expect: Vec<Event> = runs
             .iter()
             .flat_map(|r| {

@@ -1,31 +1,88 @@
-//! The whole accelerator for one model: input encoder -> dense layers -> logits and class.
+//! The whole accelerator for one model: input encoder -> FIFO -> dense layer -> FIFO -> ...
+//! -> output layer -> FIFO -> logits and class.
 //!
-//! Layers are chained by their address-event handshakes (valid/ready), so back-pressure
-//! reaches from the result port to the pixel port; each layer's double-buffered lanes let it
-//! accumulate image n+1 while it fires image n, and consecutive layers work on consecutive
-//! images. The class is the first index of the largest logit, like `fs_model::infer::argmax`.
+//! Stages are chained by address-event handshakes (valid/ready) through [`SpikeFifo`]s, so
+//! back-pressure reaches from the result port to the pixel port while no combinational path
+//! crosses a FIFO. Each layer's double-buffered state lets it accumulate image n+1 while it
+//! fires image n, and consecutive layers work on consecutive images. The class is the first
+//! index of the largest logit, like `fs_model::infer::argmax`.
+//!
+//! Counters, readable through `counter_select` / `counter_value` (see [`Counter`]), count
+//! cycles, images, the spikes on every bus and the busy cycles of every layer.
 
+use crate::datapath::Datapath;
 use crate::dense_layer::DenseLayer;
 use crate::input_encoder::InputEncoder;
+use crate::spike_fifo::SpikeFifo;
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
-/// How the hardware is built for a model: lanes (processing elements) per layer.
+/// Events a spike-bus FIFO holds unless the configuration says otherwise.
+pub const DEFAULT_FIFO_DEPTH: usize = 8;
+
+/// How the hardware is built for a model: lanes (processing elements) per layer, and the
+/// depth of the FIFO in front of every layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HwConfig {
     pub lanes: Vec<usize>,
+    pub fifo_depth: usize,
 }
 
 impl HwConfig {
+    /// `lanes` per layer, default FIFOs.
+    pub fn new(lanes: Vec<usize>) -> Self {
+        HwConfig {
+            lanes,
+            fifo_depth: DEFAULT_FIFO_DEPTH,
+        }
+    }
+
     /// Up to `max_lanes` lanes per layer, never more than the layer has neurons.
     pub fn uniform(model: &Model, max_lanes: usize) -> Self {
-        HwConfig {
-            lanes: model
+        Self::new(
+            model
                 .layers
                 .iter()
                 .map(|l| l.outputs().min(max_lanes))
                 .collect(),
+        )
+    }
+}
+
+/// The counters of an accelerator with `layers` layers, by `counter_select` number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Clock cycles since the last `counter_clear`.
+    Cycles,
+    /// Images whose last pixel was taken.
+    ImagesIn,
+    /// Images whose result (the end-of-image marker with the class) left.
+    ImagesOut,
+    /// Spikes into layer `l` (`l = 0`: the input code's).
+    Spikes(usize),
+    /// Cycles in which layer `l`'s lanes started an operation.
+    Busy(usize),
+    /// Cycles in which layer `l` wrote a saturated sum (in one lane or more): zero exactly
+    /// when the golden model counts no saturation in the layer.
+    Saturations(usize),
+}
+
+impl Counter {
+    /// The `counter_select` value of this counter.
+    pub fn select(self, layers: usize) -> usize {
+        match self {
+            Counter::Cycles => 0,
+            Counter::ImagesIn => 1,
+            Counter::ImagesOut => 2,
+            Counter::Spikes(l) => 3 + l,
+            Counter::Busy(l) => 3 + layers + l,
+            Counter::Saturations(l) => 3 + 2 * layers + l,
         }
+    }
+
+    /// How many counters an accelerator with `layers` layers has.
+    pub fn count(layers: usize) -> usize {
+        3 + 3 * layers
     }
 }
 
@@ -35,19 +92,42 @@ pub struct Accelerator {
     pub pixel_valid: Signal<In, Bit>,
     pub pixel_value: Signal<In, Bits<16>>,
     pub pixel_ready: Signal<Out, Bit>,
-    /// The output layer's logits in neuron order, then `result_last` with the class.
+    /// The output layer's logits in neuron order (32-bit two's complement), then
+    /// `result_last` with the class.
     pub result_valid: Signal<Out, Bit>,
     pub result_index: Signal<Out, Bits<16>>,
     pub result_logit: Signal<Out, Bits<32>>,
     pub result_last: Signal<Out, Bit>,
     pub result_class: Signal<Out, Bits<16>>,
     pub result_ready: Signal<In, Bit>,
+    /// The counter `counter_select` ([`Counter::select`]); `counter_clear` zeroes them all.
+    pub counter_select: Signal<In, Bits<8>>,
+    pub counter_value: Signal<Out, Bits<32>>,
+    pub counter_clear: Signal<In, Bit>,
     pub encoder: InputEncoder,
+    pub fifos: Vec<SpikeFifo>,
     pub layers: Vec<DenseLayer>,
-    best_value: DFF<Bits<32>>,
+    cycles: DFF<Bits<32>>,
+    images_in: DFF<Bits<32>>,
+    images_out: DFF<Bits<32>>,
+    spikes: Vec<DFF<Bits<32>>>,
+    /// The layers' busy and saturated pulses, registered before they are counted (their
+    /// OR over hundreds of lanes is a long path).
+    busy_pulse: Vec<DFF<Bit>>,
+    saturated_pulse: Vec<DFF<Bit>>,
+    busy: Vec<DFF<Bits<32>>>,
+    saturations: Vec<DFF<Bits<32>>>,
+    /// The `counter_select` of each layer's counters.
+    spikes_select: Vec<Constant<Bits<8>>>,
+    busy_select: Vec<Constant<Bits<8>>>,
+    saturations_select: Vec<Constant<Bits<8>>>,
+    best_flipped: DFF<Bits<32>>,
     best_index: DFF<Bits<16>>,
-    have_best: DFF<Bit>,
-    sign_flip: Constant<Bits<32>>,
+    pixel_count: DFF<Bits<16>>,
+    last_pixel: Constant<Bits<16>>,
+    sign_bit: Constant<Bits<32>>,
+    sign_extension: Constant<Bits<32>>,
+    logit: Signal<Local, Bits<32>>,
     _layers: usize,
 }
 
@@ -62,19 +142,32 @@ impl Accelerator {
                 model.layers.len()
             ));
         }
-        let membrane = model.format.membrane_range();
+        if !(2..=128).contains(&config.fifo_depth) {
+            return Err(format!(
+                "FIFO depth {} is outside 2..=128",
+                config.fifo_depth
+            ));
+        }
+        let datapath = Datapath::of_model(model)?;
         let weight_bits = model.format.weight_bits as usize;
         let mut sender_values = model.input().spike_values();
         let mut layers = Vec::new();
         for (l, (layer, &lanes)) in model.layers.iter().zip(&config.lanes).enumerate() {
             layers.push(
-                DenseLayer::new(layer, membrane, weight_bits, &sender_values, lanes)
+                DenseLayer::new(layer, datapath, weight_bits, &sender_values, lanes)
                     .map_err(|e| format!("layer {l}: {e}"))?,
             );
             if let Some(rom) = &layer.rom {
                 sender_values = rom.d.clone();
             }
         }
+        let sign_bit = 1u64 << (datapath.width - 1);
+        let count = layers.len();
+        let select = |counter: fn(usize) -> Counter| {
+            (0..count)
+                .map(|l| Constant::new((counter(l).select(count) as u64).into()))
+                .collect()
+        };
         Ok(Accelerator {
             clock: Default::default(),
             pixel_valid: Default::default(),
@@ -86,13 +179,34 @@ impl Accelerator {
             result_last: Default::default(),
             result_class: Default::default(),
             result_ready: Default::default(),
+            counter_select: Default::default(),
+            counter_value: Default::default(),
+            counter_clear: Default::default(),
             encoder: InputEncoder::new(model.input()),
+            // One in front of every layer, and one between the output layer and the port.
+            fifos: (0..=layers.len())
+                .map(|_| SpikeFifo::new(config.fifo_depth))
+                .collect(),
+            cycles: Default::default(),
+            images_in: Default::default(),
+            images_out: Default::default(),
+            spikes: (0..layers.len()).map(|_| Default::default()).collect(),
+            busy_pulse: (0..layers.len()).map(|_| Default::default()).collect(),
+            saturated_pulse: (0..layers.len()).map(|_| Default::default()).collect(),
+            busy: (0..layers.len()).map(|_| Default::default()).collect(),
+            saturations: (0..layers.len()).map(|_| Default::default()).collect(),
+            spikes_select: select(Counter::Spikes),
+            busy_select: select(Counter::Busy),
+            saturations_select: select(Counter::Saturations),
             _layers: layers.len(),
             layers,
-            best_value: Default::default(),
+            best_flipped: Default::default(),
             best_index: Default::default(),
-            have_best: Default::default(),
-            sign_flip: Constant::new(Bits::<32>::from(1u64 << 31)),
+            pixel_count: Default::default(),
+            last_pixel: Constant::new(((model.input().size() - 1) as u64).into()),
+            sign_bit: Constant::new(sign_bit.into()),
+            sign_extension: Constant::new((!(sign_bit * 2 - 1) & 0xffff_ffff).into()),
+            logit: Default::default(),
         })
     }
 }
@@ -100,48 +214,144 @@ impl Accelerator {
 impl Logic for Accelerator {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, best_value, best_index, have_best);
+        dff_setup!(
+            self,
+            clock,
+            best_flipped,
+            best_index,
+            pixel_count,
+            cycles,
+            images_in,
+            images_out
+        );
         self.encoder.clock.next = self.clock.val();
         self.encoder.pixel_valid.next = self.pixel_valid.val();
         self.encoder.pixel_value.next = self.pixel_value.val();
         self.pixel_ready.next = self.encoder.pixel_ready.val();
         for l in 0..self._layers {
             self.layers[l].clock.next = self.clock.val();
+            self.fifos[l].clock.next = self.clock.val();
+            // FIFO l feeds layer l.
+            self.layers[l].event_valid.next = self.fifos[l].out_valid.val();
+            self.layers[l].event_index.next = self.fifos[l].out_index.val();
+            self.layers[l].event_step.next = self.fifos[l].out_step.val();
+            self.layers[l].event_last.next = self.fifos[l].out_last.val();
+            self.fifos[l].out_ready.next = self.layers[l].event_ready.val();
         }
-        // The spike bus: encoder -> layer 0 -> layer 1 -> ...
-        self.layers[0].event_valid.next = self.encoder.event_valid.val();
-        self.layers[0].event_index.next = self.encoder.event_index.val();
-        self.layers[0].event_step.next = self.encoder.event_step.val();
-        self.layers[0].event_last.next = self.encoder.event_last.val();
-        self.encoder.event_ready.next = self.layers[0].event_ready.val();
+        // The spike bus: encoder -> FIFO 0, layer l - 1 -> FIFO l.
+        self.fifos[0].in_valid.next = self.encoder.event_valid.val();
+        self.fifos[0].in_index.next = self.encoder.event_index.val();
+        self.fifos[0].in_step.next = self.encoder.event_step.val();
+        self.fifos[0].in_value.next = 0.into();
+        self.fifos[0].in_last.next = self.encoder.event_last.val();
+        self.encoder.event_ready.next = self.fifos[0].in_ready.val();
         for l in 1..self._layers {
-            self.layers[l].event_valid.next = self.layers[l - 1].spike_valid.val();
-            self.layers[l].event_index.next = self.layers[l - 1].spike_index.val();
-            self.layers[l].event_step.next = self.layers[l - 1].spike_step.val();
-            self.layers[l].event_last.next = self.layers[l - 1].spike_last.val();
-            self.layers[l - 1].spike_ready.next = self.layers[l].event_ready.val();
+            self.fifos[l].in_valid.next = self.layers[l - 1].spike_valid.val();
+            self.fifos[l].in_index.next = self.layers[l - 1].spike_index.val();
+            self.fifos[l].in_step.next = self.layers[l - 1].spike_step.val();
+            self.fifos[l].in_value.next = 0.into();
+            self.fifos[l].in_last.next = self.layers[l - 1].spike_last.val();
+            self.layers[l - 1].spike_ready.next = self.fifos[l].in_ready.val();
         }
-        // The output layer's logits, and the running argmax (first largest wins).
-        // (A one-iteration loop names the last layer: the Verilog generator evaluates indices
-        // from loop variables only.)
+        // The output layer's logits go through the last FIFO to the result port, sign-extended,
+        // and into the running argmax (first largest wins). (A one-iteration loop names the
+        // last layer: the Verilog generator evaluates indices from loop variables only.)
         for l in (self._layers - 1)..self._layers {
-            self.result_valid.next = self.layers[l].spike_valid.val();
-            self.result_index.next = self.layers[l].spike_index.val();
-            self.result_logit.next = self.layers[l].spike_value.val();
-            self.result_last.next = self.layers[l].spike_last.val();
-            self.layers[l].spike_ready.next = self.result_ready.val();
+            self.fifos[l + 1].clock.next = self.clock.val();
+            self.fifos[l + 1].in_valid.next = self.layers[l].spike_valid.val();
+            self.fifos[l + 1].in_index.next = self.layers[l].spike_index.val();
+            self.fifos[l + 1].in_step.next = 0.into();
+            self.fifos[l + 1].in_value.next = self.layers[l].spike_value.val();
+            self.fifos[l + 1].in_last.next = self.layers[l].spike_last.val();
+            self.layers[l].spike_ready.next = self.fifos[l + 1].in_ready.val();
+            self.result_valid.next = self.fifos[l + 1].out_valid.val();
+            self.result_index.next = self.fifos[l + 1].out_index.val();
+            self.logit.next = self.fifos[l + 1].out_value.val();
+            self.result_last.next = self.fifos[l + 1].out_last.val();
+            self.fifos[l + 1].out_ready.next = self.result_ready.val();
+        }
+        self.result_logit.next = self.logit.val();
+        if (self.logit.val() & self.sign_bit.val()).any() {
+            self.result_logit.next = self.logit.val() | self.sign_extension.val();
         }
         self.result_class.next = self.best_index.q.val();
+        // The best logit so far is kept with its sign bit flipped (an unsigned compare is then
+        // a signed one), starting at 0: the membrane minimum, which logit 0 always reaches.
         if self.result_valid.val() & self.result_ready.val() {
             if self.result_last.val() {
-                self.have_best.d.next = false;
-            } else if !self.have_best.q.val()
-                | ((self.result_logit.val() ^ self.sign_flip.val())
-                    > (self.best_value.q.val() ^ self.sign_flip.val()))
-            {
-                self.have_best.d.next = true;
-                self.best_value.d.next = self.result_logit.val();
+                self.best_flipped.d.next = 0.into();
+                self.best_index.d.next = 0.into();
+            } else if (self.logit.val() ^ self.sign_bit.val()) > self.best_flipped.q.val() {
+                self.best_flipped.d.next = self.logit.val() ^ self.sign_bit.val();
                 self.best_index.d.next = self.result_index.val();
+            }
+        }
+
+        // Counters (numbered as `Counter::select` says).
+        self.cycles.d.next = self.cycles.q.val() + 1;
+        if self.pixel_valid.val() & self.encoder.pixel_ready.val() {
+            self.pixel_count.d.next = self.pixel_count.q.val() + 1;
+            if self.pixel_count.q.val() == self.last_pixel.val() {
+                self.pixel_count.d.next = 0.into();
+                self.images_in.d.next = self.images_in.q.val() + 1;
+            }
+        }
+        if self.result_valid.val() & self.result_ready.val() & self.result_last.val() {
+            self.images_out.d.next = self.images_out.q.val() + 1;
+        }
+        for l in 0..self._layers {
+            self.spikes[l].clock.next = self.clock.val();
+            self.busy[l].clock.next = self.clock.val();
+            self.saturations[l].clock.next = self.clock.val();
+            self.spikes[l].d.next = self.spikes[l].q.val();
+            self.busy[l].d.next = self.busy[l].q.val();
+            self.saturations[l].d.next = self.saturations[l].q.val();
+            self.busy_pulse[l].clock.next = self.clock.val();
+            self.saturated_pulse[l].clock.next = self.clock.val();
+            self.busy_pulse[l].d.next = self.layers[l].busy.val();
+            self.saturated_pulse[l].d.next = self.layers[l].saturated.val();
+            if self.fifos[l].out_valid.val()
+                & self.layers[l].event_ready.val()
+                & !self.fifos[l].out_last.val()
+            {
+                self.spikes[l].d.next = self.spikes[l].q.val() + 1;
+            }
+            if self.busy_pulse[l].q.val() {
+                self.busy[l].d.next = self.busy[l].q.val() + 1;
+            }
+            if self.saturated_pulse[l].q.val() {
+                self.saturations[l].d.next = self.saturations[l].q.val() + 1;
+            }
+            if self.counter_clear.val() {
+                self.spikes[l].d.next = 0.into();
+                self.busy[l].d.next = 0.into();
+                self.saturations[l].d.next = 0.into();
+            }
+        }
+        if self.counter_clear.val() {
+            self.cycles.d.next = 0.into();
+            self.images_in.d.next = 0.into();
+            self.images_out.d.next = 0.into();
+        }
+        self.counter_value.next = 0.into();
+        if self.counter_select.val() == 0 {
+            self.counter_value.next = self.cycles.q.val();
+        }
+        if self.counter_select.val() == 1 {
+            self.counter_value.next = self.images_in.q.val();
+        }
+        if self.counter_select.val() == 2 {
+            self.counter_value.next = self.images_out.q.val();
+        }
+        for l in 0..self._layers {
+            if self.counter_select.val() == self.spikes_select[l].val() {
+                self.counter_value.next = self.spikes[l].q.val();
+            }
+            if self.counter_select.val() == self.busy_select[l].val() {
+                self.counter_value.next = self.busy[l].q.val();
+            }
+            if self.counter_select.val() == self.saturations_select[l].val() {
+                self.counter_value.next = self.saturations[l].q.val();
             }
         }
     }
@@ -163,18 +373,20 @@ pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Ve
         .enumerate()
         .map(|(l, (layer, &lanes))| {
             let groups = layer.outputs().div_ceil(lanes) as f64;
-            // Every input event takes one cycle per group; the end marker one more.
-            let accumulate = mean_spikes[l] * groups + 1.0;
-            // Per step and group: issue, wait, then one cycle per spike; the end marker.
-            let fire = match &layer.rom {
-                Some(rom) => {
-                    rom.k() as f64 * groups * 2.0
-                        + mean_spikes.get(l + 1).copied().unwrap_or(0.0)
-                        + 1.0
-                }
-                None => groups * 2.0 + layer.outputs() as f64 + 1.0,
+            let steps = layer.rom.as_ref().map_or(1, |rom| rom.k()) as f64;
+            let spikes_out = match &layer.rom {
+                Some(_) => mean_spikes.get(l + 1).copied().unwrap_or(0.0),
+                None => layer.outputs() as f64,
             };
-            accumulate.max(fire)
+            // The lanes do one operation per cycle: G per input event (two cycles apart when
+            // G = 1), and the end marker. (The K G fire steps and G re-initialisations take
+            // slots too, up to (K + 1) G more cycles, but mostly while the next image waits.)
+            let per_event = if groups == 1.0 { 2.0 } else { groups };
+            let operations = mean_spikes[l] * per_event + 1.0;
+            // Firing: per step and group, issue, two pipeline stages, one cycle per spike and
+            // one to find none left; then the re-initialisations and the end marker.
+            let fire = steps * groups * 4.0 + spikes_out + groups + 1.0;
+            operations.max(fire)
         });
     std::iter::once(encoder).chain(layers).collect()
 }

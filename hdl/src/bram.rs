@@ -1,6 +1,8 @@
 //! A block RAM with a registered read: one read and one write port, a run-time width and
 //! depth (the model's), initial contents from the model, and values sign-extended to the
-//! port width on read. Weight banks and accumulator banks are this block.
+//! port width on read (or to a narrower [`crate::datapath::Datapath`] width, zero above it).
+//! Weight banks and neuron state are this block. The depth is rounded up to a power of two
+//! and addresses are cut to its bits (no range-check logic), in simulation and Verilog alike.
 //!
 //! The Verilog is written by hand (`(* no_rw_check *)`, registered read) so that yosys maps it
 //! to block RAM on iCE40, ECP5 and Xilinx 7 without the read-during-write logic RustHDL's
@@ -20,6 +22,8 @@ pub struct Bram<const PORT: usize> {
     /// Only the low `width` bits are stored.
     pub write_data: Signal<In, Bits<PORT>>,
     _width: usize,
+    /// Bits the read value is sign-extended to.
+    _extend: usize,
     /// Simulation contents, `width`-bit two's complement patterns.
     _mem: Vec<u64>,
 }
@@ -38,6 +42,9 @@ impl<const PORT: usize> Bram<PORT> {
             init.len()
         );
         let mask = u64::MAX >> (64 - width);
+        // A power-of-two depth: addresses are cut to their low bits, in hardware as here.
+        let mut mem: Vec<u64> = init.iter().map(|&v| v as u64 & mask).collect();
+        mem.resize(init.len().next_power_of_two().max(2), 0);
         Bram {
             clock: Default::default(),
             read_address: Default::default(),
@@ -46,8 +53,16 @@ impl<const PORT: usize> Bram<PORT> {
             write_address: Default::default(),
             write_data: Default::default(),
             _width: width,
-            _mem: init.iter().map(|&v| v as u64 & mask).collect(),
+            _extend: PORT,
+            _mem: mem,
         }
+    }
+
+    /// Sign-extends reads to `bits` (>= the width) only, with zeros above.
+    pub fn sign_extended_to(mut self, bits: usize) -> Self {
+        assert!((self._width..=PORT).contains(&bits));
+        self._extend = bits;
+        self
     }
 
     pub fn depth(&self) -> usize {
@@ -57,20 +72,19 @@ impl<const PORT: usize> Bram<PORT> {
     fn sign_extend(&self, raw: u64) -> Bits<PORT> {
         let shift = 64 - self._width;
         let value = ((raw << shift) as i64 >> shift) as u64;
-        Bits::<PORT>::from(value & (u64::MAX >> (64 - PORT)))
+        Bits::<PORT>::from(value & (u64::MAX >> (64 - self._extend)))
     }
 }
 
 impl<const PORT: usize> Logic for Bram<PORT> {
     fn update(&mut self) {
         if self.clock.pos_edge() {
-            // Out-of-range addresses read as zero and ignore writes, as in the Verilog below
-            // (whose array has exactly `depth` words).
-            let read = self.read_address.val().index();
-            let raw = self._mem.get(read).copied().unwrap_or(0);
-            self.read_data.next = self.sign_extend(raw);
-            let write = self.write_address.val().index();
-            if self.write_enable.val() && write < self._mem.len() {
+            // Addresses wrap at the (power-of-two) depth, as in the Verilog below.
+            let wrap = self._mem.len() - 1;
+            let read = self.read_address.val().index() & wrap;
+            self.read_data.next = self.sign_extend(self._mem[read]);
+            let write = self.write_address.val().index() & wrap;
+            if self.write_enable.val() {
                 let mask = u64::MAX >> (64 - self._width);
                 self._mem[write] = self.write_data.val().to_u64() & mask;
             }
@@ -84,6 +98,8 @@ impl<const PORT: usize> Logic for Bram<PORT> {
     fn hdl(&self) -> Verilog {
         let w = self._width;
         let depth = self._mem.len();
+        // Address bits of the array (at least one, so the slices below are legal).
+        let address_bits = depth.trailing_zeros().max(1);
         let digits = w.div_ceil(4);
         let init: String = self
             ._mem
@@ -92,15 +108,15 @@ impl<const PORT: usize> Logic for Bram<PORT> {
             .filter(|(_, v)| **v != 0)
             .map(|(a, v)| format!("    mem[{a}] = {w}'h{v:0digits$x};\n"))
             .collect();
-        let extend = if w < PORT {
-            format!(
-                "{{{{{pad}{{word[{top}]}}}}, word}}",
-                pad = PORT - w,
-                top = w - 1
-            )
-        } else {
-            "word".to_string()
-        };
+        let mut parts = Vec::new();
+        if PORT > self._extend {
+            parts.push(format!("{}'d0", PORT - self._extend));
+        }
+        if self._extend > w {
+            parts.push(format!("{{{}{{word[{}]}}}}", self._extend - w, w - 1));
+        }
+        parts.push("word".to_string());
+        let extend = format!("{{{}}}", parts.join(", "));
         Verilog::Custom(format!(
             "\
 (* no_rw_check *)
@@ -112,13 +128,14 @@ initial begin
 {init}    word = {w}'d0;
 end
 always @(posedge clock) begin
-    word <= (read_address < {depth}) ? mem[read_address] : {w}'d0;
-    if (write_enable && write_address < {depth}) mem[write_address] <= write_data[{top}:0];
+    word <= mem[read_address[{a}:0]];
+    if (write_enable) mem[write_address[{a}:0]] <= write_data[{top}:0];
 end
 always @(*) read_data = {extend};
 ",
             top = w - 1,
             last = depth - 1,
+            a = address_bits - 1,
         ))
     }
 }
@@ -139,7 +156,7 @@ mod tests {
     fn reads_initial_contents_sign_extended_one_cycle_later() {
         let mut uut = Bram::<16>::new(8, &[5, -1, -128, 127]);
         prepare(&mut uut);
-        for (a, expect) in [(0u64, 5i16), (1, -1), (2, -128), (3, 127), (9, 0)] {
+        for (a, expect) in [(0u64, 5i16), (1, -1), (2, -128), (3, 127), (9, -1)] {
             uut.read_address.next = a.into();
             tick(&mut uut);
             assert_eq!(

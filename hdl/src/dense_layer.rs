@@ -1,37 +1,56 @@
 //! A dense layer: address-event spikes in, P [`Lane`]s, spikes (or, for the output layer,
 //! logits) out, in the golden model's order.
 //!
-//! - **Accumulate.** Each input event `(i, t)` takes `G = ceil(N / P)` cycles, one per neuron
-//!   group, in every lane at once (`W_ji << shift(t)`); an end-of-image marker swaps the banks
-//!   as soon as the previous image has finished firing.
-//! - **Fire.** For `t = 1..K`, for each group `g`: one fire step in every lane, then the
-//!   group's spikes leave one per cycle, lowest neuron first, so the layer's output is in
-//!   `(t, j)` order, followed by an end-of-image marker. The output layer instead reads each
-//!   accumulator once (its logit) and leaves the logits in neuron order.
+//! Every lane does one operation per cycle, the same in all lanes (see [`crate::lane`]); lane
+//! `p` holds the neurons `j = g P + p` of the `G = ceil(N / P)` groups.
+//! - **Accumulate.** Each input event `(i, t)` takes `G` operations, one per neuron group
+//!   (`W_ji << shift(t)`), two cycles apart at least when `G = 1`; an end-of-image marker
+//!   swaps the banks as soon as the previous image has finished firing.
+//! - **Fire**, on the other bank, taking an operation slot only when it issues: for
+//!   `t = 1..K`, for each group `g`, one fire step in every lane; two cycles later the group's
+//!   spikes are captured and leave one per cycle, lowest neuron first, so the layer's output
+//!   is in `(t, j)` order. Then the bank is re-initialised (one copy per group) and an
+//!   end-of-image marker closes the image. The output layer reads each accumulator once (its
+//!   logit) and leaves the logits in neuron order.
 //!
-//! Lane `p` holds the neurons `j = g P + (P - 1 - p)`: the highest pending lane is the lowest
-//! neuron, which is what an ascending "last one wins" priority loop finds in both RustHDL
-//! simulation and Verilog.
+//! The lowest pending spike is `pending & -pending`, an adder on the FPGA's carry chain, and
+//! its lane number an OR tree, so emission stays fast with hundreds of lanes.
 
+use crate::collect_link::CollectLink;
+use crate::datapath::Datapath;
 use crate::lane::Lane;
 use fs_model::network::FsLayer;
 use rust_hdl::prelude::*;
 
-/// The step values of a layer's sender, as shifts (`D(t) = 2^shift`).
-pub fn sender_shifts(values: &[i64]) -> Result<Vec<u64>, String> {
-    values
-        .iter()
-        .map(|&d| {
-            if d > 0 && (d as u64).is_power_of_two() && d < 1 << 16 {
-                Ok(d.trailing_zeros() as u64)
-            } else {
-                Err(format!(
-                    "spike value {d} is not a power of two: this RTL supports ReLU layers only"
-                ))
-            }
-        })
-        .collect()
+/// How a layer multiplies a weight by its sender's spike value `D(t)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SpikeProduct {
+    /// Every `D(t)` is a power of two (ReLU layers, the input code): `W << shift(t)`.
+    Shift(Vec<u64>),
+    /// Anything else (SiLU, sigmoid): a 16 x 16 multiply per lane, `W * D(t)`.
+    Multiply(Vec<i64>),
 }
+
+impl SpikeProduct {
+    /// The product for a sender whose spike values are `values`.
+    pub fn of(values: &[i64]) -> Result<Self, String> {
+        if let Some(&d) = values
+            .iter()
+            .find(|&&d| !(-(1 << 15)..1 << 15).contains(&d))
+        {
+            return Err(format!("spike value {d} does not fit 16 bits"));
+        }
+        let power_of_two = |d: i64| d > 0 && (d as u64).is_power_of_two();
+        Ok(if values.iter().all(|&d| power_of_two(d)) {
+            SpikeProduct::Shift(values.iter().map(|&d| d.trailing_zeros() as u64).collect())
+        } else {
+            SpikeProduct::Multiply(values.to_vec())
+        })
+    }
+}
+
+/// Most lanes a layer can have (the width of its pending-spike vector).
+pub const MAX_LANES: usize = 256;
 
 #[derive(LogicBlock)]
 pub struct DenseLayer {
@@ -44,42 +63,87 @@ pub struct DenseLayer {
     pub event_last: Signal<In, Bit>,
     pub event_ready: Signal<Out, Bit>,
     /// Output events: spike `(spike_index, spike_step)` (hidden layer) or logit `spike_value` of
-    /// neuron `spike_index` (output layer); `spike_last` ends an image. Taken when `spike_ready`.
+    /// neuron `spike_index` (output layer, a datapath pattern); `spike_last` ends an image.
+    /// Taken when `spike_ready`.
     pub spike_valid: Signal<Out, Bit>,
     pub spike_index: Signal<Out, Bits<16>>,
     pub spike_step: Signal<Out, Bits<5>>,
     pub spike_value: Signal<Out, Bits<32>>,
     pub spike_last: Signal<Out, Bit>,
     pub spike_ready: Signal<In, Bit>,
+    /// High in every cycle in which the lanes start an operation.
+    pub busy: Signal<Out, Bit>,
+    /// High in every cycle in which a lane wrote a saturated sum (one cycle after stage 2).
+    pub saturated: Signal<Out, Bit>,
     lanes: Vec<Lane>,
-    pending: Vec<DFF<Bit>>,
     pending_value: Vec<DFF<Bits<32>>>,
-    lane_index: Vec<Constant<Bits<16>>>,
-    /// Neuron offset within a group of each lane, `P - 1 - p`.
-    lane_offset: Vec<Constant<Bits<16>>>,
-    /// Groups in which the lane holds a real neuron.
-    lane_groups: Vec<Constant<Bits<16>>>,
     sender_shift: Vec<Constant<Bits<5>>>,
+    sender_value: Vec<Constant<Bits<16>>>,
     threshold: Vec<Constant<Bits<32>>>,
-    reset: Vec<Constant<Bits<32>>>,
+    /// `-H(t)`, as datapath patterns.
+    reset_addend: Vec<Constant<Bits<32>>>,
+    /// Gather the lanes' spikes, and the number and logit of the lowest pending lane.
+    links: Vec<CollectLink>,
+    /// The lanes holding a neuron in every group but the last, and in the last.
+    full_group: Constant<Bits<MAX_LANES>>,
+    last_group: Constant<Bits<MAX_LANES>>,
     groups: Constant<Bits<16>>,
+    last_group_index: Constant<Bits<16>>,
+    init_base: Constant<Bits<16>>,
+    inputs: Constant<Bits<16>>,
     lane_count: Constant<Bits<16>>,
+    single_group: Constant<Bit>,
     last_step: Constant<Bits<5>>,
     is_output: Constant<Bit>,
+    // Accumulation.
     bank: DFF<Bit>,
     acc_group: DFF<Bits<16>>,
+    acc_weight_base: DFF<Bits<16>>,
+    acc_previous: DFF<Bit>,
+    // Firing.
     fire_active: DFF<Bit>,
-    fire_state: DFF<Bits<2>>,
+    fire_state: DFF<Bits<3>>,
     fire_step: DFF<Bits<5>>,
     fire_group: DFF<Bits<16>>,
+    fire_neuron_base: DFF<Bits<16>>,
     fire_done: DFF<Bit>,
     out_group: DFF<Bits<16>>,
     out_step: DFF<Bits<5>>,
-    shift: Signal<Local, Bits<5>>,
-    any_pending: Signal<Local, Bit>,
-    winner: Signal<Local, Bits<16>>,
-    winner_offset: Signal<Local, Bits<16>>,
-    winner_value: Signal<Local, Bits<32>>,
+    out_neuron_base: DFF<Bits<16>>,
+    pending: DFF<Bits<MAX_LANES>>,
+    emit_valid: DFF<Bit>,
+    emit_index: DFF<Bits<16>>,
+    emit_step: DFF<Bits<5>>,
+    emit_value: DFF<Bits<32>>,
+    emit_last: DFF<Bit>,
+    emit_free: Signal<Local, Bit>,
+    lowest_index: Signal<Local, Bits<16>>,
+    lowest_value: Signal<Local, Bits<32>>,
+    // The operation in stage 1 and stage 2.
+    s1_acc: DFF<Bit>,
+    s1_fire: DFF<Bit>,
+    s1_init: DFF<Bit>,
+    s1_shift: DFF<Bits<5>>,
+    s1_value: DFF<Bits<16>>,
+    s1_step: DFF<Bits<5>>,
+    s1_read_address: DFF<Bits<16>>,
+    s1_write_address: DFF<Bits<16>>,
+    s1_last_group: DFF<Bit>,
+    s2_last_group: DFF<Bit>,
+    s3_last_group: DFF<Bit>,
+    s2_acc: DFF<Bit>,
+    s2_fire: DFF<Bit>,
+    s2_init: DFF<Bit>,
+    s2_write_address: DFF<Bits<16>>,
+    s2_threshold: DFF<Bits<32>>,
+    s2_addend: DFF<Bits<32>>,
+    fire_issue: Signal<Local, Bit>,
+    acc_issue: Signal<Local, Bit>,
+    acc_bank_base: Signal<Local, Bits<16>>,
+    fire_bank_base: Signal<Local, Bits<16>>,
+    captured: Signal<Local, Bits<MAX_LANES>>,
+    pending_lanes: Signal<Local, Bits<MAX_LANES>>,
+    lowest: Signal<Local, Bits<MAX_LANES>>,
     _lanes: usize,
     _sender_steps: usize,
     _steps: usize,
@@ -90,30 +154,38 @@ impl DenseLayer {
     /// `sender_values` (the previous layer's ROM `D`, or the input code's).
     pub fn new(
         layer: &FsLayer,
-        membrane: fs_model::fixed::SignedRange,
+        datapath: Datapath,
         weight_bits: usize,
         sender_values: &[i64],
         lanes: usize,
     ) -> Result<Self, String> {
         let (outputs, inputs) = layer.weight.dim();
-        if lanes == 0 || lanes > outputs {
-            return Err(format!("{lanes} lanes for {outputs} neurons"));
+        if lanes == 0 || lanes > outputs || lanes > MAX_LANES {
+            return Err(format!(
+                "{lanes} lanes for {outputs} neurons (at most {MAX_LANES} lanes)"
+            ));
         }
         let groups = outputs.div_ceil(lanes);
-        if inputs * groups > 1 << 16 || outputs >= 1 << 16 {
+        if inputs * groups > 1 << 16 || 3 * groups > 1 << 16 || outputs >= 1 << 16 {
             return Err(format!(
                 "{inputs} x {groups} weights per lane exceed 65,536"
             ));
         }
-        let shifts = sender_shifts(sender_values)?;
-        let neuron = |g: usize, p: usize| g * lanes + (lanes - 1 - p);
+        let product = SpikeProduct::of(sender_values)?;
+        let steps_in = sender_values.len();
+        let (shifts, values) = match &product {
+            SpikeProduct::Shift(shifts) => (shifts.clone(), vec![0; steps_in]),
+            SpikeProduct::Multiply(values) => (vec![0; steps_in], values.clone()),
+        };
+        let multiply = matches!(product, SpikeProduct::Multiply(_));
+        let neuron = |g: usize, p: usize| g * lanes + p;
         let lane_blocks = (0..lanes)
             .map(|p| {
                 let weights: Vec<i64> = (0..inputs * groups)
                     .map(|a| {
-                        let j = neuron(a % groups, p);
+                        let j = neuron(a / inputs, p);
                         if j < outputs {
-                            layer.weight[[j, a / groups]] as i64
+                            layer.weight[[j, a % inputs]] as i64
                         } else {
                             0
                         }
@@ -129,18 +201,21 @@ impl DenseLayer {
                         }
                     })
                     .collect();
-                Lane::new(membrane, weight_bits, &weights, &init)
+                Lane::new(datapath, weight_bits, &weights, &init, multiply)
             })
             .collect();
-        let word = |x: i64| Constant::new(crate::sim::to_bits32(x));
+        let word = |x: i64| Constant::new(datapath.pattern(x));
         let (thresholds, resets, steps) = match &layer.rom {
             Some(rom) => (
                 rom.t.iter().map(|&t| word(t)).collect(),
-                rom.h.iter().map(|&h| word(h)).collect(),
+                rom.h.iter().map(|&h| word(-h)).collect(),
                 rom.k(),
             ),
-            // The output layer reads each accumulator once; the step's spike is ignored.
-            None => (vec![word(membrane.max)], vec![word(0)], 1),
+            // The output layer reads each accumulator once and writes nothing back.
+            None => (vec![word(0)], vec![word(0)], 1),
+        };
+        let lane_mask = |n: usize| {
+            Constant::new((0..n).fold(Bits::<MAX_LANES>::default(), |m, p| m.replace_bit(p, true)))
         };
         Ok(DenseLayer {
             clock: Default::default(),
@@ -155,44 +230,76 @@ impl DenseLayer {
             spike_value: Default::default(),
             spike_last: Default::default(),
             spike_ready: Default::default(),
+            busy: Default::default(),
+            saturated: Default::default(),
             lanes: lane_blocks,
-            pending: (0..lanes).map(|_| Default::default()).collect(),
             pending_value: (0..lanes).map(|_| Default::default()).collect(),
-            lane_index: (0..lanes)
-                .map(|p| Constant::new((p as u64).into()))
-                .collect(),
-            lane_offset: (0..lanes)
-                .map(|p| Constant::new(((lanes - 1 - p) as u64).into()))
-                .collect(),
-            lane_groups: (0..lanes)
-                .map(|p| {
-                    let valid = (0..groups).filter(|&g| neuron(g, p) < outputs).count();
-                    Constant::new((valid as u64).into())
-                })
-                .collect(),
             sender_shift: shifts.iter().map(|&s| Constant::new(s.into())).collect(),
+            sender_value: values
+                .iter()
+                .map(|&d| Constant::new((d as u64 & 0xffff).into()))
+                .collect(),
             threshold: thresholds,
-            reset: resets,
+            reset_addend: resets,
+            links: (0..lanes).map(CollectLink::new).collect(),
+            full_group: lane_mask(lanes),
+            last_group: lane_mask(outputs - (groups - 1) * lanes),
             groups: Constant::new((groups as u64).into()),
+            last_group_index: Constant::new(((groups - 1) as u64).into()),
+            init_base: Constant::new(((2 * groups) as u64).into()),
+            inputs: Constant::new((inputs as u64).into()),
             lane_count: Constant::new((lanes as u64).into()),
+            single_group: Constant::new(groups == 1),
             last_step: Constant::new(((steps - 1) as u64).into()),
             is_output: Constant::new(layer.rom.is_none()),
             bank: Default::default(),
             acc_group: Default::default(),
+            acc_weight_base: Default::default(),
+            acc_previous: Default::default(),
             fire_active: Default::default(),
             fire_state: Default::default(),
             fire_step: Default::default(),
             fire_group: Default::default(),
+            fire_neuron_base: Default::default(),
             fire_done: Default::default(),
             out_group: Default::default(),
             out_step: Default::default(),
-            shift: Default::default(),
-            any_pending: Default::default(),
-            winner: Default::default(),
-            winner_offset: Default::default(),
-            winner_value: Default::default(),
+            out_neuron_base: Default::default(),
+            pending: Default::default(),
+            emit_valid: Default::default(),
+            emit_index: Default::default(),
+            emit_step: Default::default(),
+            emit_value: Default::default(),
+            emit_last: Default::default(),
+            emit_free: Default::default(),
+            lowest_index: Default::default(),
+            lowest_value: Default::default(),
+            s1_acc: Default::default(),
+            s1_fire: Default::default(),
+            s1_init: Default::default(),
+            s1_shift: Default::default(),
+            s1_value: Default::default(),
+            s1_step: Default::default(),
+            s1_read_address: Default::default(),
+            s1_write_address: Default::default(),
+            s1_last_group: Default::default(),
+            s2_last_group: Default::default(),
+            s3_last_group: Default::default(),
+            s2_acc: Default::default(),
+            s2_fire: Default::default(),
+            s2_init: Default::default(),
+            s2_write_address: Default::default(),
+            s2_threshold: Default::default(),
+            s2_addend: Default::default(),
+            fire_issue: Default::default(),
+            acc_issue: Default::default(),
+            acc_bank_base: Default::default(),
+            fire_bank_base: Default::default(),
+            captured: Default::default(),
+            pending_lanes: Default::default(),
+            lowest: Default::default(),
             _lanes: lanes,
-            _sender_steps: shifts.len(),
+            _sender_steps: steps_in,
             _steps: steps,
         })
     }
@@ -206,46 +313,84 @@ impl Logic for DenseLayer {
             clock,
             bank,
             acc_group,
+            acc_weight_base,
+            acc_previous,
             fire_active,
             fire_state,
             fire_step,
             fire_group,
+            fire_neuron_base,
             fire_done,
             out_group,
-            out_step
+            out_step,
+            out_neuron_base,
+            pending,
+            emit_valid,
+            emit_index,
+            emit_step,
+            emit_value,
+            emit_last,
+            s1_acc,
+            s1_fire,
+            s1_init,
+            s1_shift,
+            s1_value,
+            s1_step,
+            s1_read_address,
+            s1_write_address,
+            s1_last_group,
+            s2_last_group,
+            s3_last_group,
+            s2_acc,
+            s2_fire,
+            s2_init,
+            s2_write_address,
+            s2_threshold,
+            s2_addend
         );
         for p in 0..self._lanes {
             self.lanes[p].clock.next = self.clock.val();
-            self.pending[p].clock.next = self.clock.val();
-            self.pending[p].d.next = self.pending[p].q.val();
             self.pending_value[p].clock.next = self.clock.val();
             self.pending_value[p].d.next = self.pending_value[p].q.val();
         }
+        self.acc_bank_base.next = 0.into();
+        self.fire_bank_base.next = self.groups.val();
+        if self.bank.q.val() {
+            self.acc_bank_base.next = self.groups.val();
+            self.fire_bank_base.next = 0.into();
+        }
 
-        // Accumulate: one group of the current event per cycle.
-        self.shift.next = 0.into();
+        // Stage 0: a fire or initialisation operation has the slot, else an accumulation.
+        self.fire_issue.next = self.fire_active.q.val()
+            & ((self.fire_state.q.val() == 0) | (self.fire_state.q.val() == 4));
+        self.acc_issue.next = self.event_valid.val()
+            & !self.event_last.val()
+            & !self.fire_issue.val()
+            & !(self.single_group.val() & self.acc_previous.q.val());
+        self.acc_previous.d.next = self.acc_issue.val();
+        self.busy.next = self.fire_issue.val() | self.acc_issue.val();
+        self.event_ready.next = false;
+        self.s1_acc.d.next = self.acc_issue.val();
+        self.s1_fire.d.next = false;
+        self.s1_init.d.next = false;
+        self.s1_shift.d.next = 0.into();
+        self.s1_value.d.next = 0.into();
         for s in 0..self._sender_steps {
             if self.event_step.val().index() == s {
-                self.shift.next = self.sender_shift[s].val();
+                self.s1_shift.d.next = self.sender_shift[s].val();
+                self.s1_value.d.next = self.sender_value[s].val();
             }
         }
-        self.event_ready.next = false;
-        for p in 0..self._lanes {
-            self.lanes[p].accumulate_bank.next = self.bank.q.val();
-            self.lanes[p].acc_enable.next = self.event_valid.val() & !self.event_last.val();
-            self.lanes[p].weight_address.next =
-                bit_cast::<16, 32>(self.event_index.val() * self.groups.val())
-                    + self.acc_group.q.val();
-            self.lanes[p].acc_group.next = self.acc_group.q.val();
-            self.lanes[p].spike_shift.next = self.shift.val();
-            self.lanes[p].weight_write_enable.next = false;
-            self.lanes[p].weight_write_address.next = 0.into();
-            self.lanes[p].weight_write_data.next = 0.into();
-        }
-        if self.event_valid.val() & !self.event_last.val() {
+        self.s1_step.d.next = self.fire_step.q.val();
+        self.s1_read_address.d.next = self.acc_bank_base.val() + self.acc_group.q.val();
+        self.s1_write_address.d.next = self.acc_bank_base.val() + self.acc_group.q.val();
+        self.s1_last_group.d.next = self.acc_group.q.val() == self.last_group_index.val();
+        if self.acc_issue.val() {
             self.acc_group.d.next = self.acc_group.q.val() + 1;
-            if self.acc_group.q.val() + 1 == self.groups.val() {
+            self.acc_weight_base.d.next = self.acc_weight_base.q.val() + self.inputs.val();
+            if self.acc_group.q.val() == self.last_group_index.val() {
                 self.acc_group.d.next = 0.into();
+                self.acc_weight_base.d.next = 0.into();
                 self.event_ready.next = true;
             }
         }
@@ -257,92 +402,171 @@ impl Logic for DenseLayer {
             self.fire_state.d.next = 0.into();
             self.fire_step.d.next = 0.into();
             self.fire_group.d.next = 0.into();
+            self.fire_neuron_base.d.next = 0.into();
             self.fire_done.d.next = false;
         }
 
-        // Fire: issue a step of one group (state 0), wait for the lanes' stage 1 (state 1), emit
-        // the group's spikes (state 2), repeat; then the end-of-image marker (state 3).
-        for p in 0..self._lanes {
-            self.lanes[p].fire_enable.next = false;
-            self.lanes[p].fire_group.next = self.fire_group.q.val();
-            self.lanes[p].fire_last.next = self.fire_step.q.val() == self.last_step.val();
-            self.lanes[p].threshold.next = 0.into();
-            self.lanes[p].reset.next = 0.into();
-        }
+        // Stage 1 -> 2: the step's threshold and reset.
+        self.s2_acc.d.next = self.s1_acc.q.val();
+        self.s2_fire.d.next = self.s1_fire.q.val();
+        self.s2_init.d.next = self.s1_init.q.val();
+        self.s2_write_address.d.next = self.s1_write_address.q.val();
+        self.s2_last_group.d.next = self.s1_last_group.q.val();
+        self.s3_last_group.d.next = self.s2_last_group.q.val();
+        self.s2_threshold.d.next = 0.into();
+        self.s2_addend.d.next = 0.into();
         for s in 0..self._steps {
-            if self.fire_step.q.val().index() == s {
-                for p in 0..self._lanes {
-                    self.lanes[p].threshold.next = self.threshold[s].val();
-                    self.lanes[p].reset.next = self.reset[s].val();
-                }
+            if self.s1_step.q.val().index() == s {
+                self.s2_threshold.d.next = self.threshold[s].val();
+                self.s2_addend.d.next = self.reset_addend[s].val();
             }
         }
-        self.any_pending.next = false;
-        self.winner.next = 0.into();
-        self.winner_offset.next = 0.into();
-        self.winner_value.next = 0.into();
+        if self.s1_init.q.val() {
+            self.s2_addend.d.next = 0.into();
+        }
+
+        // The lanes: stage 0, 1 and 2 of the operations in flight. Their spikes, and the
+        // lowest pending lane for emission, are gathered by the chain of links.
+        self.saturated.next = false;
+        // Masked to the lanes, so synthesis drops the vector's unused bits.
+        self.pending_lanes.next = self.pending.q.val() & self.full_group.val();
+        self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
         for p in 0..self._lanes {
-            if self.pending[p].q.val() {
-                self.any_pending.next = true;
-                self.winner.next = self.lane_index[p].val();
-                self.winner_offset.next = self.lane_offset[p].val();
-                self.winner_value.next = self.pending_value[p].q.val();
+            self.lanes[p].weight_address.next =
+                self.acc_weight_base.q.val() + self.event_index.val();
+            self.lanes[p].spike_shift.next = self.s1_shift.q.val();
+            self.lanes[p].spike_value.next = self.s1_value.q.val();
+            self.lanes[p].state_address.next = self.s1_read_address.q.val();
+            self.lanes[p].use_product.next = self.s2_acc.q.val();
+            self.lanes[p].addend.next = self.s2_addend.q.val();
+            self.lanes[p].threshold.next = self.s2_threshold.q.val();
+            self.lanes[p].write_enable.next = self.s2_acc.q.val() | self.s2_init.q.val();
+            self.lanes[p].write_on_spike.next = self.s2_fire.q.val() & !self.is_output.val();
+            self.lanes[p].write_address.next = self.s2_write_address.q.val();
+            self.lanes[p].weight_write_enable.next = false;
+            self.lanes[p].weight_write_address.next = 0.into();
+            self.lanes[p].weight_write_data.next = 0.into();
+            // Lanes past the last neuron (in the last group) are padding: their writes do
+            // not count.
+            if self.lanes[p].saturated.val()
+                & (!self.s3_last_group.q.val() | self.last_group.val().get_bit(p))
+            {
+                self.saturated.next = true;
             }
+            self.links[p].spike.next = self.lanes[p].spike.val() | self.is_output.val();
+            self.links[p].selected.next = self.lowest.val().get_bit(p);
+            self.links[p].value.next = self.pending_value[p].q.val();
         }
-        self.spike_valid.next = false;
-        self.spike_last.next = false;
-        self.spike_index.next = bit_cast::<16, 32>(self.out_group.q.val() * self.lane_count.val())
-            + self.winner_offset.val();
-        self.spike_step.next = self.out_step.q.val();
-        self.spike_value.next = self.winner_value.val();
+        self.links[0].vector_in.next = 0.into();
+        self.links[0].number_in.next = 0.into();
+        self.links[0].value_in.next = 0.into();
+        for p in 1..self._lanes {
+            self.links[p].vector_in.next = self.links[p - 1].vector_out.val();
+            self.links[p].number_in.next = self.links[p - 1].number_out.val();
+            self.links[p].value_in.next = self.links[p - 1].value_out.val();
+        }
+        // Output events leave from a register, loaded whenever it is empty or being taken.
+        self.spike_valid.next = self.emit_valid.q.val();
+        self.spike_index.next = self.emit_index.q.val();
+        self.spike_step.next = self.emit_step.q.val();
+        self.spike_value.next = self.emit_value.q.val();
+        self.spike_last.next = self.emit_last.q.val();
+        self.emit_free.next = !self.emit_valid.q.val() | self.spike_ready.val();
+        if self.emit_free.val() {
+            self.emit_valid.d.next = false;
+        }
+        self.captured.next = 0.into();
+        self.lowest_index.next = 0.into();
+        self.lowest_value.next = 0.into();
+        for p in (self._lanes - 1)..self._lanes {
+            self.captured.next = self.links[p].vector_out.val();
+            self.lowest_index.next = self.out_neuron_base.q.val() + self.links[p].number_out.val();
+            self.lowest_value.next = self.links[p].value_out.val();
+        }
+
+        // Fire: issue a step of one group (state 0), wait for stage 1 (1) and 2 (2), emit the
+        // group's spikes (3); after the last step, re-initialise every group (4); then the
+        // end-of-image marker (5).
         if self.fire_active.q.val() {
             match self.fire_state.q.val().index() {
                 0 => {
-                    for p in 0..self._lanes {
-                        self.lanes[p].fire_enable.next = true;
-                    }
+                    self.s1_acc.d.next = false;
+                    self.s1_fire.d.next = true;
+                    self.s1_read_address.d.next =
+                        self.fire_bank_base.val() + self.fire_group.q.val();
+                    self.s1_write_address.d.next =
+                        self.fire_bank_base.val() + self.fire_group.q.val();
+                    self.s1_last_group.d.next =
+                        self.fire_group.q.val() == self.last_group_index.val();
                     self.out_group.d.next = self.fire_group.q.val();
                     self.out_step.d.next = self.fire_step.q.val();
-                    self.fire_state.d.next = 1.into();
-                }
-                1 => {
-                    // Stage 1 of the lanes: capture this group's spikes (or logits).
-                    for p in 0..self._lanes {
-                        self.pending[p].d.next = (self.lanes[p].spike.val() | self.is_output.val())
-                            & (self.out_group.q.val() < self.lane_groups[p].val());
-                        self.pending_value[p].d.next = self.lanes[p].membrane.val();
-                    }
+                    self.out_neuron_base.d.next = self.fire_neuron_base.q.val();
                     self.fire_group.d.next = self.fire_group.q.val() + 1;
-                    if self.fire_group.q.val() + 1 == self.groups.val() {
+                    self.fire_neuron_base.d.next =
+                        self.fire_neuron_base.q.val() + self.lane_count.val();
+                    if self.fire_group.q.val() == self.last_group_index.val() {
                         self.fire_group.d.next = 0.into();
+                        self.fire_neuron_base.d.next = 0.into();
                         self.fire_step.d.next = self.fire_step.q.val() + 1;
                         if self.fire_step.q.val() == self.last_step.val() {
                             self.fire_done.d.next = true;
                         }
                     }
+                    self.fire_state.d.next = 1.into();
+                }
+                1 => {
                     self.fire_state.d.next = 2.into();
                 }
                 2 => {
-                    if self.any_pending.val() {
-                        self.spike_valid.next = true;
-                        if self.spike_ready.val() {
-                            for p in 0..self._lanes {
-                                if self.winner.val() == self.lane_index[p].val() {
-                                    self.pending[p].d.next = false;
-                                }
-                            }
+                    // Stage 2 of the fire step: capture the group's spikes (or logits).
+                    self.pending.d.next = self.captured.val() & self.full_group.val();
+                    if self.out_group.q.val() == self.last_group_index.val() {
+                        self.pending.d.next = self.captured.val() & self.last_group.val();
+                    }
+                    for p in 0..self._lanes {
+                        self.pending_value[p].d.next = self.lanes[p].membrane.val();
+                    }
+                    self.fire_state.d.next = 3.into();
+                }
+                3 => {
+                    if self.pending_lanes.val().any() {
+                        if self.emit_free.val() {
+                            self.emit_valid.d.next = true;
+                            self.emit_index.d.next = self.lowest_index.val();
+                            self.emit_step.d.next = self.out_step.q.val();
+                            self.emit_value.d.next = self.lowest_value.val();
+                            self.emit_last.d.next = false;
+                            self.pending.d.next = self.pending_lanes.val() & !self.lowest.val();
                         }
                     } else {
                         self.fire_state.d.next = 0.into();
                         if self.fire_done.q.val() {
-                            self.fire_state.d.next = 3.into();
+                            self.fire_state.d.next = 4.into();
                         }
                     }
                 }
+                4 => {
+                    // Copy the initial values into the bank that fired.
+                    self.s1_acc.d.next = false;
+                    self.s1_init.d.next = true;
+                    self.s1_read_address.d.next = self.init_base.val() + self.fire_group.q.val();
+                    self.s1_write_address.d.next =
+                        self.fire_bank_base.val() + self.fire_group.q.val();
+                    self.s1_last_group.d.next =
+                        self.fire_group.q.val() == self.last_group_index.val();
+                    self.fire_group.d.next = self.fire_group.q.val() + 1;
+                    if self.fire_group.q.val() == self.last_group_index.val() {
+                        self.fire_group.d.next = 0.into();
+                        self.fire_state.d.next = 5.into();
+                    }
+                }
                 _ => {
-                    self.spike_valid.next = true;
-                    self.spike_last.next = true;
-                    if self.spike_ready.val() {
+                    if self.emit_free.val() {
+                        self.emit_valid.d.next = true;
+                        self.emit_index.d.next = 0.into();
+                        self.emit_step.d.next = 0.into();
+                        self.emit_value.d.next = 0.into();
+                        self.emit_last.d.next = true;
                         self.fire_active.d.next = false;
                         self.fire_state.d.next = 0.into();
                     }

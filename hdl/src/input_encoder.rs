@@ -48,7 +48,12 @@ pub struct InputEncoder {
     plane: DFF<Bits<5>>,
     pointer: DFF<Bits<16>>,
     next_pointer: Signal<Local, Bits<16>>,
-    plane_count: Signal<Local, Bits<16>>,
+    /// The length of the current plane's list (registered, so the drain's handshake is
+    /// shallow logic), and of the plane below it.
+    plane_count: DFF<Bits<16>>,
+    count_below: Signal<Local, Bits<16>>,
+    plane_above: Vec<Constant<Bits<5>>>,
+    index_mask: Constant<Bits<16>>,
     plane_data: Signal<Local, Bits<16>>,
     _bits: usize,
 }
@@ -95,6 +100,11 @@ impl InputEncoder {
             pointer: Default::default(),
             next_pointer: Default::default(),
             plane_count: Default::default(),
+            count_below: Default::default(),
+            index_mask: Constant::new(((1u64 << bits_for_magnitude(pixels as u64)) - 1).into()),
+            plane_above: (0..bits)
+                .map(|b| Constant::new((b as u64 + 1).into()))
+                .collect(),
             plane_data: Default::default(),
             _bits: bits,
         }
@@ -114,7 +124,8 @@ impl Logic for InputEncoder {
             draining,
             load_index,
             plane,
-            pointer
+            pointer,
+            plane_count
         );
         for b in 0..self._bits {
             self.planes_a[b].clock.next = self.clock.val();
@@ -160,16 +171,20 @@ impl Logic for InputEncoder {
             }
         }
 
-        // Drain the other set: the current plane's list length and head.
-        self.plane_count.next = 0.into();
+        // Drain the other set: the current plane's head, and the next plane's length.
+        self.count_below.next = 0.into();
         self.plane_data.next = 0.into();
         for b in 0..self._bits {
             if self.plane.q.val() == self.plane_index[b].val() {
-                self.plane_count.next = self.counts_a[b].q.val();
                 self.plane_data.next = self.planes_a[b].read_data.val();
                 if self.drain_set_b.q.val() {
-                    self.plane_count.next = self.counts_b[b].q.val();
                     self.plane_data.next = self.planes_b[b].read_data.val();
+                }
+            }
+            if self.plane.q.val() == self.plane_above[b].val() {
+                self.count_below.next = self.counts_a[b].q.val();
+                if self.drain_set_b.q.val() {
+                    self.count_below.next = self.counts_b[b].q.val();
                 }
             }
         }
@@ -184,8 +199,13 @@ impl Logic for InputEncoder {
             {
                 self.draining.d.next = true;
                 self.plane.d.next = self.priming_plane.val();
+                self.plane_count.d.next = 0.into();
+                self.next_pointer.next = 0.into();
             }
-        } else if self.pointer.q.val() < self.plane_count.val() {
+        } else if ((self.pointer.q.val() ^ self.plane_count.q.val()) & self.index_mask.val()).any()
+        {
+            // The pointer counts up to the list length: an equality (no carry chain) of the
+            // bits a pixel index has.
             self.event_valid.next = true;
             if self.event_ready.val() {
                 self.next_pointer.next = self.pointer.q.val() + 1;
@@ -212,6 +232,7 @@ impl Logic for InputEncoder {
             }
         } else {
             self.plane.d.next = self.plane.q.val() - 1;
+            self.plane_count.d.next = self.count_below.val();
             self.next_pointer.next = 0.into();
         }
         self.pointer.d.next = self.next_pointer.val();

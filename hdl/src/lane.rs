@@ -1,134 +1,117 @@
-//! One lane of a dense layer: the state and arithmetic of the neurons `j = g P + p`,
-//! `g < G`, of lane `p` (see `docs/accelerator.md`).
+//! One lane (processing element) of a dense layer: the weights and state of the neurons
+//! `j = g P + p`, `g < G`, of lane `p`, and one [`NeuronAlu`] (see `docs/accelerator.md`).
 //!
-//! Two accumulator banks: while one *accumulates* image n+1 (spike `(i, t)` of the sender adds
-//! `W_ji * D(t)`), the other *fires* image n (step `t` of neuron `j`: `v >= T(t)`, `v - H(t)`).
-//! The last fire step writes the neuron's initial value `B + IMP` back, so the bank is ready to
-//! accumulate the next image when the layer swaps the banks.
+//! The state memory holds three regions of `G` words: bank 0, bank 1 (one accumulates image
+//! n+1 while the other fires image n) and the initial values `B + IMP`. The layer drives every
+//! lane with the same operation, one per cycle, through a three-stage pipeline:
+//! - stage 0 reads the weight (`weight_address`);
+//! - stage 1 multiplies it by the spike's value, `W * D(t)`: a shift `W << shift(t)` when
+//!   every `D(t)` is a power of two, else a 16 x 16 multiply (a DSP block); and reads the
+//!   state (`state_address`);
+//! - stage 2 adds `W * D(t)` (accumulate) or the layer's `addend` (`-H(t)` for a fire step,
+//!   0 to copy an initial value into a bank) and writes the sum back, always or only on a
+//!   spike (a fire step). The spike and the state read are outputs for the layer to collect.
 //!
-//! Both ports are two-stage pipelines: stage 0 presents an operation and reads the memories;
-//! stage 1, one cycle later, computes and writes back. A write is forwarded to a read of the
-//! same word in the next operation, so back-to-back operations on one neuron see each other.
-//! Spike values are powers of two, `D(t) = 2^shift` (ReLU layers and the input code), so
-//! `W * D(t)` is a shift.
+//! The read of stage 1 and the write of stage 2 are one cycle apart, so the layer never
+//! issues two operations on one word less than two cycles apart: no forwarding is needed and
+//! no memory sees a read and a write of one address in the same cycle.
 
 use crate::bram::Bram;
-use crate::fire_step::FireStep;
-use crate::saturating_adder::SaturatingAdder;
-use fs_model::fixed::{SignedRange, bits_for_magnitude};
+use crate::datapath::Datapath;
+use crate::neuron_alu::NeuronAlu;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
 pub struct Lane {
     pub clock: Signal<In, Clock>,
-    /// The bank that accumulates; the other one fires.
-    pub accumulate_bank: Signal<In, Bit>,
-    /// Stage 0 of an accumulate operation: add `weight[weight_address] << spike_shift` to
-    /// neuron group `acc_group`.
-    pub acc_enable: Signal<In, Bit>,
+    /// Stage 0.
     pub weight_address: Signal<In, Bits<16>>,
-    pub acc_group: Signal<In, Bits<16>>,
+    /// Stage 1: the shift (or the 16-bit value) of the spike whose weight was read in stage
+    /// 0, and the state word to read.
     pub spike_shift: Signal<In, Bits<5>>,
-    /// Stage 0 of a fire step of neuron group `fire_group`; `fire_last` re-initialises it.
-    pub fire_enable: Signal<In, Bit>,
-    pub fire_group: Signal<In, Bits<16>>,
+    pub spike_value: Signal<In, Bits<16>>,
+    pub state_address: Signal<In, Bits<16>>,
+    /// Stage 2: add the shifted weight (`use_product`) or `addend`; write the sum to
+    /// `write_address` when `write_enable`, or when `write_on_spike` and the state word is at
+    /// least `threshold`.
+    pub use_product: Signal<In, Bit>,
+    pub addend: Signal<In, Bits<32>>,
     pub threshold: Signal<In, Bits<32>>,
-    pub reset: Signal<In, Bits<32>>,
-    pub fire_last: Signal<In, Bit>,
-    /// Stage 1 of a fire step: its spike, and the membrane before the step (for the output
-    /// layer, the logit).
-    pub spike_valid: Signal<Out, Bit>,
+    pub write_enable: Signal<In, Bit>,
+    pub write_on_spike: Signal<In, Bit>,
+    pub write_address: Signal<In, Bits<16>>,
+    /// Stage 2 results: the spike test and the state word read (for the output layer, the
+    /// logit).
     pub spike: Signal<Out, Bit>,
     pub membrane: Signal<Out, Bits<32>>,
-    /// Stage 1 saturations, counted as the golden model counts them.
-    pub acc_saturated: Signal<Out, Bit>,
-    pub fire_saturated: Signal<Out, Bit>,
+    /// A saturated sum was written back, one cycle after stage 2 (registered: the layer ORs
+    /// it over all lanes).
+    pub saturated: Signal<Out, Bit>,
     /// Run-time weight writes (the host link streams weights through these).
     pub weight_write_enable: Signal<In, Bit>,
     pub weight_write_address: Signal<In, Bits<16>>,
-    pub weight_write_data: Signal<In, Bits<16>>,
-    weights: Bram<16>,
-    bank0: Bram<32>,
-    bank1: Bram<32>,
-    init: Bram<32>,
-    adder: SaturatingAdder,
-    fire: FireStep,
-    // Stage 1 registers.
-    s1_acc: DFF<Bit>,
-    s1_acc_bank: DFF<Bit>,
-    s1_acc_group: DFF<Bits<16>>,
-    s1_shift: DFF<Bits<5>>,
-    s1_fire: DFF<Bit>,
-    s1_fire_group: DFF<Bits<16>>,
-    s1_threshold: DFF<Bits<32>>,
-    s1_reset: DFF<Bits<32>>,
-    s1_last: DFF<Bit>,
-    // The last write of each bank, for forwarding.
-    written0: DFF<Bit>,
-    written0_group: DFF<Bits<16>>,
-    written0_value: DFF<Bits<32>>,
-    written1: DFF<Bit>,
-    written1_group: DFF<Bits<16>>,
-    written1_value: DFF<Bits<32>>,
-    // Stage 1 values.
-    acc_old: Signal<Local, Bits<32>>,
-    fire_old: Signal<Local, Bits<32>>,
-    product: Signal<Local, Bits<32>>,
-    new_membrane: Signal<Local, Bits<32>>,
-    sign_extension: Constant<Bits<32>>,
+    pub weight_write_data: Signal<In, Bits<32>>,
+    weights: Bram<32>,
+    state: Bram<32>,
+    alu: NeuronAlu,
+    product: DFF<Bits<32>>,
+    saturated_write: DFF<Bit>,
+    addend_selected: Signal<Local, Bits<32>>,
+    mask: Constant<Bits<32>>,
+    multiply: Constant<Bit>,
+    weight16: Signal<Local, Bits<16>>,
+    raw_product: Signal<Local, Bits<32>>,
+    value_correction: Signal<Local, Bits<16>>,
+    weight_correction: Signal<Local, Bits<16>>,
+    correction: Signal<Local, Bits<16>>,
 }
 
 impl Lane {
-    /// A lane with `weights[i * G + g]` for its neurons (within `weight_bits`), and the initial
-    /// accumulator value `B + IMP` of each of its `G` neuron groups.
-    pub fn new(membrane: SignedRange, weight_bits: usize, weights: &[i64], init: &[i64]) -> Self {
-        let membrane_bits = bits_for_magnitude(membrane.max as u64) as usize;
+    /// A lane with `weights` (`weight_bits` wide, laid out as the layer addresses them) and the
+    /// initial value `B + IMP` of each of its `G = init.len()` neuron groups; `multiply`
+    /// builds the multiplier instead of the shifter.
+    pub fn new(
+        datapath: Datapath,
+        weight_bits: usize,
+        weights: &[i64],
+        init: &[i64],
+        multiply: bool,
+    ) -> Self {
+        let membrane_bits = 64 - datapath.membrane.max.leading_zeros() as usize + 1;
+        // Both banks start initialised, like the initial-value region.
+        let state: Vec<i64> = init.iter().cycle().take(3 * init.len()).copied().collect();
         Lane {
             clock: Default::default(),
-            accumulate_bank: Default::default(),
-            acc_enable: Default::default(),
             weight_address: Default::default(),
-            acc_group: Default::default(),
             spike_shift: Default::default(),
-            fire_enable: Default::default(),
-            fire_group: Default::default(),
+            spike_value: Default::default(),
+            state_address: Default::default(),
+            use_product: Default::default(),
+            addend: Default::default(),
             threshold: Default::default(),
-            reset: Default::default(),
-            fire_last: Default::default(),
-            spike_valid: Default::default(),
+            write_enable: Default::default(),
+            write_on_spike: Default::default(),
+            write_address: Default::default(),
             spike: Default::default(),
             membrane: Default::default(),
-            acc_saturated: Default::default(),
-            fire_saturated: Default::default(),
+            saturated: Default::default(),
             weight_write_enable: Default::default(),
             weight_write_address: Default::default(),
             weight_write_data: Default::default(),
-            weights: Bram::new(weight_bits, weights),
-            bank0: Bram::new(membrane_bits, init),
-            bank1: Bram::new(membrane_bits, init),
-            init: Bram::new(membrane_bits, init),
-            adder: SaturatingAdder::new(membrane),
-            fire: FireStep::new(membrane),
-            s1_acc: Default::default(),
-            s1_acc_bank: Default::default(),
-            s1_acc_group: Default::default(),
-            s1_shift: Default::default(),
-            s1_fire: Default::default(),
-            s1_fire_group: Default::default(),
-            s1_threshold: Default::default(),
-            s1_reset: Default::default(),
-            s1_last: Default::default(),
-            written0: Default::default(),
-            written0_group: Default::default(),
-            written0_value: Default::default(),
-            written1: Default::default(),
-            written1_group: Default::default(),
-            written1_value: Default::default(),
-            acc_old: Default::default(),
-            fire_old: Default::default(),
+            // At least 16 bits, so the multiplier's operand is sign-extended too.
+            weights: Bram::new(weight_bits, weights).sign_extended_to(datapath.width.max(16)),
+            state: Bram::new(membrane_bits, &state).sign_extended_to(datapath.width),
+            alu: NeuronAlu::new(datapath),
             product: Default::default(),
-            new_membrane: Default::default(),
-            sign_extension: Constant::new(Bits::<32>::from(0xffff_0000u64)),
+            saturated_write: Default::default(),
+            addend_selected: Default::default(),
+            mask: Constant::new(datapath.mask().into()),
+            multiply: Constant::new(multiply),
+            weight16: Default::default(),
+            raw_product: Default::default(),
+            value_correction: Default::default(),
+            weight_correction: Default::default(),
+            correction: Default::default(),
         }
     }
 }
@@ -136,138 +119,48 @@ impl Lane {
 impl Logic for Lane {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(
-            self,
-            clock,
-            s1_acc,
-            s1_acc_bank,
-            s1_acc_group,
-            s1_shift,
-            s1_fire,
-            s1_fire_group,
-            s1_threshold,
-            s1_reset,
-            s1_last,
-            written0,
-            written0_group,
-            written0_value,
-            written1,
-            written1_group,
-            written1_value
-        );
-        clock!(self, clock, weights, bank0, bank1, init);
-        // Stage 0: read the weight, both banks and the initial value; register the operation.
+        dff_setup!(self, clock, product, saturated_write);
+        clock!(self, clock, weights, state);
         self.weights.read_address.next = self.weight_address.val();
         self.weights.write_enable.next = self.weight_write_enable.val();
         self.weights.write_address.next = self.weight_write_address.val();
         self.weights.write_data.next = self.weight_write_data.val();
-        self.bank0.read_address.next = self.fire_group.val();
-        self.bank1.read_address.next = self.acc_group.val();
-        if !self.accumulate_bank.val() {
-            self.bank0.read_address.next = self.acc_group.val();
-            self.bank1.read_address.next = self.fire_group.val();
+        // W * D as unsigned 16 x 16 = 32 bits, corrected to the signed product (mod 2^32):
+        // a negative operand was read as itself + 2^16, which added the other one << 16.
+        self.weight16.next = self.weights.read_data.val().get_bits::<16>(0);
+        self.raw_product.next = self.weight16.val() * self.spike_value.val();
+        self.value_correction.next = 0.into();
+        if self.weight16.val().get_bit(15) {
+            self.value_correction.next = self.spike_value.val();
         }
-        self.init.read_address.next = self.fire_group.val();
-        self.init.write_enable.next = false;
-        self.init.write_address.next = 0.into();
-        self.init.write_data.next = 0.into();
-        self.s1_acc.d.next = self.acc_enable.val();
-        self.s1_acc_bank.d.next = self.accumulate_bank.val();
-        self.s1_acc_group.d.next = self.acc_group.val();
-        self.s1_shift.d.next = self.spike_shift.val();
-        self.s1_fire.d.next = self.fire_enable.val();
-        self.s1_fire_group.d.next = self.fire_group.val();
-        self.s1_threshold.d.next = self.threshold.val();
-        self.s1_reset.d.next = self.reset.val();
-        self.s1_last.d.next = self.fire_last.val();
-
-        // Stage 1, accumulate: the old value (forwarded if the bank was just written there).
-        self.acc_old.next = self.bank0.read_data.val();
-        if self.s1_acc_bank.q.val() {
-            self.acc_old.next = self.bank1.read_data.val();
+        self.weight_correction.next = 0.into();
+        if self.spike_value.val().get_bit(15) {
+            self.weight_correction.next = self.weight16.val();
         }
-        if !self.s1_acc_bank.q.val()
-            & self.written0.q.val()
-            & (self.written0_group.q.val() == self.s1_acc_group.q.val())
-        {
-            self.acc_old.next = self.written0_value.q.val();
+        self.correction.next = self.value_correction.val() + self.weight_correction.val();
+        self.product.d.next =
+            (self.weights.read_data.val() << self.spike_shift.val()) & self.mask.val();
+        if self.multiply.val() {
+            self.product.d.next = (self.raw_product.val()
+                - (bit_cast::<32, 16>(self.correction.val()) << 16))
+                & self.mask.val();
         }
-        if self.s1_acc_bank.q.val()
-            & self.written1.q.val()
-            & (self.written1_group.q.val() == self.s1_acc_group.q.val())
-        {
-            self.acc_old.next = self.written1_value.q.val();
+        self.state.read_address.next = self.state_address.val();
+        self.alu.membrane.next = self.state.read_data.val();
+        // Sub-block inputs are written once per evaluation (see `NeuronAlu`).
+        self.addend_selected.next = self.addend.val();
+        if self.use_product.val() {
+            self.addend_selected.next = self.product.q.val();
         }
-        // W * 2^shift: the 16-bit weight sign-extended to 32 bits, shifted.
-        self.product.next = bit_cast::<32, 16>(self.weights.read_data.val());
-        if self.weights.read_data.val().get_bit(15) {
-            self.product.next =
-                bit_cast::<32, 16>(self.weights.read_data.val()) | self.sign_extension.val();
-        }
-        self.adder.a.next = self.acc_old.val();
-        self.adder.b.next = self.product.val() << self.s1_shift.q.val();
-        self.adder.subtract.next = false;
-        self.acc_saturated.next = self.s1_acc.q.val() & self.adder.saturated.val();
-
-        // Stage 1, fire: the bank that does not accumulate.
-        self.fire_old.next = self.bank1.read_data.val();
-        if self.s1_acc_bank.q.val() {
-            self.fire_old.next = self.bank0.read_data.val();
-        }
-        if self.s1_acc_bank.q.val()
-            & self.written0.q.val()
-            & (self.written0_group.q.val() == self.s1_fire_group.q.val())
-        {
-            self.fire_old.next = self.written0_value.q.val();
-        }
-        if !self.s1_acc_bank.q.val()
-            & self.written1.q.val()
-            & (self.written1_group.q.val() == self.s1_fire_group.q.val())
-        {
-            self.fire_old.next = self.written1_value.q.val();
-        }
-        self.fire.membrane.next = self.fire_old.val();
-        self.fire.threshold.next = self.s1_threshold.q.val();
-        self.fire.reset.next = self.s1_reset.q.val();
-        self.spike_valid.next = self.s1_fire.q.val();
-        self.spike.next = self.s1_fire.q.val() & self.fire.spike.val();
-        self.membrane.next = self.fire_old.val();
-        self.fire_saturated.next = self.s1_fire.q.val() & self.fire.saturated.val();
-        self.new_membrane.next = self.fire.next_membrane.val();
-        if self.s1_last.q.val() {
-            self.new_membrane.next = self.init.read_data.val();
-        }
-
-        // Write back, and remember the writes for forwarding.
-        self.bank0.write_enable.next = false;
-        self.bank0.write_address.next = self.s1_fire_group.q.val();
-        self.bank0.write_data.next = self.new_membrane.val();
-        self.bank1.write_enable.next = false;
-        self.bank1.write_address.next = self.s1_fire_group.q.val();
-        self.bank1.write_data.next = self.new_membrane.val();
-        if self.s1_fire.q.val() {
-            if self.s1_acc_bank.q.val() {
-                self.bank0.write_enable.next = true;
-            } else {
-                self.bank1.write_enable.next = true;
-            }
-        }
-        if self.s1_acc.q.val() {
-            if self.s1_acc_bank.q.val() {
-                self.bank1.write_enable.next = true;
-                self.bank1.write_address.next = self.s1_acc_group.q.val();
-                self.bank1.write_data.next = self.adder.sum.val();
-            } else {
-                self.bank0.write_enable.next = true;
-                self.bank0.write_address.next = self.s1_acc_group.q.val();
-                self.bank0.write_data.next = self.adder.sum.val();
-            }
-        }
-        self.written0.d.next = self.bank0.write_enable.val();
-        self.written0_group.d.next = self.bank0.write_address.val();
-        self.written0_value.d.next = self.bank0.write_data.val();
-        self.written1.d.next = self.bank1.write_enable.val();
-        self.written1_group.d.next = self.bank1.write_address.val();
-        self.written1_value.d.next = self.bank1.write_data.val();
+        self.alu.addend.next = self.addend_selected.val();
+        self.alu.threshold.next = self.threshold.val();
+        self.spike.next = self.alu.spike.val();
+        self.membrane.next = self.state.read_data.val();
+        self.state.write_enable.next =
+            self.write_enable.val() | (self.write_on_spike.val() & self.alu.spike.val());
+        self.saturated_write.d.next = self.state.write_enable.val() & self.alu.saturated.val();
+        self.saturated.next = self.saturated_write.q.val();
+        self.state.write_address.next = self.write_address.val();
+        self.state.write_data.next = self.alu.sum.val();
     }
 }

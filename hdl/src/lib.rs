@@ -2,13 +2,13 @@
 //!
 //! Blocks compute exactly what `fs_model` defines: the fixed-point widths and saturation of
 //! `fs_model::fixed`, the FS-neuron step of `fs_model::neuron`, the event schedule of
-//! `fs_model::infer`. Datapaths are built at the widest width the format allows (32-bit
-//! membrane, 16-bit operands) and carry the model's narrower values sign-extended; the model's
-//! widths enter as constants (saturation bounds), so one block serves every model.
+//! `fs_model::infer`. Ports are 32 bits wide; values travel on them as patterns of the model's
+//! datapath width ([`datapath`]), so synthesis trims the logic to the model.
 //!
-//! The blocks, bottom up: [`saturating_adder`], [`fire_step`], [`bram`], [`lane`],
-//! [`dense_layer`], [`input_encoder`], and [`accelerator`], which one model file and a
-//! [`accelerator::HwConfig`] turn into a whole design (`docs/accelerator.md`). [`run`] drives
+//! The blocks, bottom up: [`neuron_alu`], [`bram`], [`lane`], [`collect_link`],
+//! [`dense_layer`], [`spike_fifo`], [`input_encoder`], and [`accelerator`], which one model
+//! file and a [`accelerator::HwConfig`] turn into a whole design (`docs/accelerator.md`);
+//! [`pin_shell`] puts it behind few pins for place-and-route. [`run`] drives
 //! RustHDL's simulation of it image by image, [`verilator`] the generated Verilog compiled by
 //! Verilator; both record every spike bus for comparison with the golden model.
 //!
@@ -18,11 +18,14 @@
 
 pub mod accelerator;
 pub mod bram;
+pub mod collect_link;
+pub mod datapath;
 pub mod dense_layer;
-pub mod fire_step;
 pub mod input_encoder;
 pub mod lane;
+pub mod neuron_alu;
+pub mod pin_shell;
 pub mod run;
-pub mod saturating_adder;
 pub mod sim;
+pub mod spike_fifo;
 pub mod verilator;

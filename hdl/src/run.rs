@@ -2,7 +2,7 @@
 //! crossed every spike bus, for comparison with the golden model, and the port values of every
 //! cycle, so the same run can be replayed on the generated Verilog.
 
-use crate::accelerator::Accelerator;
+use crate::accelerator::{Accelerator, Counter};
 use crate::sim::{from_bits32, prepare, settle};
 use anyhow::{Result, bail};
 use fs_model::infer::FixedRun;
@@ -145,4 +145,16 @@ pub fn run_images(
         "the accelerator did not finish in {max_cycles} cycles ({result_image} of {} images out)",
         images.len()
     )
+}
+
+/// Reads every counter through the accelerator's counter port, in [`Counter::select`] order.
+pub fn read_counters(accel: &mut Accelerator) -> Vec<u64> {
+    let layers = accel.layers.len();
+    (0..Counter::count(layers))
+        .map(|select| {
+            accel.counter_select.next = (select as u64).into();
+            settle(accel);
+            accel.counter_value.val().to_u64()
+        })
+        .collect()
 }

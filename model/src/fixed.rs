@@ -17,8 +17,9 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-/// Widest membrane the RTL supports (rust-hdl datapaths stay at 32 bits or less).
-pub const MAX_MEMBRANE_BITS: u32 = 32;
+/// Widest membrane the RTL supports: its datapath is one bit wider than the membrane (so a
+/// sum is exact before it saturates) and rust-hdl ports stay at 32 bits.
+pub const MAX_MEMBRANE_BITS: u32 = 31;
 /// Widest weight or parameter: the hardware multiplier is 16 x 16.
 pub const MAX_OPERAND_BITS: u32 = 16;
 

@@ -96,7 +96,7 @@ proptest! {
     /// With a wide membrane the engine takes its fast path; it must equal the event order.
     #[test]
     fn fast_path_equals_event_order(seed in any::<u64>(), image in any::<u64>()) {
-        let model = random_model(seed, Some(32));
+        let model = random_model(seed, Some(fs_model::fixed::MAX_MEMBRANE_BITS));
         let pixels = random_image(&model, image);
         let engine = FixedEngine::new(&model);
         prop_assert_eq!(engine.run(&pixels), engine.run_event_order(&pixels));

@@ -1,6 +1,7 @@
-//! Random networks at the edges of the fixed-point format, in the family the RTL supports
-//! (power-of-two spike values): extreme weights, narrow membranes that saturate, thresholds
-//! and resets anywhere in the membrane range, including negative ones.
+//! Random networks at the edges of the fixed-point format: extreme weights, narrow membranes
+//! that saturate, thresholds and resets anywhere in the membrane range, including negative
+//! ones, and spike values that are powers of two (shift lanes) or anything in the parameter
+//! range, negative included (multiplier lanes).
 
 use fs_model::activation::Activation;
 use fs_model::fixed::FixedFormat;
@@ -23,7 +24,7 @@ pub fn random_model(seed: u64, hidden: usize) -> Model {
     };
     let format = FixedFormat {
         weight_bits: rng.gen_range(2..=16),
-        membrane_bits: rng.gen_range(8..=32),
+        membrane_bits: rng.gen_range(8..=31),
         param_bits: 16,
     };
     let (m, w) = (format.membrane_range(), format.weight_range());
@@ -33,6 +34,9 @@ pub fn random_model(seed: u64, hidden: usize) -> Model {
         2 => 0,
         _ => rng.gen_range(lo..=hi),
     };
+    // Half the models have general spike values.
+    let general_values = rng.gen_bool(0.5);
+    let p = format.param_range();
     let mut width = input.size();
     let (mut ann_layers, mut fs_layers) = (Vec::new(), Vec::new());
     for l in 0..=hidden {
@@ -52,7 +56,15 @@ pub fn random_model(seed: u64, hidden: usize) -> Model {
             FsRom {
                 t: (0..k).map(|_| edgy(&mut rng, m.min, m.max)).collect(),
                 h: (0..k).map(|_| edgy(&mut rng, m.min, m.max)).collect(),
-                d: (0..k).map(|_| 1 << rng.gen_range(0..15)).collect(),
+                d: (0..k)
+                    .map(|_| {
+                        if general_values {
+                            edgy(&mut rng, p.min, p.max)
+                        } else {
+                            1 << rng.gen_range(0..15)
+                        }
+                    })
+                    .collect(),
             }
         });
         let float = |v: &Vec<i64>| v.iter().map(|&x| x as f64).collect();

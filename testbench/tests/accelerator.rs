@@ -2,8 +2,8 @@
 //! every stage (neuron and step, in bus order), every logit and the class, images streamed
 //! back to back.
 
-use fs_hdl::accelerator::{Accelerator, HwConfig};
-use fs_hdl::run::{golden_spikes, run_images};
+use fs_hdl::accelerator::{Accelerator, Counter, HwConfig};
+use fs_hdl::run::{golden_spikes, read_counters, run_images};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use std::path::PathBuf;
@@ -36,7 +36,46 @@ fn compare(
     let mut accel = Accelerator::new(model, config).unwrap();
     let (runs, _) = run_images(&mut accel, images, 50_000_000).unwrap();
     assert_golden(model, images, &runs);
+    assert_counters(model, images, &runs, &read_counters(&mut accel));
     runs
+}
+
+/// The counters agree with the run: images, spikes into every layer and saturations as the
+/// golden model counts them, busy cycles no fewer than the operations the spikes need.
+fn assert_counters(
+    model: &fs_model::network::Model,
+    images: &[&[u8]],
+    runs: &[fs_hdl::run::ImageRun],
+    counters: &[u64],
+) {
+    let layers = model.layers.len();
+    let get = |c: Counter| counters[c.select(layers)];
+    let n = images.len() as u64;
+    assert_eq!((get(Counter::ImagesIn), get(Counter::ImagesOut)), (n, n));
+    assert!(get(Counter::Cycles) > runs.last().unwrap().done_cycle);
+    let engine = FixedEngine::new(model);
+    let golden: Vec<_> = images.iter().map(|image| engine.run(image)).collect();
+    for l in 0..layers {
+        let spikes: u64 = golden
+            .iter()
+            .map(|g| {
+                g.spikes[l]
+                    .iter()
+                    .map(|m| m.count_ones() as u64)
+                    .sum::<u64>()
+            })
+            .sum();
+        assert_eq!(get(Counter::Spikes(l)), spikes, "spikes into layer {l}");
+        // The counter counts cycles with a saturated write in any lane.
+        let saturations: u64 = golden.iter().map(|g| g.saturations[l]).sum();
+        let cycles = get(Counter::Saturations(l));
+        let lanes = model.layers[l].outputs() as u64;
+        assert!(
+            cycles <= saturations && saturations <= cycles * lanes,
+            "layer {l}: {cycles} saturation cycles for {saturations} saturations"
+        );
+        assert!(get(Counter::Busy(l)) >= spikes, "busy cycles of layer {l}");
+    }
 }
 
 /// Every spike event of every stage, every logit and every class equal the golden model's.
@@ -77,7 +116,7 @@ proptest::proptest! {
             .collect();
         let images = fs_testbench::random::random_images(&model, 3, seed ^ 0x5eed);
         let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
-        compare(&model, &HwConfig { lanes }, &images);
+        compare(&model, &HwConfig::new(lanes), &images);
     }
 }
 

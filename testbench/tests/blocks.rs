@@ -1,28 +1,32 @@
 //! Each RTL block's generated Verilog against its RustHDL simulation, on vectors at the edges
 //! of the fixed-point format (the blocks' own tests check RustHDL against the golden model).
 
-use fs_hdl::fire_step::FireStep;
-use fs_hdl::saturating_adder::SaturatingAdder;
-use fs_hdl::sim::from_bits32;
+use fs_hdl::datapath::Datapath;
+use fs_hdl::neuron_alu::NeuronAlu;
 use fs_model::fixed::SignedRange;
 use fs_testbench::{Port, cross_check};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// 32-bit patterns, mostly at and around the edges of `range`.
-fn edgy_vectors(range: SignedRange, ports: usize, cycles: usize, seed: u64) -> Vec<Vec<u64>> {
+/// Datapath patterns of values mostly at and around the edges of `range`.
+fn edgy_vectors(
+    datapath: Datapath,
+    range: SignedRange,
+    ports: usize,
+    cycles: usize,
+    seed: u64,
+) -> Vec<Vec<u64>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut value = move || -> u64 {
-        let v: i64 = match rng.gen_range(0..8) {
+        let v: i64 = match rng.gen_range(0..7) {
             0 => range.min,
             1 => range.max,
             2 => rng.gen_range(-2..=2),
             3 => range.max - rng.gen_range(0..4),
             4 => range.min + rng.gen_range(0..4),
-            5 => rng.gen_range(i32::MIN..=i32::MAX) as i64,
             _ => rng.gen_range(range.min..=range.max),
         };
-        v as u32 as u64
+        datapath.pattern(v).to_u64()
     };
     (0..cycles)
         .map(|_| (0..ports).map(|_| value()).collect())
@@ -30,85 +34,126 @@ fn edgy_vectors(range: SignedRange, ports: usize, cycles: usize, seed: u64) -> V
 }
 
 #[test]
-fn saturating_adder_verilog_agrees() {
-    for bits in [8, 17, 23, 32] {
-        let range = SignedRange::of_bits(bits);
-        let inputs = [
-            Port::new("a", 32),
-            Port::new("b", 32),
-            Port::new("subtract", 1),
-        ];
-        let outputs = [Port::new("sum", 32), Port::new("saturated", 1)];
-        let mut vectors = edgy_vectors(range, 3, 300, bits as u64);
-        // `a` is a membrane value: in range.
-        for v in &mut vectors {
-            v[0] = (from_bits32((v[0]).into()).clamp(range.min, range.max)) as u32 as u64;
-        }
-        let trace = cross_check(
-            &mut SaturatingAdder::new(range),
-            &inputs,
-            &outputs,
-            &vectors,
-            |u, v| {
-                u.a.next = v[0].into();
-                u.b.next = v[1].into();
-                u.subtract.next = v[2] & 1 == 1;
-            },
-            |u| vec![u.sum.val().into(), u.saturated.val() as u64],
-            |_, _| {},
-        )
-        .unwrap_or_else(|e| panic!("membrane {bits} bits: {e:#}"));
-        let saturated = trace.cycles.iter().filter(|c| c.outputs[1] == 1).count();
-        assert!(
-            saturated > 10 && saturated < 290,
-            "{bits} bits: {saturated} saturated"
-        );
-    }
-}
-
-#[test]
-fn fire_step_verilog_agrees() {
-    for bits in [8, 23, 32] {
-        let range = SignedRange::of_bits(bits);
+fn neuron_alu_verilog_agrees() {
+    for (bits, product_bits) in [(8, 12), (17, 16), (23, 16), (31, 24)] {
+        let datapath = Datapath::new(bits, product_bits).unwrap();
+        let m = datapath.membrane;
         let inputs = [
             Port::new("membrane", 32),
+            Port::new("addend", 32),
             Port::new("threshold", 32),
-            Port::new("reset", 32),
         ];
         let outputs = [
-            Port::new("spike", 1),
-            Port::new("next_membrane", 32),
+            Port::new("sum", 32),
             Port::new("saturated", 1),
+            Port::new("spike", 1),
         ];
-        let mut vectors = edgy_vectors(range, 3, 300, 100 + bits as u64);
-        for v in &mut vectors {
-            for x in v.iter_mut() {
-                *x = (from_bits32((*x).into()).clamp(range.min, range.max)) as u32 as u64;
-            }
-        }
+        let membranes = edgy_vectors(datapath, m, 2, 400, bits as u64);
+        let addends = edgy_vectors(
+            datapath,
+            SignedRange::of_bits(bits.max(product_bits)),
+            1,
+            400,
+            100 + bits as u64,
+        );
+        let vectors: Vec<Vec<u64>> = membranes
+            .iter()
+            .zip(&addends)
+            .map(|(m, a)| vec![m[0], a[0], m[1]])
+            .collect();
         let trace = cross_check(
-            &mut FireStep::new(range),
+            &mut NeuronAlu::new(datapath),
             &inputs,
             &outputs,
             &vectors,
             |u, v| {
                 u.membrane.next = v[0].into();
-                u.threshold.next = v[1].into();
-                u.reset.next = v[2].into();
+                u.addend.next = v[1].into();
+                u.threshold.next = v[2].into();
             },
             |u| {
                 vec![
-                    u.spike.val() as u64,
-                    u.next_membrane.val().into(),
+                    u.sum.val().into(),
                     u.saturated.val() as u64,
+                    u.spike.val() as u64,
                 ]
             },
             |_, _| {},
         )
         .unwrap_or_else(|e| panic!("membrane {bits} bits: {e:#}"));
-        let spikes = trace.cycles.iter().filter(|c| c.outputs[0] == 1).count();
-        assert!(spikes > 30 && spikes < 270, "{bits} bits: {spikes} spikes");
+        let count = |port: usize| trace.cycles.iter().filter(|c| c.outputs[port] == 1).count();
+        assert!(
+            (20..380).contains(&count(1)) && (40..360).contains(&count(2)),
+            "{bits} bits: {} saturated, {} spikes",
+            count(1),
+            count(2)
+        );
     }
+}
+
+#[test]
+fn spike_fifo_verilog_agrees() {
+    use fs_hdl::spike_fifo::SpikeFifo;
+    let inputs = [
+        Port::new("in_valid", 1),
+        Port::new("in_index", 16),
+        Port::new("in_step", 5),
+        Port::new("in_value", 32),
+        Port::new("in_last", 1),
+        Port::new("out_ready", 1),
+    ];
+    let outputs = [
+        Port::new("in_ready", 1),
+        Port::new("out_valid", 1),
+        Port::new("out_index", 16),
+        Port::new("out_step", 5),
+        Port::new("out_value", 32),
+        Port::new("out_last", 1),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let vectors: Vec<Vec<u64>> = (0..1500)
+        .map(|c| {
+            // Phases of filling and of draining, so the FIFO is full and empty at times.
+            let fill = (c / 100) % 2 == 0;
+            vec![
+                rng.gen_bool(if fill { 0.9 } else { 0.3 }) as u64,
+                rng.r#gen::<u16>() as u64,
+                rng.gen_range(0..32),
+                rng.r#gen::<u32>() as u64,
+                rng.gen_bool(0.1) as u64,
+                rng.gen_bool(if fill { 0.3 } else { 0.9 }) as u64,
+            ]
+        })
+        .collect();
+    let trace = cross_check(
+        &mut SpikeFifo::new(5),
+        &inputs,
+        &outputs,
+        &vectors,
+        |u, v| {
+            u.in_valid.next = v[0] == 1;
+            u.in_index.next = v[1].into();
+            u.in_step.next = v[2].into();
+            u.in_value.next = v[3].into();
+            u.in_last.next = v[4] == 1;
+            u.out_ready.next = v[5] == 1;
+        },
+        |u| {
+            vec![
+                u.in_ready.val() as u64,
+                u.out_valid.val() as u64,
+                u.out_index.val().into(),
+                u.out_step.val().into(),
+                u.out_value.val().into(),
+                u.out_last.val() as u64,
+            ]
+        },
+        |u, level| u.clock.next = level.into(),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let full = trace.cycles.iter().filter(|c| c.outputs[0] == 0).count();
+    let empty = trace.cycles.iter().filter(|c| c.outputs[1] == 0).count();
+    assert!(full > 50 && empty > 50, "full {full} cycles, empty {empty}");
 }
 
 #[test]
@@ -155,8 +200,10 @@ fn bram_verilog_agrees() {
         |u, level| u.clock.next = level.into(),
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
-    // A plain model of the same RAM: 9-bit words, old word on read-during-write.
+    // A plain model of the same RAM: 9-bit words, 512 of them (the depth rounded up to a
+    // power of two), old word on read-during-write.
     let mut mem: Vec<i64> = init.clone();
+    mem.resize(512, 0);
     let mut word = 0i64;
     for c in &trace.cycles {
         assert_eq!(c.outputs[0], word as u16 as u64);
@@ -175,50 +222,58 @@ fn bram_verilog_agrees() {
 
 #[test]
 fn lane_verilog_agrees() {
+    for multiply in [false, true] {
+        lane_agrees(multiply);
+    }
+}
+
+/// A shift lane or a multiplier lane, on random operations with edgy values.
+fn lane_agrees(multiply: bool) {
     use fs_hdl::lane::Lane;
-    let range = SignedRange::of_bits(14);
-    let groups = 3u64;
+    let datapath = Datapath::new(14, 24).unwrap();
+    let range = datapath.membrane;
     let weights: Vec<i64> = (0..40).map(|i| (i * 53 % 255) - 127).collect();
     let init: Vec<i64> = vec![range.max - 3, range.min + 2, 100];
     let inputs = [
-        Port::new("accumulate_bank", 1),
-        Port::new("acc_enable", 1),
         Port::new("weight_address", 16),
-        Port::new("acc_group", 16),
         Port::new("spike_shift", 5),
-        Port::new("fire_enable", 1),
-        Port::new("fire_group", 16),
+        Port::new("spike_value", 16),
+        Port::new("state_address", 16),
+        Port::new("use_product", 1),
+        Port::new("addend", 32),
         Port::new("threshold", 32),
-        Port::new("reset", 32),
-        Port::new("fire_last", 1),
+        Port::new("write_enable", 1),
+        Port::new("write_on_spike", 1),
+        Port::new("write_address", 16),
         Port::new("weight_write_enable", 1),
         Port::new("weight_write_address", 16),
-        Port::new("weight_write_data", 16),
+        Port::new("weight_write_data", 32),
     ];
     let outputs = [
-        Port::new("spike_valid", 1),
         Port::new("spike", 1),
         Port::new("membrane", 32),
-        Port::new("acc_saturated", 1),
-        Port::new("fire_saturated", 1),
+        Port::new("saturated", 1),
     ];
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let edges = edgy_vectors(range, 2, 2000, 12);
+    let edges = edgy_vectors(datapath, range, 2, 2000, 12);
     let vectors: Vec<Vec<u64>> = edges
         .iter()
-        .enumerate()
-        .map(|(c, e)| {
+        .map(|e| {
             vec![
-                ((c / 97) % 2) as u64,
-                rng.gen_bool(0.7) as u64,
                 rng.gen_range(0..40),
-                rng.gen_range(0..groups),
-                rng.gen_range(0..12),
-                rng.gen_bool(0.7) as u64,
-                rng.gen_range(0..groups),
+                rng.gen_range(0..8),
+                match rng.gen_range(0..4) {
+                    0 => 0x8000,
+                    1 => 0x7fff,
+                    _ => rng.r#gen::<u16>() as u64,
+                },
+                rng.gen_range(0..9),
+                rng.gen_bool(0.6) as u64,
                 e[0],
                 e[1],
-                rng.gen_bool(0.2) as u64,
+                rng.gen_bool(0.5) as u64,
+                rng.gen_bool(0.5) as u64,
+                rng.gen_range(0..9),
                 rng.gen_bool(0.05) as u64,
                 rng.gen_range(0..40),
                 rng.r#gen::<u8>() as u64,
@@ -226,44 +281,41 @@ fn lane_verilog_agrees() {
         })
         .collect();
     let trace = cross_check(
-        &mut Lane::new(range, 8, &weights, &init),
+        &mut Lane::new(datapath, 8, &weights, &init, multiply),
         &inputs,
         &outputs,
         &vectors,
         |u, v| {
-            u.accumulate_bank.next = v[0] == 1;
-            u.acc_enable.next = v[1] == 1;
-            u.weight_address.next = v[2].into();
-            u.acc_group.next = v[3].into();
-            u.spike_shift.next = v[4].into();
-            u.fire_enable.next = v[5] == 1;
-            u.fire_group.next = v[6].into();
-            u.threshold.next = v[7].into();
-            u.reset.next = v[8].into();
-            u.fire_last.next = v[9] == 1;
+            u.weight_address.next = v[0].into();
+            u.spike_shift.next = v[1].into();
+            u.spike_value.next = v[2].into();
+            u.state_address.next = v[3].into();
+            u.use_product.next = v[4] == 1;
+            u.addend.next = v[5].into();
+            u.threshold.next = v[6].into();
+            u.write_enable.next = v[7] == 1;
+            u.write_on_spike.next = v[8] == 1;
+            u.write_address.next = v[9].into();
             u.weight_write_enable.next = v[10] == 1;
             u.weight_write_address.next = v[11].into();
             u.weight_write_data.next = v[12].into();
         },
         |u| {
             vec![
-                u.spike_valid.val() as u64,
                 u.spike.val() as u64,
                 u.membrane.val().into(),
-                u.acc_saturated.val() as u64,
-                u.fire_saturated.val() as u64,
+                u.saturated.val() as u64,
             ]
         },
         |u, level| u.clock.next = level.into(),
     )
-    .unwrap_or_else(|e| panic!("{e:#}"));
+    .unwrap_or_else(|e| panic!("multiply {multiply}: {e:#}"));
     let count = |port: usize| trace.cycles.iter().filter(|c| c.outputs[port] == 1).count();
     assert!(
-        count(1) > 100 && count(3) > 20 && count(4) > 20,
-        "{} spikes, {} + {} saturations",
-        count(1),
-        count(3),
-        count(4)
+        count(0) > 100 && count(2) > 20,
+        "multiply {multiply}: {} spikes, {} saturations",
+        count(0),
+        count(2)
     );
 }
 
@@ -299,7 +351,7 @@ fn dense_layer_verilog_agrees() {
             ]
         })
         .collect();
-    let m = model.format.membrane_range();
+    let m = Datapath::of_model(&model).unwrap();
     let w = model.format.weight_bits as usize;
     let apply = |u: &mut DenseLayer, v: &[u64]| {
         u.event_valid.next = v[0] == 1;
@@ -327,6 +379,10 @@ fn dense_layer_verilog_agrees() {
         (
             DenseLayer::new(&model.layers[1], m, w, &hidden_values, 3).unwrap(),
             "output",
+        ),
+        (
+            DenseLayer::new(&model.layers[1], m, w, &hidden_values, 10).unwrap(),
+            "output, one group",
         ),
     ];
     for (mut layer, name) in layers {

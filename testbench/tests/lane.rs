@@ -1,18 +1,20 @@
 //! A layer's lanes, driven with the golden model's event schedule, against the golden model:
 //! every spike of every neuron and every saturation, two images overlapped (image n+1
-//! accumulating while image n fires), on the shipped digits network and on random layers at
-//! the edges of the fixed-point format.
+//! accumulating in one bank while image n fires from the other, operations interleaved), on
+//! the shipped digits network and on random layers at the edges of the fixed-point format.
 
+use fs_hdl::datapath::Datapath;
 use fs_hdl::lane::Lane;
-use fs_hdl::sim::{prepare, settle, to_bits32};
+use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
 use fs_model::network::Model;
 
-/// One cycle's stage-0 inputs of a lane.
-#[derive(Clone, Copy, Default)]
-struct Op {
-    acc: Option<(u64, u64, u64)>,     // (weight address, group, shift)
-    fire: Option<(u64, usize, bool)>, // (group, step index, last)
+/// One lane operation (the same in every lane).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Accumulate { weight: u64, group: u64, shift: u64 },
+    Fire { group: u64, step: usize },
+    Init { group: u64 },
 }
 
 fn clock(lane: &mut Lane) {
@@ -24,14 +26,18 @@ fn clock(lane: &mut Lane) {
 
 /// The accumulate operations of one image for lane geometry `groups`: the input spikes in the
 /// golden order (step-major, ascending pixel), each for every group.
-fn accumulate_ops(model: &Model, pixels: &[u8], groups: usize) -> Vec<(u64, u64, u64)> {
+fn accumulate_ops(model: &Model, pixels: &[u8], groups: usize) -> Vec<Op> {
     let bits = model.input().bits as usize;
     let mut ops = Vec::new();
     for t in 1..=bits {
         for (i, &p) in pixels.iter().enumerate() {
             if (p as usize >> (bits - t)) & 1 == 1 {
                 for g in 0..groups {
-                    ops.push(((i * groups + g) as u64, g as u64, (bits - t) as u64));
+                    ops.push(Op::Accumulate {
+                        weight: (g * pixels.len() + i) as u64,
+                        group: g as u64,
+                        shift: (bits - t) as u64,
+                    });
                 }
             }
         }
@@ -44,13 +50,14 @@ fn accumulate_ops(model: &Model, pixels: &[u8], groups: usize) -> Vec<(u64, u64,
 fn run_layer(model: &Model, images: &[Vec<u8>], lanes: usize) -> (Vec<Vec<u32>>, u64) {
     let layer = &model.layers[0];
     let rom = layer.rom.as_ref().expect("a hidden layer");
+    let datapath = Datapath::of_model(model).unwrap();
     let (outputs, inputs) = layer.weight.dim();
     let groups = outputs.div_ceil(lanes);
     let mut units: Vec<Lane> = (0..lanes)
         .map(|p| {
             let weights: Vec<i64> = (0..inputs * groups)
                 .map(|a| {
-                    let (i, g) = (a / groups, a % groups);
+                    let (g, i) = (a / inputs, a % inputs);
                     let j = g * lanes + p;
                     if j < outputs {
                         layer.weight[[j, i]] as i64
@@ -70,10 +77,11 @@ fn run_layer(model: &Model, images: &[Vec<u8>], lanes: usize) -> (Vec<Vec<u32>>,
                 })
                 .collect();
             Lane::new(
-                model.format.membrane_range(),
+                datapath,
                 model.format.weight_bits as usize,
                 &weights,
                 &init,
+                false,
             )
         })
         .collect();
@@ -81,73 +89,128 @@ fn run_layer(model: &Model, images: &[Vec<u8>], lanes: usize) -> (Vec<Vec<u32>>,
         prepare(lane);
     }
     let k = rom.k();
-    let fire_ops: Vec<(u64, usize, bool)> = (0..k)
-        .flat_map(|t| (0..groups).map(move |g| (g as u64, t, t + 1 == k)))
+    let fire_ops: Vec<Op> = (0..k)
+        .flat_map(|step| {
+            (0..groups).map(move |g| Op::Fire {
+                group: g as u64,
+                step,
+            })
+        })
+        .chain((0..groups).map(|g| Op::Init { group: g as u64 }))
         .collect();
-    // Phase n: image n accumulates while image n-1 fires; one idle cycle drains the pipeline
-    // before the banks swap.
-    let mut masks = vec![vec![0u32; outputs]; images.len()];
-    let mut saturations = 0;
-    let mut bank = false;
+    // Phase n: image n accumulates in bank n % 2 while image n-1 fires from the other. The
+    // two streams alternate; a bubble keeps operations on one word two cycles apart.
+    let mut schedule: Vec<(Option<Op>, bool, usize)> = Vec::new(); // (op, bank, image fired)
     for phase in 0..=images.len() {
-        let acc = images
+        let bank = phase % 2 == 1;
+        let mut acc = images
             .get(phase)
             .map(|img| accumulate_ops(model, img, groups))
-            .unwrap_or_default();
-        let fire = if phase > 0 {
+            .unwrap_or_default()
+            .into_iter();
+        let mut fire = if phase > 0 {
             fire_ops.clone()
         } else {
             Vec::new()
-        };
-        let cycles = acc.len().max(fire.len()) + 1;
-        let mut pending: Option<(u64, usize)> = None;
-        let mut pending_acc: Option<u64> = None;
-        for c in 0..cycles {
-            let op = Op {
-                acc: acc.get(c).copied(),
-                fire: fire.get(c).copied(),
+        }
+        .into_iter();
+        let mut turn = false;
+        loop {
+            let op = if turn {
+                fire.next().or_else(|| acc.next())
+            } else {
+                acc.next().or_else(|| fire.next())
             };
-            for lane in &mut units {
-                lane.accumulate_bank.next = bank;
-                lane.acc_enable.next = op.acc.is_some();
-                let (address, group, shift) = op.acc.unwrap_or_default();
-                lane.weight_address.next = address.into();
-                lane.acc_group.next = group.into();
-                lane.spike_shift.next = shift.into();
-                lane.fire_enable.next = op.fire.is_some();
-                let (group, step, last) = op.fire.unwrap_or((0, 0, false));
-                lane.fire_group.next = group.into();
-                lane.threshold.next = to_bits32(rom.t[step]);
-                lane.reset.next = to_bits32(rom.h[step]);
-                lane.fire_last.next = last;
-                settle(lane);
+            let Some(op) = op else { break };
+            turn = !turn;
+            let word = |op: &Op, bank: bool| match *op {
+                Op::Accumulate { group, .. } => (bank, group),
+                Op::Fire { group, .. } | Op::Init { group } => (!bank, group),
+            };
+            if let Some((Some(previous), previous_bank, _)) = schedule.last() {
+                if word(previous, *previous_bank) == word(&op, bank) {
+                    schedule.push((None, bank, 0));
+                }
             }
-            // Stage 1 outputs of the previous cycle's operations.
-            // Lanes past the last neuron (when P does not divide N) are padding: ignored.
+            schedule.push((Some(op), bank, phase.saturating_sub(1)));
+        }
+    }
+    schedule.extend([(None, false, 0); 3]);
+
+    let base = |bank: bool| if bank { groups as u64 } else { 0 };
+    let mut masks = vec![vec![0u32; outputs]; images.len()];
+    let mut saturations = 0;
+    for c in 0..schedule.len() {
+        for lane in &mut units {
+            // Stage 0.
+            if let (Some(Op::Accumulate { weight, .. }), _, _) = schedule[c] {
+                lane.weight_address.next = weight.into();
+            }
+            // Stage 1.
+            lane.spike_shift.next = 0.into();
+            lane.state_address.next = 0.into();
+            if let Some(&(Some(op), bank, _)) = c.checked_sub(1).map(|c| &schedule[c]) {
+                let address = match op {
+                    Op::Accumulate { group, shift, .. } => {
+                        lane.spike_shift.next = shift.into();
+                        base(bank) + group
+                    }
+                    Op::Fire { group, .. } => base(!bank) + group,
+                    Op::Init { group } => 2 * groups as u64 + group,
+                };
+                lane.state_address.next = address.into();
+            }
+            // Stage 2.
+            lane.use_product.next = false;
+            lane.write_enable.next = false;
+            lane.write_on_spike.next = false;
+            lane.addend.next = 0.into();
+            lane.threshold.next = 0.into();
+            if let Some(&(Some(op), bank, _)) = c.checked_sub(2).map(|c| &schedule[c]) {
+                let address = match op {
+                    Op::Accumulate { group, .. } => {
+                        lane.use_product.next = true;
+                        lane.write_enable.next = true;
+                        base(bank) + group
+                    }
+                    Op::Fire { group, step } => {
+                        lane.write_on_spike.next = true;
+                        lane.addend.next = datapath.pattern(-rom.h[step]);
+                        lane.threshold.next = datapath.pattern(rom.t[step]);
+                        base(!bank) + group
+                    }
+                    Op::Init { group } => {
+                        lane.write_enable.next = true;
+                        base(!bank) + group
+                    }
+                };
+                lane.write_address.next = address.into();
+            }
+            settle(lane);
+        }
+        // Stage 2 results. Lanes past the last neuron (when P does not divide N) are padding.
+        if let Some(&(Some(Op::Fire { group, step }), _, image)) =
+            c.checked_sub(2).map(|c| &schedule[c])
+        {
             for (p, lane) in units.iter().enumerate() {
-                if let Some(group) = pending_acc {
-                    if (group as usize * lanes + p) < outputs {
-                        saturations += lane.acc_saturated.val() as u64;
-                    }
+                if (group as usize * lanes + p) < outputs && lane.spike.val() {
+                    masks[image][group as usize * lanes + p] |= 1 << step;
                 }
-                if let Some((group, step)) = pending {
-                    assert!(lane.spike_valid.val());
-                    let j = group as usize * lanes + p;
-                    if j < outputs {
-                        saturations += lane.fire_saturated.val() as u64;
-                        if lane.spike.val() {
-                            masks[phase - 1][j] |= 1 << step;
-                        }
-                    }
-                }
-            }
-            pending = op.fire.map(|(g, t, _)| (g, t));
-            pending_acc = op.acc.map(|(_, g, _)| g);
-            for lane in &mut units {
-                clock(lane);
             }
         }
-        bank = !bank;
+        // Saturated write-backs are flagged a cycle later.
+        if let Some(&(Some(Op::Accumulate { group, .. } | Op::Fire { group, .. }), _, _)) =
+            c.checked_sub(3).map(|c| &schedule[c])
+        {
+            for (p, lane) in units.iter().enumerate() {
+                if (group as usize * lanes + p) < outputs {
+                    saturations += lane.saturated.val() as u64;
+                }
+            }
+        }
+        for lane in &mut units {
+            clock(lane);
+        }
     }
     (masks, saturations)
 }
@@ -177,7 +240,7 @@ fn digits_layer_matches_the_golden_model() {
         .unwrap()
         .test;
     let images: Vec<Vec<u8>> = (0..4).map(|i| test.image(i).to_vec()).collect();
-    for lanes in [4, 32] {
+    for lanes in [1, 4, 32] {
         check(&model, &images, lanes);
     }
 }

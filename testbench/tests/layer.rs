@@ -2,9 +2,10 @@
 //! order (spikes in `(t, j)` order, logits in neuron order), images streamed back to back
 //! with random back-pressure.
 
+use fs_hdl::datapath::Datapath;
 use fs_hdl::dense_layer::DenseLayer;
 use fs_hdl::run::spike_events;
-use fs_hdl::sim::{from_bits32, prepare, settle};
+use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use rand::{Rng, SeedableRng};
@@ -24,7 +25,7 @@ fn events(masks: &[u32]) -> Vec<Event> {
         .collect()
 }
 
-fn run(layer: &mut DenseLayer, input: Vec<Event>, seed: u64) -> Vec<Event> {
+fn run(layer: &mut DenseLayer, datapath: Datapath, input: Vec<Event>, seed: u64) -> Vec<Event> {
     prepare(layer);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let images = input.iter().filter(|e| e.is_none()).count();
@@ -50,7 +51,7 @@ fn run(layer: &mut DenseLayer, input: Vec<Event>, seed: u64) -> Vec<Event> {
                 Some((
                     layer.spike_index.val().to_u64(),
                     layer.spike_step.val().to_u64(),
-                    from_bits32(layer.spike_value.val()),
+                    datapath.value(layer.spike_value.val()),
                 ))
             });
         }
@@ -77,17 +78,17 @@ fn digits_layers_match_the_golden_model_event_for_event() {
         .test;
     let engine = FixedEngine::new(&model);
     let runs: Vec<_> = (0..5).map(|i| engine.run(test.image(i))).collect();
-    let m = model.format.membrane_range();
+    let m = Datapath::of_model(&model).unwrap();
     let w = model.format.weight_bits as usize;
     let input_values = model.input().spike_values();
     let hidden_values = &model.layers[0].rom.as_ref().unwrap().d;
-    for lanes in [3, 8, 32] {
+    for lanes in [1, 3, 8, 32] {
         // Hidden layer: input spikes in, hidden spikes out.
         let mut layer = DenseLayer::new(&model.layers[0], m, w, &input_values, lanes).unwrap();
         let input: Vec<Event> = runs.iter().flat_map(|r| events(&r.spikes[0])).collect();
         let expect: Vec<Event> = runs.iter().flat_map(|r| events(&r.spikes[1])).collect();
         // A hidden layer's `spike_value` is not part of its output (only the output layer's is).
-        let got: Vec<Event> = run(&mut layer, input, lanes as u64)
+        let got: Vec<Event> = run(&mut layer, m, input, lanes as u64)
             .into_iter()
             .map(|e| e.map(|(i, t, _)| (i, t, 0)))
             .collect();
@@ -107,7 +108,7 @@ fn digits_layers_match_the_golden_model_event_for_event() {
                     .chain([None])
             })
             .collect();
-        let got = run(&mut layer, input, 100 + lanes as u64);
+        let got = run(&mut layer, m, input, 100 + lanes as u64);
         assert_eq!(got, expect, "output layer, {out_lanes} lanes");
     }
 }

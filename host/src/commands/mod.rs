@@ -71,6 +71,9 @@ pub struct HwArgs {
     /// layer, e.g. 16,10.
     #[arg(long, value_delimiter = ',', default_value = "16")]
     pub lanes: Vec<usize>,
+    /// Events each spike-bus FIFO holds.
+    #[arg(long, default_value_t = fs_hdl::accelerator::DEFAULT_FIFO_DEPTH)]
+    pub fifo_depth: usize,
 }
 
 impl HwArgs {
@@ -79,16 +82,16 @@ impl HwArgs {
         model: &fs_model::network::Model,
     ) -> Result<fs_hdl::accelerator::HwConfig> {
         use fs_hdl::accelerator::HwConfig;
-        match self.lanes.as_slice() {
-            [n] => Ok(HwConfig::uniform(model, *n)),
-            per_layer if per_layer.len() == model.layers.len() => Ok(HwConfig {
-                lanes: per_layer.to_vec(),
-            }),
+        let mut config = match self.lanes.as_slice() {
+            [n] => HwConfig::uniform(model, *n),
+            per_layer if per_layer.len() == model.layers.len() => HwConfig::new(per_layer.to_vec()),
             other => anyhow::bail!(
                 "--lanes takes one number or one per layer ({} layers), got {other:?}",
                 model.layers.len()
             ),
-        }
+        };
+        config.fifo_depth = self.fifo_depth;
+        Ok(config)
     }
 }
 

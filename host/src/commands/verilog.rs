@@ -1,9 +1,10 @@
 //! `fpga-host verilog`: write the accelerator's Verilog for a model.
 
 use super::HwArgs;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use fs_hdl::accelerator::Accelerator;
+use fs_hdl::pin_shell::PinShell;
 use fs_model::modelfile;
 use rust_hdl::prelude::generate_verilog;
 use std::path::PathBuf;
@@ -18,14 +19,32 @@ pub struct VerilogArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub hw: HwArgs,
+    /// Wrap the accelerator in `fs_hdl::pin_shell::PinShell` (33 registered pins), the top
+    /// that `scripts/synth` places and routes.
+    #[arg(long)]
+    pub shell: bool,
 }
 
 pub fn run(args: VerilogArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     let config = args.hw.config(&model)?;
     let mut accel = Accelerator::new(&model, &config).map_err(|e| anyhow!("{e}"))?;
-    fs_hdl::sim::checked(&mut accel)?;
-    let verilog = generate_verilog(&accel);
+    let verilog = if args.shell {
+        let classes = model.layers.last().map_or(0, |l| l.outputs());
+        if model.input().bits > 8 || classes > 16 {
+            bail!(
+                "the pin shell takes pixels of up to 8 bits and up to 16 classes; this model has \
+                 {}-bit pixels and {classes} classes",
+                model.input().bits
+            );
+        }
+        let mut shell = PinShell::new(accel);
+        fs_hdl::sim::checked(&mut shell)?;
+        generate_verilog(&shell)
+    } else {
+        fs_hdl::sim::checked(&mut accel)?;
+        generate_verilog(&accel)
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let path = args.out.join("fs_accel.v");

@@ -34,7 +34,7 @@ pub fn random_model(seed: u64, membrane_bits: Option<u32>) -> Model {
     };
     let format = FixedFormat {
         weight_bits: rng.gen_range(2..=16),
-        membrane_bits: membrane_bits.unwrap_or_else(|| rng.gen_range(8..=32)),
+        membrane_bits: membrane_bits.unwrap_or_else(|| rng.gen_range(8..=31)),
         param_bits: rng.gen_range(2..=16),
     };
     let n_layers = rng.gen_range(1..=3);

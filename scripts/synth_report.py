@@ -1,0 +1,95 @@
+"""Assembles build/TARGET/report.json from the yosys statistics, nextpnr's report and the
+Verilator cycle count (run by scripts/synth in build/TARGET; prints the JSON)."""
+import json
+import os
+import re
+import sys
+
+target, family, model, lanes, freq = sys.argv[1:6]
+
+
+def cells():
+    """Cell counts of yosys's `stat` (the flattened top)."""
+    counts = {}
+    text = open("stat.txt").read()
+    table = text[text.index("Number of cells"):]
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def total(counts, pattern):
+    return sum(n for name, n in counts.items() if re.fullmatch(pattern, name))
+
+
+c = cells()
+if family == "ice40":
+    luts = total(c, "SB_LUT4")
+    ffs = total(c, "SB_DFF.*")
+    brams = total(c, "SB_RAM40_4K")
+    dsps = total(c, "SB_MAC16")
+elif family == "ecp5":
+    # A CCU2C carry cell holds two LUT4s.
+    luts = total(c, "LUT4") + 2 * total(c, "CCU2C") + 4 * total(c, "TRELLIS_DPR16X4")
+    ffs = total(c, "TRELLIS_FF")
+    brams = total(c, "DP16KD")
+    dsps = total(c, "MULT18X18D")
+else:
+    luts = total(c, "LUT[1-6]") + 2 * total(c, "RAM[0-9]+X1[SD].*")
+    ffs = total(c, "FD[CPRS]E?")
+    brams = total(c, "RAMB18E1") + 2 * total(c, "RAMB36E1")
+    dsps = total(c, "DSP48E1")
+
+report = {
+    "target": target,
+    "model": os.path.basename(model),
+    "lanes": [int(x) for x in lanes.split(",")],
+    "luts": luts,
+    "ffs": ffs,
+    "brams": brams,
+    "dsps": dsps,
+    "yosys_cells": c,
+}
+
+def placed(path):
+    """(fmax, report) of one nextpnr run."""
+    pnr = json.load(open(path))
+    fmax = pnr.get("fmax", {})
+    clock = next((v for k, v in fmax.items() if "clock" in k), None)
+    if clock is None:
+        sys.exit(f"{path}: nextpnr reported no Fmax for the clock")
+    return clock["achieved"], pnr
+
+
+runs = sorted(f for f in os.listdir(".") if re.fullmatch(r"pnr-\d+\.json", f))
+if runs:
+    results = {int(f[4:-5]): placed(f) for f in runs}
+    seed = max(results, key=lambda s: results[s][0])
+    achieved, pnr = results[seed]
+    report["fmax_mhz"] = round(achieved, 2)
+    report["fmax_by_seed"] = {s: round(r[0], 2) for s, r in sorted(results.items())}
+    report["seed"] = seed
+    report["fmax_target_mhz"] = float(freq)
+    report["placed"] = {
+        k: {"used": v["used"], "available": v["available"]}
+        for k, v in pnr.get("utilization", {}).items()
+        if v["used"] > 0
+    }
+
+verify = json.load(open("verify.json"))
+if verify["mismatches"] != 0:
+    sys.exit(f"the RTL disagreed with the golden model on {verify['mismatches']} images")
+cycles = verify["cycles_per_image"]
+report["cycles_per_image"] = round(cycles, 1)
+report["bound_cycles_per_image"] = round(verify["bound_cycles_per_image"], 1)
+report["latency_cycles"] = verify["latency_cycles"]
+report["images_verified"] = verify["images"]
+if "fmax_mhz" in report:
+    hz = report["fmax_mhz"] * 1e6
+    report["images_per_second"] = round(hz / cycles)
+    report["latency_us"] = round(verify["latency_cycles"] / hz * 1e6, 2)
+
+print(json.dumps(report, indent=2))

@@ -25,6 +25,7 @@ pub mod input_encoder;
 pub mod lane;
 pub mod neuron_alu;
 pub mod pin_shell;
+pub mod protocol;
 pub mod run;
 pub mod sim;
 pub mod spike_fifo;

@@ -1,0 +1,386 @@
+//! The wire protocol between `fpga-host` and the device, defined once: the host encodes and
+//! decodes frames with this module, and the device's RTL is tested against it
+//! (`docs/protocol.md`).
+//!
+//! A frame is `SYNC, length (u16 LE), sequence (u8), command (u8), payload, CRC (u16 LE)`; the
+//! CRC is CRC-16/IBM-3740 (CCITT-FALSE: polynomial 0x1021, initial value 0xFFFF) over every byte
+//! from `length` to the payload's last. A receiver that meets a bad frame (CRC, length) reports
+//! it and resynchronises on the next `SYNC` byte after the bad frame's first, so one corrupt
+//! byte never loses more than the frame it hit.
+//!
+//! Images travel sparse: `(zeros, value)` byte pairs, "`zeros` zero pixels, then one pixel of
+//! `value`" (`value` may be 0: a pair always stands for `zeros + 1` pixels). Long zero runs are
+//! `(255, 0)` pairs; an image ends at its pixel count exactly, so images follow each other in
+//! a batch with no separator. About 80 % of MNIST pixels are zero, so an image takes about
+//! 0.4 x its raw size.
+
+use crc::{CRC_16_IBM_3740, Crc};
+
+/// First byte of every frame.
+pub const SYNC: u8 = 0xA5;
+/// Bytes before the payload: sync, length (2), sequence, command.
+pub const HEADER_BYTES: usize = 5;
+/// Bytes after the payload: the CRC.
+pub const TRAILER_BYTES: usize = 2;
+/// Longest payload either side sends or accepts.
+pub const MAX_PAYLOAD: usize = 4096;
+/// A response's command is the request's with this bit set.
+pub const RESPONSE: u8 = 0x80;
+
+const CRC: Crc<u16> = Crc::<u16>::new(&CRC_16_IBM_3740);
+
+/// The CRC of a frame's checked bytes.
+pub fn crc16(bytes: &[u8]) -> u16 {
+    CRC.checksum(bytes)
+}
+
+/// Requests the host sends; the device answers each with `code | RESPONSE`, or with
+/// [`Command::Error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Command {
+    /// Design configuration and the hash of the loaded model.
+    Identify = 0x01,
+    /// Weights or neuron parameters into a layer's memories.
+    LoadWeights = 0x02,
+    /// A batch of sparse images.
+    Classify = 0x03,
+    /// Results of classified images: class, logits, cycles, spike counts.
+    ReadResults = 0x04,
+    /// Counters and state.
+    Status = 0x05,
+    /// Back to the idle state, queues emptied.
+    Reset = 0x06,
+    /// The device's answer to a bad frame or request (payload: an [`ErrorCode`]).
+    Error = 0x7F,
+}
+
+impl Command {
+    pub fn from_code(code: u8) -> Option<Self> {
+        use Command::*;
+        [
+            Identify,
+            LoadWeights,
+            Classify,
+            ReadResults,
+            Status,
+            Reset,
+            Error,
+        ]
+        .into_iter()
+        .find(|c| *c as u8 == code)
+    }
+}
+
+/// Why the device refused a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ErrorCode {
+    Crc = 1,
+    Length = 2,
+    UnknownCommand = 3,
+    Overflow = 4,
+    BadPayload = 5,
+}
+
+/// One frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub sequence: u8,
+    pub command: u8,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    pub fn new(sequence: u8, command: u8, payload: Vec<u8>) -> Self {
+        Frame {
+            sequence,
+            command,
+            payload,
+        }
+    }
+
+    /// The frame's bytes on the wire; fails when the payload is longer than [`MAX_PAYLOAD`].
+    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
+        if self.payload.len() > MAX_PAYLOAD {
+            return Err(FrameError::TooLong(self.payload.len()));
+        }
+        let mut bytes = Vec::with_capacity(HEADER_BYTES + self.payload.len() + TRAILER_BYTES);
+        bytes.push(SYNC);
+        bytes.extend_from_slice(&(self.payload.len() as u16).to_le_bytes());
+        bytes.push(self.sequence);
+        bytes.push(self.command);
+        bytes.extend_from_slice(&self.payload);
+        let crc = crc16(&bytes[1..]);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        Ok(bytes)
+    }
+}
+
+/// What a receiver found wrong with a frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// The CRC did not match (the frame's sequence number, as received, for the report).
+    Crc { sequence: u8 },
+    /// A length field beyond [`MAX_PAYLOAD`].
+    TooLong(usize),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Crc { sequence } => {
+                write!(
+                    f,
+                    "frame {sequence} failed its CRC check (corrupted on the link)"
+                )
+            }
+            FrameError::TooLong(n) => {
+                write!(
+                    f,
+                    "frame length {n} exceeds the maximum of {MAX_PAYLOAD} bytes"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// A streaming frame decoder: feed it bytes as they arrive, take frames and errors out.
+/// Bytes before a `SYNC` are skipped; after an error it resynchronises one byte after the bad
+/// frame's `SYNC`. It never panics, whatever the bytes.
+#[derive(Default)]
+pub struct FrameDecoder {
+    buffer: Vec<u8>,
+    /// Bytes skipped while looking for a frame (noise on the link).
+    pub skipped: u64,
+}
+
+impl FrameDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes held for a frame not yet complete.
+    pub fn pending(&self) -> usize {
+        self.buffer.len()
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame or error, or `None` until more bytes arrive.
+    pub fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+        let Some(start) = self.buffer.iter().position(|&b| b == SYNC) else {
+            self.skipped += self.buffer.len() as u64;
+            self.buffer.clear();
+            return None;
+        };
+        self.skipped += start as u64;
+        self.buffer.drain(..start);
+        if self.buffer.len() < 3 {
+            return None;
+        }
+        let length = u16::from_le_bytes([self.buffer[1], self.buffer[2]]) as usize;
+        if length > MAX_PAYLOAD {
+            self.buffer.drain(..1);
+            return Some(Err(FrameError::TooLong(length)));
+        }
+        let total = HEADER_BYTES + length + TRAILER_BYTES;
+        if self.buffer.len() < total {
+            return None;
+        }
+        let crc = u16::from_le_bytes([self.buffer[total - 2], self.buffer[total - 1]]);
+        if crc16(&self.buffer[1..total - 2]) != crc {
+            let sequence = self.buffer[3];
+            self.buffer.drain(..1);
+            return Some(Err(FrameError::Crc { sequence }));
+        }
+        let frame = Frame {
+            sequence: self.buffer[3],
+            command: self.buffer[4],
+            payload: self.buffer[HEADER_BYTES..total - 2].to_vec(),
+        };
+        self.buffer.drain(..total);
+        Some(Ok(frame))
+    }
+}
+
+/// The sparse code of an image (pixels of up to 8 bits).
+pub fn encode_image(pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut zeros = 0usize;
+    for &p in pixels {
+        if p == 0 {
+            zeros += 1;
+            continue;
+        }
+        while zeros > 255 {
+            out.extend_from_slice(&[255, 0]);
+            zeros -= 256;
+        }
+        out.extend_from_slice(&[zeros as u8, p]);
+        zeros = 0;
+    }
+    while zeros > 0 {
+        let run = zeros.min(256);
+        out.extend_from_slice(&[(run - 1) as u8, 0]);
+        zeros -= run;
+    }
+    out
+}
+
+/// Decodes one image of `count` pixels from the front of `bytes`; returns the pixels and the
+/// bytes used (`bytes` may hold more images after this one).
+pub fn decode_image(bytes: &[u8], count: usize) -> Result<(Vec<u8>, usize), String> {
+    let mut pixels = Vec::with_capacity(count);
+    let mut used = 0;
+    while pixels.len() < count {
+        let Some(pair) = bytes.get(used..used + 2) else {
+            return Err(format!(
+                "the image's code ends after {} of {count} pixels",
+                pixels.len()
+            ));
+        };
+        used += 2;
+        let zeros = pair[0] as usize;
+        if pixels.len() + zeros + 1 > count {
+            return Err(format!(
+                "a pair of {} pixels passes the image's {count} (at pixel {})",
+                zeros + 1,
+                pixels.len()
+            ));
+        }
+        pixels.extend(std::iter::repeat_n(0, zeros));
+        pixels.push(pair[1]);
+    }
+    Ok((pixels, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn crc_is_the_catalogued_one() {
+        // The CRC catalogue's check value for CRC-16/IBM-3740.
+        assert_eq!(crc16(b"123456789"), 0x29B1);
+    }
+
+    fn frames() -> impl Strategy<Value = Frame> {
+        (
+            any::<u8>(),
+            any::<u8>(),
+            proptest::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(|(s, c, p)| Frame::new(s, c, p))
+    }
+
+    proptest! {
+        #[test]
+        fn frames_round_trip_through_noise(
+            frames in proptest::collection::vec(frames(), 1..6),
+            noise in proptest::collection::vec(any::<u8>(), 0..20),
+            chunk in 1usize..64,
+        ) {
+            // Noise without a SYNC byte before the frames is skipped.
+            let noise: Vec<u8> = noise.into_iter().filter(|&b| b != SYNC).collect();
+            let mut wire = noise.clone();
+            for f in &frames {
+                wire.extend(f.encode().unwrap());
+            }
+            let mut decoder = FrameDecoder::new();
+            let mut got = Vec::new();
+            for piece in wire.chunks(chunk) {
+                decoder.push(piece);
+                while let Some(frame) = decoder.next_frame() {
+                    got.push(frame.unwrap());
+                }
+            }
+            prop_assert_eq!(got, frames);
+            prop_assert_eq!(decoder.skipped, noise.len() as u64);
+        }
+
+        /// Every single-bit error in a frame is detected: the corrupted frame is never
+        /// delivered, nor anything but the next frame. (A corrupted length, or a SYNC byte in
+        /// the payload, can leave the decoder waiting for a frame that never completes; the
+        /// host's timeout and retry recover from that.)
+        #[test]
+        fn every_single_bit_error_is_detected(frame in frames(), next in frames(), bit in any::<usize>()) {
+            let mut wire = frame.encode().unwrap();
+            let bit = bit % (wire.len() * 8);
+            wire[bit / 8] ^= 1 << (bit % 8);
+            wire.extend(next.encode().unwrap());
+            let mut decoder = FrameDecoder::new();
+            decoder.push(&wire);
+            let mut got = Vec::new();
+            while let Some(result) = decoder.next_frame() {
+                got.push(result);
+            }
+            // Noticed: an error, bytes skipped as noise (a corrupted SYNC), or a frame pending.
+            prop_assert!(
+                got.iter().any(|r| r.is_err()) || decoder.skipped > 0 || decoder.pending() > 0,
+                "the error went unnoticed"
+            );
+            for f in got.iter().flatten() {
+                prop_assert_eq!(f, &next);
+            }
+        }
+
+        /// Any byte stream: no panic, and the decoder ends waiting for bytes.
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let mut decoder = FrameDecoder::new();
+            decoder.push(&bytes);
+            let mut n = 0;
+            while decoder.next_frame().is_some() {
+                n += 1;
+                prop_assert!(n <= bytes.len());
+            }
+        }
+
+        #[test]
+        fn images_round_trip_back_to_back(
+            images in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![3 => Just(0u8), 1 => any::<u8>()], 1..900),
+                1..4,
+            ),
+        ) {
+            let mut wire = Vec::new();
+            for image in &images {
+                wire.extend(encode_image(image));
+            }
+            let mut at = 0;
+            for image in &images {
+                let (pixels, used) = decode_image(&wire[at..], image.len()).unwrap();
+                prop_assert_eq!(&pixels, image);
+                at += used;
+            }
+            prop_assert_eq!(at, wire.len());
+        }
+
+        #[test]
+        fn bad_image_codes_are_errors(bytes in proptest::collection::vec(any::<u8>(), 0..50), count in 1usize..300) {
+            if let Ok((pixels, used)) = decode_image(&bytes, count) {
+                prop_assert_eq!(pixels.len(), count);
+                prop_assert!(used <= bytes.len());
+            }
+        }
+    }
+
+    #[test]
+    fn mnist_images_take_under_0_6_of_their_raw_size() {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let test = fs_model::data::load_mnist(&root.join("data")).unwrap().test;
+        let (mut raw, mut coded) = (0, 0);
+        for i in 0..1000 {
+            raw += test.image(i).len();
+            coded += encode_image(test.image(i)).len();
+        }
+        let ratio = coded as f64 / raw as f64;
+        assert!(ratio <= 0.6, "sparse code is {ratio:.3} of the raw size");
+    }
+}

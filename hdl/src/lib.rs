@@ -29,4 +29,6 @@ pub mod protocol;
 pub mod run;
 pub mod sim;
 pub mod spike_fifo;
+pub mod uart_rx;
+pub mod uart_tx;
 pub mod verilator;

@@ -19,6 +19,7 @@
 pub mod accelerator;
 pub mod bram;
 pub mod collect_link;
+pub mod crc16;
 pub mod datapath;
 pub mod dense_layer;
 pub mod input_encoder;

@@ -1,4 +1,4 @@
-//! The UART against a bit-level model of the line: 8N1 frames at random baud divisors, idle
+//! The UART and the frame CRC (the host link's blocks). The UART against a bit-level model of the line: 8N1 frames at random baud divisors, idle
 //! gaps and one-clock glitches; framing errors; transmitter and receiver back to back; and both
 //! blocks' Verilog against their RustHDL simulation.
 
@@ -175,4 +175,55 @@ fn transmitter_verilog_agrees() {
     .unwrap_or_else(|e| panic!("{e:#}"));
     let low = trace.cycles.iter().filter(|c| c.outputs[1] == 0).count();
     assert!(low > 500, "{low} low cycles");
+}
+
+#[test]
+fn crc16_verilog_agrees_and_checks_frames() {
+    use fs_hdl::crc16::Crc16;
+    use fs_hdl::protocol::crc16;
+    // Frames of random bytes, each after a clear; the CRC after each frame is the protocol's.
+    let mut vectors = Vec::new();
+    let mut frames = Vec::new();
+    let mut seed = 12345u64;
+    for n in 0..30 {
+        let frame: Vec<u8> = (0..n)
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 56) as u8
+            })
+            .collect();
+        vectors.push(vec![1, 0, 0]);
+        for &b in &frame {
+            vectors.push(vec![0, b as u64, 1]);
+        }
+        frames.push((vectors.len(), crc16(&frame)));
+    }
+    vectors.push(vec![0, 0, 0]);
+    let trace = cross_check(
+        &mut Crc16::default(),
+        &[
+            Port::new("clear", 1),
+            Port::new("data", 8),
+            Port::new("data_valid", 1),
+        ],
+        &[Port::new("crc", 16)],
+        &vectors,
+        |u, v| {
+            u.clear.next = v[0] == 1;
+            u.data.next = v[1].into();
+            u.data_valid.next = v[2] == 1;
+        },
+        |u| vec![u.crc.val().into()],
+        |u, level| u.clock.next = level.into(),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // The CRC shows in the cycle after a frame's last byte.
+    for (end, crc) in frames {
+        assert_eq!(
+            trace.cycles[end].outputs[0], crc as u64,
+            "frame ending at {end}"
+        );
+    }
 }

@@ -101,13 +101,27 @@ impl<const PORT: usize> Logic for Bram<PORT> {
         // Address bits of the array (at least one, so the slices below are legal).
         let address_bits = depth.trailing_zeros().max(1);
         let digits = w.div_ceil(4);
-        let init: String = self
+        let contents: String = self
             ._mem
             .iter()
-            .enumerate()
-            .filter(|(_, v)| **v != 0)
-            .map(|(a, v)| format!("    mem[{a}] = {w}'h{v:0digits$x};\n"))
+            .map(|v| format!("{v:0digits$x}\n"))
             .collect();
+        let init = match memory_file(&contents) {
+            Ok(path) => format!("    $readmemh(\"{path}\", mem);\n"),
+            // Without a writable folder, the contents go inline (slow for yosys on big
+            // designs, but correct).
+            Err(_) => std::iter::once(format!(
+                "    for (i = 0; i < {depth}; i = i + 1) mem[i] = {w}'d0;\n"
+            ))
+            .chain(
+                self._mem
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v != 0)
+                    .map(|(a, v)| format!("    mem[{a}] = {w}'h{v:0digits$x};\n")),
+            )
+            .collect(),
+        };
         let mut parts = Vec::new();
         if PORT > self._extend {
             parts.push(format!("{}'d0", PORT - self._extend));
@@ -124,7 +138,6 @@ reg [{top}:0] mem [0:{last}];
 reg [{top}:0] word;
 integer i;
 initial begin
-    for (i = 0; i < {depth}; i = i + 1) mem[i] = {w}'d0;
 {init}    word = {w}'d0;
 end
 always @(posedge clock) begin
@@ -138,6 +151,46 @@ always @(*) read_data = {extend};
             a = address_bits - 1,
         ))
     }
+}
+
+/// Where [`Bram`] writes its initial contents for `$readmemh` (yosys takes minutes to parse
+/// hundreds of thousands of inline `mem[a] = v` assignments, and milliseconds to read a file).
+/// Files are named by a hash of their contents, so designs and parallel runs share them.
+static MEMORY_DIR: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+/// Makes generated Verilog read its memories' contents from `dir` (created if needed), by
+/// absolute path. The default is a folder in the system's temporary directory.
+pub fn set_memory_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    *MEMORY_DIR.lock().unwrap_or_else(|e| e.into_inner()) = Some(dir.canonicalize()?);
+    Ok(())
+}
+
+/// Writes `contents` (one hex word per line) to the memory folder; returns its absolute path.
+fn memory_file(contents: &str) -> std::io::Result<String> {
+    use std::hash::{Hash, Hasher};
+    let dir = MEMORY_DIR
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("fs-accel-memories"));
+    std::fs::create_dir_all(&dir)?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    contents.hash(&mut hasher);
+    let path = dir.join(format!("fs_mem_{:016x}.hex", hasher.finish()));
+    if !path.exists() {
+        // Written under a temporary name and renamed, so a parallel reader never sees half.
+        let partial = dir.join(format!(
+            "fs_mem_{:016x}.{}.part",
+            hasher.finish(),
+            std::process::id()
+        ));
+        std::fs::write(&partial, contents)?;
+        std::fs::rename(&partial, &path)?;
+    }
+    path.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| std::io::Error::other("the memory folder's path is not UTF-8"))
 }
 
 #[cfg(test)]

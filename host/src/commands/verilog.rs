@@ -14,7 +14,8 @@ pub struct VerilogArgs {
     /// Model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// Output folder; the design is written to OUT/fs_accel.v (module `top`).
+    /// Output folder; the design is written to OUT/fs_accel.v (module `top`), the memories'
+    /// initial contents to OUT/memories/ (read by `$readmemh` with absolute paths).
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -29,6 +30,10 @@ pub fn run(args: VerilogArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     let config = args.hw.config(&model)?;
     let mut accel = Accelerator::new(&model, &config).map_err(|e| anyhow!("{e}"))?;
+    // The memories' contents go beside the design, read by `$readmemh` (absolute paths).
+    let memories = args.out.join("memories");
+    fs_hdl::bram::set_memory_dir(&memories)
+        .with_context(|| format!("creating {}", memories.display()))?;
     let verilog = if args.shell {
         let classes = model.layers.last().map_or(0, |l| l.outputs());
         if model.input().bits > 8 || classes > 16 {

@@ -117,6 +117,11 @@ pub struct DenseLayer {
     emit_value: DFF<Bits<32>>,
     emit_last: DFF<Bit>,
     emit_free: Signal<Local, Bit>,
+    selected_valid: DFF<Bit>,
+    selected: DFF<Bits<MAX_LANES>>,
+    selected_step: DFF<Bits<5>>,
+    selected_base: DFF<Bits<16>>,
+    selected_free: Signal<Local, Bit>,
     lowest_index: Signal<Local, Bits<16>>,
     lowest_value: Signal<Local, Bits<32>>,
     // The operation in stage 1 and stage 2.
@@ -272,6 +277,11 @@ impl DenseLayer {
             emit_value: Default::default(),
             emit_last: Default::default(),
             emit_free: Default::default(),
+            selected_valid: Default::default(),
+            selected: Default::default(),
+            selected_step: Default::default(),
+            selected_base: Default::default(),
+            selected_free: Default::default(),
             lowest_index: Default::default(),
             lowest_value: Default::default(),
             s1_acc: Default::default(),
@@ -330,6 +340,10 @@ impl Logic for DenseLayer {
             emit_step,
             emit_value,
             emit_last,
+            selected_valid,
+            selected,
+            selected_step,
+            selected_base,
             s1_acc,
             s1_fire,
             s1_init,
@@ -454,7 +468,7 @@ impl Logic for DenseLayer {
                 self.saturated.next = true;
             }
             self.links[p].spike.next = self.lanes[p].spike.val() | self.is_output.val();
-            self.links[p].selected.next = self.lowest.val().get_bit(p);
+            self.links[p].selected.next = self.selected.q.val().get_bit(p);
             self.links[p].value.next = self.pending_value[p].q.val();
         }
         self.links[0].vector_in.next = 0.into();
@@ -480,8 +494,20 @@ impl Logic for DenseLayer {
         self.lowest_value.next = 0.into();
         for p in (self._lanes - 1)..self._lanes {
             self.captured.next = self.links[p].vector_out.val();
-            self.lowest_index.next = self.out_neuron_base.q.val() + self.links[p].number_out.val();
+            self.lowest_index.next = self.selected_base.q.val() + self.links[p].number_out.val();
             self.lowest_value.next = self.links[p].value_out.val();
+        }
+        // Emission is two stages: the lowest pending lane moves to `selected` (a carry chain
+        // as long as the layer is wide), then its neuron number and value to the output
+        // register (an OR tree and an adder); each stage ends at registers.
+        self.selected_free.next = !self.selected_valid.q.val() | self.emit_free.val();
+        if self.emit_free.val() & self.selected_valid.q.val() {
+            self.emit_valid.d.next = true;
+            self.emit_index.d.next = self.lowest_index.val();
+            self.emit_step.d.next = self.selected_step.q.val();
+            self.emit_value.d.next = self.lowest_value.val();
+            self.emit_last.d.next = false;
+            self.selected_valid.d.next = false;
         }
 
         // Fire: issue a step of one group (state 0), wait for stage 1 (1) and 2 (2), emit the
@@ -530,15 +556,16 @@ impl Logic for DenseLayer {
                 }
                 3 => {
                     if self.pending_lanes.val().any() {
-                        if self.emit_free.val() {
-                            self.emit_valid.d.next = true;
-                            self.emit_index.d.next = self.lowest_index.val();
-                            self.emit_step.d.next = self.out_step.q.val();
-                            self.emit_value.d.next = self.lowest_value.val();
-                            self.emit_last.d.next = false;
+                        if self.selected_free.val() {
+                            self.selected_valid.d.next = true;
+                            self.selected.d.next = self.lowest.val();
+                            self.selected_step.d.next = self.out_step.q.val();
+                            self.selected_base.d.next = self.out_neuron_base.q.val();
                             self.pending.d.next = self.pending_lanes.val() & !self.lowest.val();
                         }
-                    } else {
+                    } else if !self.selected_valid.q.val() {
+                        // (The group's last spike has left `selected`: the next capture may
+                        // overwrite the logits it reads.)
                         self.fire_state.d.next = 0.into();
                         if self.fire_done.q.val() {
                             self.fire_state.d.next = 4.into();

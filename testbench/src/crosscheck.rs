@@ -362,23 +362,72 @@ fn parse_outputs(text: &str, outputs: &[Port], cycles: usize) -> anyhow::Result<
 
 /// Runs a simulator tool, fails with its output unless it exits successfully, and returns its
 /// stderr (warnings).
+/// Longest a compile or a simulation may take: a design whose `always @(*)` blocks keep
+/// triggering each other never finishes under iverilog, and must fail, not hang the tests.
+const TOOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn run(command: &mut Command, what: &str) -> anyhow::Result<String> {
     let program = command.get_program().to_string_lossy().into_owned();
-    let output = match command.output() {
+    // Output goes to files, so a chatty tool cannot block on a full pipe while we wait.
+    let log = tempfile_pair()?;
+    let mut child = match command
+        .stdout(log.0.try_clone()?)
+        .stderr(log.1.try_clone()?)
+        .spawn()
+    {
         Err(e) if e.kind() == ErrorKind::NotFound => {
             bail!("`{program}` not found: install iverilog: apt-get install iverilog")
         }
         result => result.with_context(|| format!("cannot run `{program}`"))?,
     };
-    if !output.status.success() {
-        bail!(
-            "{what} failed (`{program}` {}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr),
-            String::from_utf8_lossy(&output.stdout)
-        );
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > TOOL_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{what} did not finish in {} s (`{program}` killed): a combinational loop that \
+                 iverilog's event queue never settles?",
+                TOOL_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let read = |mut f: &fs::File| -> anyhow::Result<String> {
+        use std::io::{Read, Seek};
+        let mut text = String::new();
+        f.seek(std::io::SeekFrom::Start(0))?;
+        f.read_to_string(&mut text)?;
+        Ok(text)
+    };
+    let (stdout, stderr) = (read(&log.0)?, read(&log.1)?);
+    if !status.success() {
+        bail!("{what} failed (`{program}` {status}):\n{stderr}{stdout}");
     }
-    Ok(String::from_utf8_lossy(&output.stderr).into_owned())
+    Ok(stderr)
+}
+
+/// Two anonymous files for a child's stdout and stderr.
+fn tempfile_pair() -> anyhow::Result<(fs::File, fs::File)> {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let open = || -> anyhow::Result<fs::File> {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("fs-crosscheck-log-{}-{n}", std::process::id()));
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
+        // Unlinked at once: the open handles keep it until they close.
+        fs::remove_file(&path)?;
+        Ok(file)
+    };
+    Ok((open()?, open()?))
 }
 
 /// A fresh directory per call, removed on drop, so parallel tests never share files.

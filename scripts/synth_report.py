@@ -38,7 +38,13 @@ elif family == "ecp5":
     brams = total(c, "DP16KD")
     dsps = total(c, "MULT18X18D")
 else:
-    luts = total(c, "LUT[1-6]") + 2 * total(c, "RAM[0-9]+X1[SD].*")
+    # LUT RAM: a RAM32M/RAM64M uses four LUTs, a dual-port bit two, a single-port bit one.
+    luts = (
+        total(c, "LUT[1-6]")
+        + 4 * total(c, "RAM(32|64)M")
+        + 2 * total(c, "RAM(32|64)X1D")
+        + total(c, "RAM(32|64)X1S")
+    )
     ffs = total(c, "FD[CPRS]E?")
     brams = total(c, "RAMB18E1") + 2 * total(c, "RAMB36E1")
     dsps = total(c, "DSP48E1")

@@ -161,7 +161,7 @@ impl Accelerator {
                 sender_values = rom.d.clone();
             }
         }
-        let sign_bit = 1u64 << (datapath.width - 1);
+        let sign_bit = datapath.sign_bit();
         let count = layers.len();
         let select = |counter: fn(usize) -> Counter| {
             (0..count)

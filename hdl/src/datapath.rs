@@ -15,8 +15,9 @@ pub const MAX_WIDTH: usize = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Datapath {
-    /// Range of a stored membrane (and of biases, thresholds and resets).
+    /// Range of a stored membrane (and of biases, thresholds and resets), and its width.
     pub membrane: SignedRange,
+    pub membrane_bits: usize,
     /// Bits of every value in flight.
     pub width: usize,
 }
@@ -33,6 +34,7 @@ impl Datapath {
         }
         Ok(Datapath {
             membrane: SignedRange::of_bits(membrane_bits),
+            membrane_bits: membrane_bits as usize,
             width,
         })
     }
@@ -63,6 +65,11 @@ impl Datapath {
     pub fn value(&self, pattern: Bits<32>) -> i64 {
         let shift = 64 - self.width;
         ((pattern.to_u64() << shift) as i64) >> shift
+    }
+
+    /// The pattern's sign bit.
+    pub fn sign_bit(&self) -> u64 {
+        1 << (self.width - 1)
     }
 
     /// The `width` low bits.

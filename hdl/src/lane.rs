@@ -77,7 +77,7 @@ impl Lane {
         init: &[i64],
         multiply: bool,
     ) -> Self {
-        let membrane_bits = 64 - datapath.membrane.max.leading_zeros() as usize + 1;
+        let membrane_bits = datapath.membrane_bits;
         // Both banks start initialised, like the initial-value region.
         let state: Vec<i64> = init.iter().cycle().take(3 * init.len()).copied().collect();
         Lane {

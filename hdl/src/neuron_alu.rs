@@ -34,7 +34,7 @@ pub struct NeuronAlu {
 
 impl NeuronAlu {
     pub fn new(datapath: Datapath) -> Self {
-        let membrane_bits = 64 - datapath.membrane.max.leading_zeros() as usize + 1;
+        let membrane_bits = datapath.membrane_bits;
         NeuronAlu {
             membrane: Default::default(),
             addend: Default::default(),
@@ -47,7 +47,7 @@ impl NeuronAlu {
             clamped: Default::default(),
             clamping: Default::default(),
             mask: Constant::new(datapath.mask().into()),
-            sign_bit: Constant::new((1u64 << (datapath.width - 1)).into()),
+            sign_bit: Constant::new(datapath.sign_bit().into()),
             top_mask: Constant::new(
                 (datapath.mask() >> (membrane_bits - 1) << (membrane_bits - 1)).into(),
             ),

@@ -123,8 +123,6 @@ pub struct Accelerator {
     saturations_select: Vec<Constant<Bits<8>>>,
     best_flipped: DFF<Bits<32>>,
     best_index: DFF<Bits<16>>,
-    pixel_count: DFF<Bits<16>>,
-    last_pixel: Constant<Bits<16>>,
     sign_bit: Constant<Bits<32>>,
     sign_extension: Constant<Bits<32>>,
     logit: Signal<Local, Bits<32>>,
@@ -202,8 +200,6 @@ impl Accelerator {
             layers,
             best_flipped: Default::default(),
             best_index: Default::default(),
-            pixel_count: Default::default(),
-            last_pixel: Constant::new(((model.input().size() - 1) as u64).into()),
             sign_bit: Constant::new(sign_bit.into()),
             sign_extension: Constant::new((!(sign_bit * 2 - 1) & 0xffff_ffff).into()),
             logit: Default::default(),
@@ -219,7 +215,6 @@ impl Logic for Accelerator {
             clock,
             best_flipped,
             best_index,
-            pixel_count,
             cycles,
             images_in,
             images_out
@@ -289,12 +284,8 @@ impl Logic for Accelerator {
 
         // Counters (numbered as `Counter::select` says).
         self.cycles.d.next = self.cycles.q.val() + 1;
-        if self.pixel_valid.val() & self.encoder.pixel_ready.val() {
-            self.pixel_count.d.next = self.pixel_count.q.val() + 1;
-            if self.pixel_count.q.val() == self.last_pixel.val() {
-                self.pixel_count.d.next = 0.into();
-                self.images_in.d.next = self.images_in.q.val() + 1;
-            }
+        if self.encoder.image_loaded.val() {
+            self.images_in.d.next = self.images_in.q.val() + 1;
         }
         if self.result_valid.val() & self.result_ready.val() & self.result_last.val() {
             self.images_out.d.next = self.images_out.q.val() + 1;

@@ -24,6 +24,8 @@ pub struct InputEncoder {
     pub pixel_valid: Signal<In, Bit>,
     pub pixel_value: Signal<In, Bits<16>>,
     pub pixel_ready: Signal<Out, Bit>,
+    /// High in the cycle an image's last pixel is taken.
+    pub image_loaded: Signal<Out, Bit>,
     /// Spike `(event_index, event_step)`, or with `event_last` the end of the image.
     pub event_valid: Signal<Out, Bit>,
     pub event_index: Signal<Out, Bits<16>>,
@@ -75,6 +77,7 @@ impl InputEncoder {
             pixel_valid: Default::default(),
             pixel_value: Default::default(),
             pixel_ready: Default::default(),
+            image_loaded: Default::default(),
             event_valid: Default::default(),
             event_index: Default::default(),
             event_step: Default::default(),
@@ -147,6 +150,7 @@ impl Logic for InputEncoder {
         if self.load_set_b.q.val() {
             self.pixel_ready.next = !self.full_b.q.val();
         }
+        self.image_loaded.next = false;
         if self.pixel_valid.val() & self.pixel_ready.val() {
             for b in 0..self._bits {
                 if self.pixel_value.val().get_bit(b) {
@@ -161,6 +165,7 @@ impl Logic for InputEncoder {
             }
             self.load_index.d.next = self.load_index.q.val() + 1;
             if self.load_index.q.val() == self.last_pixel.val() {
+                self.image_loaded.next = true;
                 self.load_index.d.next = 0.into();
                 self.load_set_b.d.next = !self.load_set_b.q.val();
                 if self.load_set_b.q.val() {

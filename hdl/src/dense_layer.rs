@@ -49,6 +49,22 @@ impl SpikeProduct {
     }
 }
 
+/// The memory contents of lane `p` of `lanes` for `layer`: the weights of its neurons
+/// `j = g P + p` at `g * inputs + i`, and their initial values `B + IMP` (zeros past the last
+/// neuron).
+pub fn lane_contents(layer: &FsLayer, lanes: usize, p: usize) -> (Vec<i64>, Vec<i64>) {
+    let (outputs, inputs) = layer.weight.dim();
+    let groups = outputs.div_ceil(lanes);
+    let neuron = |g: usize| Some(g * lanes + p).filter(|&j| j < outputs);
+    let weights = (0..inputs * groups)
+        .map(|a| neuron(a / inputs).map_or(0, |j| layer.weight[[j, a % inputs]] as i64))
+        .collect();
+    let init = (0..groups)
+        .map(|g| neuron(g).map_or(0, |j| layer.bias[j] as i64 + layer.imp as i64))
+        .collect();
+    (weights, init)
+}
+
 /// Most lanes a layer can have (the width of its pending-spike vector).
 pub const MAX_LANES: usize = 256;
 
@@ -183,29 +199,9 @@ impl DenseLayer {
             SpikeProduct::Multiply(values) => (vec![0; steps_in], values.clone()),
         };
         let multiply = matches!(product, SpikeProduct::Multiply(_));
-        let neuron = |g: usize, p: usize| g * lanes + p;
         let lane_blocks = (0..lanes)
             .map(|p| {
-                let weights: Vec<i64> = (0..inputs * groups)
-                    .map(|a| {
-                        let j = neuron(a / inputs, p);
-                        if j < outputs {
-                            layer.weight[[j, a % inputs]] as i64
-                        } else {
-                            0
-                        }
-                    })
-                    .collect();
-                let init: Vec<i64> = (0..groups)
-                    .map(|g| {
-                        let j = neuron(g, p);
-                        if j < outputs {
-                            layer.bias[j] as i64 + layer.imp as i64
-                        } else {
-                            0
-                        }
-                    })
-                    .collect();
+                let (weights, init) = lane_contents(layer, lanes, p);
                 Lane::new(datapath, weight_bits, &weights, &init, multiply)
             })
             .collect();

@@ -4,6 +4,7 @@
 //! the shipped digits network and on random layers at the edges of the fixed-point format.
 
 use fs_hdl::datapath::Datapath;
+use fs_hdl::dense_layer::lane_contents;
 use fs_hdl::lane::Lane;
 use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
@@ -51,31 +52,11 @@ fn run_layer(model: &Model, images: &[Vec<u8>], lanes: usize) -> (Vec<Vec<u32>>,
     let layer = &model.layers[0];
     let rom = layer.rom.as_ref().expect("a hidden layer");
     let datapath = Datapath::of_model(model).unwrap();
-    let (outputs, inputs) = layer.weight.dim();
+    let outputs = layer.outputs();
     let groups = outputs.div_ceil(lanes);
     let mut units: Vec<Lane> = (0..lanes)
         .map(|p| {
-            let weights: Vec<i64> = (0..inputs * groups)
-                .map(|a| {
-                    let (g, i) = (a / inputs, a % inputs);
-                    let j = g * lanes + p;
-                    if j < outputs {
-                        layer.weight[[j, i]] as i64
-                    } else {
-                        0
-                    }
-                })
-                .collect();
-            let init: Vec<i64> = (0..groups)
-                .map(|g| {
-                    let j = g * lanes + p;
-                    if j < outputs {
-                        layer.bias[j] as i64 + layer.imp as i64
-                    } else {
-                        0
-                    }
-                })
-                .collect();
+            let (weights, init) = lane_contents(layer, lanes, p);
             Lane::new(
                 datapath,
                 model.format.weight_bits as usize,

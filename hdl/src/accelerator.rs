@@ -104,6 +104,16 @@ pub struct Accelerator {
     pub counter_select: Signal<In, Bits<8>>,
     pub counter_value: Signal<Out, Bits<32>>,
     pub counter_clear: Signal<In, Bit>,
+    /// Run-time model loads, only while no image is in flight: `load_data` into lane
+    /// `load_lane` of layer `load_layer`, its weight memory or (`load_state`) its state
+    /// memory, at `load_address` (`crate::dense_layer::lane_contents` and
+    /// `crate::lane::initial_state` give the layouts).
+    pub load_enable: Signal<In, Bit>,
+    pub load_state: Signal<In, Bit>,
+    pub load_layer: Signal<In, Bits<8>>,
+    pub load_lane: Signal<In, Bits<16>>,
+    pub load_address: Signal<In, Bits<16>>,
+    pub load_data: Signal<In, Bits<32>>,
     pub encoder: InputEncoder,
     pub fifos: Vec<SpikeFifo>,
     pub layers: Vec<DenseLayer>,
@@ -121,6 +131,7 @@ pub struct Accelerator {
     spikes_select: Vec<Constant<Bits<8>>>,
     busy_select: Vec<Constant<Bits<8>>>,
     saturations_select: Vec<Constant<Bits<8>>>,
+    layer_number: Vec<Constant<Bits<8>>>,
     best_flipped: DFF<Bits<32>>,
     best_index: DFF<Bits<16>>,
     sign_bit: Constant<Bits<32>>,
@@ -180,6 +191,15 @@ impl Accelerator {
             counter_select: Default::default(),
             counter_value: Default::default(),
             counter_clear: Default::default(),
+            load_enable: Default::default(),
+            load_state: Default::default(),
+            load_layer: Default::default(),
+            load_lane: Default::default(),
+            load_address: Default::default(),
+            load_data: Default::default(),
+            layer_number: (0..layers.len())
+                .map(|l| Constant::new((l as u64).into()))
+                .collect(),
             encoder: InputEncoder::new(model.input()),
             // One in front of every layer, and one between the output layer and the port.
             fifos: (0..=layers.len())
@@ -232,6 +252,12 @@ impl Logic for Accelerator {
             self.layers[l].event_step.next = self.fifos[l].out_step.val();
             self.layers[l].event_last.next = self.fifos[l].out_last.val();
             self.fifos[l].out_ready.next = self.layers[l].event_ready.val();
+            self.layers[l].load_enable.next =
+                self.load_enable.val() & (self.load_layer.val() == self.layer_number[l].val());
+            self.layers[l].load_state.next = self.load_state.val();
+            self.layers[l].load_lane.next = self.load_lane.val();
+            self.layers[l].load_address.next = self.load_address.val();
+            self.layers[l].load_data.next = self.load_data.val();
         }
         // The spike bus: encoder -> FIFO 0, layer l - 1 -> FIFO l.
         self.fifos[0].in_valid.next = self.encoder.event_valid.val();

@@ -91,7 +91,15 @@ pub struct DenseLayer {
     pub busy: Signal<Out, Bit>,
     /// High in every cycle in which a lane wrote a saturated sum (one cycle after stage 2).
     pub saturated: Signal<Out, Bit>,
+    /// Run-time loads of an idle layer: `load_data` into lane `load_lane`'s weight memory, or
+    /// with `load_state` its state memory, at `load_address`.
+    pub load_enable: Signal<In, Bit>,
+    pub load_state: Signal<In, Bit>,
+    pub load_lane: Signal<In, Bits<16>>,
+    pub load_address: Signal<In, Bits<16>>,
+    pub load_data: Signal<In, Bits<32>>,
     lanes: Vec<Lane>,
+    lane_number: Vec<Constant<Bits<16>>>,
     pending_value: Vec<DFF<Bits<32>>>,
     sender_shift: Vec<Constant<Bits<5>>>,
     sender_value: Vec<Constant<Bits<16>>>,
@@ -233,6 +241,14 @@ impl DenseLayer {
             spike_ready: Default::default(),
             busy: Default::default(),
             saturated: Default::default(),
+            load_enable: Default::default(),
+            load_state: Default::default(),
+            load_lane: Default::default(),
+            load_address: Default::default(),
+            load_data: Default::default(),
+            lane_number: (0..lanes)
+                .map(|p| Constant::new((p as u64).into()))
+                .collect(),
             lanes: lane_blocks,
             pending_value: (0..lanes).map(|_| Default::default()).collect(),
             sender_shift: shifts.iter().map(|&s| Constant::new(s.into())).collect(),
@@ -453,9 +469,14 @@ impl Logic for DenseLayer {
             self.lanes[p].write_enable.next = self.s2_acc.q.val() | self.s2_init.q.val();
             self.lanes[p].write_on_spike.next = self.s2_fire.q.val() & !self.is_output.val();
             self.lanes[p].write_address.next = self.s2_write_address.q.val();
-            self.lanes[p].weight_write_enable.next = false;
-            self.lanes[p].weight_write_address.next = 0.into();
-            self.lanes[p].weight_write_data.next = 0.into();
+            self.lanes[p].weight_write_enable.next = self.load_enable.val()
+                & !self.load_state.val()
+                & (self.load_lane.val() == self.lane_number[p].val());
+            self.lanes[p].state_write_enable.next = self.load_enable.val()
+                & self.load_state.val()
+                & (self.load_lane.val() == self.lane_number[p].val());
+            self.lanes[p].weight_write_address.next = self.load_address.val();
+            self.lanes[p].weight_write_data.next = self.load_data.val();
             // Lanes past the last neuron (in the last group) are padding: their writes do
             // not count.
             if self.lanes[p].saturated.val()

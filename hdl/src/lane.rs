@@ -47,8 +47,11 @@ pub struct Lane {
     /// A saturated sum was written back, one cycle after stage 2 (registered: the layer ORs
     /// it over all lanes).
     pub saturated: Signal<Out, Bit>,
-    /// Run-time weight writes (the host link streams weights through these).
+    /// Run-time writes (the host link streams a model through these, while the layer is
+    /// idle): `weight_write_data` to the weight memory, or with `state_write_enable` to the
+    /// state memory (laid out as [`initial_state`] says), at `weight_write_address`.
     pub weight_write_enable: Signal<In, Bit>,
+    pub state_write_enable: Signal<In, Bit>,
     pub weight_write_address: Signal<In, Bits<16>>,
     pub weight_write_data: Signal<In, Bits<32>>,
     weights: Bram<32>,
@@ -64,6 +67,13 @@ pub struct Lane {
     value_correction: Signal<Local, Bits<16>>,
     weight_correction: Signal<Local, Bits<16>>,
     correction: Signal<Local, Bits<16>>,
+    pipeline_write: Signal<Local, Bit>,
+}
+
+/// The state memory of a lane whose neuron groups start at `init` (`B + IMP`): bank 0, bank 1
+/// and the initial-value region, each `init` itself (an idle layer's banks are initialised).
+pub fn initial_state(init: &[i64]) -> Vec<i64> {
+    init.iter().cycle().take(3 * init.len()).copied().collect()
 }
 
 impl Lane {
@@ -78,8 +88,7 @@ impl Lane {
         multiply: bool,
     ) -> Self {
         let membrane_bits = datapath.membrane_bits;
-        // Both banks start initialised, like the initial-value region.
-        let state: Vec<i64> = init.iter().cycle().take(3 * init.len()).copied().collect();
+        let state = initial_state(init);
         Lane {
             clock: Default::default(),
             weight_address: Default::default(),
@@ -96,6 +105,7 @@ impl Lane {
             membrane: Default::default(),
             saturated: Default::default(),
             weight_write_enable: Default::default(),
+            state_write_enable: Default::default(),
             weight_write_address: Default::default(),
             weight_write_data: Default::default(),
             // At least 16 bits, so the multiplier's operand is sign-extended too.
@@ -112,6 +122,7 @@ impl Lane {
             value_correction: Default::default(),
             weight_correction: Default::default(),
             correction: Default::default(),
+            pipeline_write: Default::default(),
         }
     }
 }
@@ -156,11 +167,17 @@ impl Logic for Lane {
         self.alu.threshold.next = self.threshold.val();
         self.spike.next = self.alu.spike.val();
         self.membrane.next = self.state.read_data.val();
-        self.state.write_enable.next =
+        self.pipeline_write.next =
             self.write_enable.val() | (self.write_on_spike.val() & self.alu.spike.val());
-        self.saturated_write.d.next = self.state.write_enable.val() & self.alu.saturated.val();
+        self.saturated_write.d.next = self.pipeline_write.val() & self.alu.saturated.val();
         self.saturated.next = self.saturated_write.q.val();
+        // The pipeline's writes come first (the host loads only an idle layer).
+        self.state.write_enable.next = self.pipeline_write.val() | self.state_write_enable.val();
         self.state.write_address.next = self.write_address.val();
         self.state.write_data.next = self.alu.sum.val();
+        if !self.pipeline_write.val() {
+            self.state.write_address.next = self.weight_write_address.val();
+            self.state.write_data.next = self.weight_write_data.val();
+        }
     }
 }

@@ -103,6 +103,13 @@ impl Logic for PinShell {
         self.accelerator.result_ready.next = self.result_ready_in.q.val();
         self.accelerator.counter_select.next = bit_cast::<8, 5>(self.counter_select_in.q.val());
         self.accelerator.counter_clear.next = false;
+        // The model is the built-in one: no run-time loads.
+        self.accelerator.load_enable.next = false;
+        self.accelerator.load_state.next = false;
+        self.accelerator.load_layer.next = 0.into();
+        self.accelerator.load_lane.next = 0.into();
+        self.accelerator.load_address.next = 0.into();
+        self.accelerator.load_data.next = 0.into();
         self.pixel_ready_out.d.next = self.accelerator.pixel_ready.val();
         self.result_valid_out.d.next = self.accelerator.result_valid.val();
         self.result_last_out.d.next = self.accelerator.result_last.val();

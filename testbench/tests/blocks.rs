@@ -248,6 +248,7 @@ fn lane_agrees(multiply: bool) {
         Port::new("weight_write_enable", 1),
         Port::new("weight_write_address", 16),
         Port::new("weight_write_data", 32),
+        Port::new("state_write_enable", 1),
     ];
     let outputs = [
         Port::new("spike", 1),
@@ -277,6 +278,7 @@ fn lane_agrees(multiply: bool) {
                 rng.gen_bool(0.05) as u64,
                 rng.gen_range(0..40),
                 rng.r#gen::<u8>() as u64,
+                rng.gen_bool(0.05) as u64,
             ]
         })
         .collect();
@@ -299,6 +301,7 @@ fn lane_agrees(multiply: bool) {
             u.weight_write_enable.next = v[10] == 1;
             u.weight_write_address.next = v[11].into();
             u.weight_write_data.next = v[12].into();
+            u.state_write_enable.next = v[13] == 1;
         },
         |u| {
             vec![

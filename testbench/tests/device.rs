@@ -1,0 +1,405 @@
+//! The device (command unit, frame receiver and sender, image decoder, accelerator) in RustHDL
+//! simulation, spoken to through the wire protocol: every response is checked against
+//! `fs_hdl::protocol` and every result against the golden model; bad frames, retries, busy
+//! requests, resets and run-time model loads included. Its Verilog is checked against it.
+
+use fs_hdl::accelerator::{Counter, HwConfig};
+use fs_hdl::device::{Device, identity, load_requests};
+use fs_hdl::device_sim::DeviceSim;
+use fs_hdl::protocol::{
+    Command, DEVICE_MAX_PAYLOAD, DeviceCounter, ErrorCode, Frame, FrameDecoder, Identity,
+    LoadTarget, RESPONSE, ResultResponse, Status, classify_payloads, encode_image, load_payload,
+};
+use fs_model::infer::FixedEngine;
+use fs_model::modelfile;
+use fs_model::network::Model;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn digits() -> (Model, fs_model::data::Dataset) {
+    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let test = fs_model::data::load_digits(&root().join("data"))
+        .unwrap()
+        .test;
+    (model, test)
+}
+
+struct Session {
+    sim: DeviceSim,
+    sequence: u8,
+    classes: usize,
+    layers: usize,
+}
+
+impl Session {
+    fn new(model: &Model, config: &HwConfig) -> Self {
+        Session {
+            sim: DeviceSim::new(Device::new(model, config, 5000).unwrap()),
+            sequence: 0,
+            classes: model.layers.last().unwrap().outputs(),
+            layers: model.layers.len(),
+        }
+    }
+
+    /// Sends `bytes` and returns the first frame (or frame error) the device answers with.
+    fn exchange_bytes(&mut self, bytes: &[u8]) -> Frame {
+        self.sim.send(bytes);
+        let mut decoder = FrameDecoder::new();
+        let mut frame = None;
+        self.sim.run_until(200_000, |out| {
+            decoder.push(&out[out.len() - 1..]);
+            frame = decoder.next_frame();
+            frame.is_some()
+        });
+        frame
+            .expect("the device answered")
+            .expect("the response is a good frame")
+    }
+
+    fn request(&mut self, command: Command, payload: Vec<u8>) -> Frame {
+        self.sequence = self.sequence.wrapping_add(1);
+        let frame = Frame::new(self.sequence, command as u8, payload);
+        let response = self.exchange_bytes(&frame.encode().unwrap());
+        assert_eq!(
+            response.sequence, self.sequence,
+            "the response carries the request's"
+        );
+        response
+    }
+
+    /// A request the device must accept: the response's payload.
+    fn ok(&mut self, command: Command, payload: Vec<u8>) -> Vec<u8> {
+        let response = self.request(command, payload);
+        assert_eq!(
+            response.command,
+            command as u8 | RESPONSE,
+            "{command:?} refused: {:?}",
+            response.payload
+        );
+        response.payload
+    }
+
+    fn error(&mut self, command: Command, payload: Vec<u8>) -> u8 {
+        let response = self.request(command, payload);
+        assert_eq!(
+            response.command,
+            Command::Error as u8,
+            "{command:?} was accepted"
+        );
+        assert_eq!(response.payload.len(), 1);
+        response.payload[0]
+    }
+
+    fn identify(&mut self) -> Identity {
+        Identity::decode(&self.ok(Command::Identify, vec![])).unwrap()
+    }
+
+    fn status(&mut self) -> Status {
+        let counters = Counter::count(self.layers);
+        Status::decode(&self.ok(Command::Status, vec![]), counters).unwrap()
+    }
+
+    /// Sends the images, then reads results until every one is back: (index, logits, class).
+    fn classify(&mut self, images: &[&[u8]]) -> Vec<(u32, Vec<i64>, u8)> {
+        let codes: Vec<Vec<u8>> = images.iter().map(|i| encode_image(i)).collect();
+        let mut results = Vec::new();
+        for payload in classify_payloads(&codes, DEVICE_MAX_PAYLOAD) {
+            loop {
+                let response = self.request(Command::Classify, payload.clone());
+                if response.command == Command::Classify as u8 | RESPONSE {
+                    break;
+                }
+                assert_eq!(response.payload, vec![ErrorCode::Busy as u8]);
+                self.read_result(&mut results);
+            }
+        }
+        while results.len() < images.len() {
+            self.read_result(&mut results);
+        }
+        results
+    }
+
+    fn read_result(&mut self, results: &mut Vec<(u32, Vec<i64>, u8)>) {
+        let payload = self.ok(Command::ReadResults, vec![]);
+        let r = ResultResponse::decode(&payload, self.classes).unwrap();
+        if let Some((logits, class)) = r.result {
+            results.push((r.index, logits, class));
+        }
+    }
+}
+
+fn assert_golden(model: &Model, images: &[&[u8]], results: &[(u32, Vec<i64>, u8)], first: u32) {
+    let engine = FixedEngine::new(model);
+    assert_eq!(results.len(), images.len());
+    for (n, (image, (index, logits, class))) in images.iter().zip(results).enumerate() {
+        let golden = engine.run(image);
+        assert_eq!(*index, first + n as u32, "result {n}'s index");
+        assert_eq!(logits, &golden.logits, "image {n}'s logits");
+        assert_eq!(*class as usize, golden.class(), "image {n}'s class");
+    }
+}
+
+#[test]
+fn identify_classify_and_status_agree_with_the_golden_model() {
+    let (model, test) = digits();
+    let config = HwConfig::new(vec![4, 2]);
+    let mut s = Session::new(&model, &config);
+    assert_eq!(s.identify(), identity(&model, &config));
+    // Twelve images: several classify payloads, images spanning them, busy answers.
+    let images: Vec<&[u8]> = (0..12).map(|i| test.image(i)).collect();
+    let results = s.classify(&images);
+    assert_golden(&model, &images, &results, 0);
+    let status = s.status();
+    assert_eq!(status.device(DeviceCounter::ImagesFed), 12);
+    assert_eq!(status.device(DeviceCounter::ResultsOut), 12);
+    assert_eq!(status.device(DeviceCounter::FrameErrors), 0);
+    assert_eq!(status.device(DeviceCounter::CodeErrors), 0);
+    assert_eq!(status.accelerator[Counter::ImagesIn.select(2)], 12);
+    assert_eq!(status.accelerator[Counter::ImagesOut.select(2)], 12);
+    let spikes_in: u64 = images
+        .iter()
+        .map(|i| FixedEngine::new(&model).run(i).spike_counts()[0])
+        .sum();
+    assert_eq!(
+        status.accelerator[Counter::Spikes(0).select(2)] as u64,
+        spikes_in
+    );
+    // No result left: an empty read carries the count.
+    let r = ResultResponse::decode(&s.ok(Command::ReadResults, vec![]), 10).unwrap();
+    assert_eq!(
+        r,
+        ResultResponse {
+            index: 12,
+            result: None
+        }
+    );
+}
+
+#[test]
+fn bad_frames_get_error_responses_and_the_device_resynchronises() {
+    let (model, _) = digits();
+    let config = HwConfig::new(vec![4, 2]);
+    let mut s = Session::new(&model, &config);
+    let expected = identity(&model, &config);
+    // A corrupted CRC.
+    let mut bad = Frame::new(9, Command::Identify as u8, vec![])
+        .encode()
+        .unwrap();
+    bad[5] ^= 0x01;
+    let r = s.exchange_bytes(&bad);
+    assert_eq!(
+        (r.command, r.payload),
+        (Command::Error as u8, vec![ErrorCode::Crc as u8])
+    );
+    assert_eq!(s.identify(), expected);
+    // A length beyond the device's buffer: refused as soon as the length is in.
+    let long = Frame::new(3, Command::Classify as u8, vec![0; DEVICE_MAX_PAYLOAD + 2]);
+    let r = s.exchange_bytes(&long.encode().unwrap());
+    assert_eq!(r.payload, vec![ErrorCode::Length as u8]);
+    s.sim.run_until(20_000, |_| false); // the rest of that frame's bytes drain
+    assert_eq!(s.identify(), expected);
+    assert_eq!(
+        s.error(Command::Error, vec![]),
+        ErrorCode::UnknownCommand as u8
+    );
+    assert_eq!(
+        s.error(Command::Classify, vec![1, 2, 3]),
+        ErrorCode::BadPayload as u8
+    );
+    // Noise, then the host's retries get through.
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for _ in 0..5 {
+        let noise: Vec<u8> = (0..rng.gen_range(1..300)).map(|_| rng.r#gen()).collect();
+        s.sim.send(&noise);
+        s.sim.run_until(30_000, |_| false);
+        let mut answered = false;
+        for _ in 0..4 {
+            let f = Frame::new(77, Command::Identify as u8, vec![]);
+            let r = s.exchange_bytes(&f.encode().unwrap());
+            if r.command == Command::Identify as u8 | RESPONSE {
+                assert_eq!(Identity::decode(&r.payload).unwrap(), expected);
+                answered = true;
+                break;
+            }
+        }
+        assert!(answered, "identify got through after noise");
+    }
+    let status = s.status();
+    assert!(status.device(DeviceCounter::FrameErrors) >= 2);
+}
+
+#[test]
+fn a_retried_classify_is_not_fed_twice_and_reset_recovers_mid_batch() {
+    let (model, test) = digits();
+    let config = HwConfig::new(vec![4, 2]);
+    let mut s = Session::new(&model, &config);
+    let code = encode_image(test.image(0));
+    let payload = code[..code.len() & !1].to_vec();
+    // The same request twice (its answer "lost"): one image's worth of pixels goes in once.
+    let frame = Frame::new(50, Command::Classify as u8, payload.clone());
+    for _ in 0..2 {
+        let r = s.exchange_bytes(&frame.encode().unwrap());
+        assert_eq!(r.command, Command::Classify as u8 | RESPONSE);
+    }
+    s.sim.run_until(5_000, |_| false);
+    let fed = s.status().device(DeviceCounter::ImagesFed);
+    assert_eq!(fed, (payload.len() == code.len()) as u32);
+    // Half an image in, then a host restart: reset finishes and drops it.
+    let half = classify_payloads(&[encode_image(test.image(1))], 40)[0].clone();
+    s.ok(Command::Classify, half);
+    s.ok(Command::Reset, vec![]);
+    let status = s.status();
+    for c in [
+        DeviceCounter::ImagesFed,
+        DeviceCounter::ResultsOut,
+        DeviceCounter::FrameErrors,
+    ] {
+        assert_eq!(status.device(c), 0, "{c:?} after reset");
+    }
+    assert_eq!(
+        status.device(DeviceCounter::FramesOk),
+        1,
+        "the status request itself"
+    );
+    assert_eq!(status.accelerator[Counter::ImagesIn.select(2)], 0);
+    let images: Vec<&[u8]> = (2..5).map(|i| test.image(i)).collect();
+    let results = s.classify(&images);
+    assert_golden(&model, &images, &results, 0);
+}
+
+/// A model of the same design with other weights and initial values.
+fn retrained(model: &Model) -> Model {
+    let mut other = model.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for layer in &mut other.layers {
+        let w = model.format.weight_bits;
+        let max = (1i32 << (w - 1)) - 1;
+        layer.weight.mapv_inplace(|x| {
+            if rng.gen_bool(0.3) {
+                rng.gen_range(-max..=max) as i16
+            } else {
+                x
+            }
+        });
+        for b in &mut layer.bias {
+            *b = b.saturating_add(rng.gen_range(-50..50));
+        }
+    }
+    other
+}
+
+#[test]
+fn a_model_of_the_same_design_loads_at_run_time() {
+    let (model, test) = digits();
+    let other = retrained(&model);
+    other.validate().unwrap();
+    let config = HwConfig::new(vec![4, 2]);
+    assert_eq!(
+        identity(&model, &config).design_hash,
+        identity(&other, &config).design_hash
+    );
+    let mut s = Session::new(&model, &config);
+    // Refused while images are in flight, and when malformed (a lane past the layer's).
+    s.ok(
+        Command::Classify,
+        classify_payloads(&[encode_image(test.image(0))], 256)[0].clone(),
+    );
+    let busy = load_payload(0, LoadTarget::Weights, 0, 0, &[1]);
+    assert_eq!(s.error(Command::LoadWeights, busy), ErrorCode::Busy as u8);
+    let mut results = Vec::new();
+    while results.is_empty() {
+        s.read_result(&mut results);
+    }
+    for bad in [
+        load_payload(0, LoadTarget::Weights, 4, 0, &[1]),
+        load_payload(2, LoadTarget::Weights, 0, 0, &[1]),
+        load_payload(1, LoadTarget::InitialValues, 0, 15, &[1, 2]),
+        load_payload(0, LoadTarget::ModelHash, 0, 0, &[1]),
+        vec![0, 0, 0],
+    ] {
+        assert_eq!(
+            s.error(Command::LoadWeights, bad),
+            ErrorCode::BadPayload as u8
+        );
+    }
+    for request in load_requests(&other, &config.lanes) {
+        s.ok(Command::LoadWeights, request);
+    }
+    assert_eq!(s.identify(), identity(&other, &config));
+    let images: Vec<&[u8]> = (0..8).map(|i| test.image(i)).collect();
+    let results = s.classify(&images);
+    assert_golden(&other, &images, &results, 1);
+}
+
+/// The generated Verilog of the device agrees with RustHDL cycle for cycle on a session with
+/// every request kind, a bad frame and a run-time load.
+#[test]
+fn device_verilog_agrees_cycle_for_cycle() {
+    use fs_testbench::{Port, cross_check};
+    let (model, test) = digits();
+    let config = HwConfig::new(vec![2, 2]);
+    let mut s = Session::new(&model, &config);
+    s.sim.vectors = Some(Vec::new());
+    s.identify();
+    let images: Vec<&[u8]> = (0..3).map(|i| test.image(i)).collect();
+    let results = s.classify(&images);
+    assert_golden(&model, &images, &results, 0);
+    s.status();
+    let mut bad = Frame::new(1, Command::Status as u8, vec![])
+        .encode()
+        .unwrap();
+    bad[6] ^= 0x80;
+    s.exchange_bytes(&bad);
+    s.ok(
+        Command::LoadWeights,
+        load_payload(0, LoadTarget::Weights, 1, 3, &[5, 0xffff_fff0]),
+    );
+    s.ok(
+        Command::LoadWeights,
+        load_payload(1, LoadTarget::InitialValues, 1, 2, &[77]),
+    );
+    s.ok(Command::Reset, vec![]);
+    s.identify();
+    let vectors = s.sim.vectors.take().unwrap();
+    let trace = cross_check(
+        &mut Device::new(&model, &config, 5000).unwrap(),
+        &[
+            Port::new("rx_valid", 1),
+            Port::new("rx_data", 8),
+            Port::new("rx_lost", 1),
+            Port::new("tx_ready", 1),
+        ],
+        &[
+            Port::new("rx_ready", 1),
+            Port::new("tx_valid", 1),
+            Port::new("tx_data", 8),
+            Port::new("active", 1),
+            Port::new("feeding", 1),
+        ],
+        &vectors,
+        |u, v| {
+            u.rx_valid.next = v[0] == 1;
+            u.rx_data.next = v[1].into();
+            u.rx_lost.next = v[2] == 1;
+            u.tx_ready.next = v[3] == 1;
+        },
+        |u| {
+            vec![
+                u.rx_ready.val() as u64,
+                u.tx_valid.val() as u64,
+                u.tx_data.val().into(),
+                u.active.val() as u64,
+                u.feeding.val() as u64,
+            ]
+        },
+        |u, level| u.clock.next = level.into(),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let sent = trace.cycles.iter().filter(|c| c.outputs[1] == 1).count();
+    assert!(sent > 200, "only {sent} bytes sent: the session did little");
+}

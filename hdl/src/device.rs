@@ -12,7 +12,10 @@
 //!   repeating the last classify's sequence number (a retry whose answer was lost) is answered
 //!   without feeding the images twice;
 //! - read results: the next image's logits and class, taken from the accelerator's result
-//!   port as they go out, after the count of results sent before it;
+//!   port as they go out, after the count of results sent before it and a flag saying
+//!   whether the decoder is still busy; the request waits (up to 65,535 cycles) until a
+//!   result is ready or the decoder has finished (with a payload: until a result is ready,
+//!   or no image is left in the accelerator);
 //! - load: weights, state or the model fingerprint, written through the accelerator's load
 //!   port while no image is in flight (else `Busy`); the whole request is checked first;
 //! - status: every accelerator and device counter;
@@ -42,6 +45,9 @@ pub enum UnitState {
     LoadHeader,
     LoadCheck,
     LoadWords,
+    /// A read-results request waits (a bounded time) for a result or for the decoder to
+    /// finish, so that the host neither polls nor sends images that would be refused.
+    ResultWait,
     /// A reset: images in flight finish, their results are dropped.
     Drain,
     /// The response starts, then goes out.
@@ -72,10 +78,13 @@ pub struct Device {
     pub tx_valid: Signal<Out, Bit>,
     pub tx_data: Signal<Out, Bits<8>>,
     pub tx_ready: Signal<In, Bit>,
-    /// The state of the command unit, for a board's LEDs: a request is being executed or
-    /// answered, and images are being fed.
+    /// The state of the command unit, for a board's LEDs: a request is waiting, being executed
+    /// or answered; images are being fed.
     pub active: Signal<Out, Bit>,
     pub feeding: Signal<Out, Bit>,
+    /// Images are in the accelerator and none of their results is waiting at its port (a
+    /// simulation runs the clock while this is high).
+    pub computing: Signal<Out, Bit>,
     pub receiver: FrameReceiver,
     pub sender: FrameSender,
     pub decoder: ImageDecoder,
@@ -94,6 +103,10 @@ pub struct Device {
     /// The payload word going out, the byte in it, and the word's remaining bytes.
     word: DFF<Bits<16>>,
     word_byte: DFF<Bits<2>>,
+    /// Cycles a read-results request has waited.
+    /// (`wait` is a Verilog keyword.)
+    waited: DFF<Bits<16>>,
+    wait_for_result: DFF<Bit>,
     word_rest: DFF<Bits<32>>,
     word_value: Signal<Local, Bits<32>>,
     word_ready: Signal<Local, Bit>,
@@ -139,6 +152,7 @@ pub struct Device {
     accelerator_counters: Constant<Bits<16>>,
     device_counter_word: Vec<Constant<Bits<16>>>,
     result_length: Constant<Bits<16>>,
+    wait_limit: Constant<Bits<16>>,
     last_logit_word: Constant<Bits<16>>,
     half_size: Constant<Bits<16>>,
     layer_number: Vec<Constant<Bits<8>>>,
@@ -181,6 +195,7 @@ impl Device {
             tx_ready: Default::default(),
             active: Default::default(),
             feeding: Default::default(),
+            computing: Default::default(),
             receiver: FrameReceiver::new(DEVICE_MAX_PAYLOAD, gap_limit),
             sender: Default::default(),
             decoder: ImageDecoder::new(model.input().size()),
@@ -196,6 +211,8 @@ impl Device {
             classify_seen: Default::default(),
             word: Default::default(),
             word_byte: Default::default(),
+            waited: Default::default(),
+            wait_for_result: Default::default(),
             word_rest: Default::default(),
             word_value: Default::default(),
             word_ready: Default::default(),
@@ -248,8 +265,9 @@ impl Device {
             device_counter_word: (0..DeviceCounter::ALL.len())
                 .map(|k| constant16(counters + k))
                 .collect(),
-            result_length: constant16(4 + 4 * classes + 1),
-            last_logit_word: constant16(classes),
+            result_length: constant16(8 + 4 * classes + 1),
+            last_logit_word: constant16(classes + 1),
+            wait_limit: Constant::new(0xffff.into()),
             half_size: constant16(DEVICE_MAX_PAYLOAD),
             layer_number: (0..layers)
                 .map(|l| Constant::new((l as u64).into()))
@@ -333,6 +351,8 @@ impl Logic for Device {
             classify_seen,
             word,
             word_byte,
+            waited,
+            wait_for_result,
             word_rest,
             load_offset,
             load_fetched,
@@ -390,8 +410,11 @@ impl Logic for Device {
         self.accelerator.load_lane.next = self.load_header.q.val().get_bits::<16>(16);
         self.accelerator.load_address.next = self.load_address.q.val();
         self.accelerator.load_data.next = self.load_word.q.val();
-        self.active.next = self.state.q.val() != UnitState::Wait;
+        self.active.next =
+            (self.state.q.val() != UnitState::Wait) | self.receiver.frame_valid.val();
         self.feeding.next = self.decoder.busy.val();
+        self.computing.next = (self.counters[3].q.val() != self.counters[4].q.val())
+            & !self.accelerator.result_valid.val();
 
         // Counters (numbered as `DeviceCounter` is).
         self.load_bad.next = false;
@@ -428,10 +451,16 @@ impl Logic for Device {
                 }
             }
             Payload::Result => {
-                // The count of results sent before, the logits, then the class (with the
-                // end-of-image marker).
+                // The count of results sent before, the flags (bit 0: the decoder is busy), the
+                // logits, then the class (with the end-of-image marker).
                 self.word_value.next = self.counters[4].q.val();
-                if self.word.q.val() != 0 {
+                if self.word.q.val() == 1 {
+                    self.word_value.next = 0.into();
+                    if self.decoder.busy.val() {
+                        self.word_value.next = 1.into();
+                    }
+                }
+                if self.word.q.val().get_bits::<15>(1) != 0 {
                     self.word_value.next = self.accelerator.result_logit.val();
                     self.word_ready.next = self.accelerator.result_valid.val();
                 }
@@ -452,7 +481,9 @@ impl Logic for Device {
             if self.word_byte.q.val() == 0 {
                 self.word_rest.d.next = self.word_value.val() >> 8;
                 // A result's logit or end marker leaves the accelerator as its first byte goes.
-                if (self.payload.q.val() == Payload::Result) & (self.word.q.val() != 0) {
+                if (self.payload.q.val() == Payload::Result)
+                    & (self.word.q.val().get_bits::<15>(1) != 0)
+                {
                     self.result_take.next = true;
                 }
             }
@@ -554,10 +585,9 @@ impl Logic for Device {
                             }
                             4 => {
                                 self.payload.d.next = Payload::Result;
-                                self.response_length.d.next = 4.into();
-                                if self.accelerator.result_valid.val() {
-                                    self.response_length.d.next = self.result_length.val();
-                                }
+                                self.waited.d.next = 0.into();
+                                self.wait_for_result.d.next = self.receiver.frame_length.val() != 0;
+                                self.state.d.next = UnitState::ResultWait;
                             }
                             5 => {
                                 self.payload.d.next = Payload::Status;
@@ -644,6 +674,21 @@ impl Logic for Device {
                 if !self.load_fetched.q.val()
                     & !self.load_write.q.val()
                     & (self.load_offset.q.val() == self.receiver.frame_length.val())
+                {
+                    self.state.d.next = UnitState::RespondStart;
+                }
+            }
+            UnitState::ResultWait => {
+                self.waited.d.next = self.waited.q.val() + 1;
+                self.response_length.d.next = 8.into();
+                if self.accelerator.result_valid.val() {
+                    self.response_length.d.next = self.result_length.val();
+                }
+                if self.accelerator.result_valid.val()
+                    | (self.waited.q.val() == self.wait_limit.val())
+                    | (!self.decoder.busy.val()
+                        & (!self.wait_for_result.q.val()
+                            | (self.counters[3].q.val() == self.counters[4].q.val())))
                 {
                     self.state.d.next = UnitState::RespondStart;
                 }

@@ -41,11 +41,13 @@ impl DeviceSim {
         self.rx.len()
     }
 
-    /// Nothing to do: no byte queued, no request in hand, no image being fed, nothing sent.
+    /// Nothing to do until the host sends more: no byte queued, no request in hand, no image
+    /// being fed or computed (a result waiting to be read stops the computing), nothing sent.
     pub fn idle(&self) -> bool {
         self.rx.is_empty()
             && !self.device.active.val()
             && !self.device.feeding.val()
+            && !self.device.computing.val()
             && !self.device.tx_valid.val()
     }
 

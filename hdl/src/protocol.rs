@@ -497,17 +497,24 @@ impl Status {
 }
 
 /// A read-results response: the number of results the device sent before this one (so a lost
-/// response shows as a gap), then, if an image's result was ready, its logits (i32 each) and
-/// its class (one byte).
+/// response shows as a gap), whether its image decoder is still busy (a classify now would be
+/// answered `Busy`), then, if an image's result was ready, its logits (i32 each) and its class
+/// (one byte). The device answers when a result is ready or its decoder is idle; a request
+/// with a payload ([`WAIT_FOR_RESULT`]) waits instead until a result is ready or no image is
+/// left in the accelerator. Either waits at most 65,535 device cycles.
+pub const WAIT_FOR_RESULT: [u8; 1] = [1];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResultResponse {
     pub index: u32,
+    pub decoder_busy: bool,
     pub result: Option<(Vec<i64>, u8)>,
 }
 
 impl ResultResponse {
     pub fn encode(&self) -> Vec<u8> {
         let mut p = self.index.to_le_bytes().to_vec();
+        p.extend((self.decoder_busy as u32).to_le_bytes());
         if let Some((logits, class)) = &self.result {
             for &l in logits {
                 p.extend((l as i32).to_le_bytes());
@@ -518,18 +525,18 @@ impl ResultResponse {
     }
 
     pub fn decode(payload: &[u8], classes: usize) -> Result<Self, String> {
-        let index = payload
-            .get(..4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-            .ok_or("read-results response shorter than 4 bytes")?;
-        let result = match payload.len() - 4 {
+        if payload.len() < 8 {
+            return Err(format!("read-results response of {} bytes", payload.len()));
+        }
+        let word = |i: usize| u32::from_le_bytes(payload[4 * i..4 * i + 4].try_into().unwrap());
+        let result = match payload.len() - 8 {
             0 => None,
             n if n == 4 * classes + 1 => Some((
-                payload[4..4 + 4 * classes]
+                payload[8..8 + 4 * classes]
                     .chunks(4)
                     .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64)
                     .collect(),
-                payload[4 + 4 * classes],
+                payload[8 + 4 * classes],
             )),
             n => {
                 return Err(format!(
@@ -538,7 +545,11 @@ impl ResultResponse {
                 ));
             }
         };
-        Ok(ResultResponse { index, result })
+        Ok(ResultResponse {
+            index: word(0),
+            decoder_busy: word(1) & 1 == 1,
+            result,
+        })
     }
 }
 

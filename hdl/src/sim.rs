@@ -7,7 +7,7 @@ use rust_hdl::prelude::*;
 /// bug in the block, not a run-time condition).
 pub fn settle<B: Block>(uut: &mut B) {
     assert!(
-        simulate(uut, 100),
+        simulate(uut, 1000),
         "the design did not settle (logic loop?)"
     );
 }

@@ -1,5 +1,7 @@
 //! `fpga-host`: the host side of fs-accel. The binary is a thin clap front end over these
 //! commands; each command is a function that takes its parsed arguments.
 
+pub mod client;
 pub mod commands;
 pub mod progress;
+pub mod sim_device;

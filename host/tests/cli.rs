@@ -298,3 +298,63 @@ fn verilog_writes_a_design_yosys_reads() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn infer_on_the_simulated_device_matches_the_golden_model() {
+    let o = fpga_host(&[
+        "infer",
+        "--device",
+        "sim",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--dataset",
+        "digits",
+        "--count",
+        "20",
+        "--lanes",
+        "4,2",
+        "--check",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["images"], 20);
+    assert_eq!(r["classified"], 20);
+    assert_eq!(r["mismatches"], 0);
+    assert_eq!(r["failed"].as_array().unwrap().len(), 0);
+    assert_eq!(r["accuracy"], r["golden_accuracy"]);
+    assert!(r["accuracy"].as_f64().unwrap() > 0.8);
+    for field in [
+        "images_per_second",
+        "cycles_per_image",
+        "wire_bytes_per_image",
+    ] {
+        assert!(r[field].as_f64().unwrap() > 0.0, "{field}: {}", r[field]);
+    }
+    assert_eq!(r["model_loaded"], false);
+}
+
+#[test]
+fn infer_names_a_missing_port_and_images_that_do_not_fit() {
+    let e = fails(&[
+        "infer",
+        "--port",
+        "/dev/fs-accel-no-such-port",
+        "--count",
+        "1",
+    ]);
+    assert!(e.contains("/dev/fs-accel-no-such-port"), "{e}");
+    // MNIST images into the digits model.
+    let e = fails(&[
+        "infer",
+        "--device",
+        "sim",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--dataset",
+        "mnist",
+        "--count",
+        "1",
+    ]);
+    assert!(e.contains("pixels") || e.contains("input"), "{e}");
+}

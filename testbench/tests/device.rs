@@ -8,7 +8,8 @@ use fs_hdl::device::{Device, identity, load_requests};
 use fs_hdl::device_sim::DeviceSim;
 use fs_hdl::protocol::{
     Command, DEVICE_MAX_PAYLOAD, DeviceCounter, ErrorCode, Frame, FrameDecoder, Identity,
-    LoadTarget, RESPONSE, ResultResponse, Status, classify_payloads, encode_image, load_payload,
+    LoadTarget, RESPONSE, ResultResponse, Status, WAIT_FOR_RESULT, classify_payloads, encode_image,
+    load_payload,
 };
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
@@ -169,12 +170,21 @@ fn identify_classify_and_status_agree_with_the_golden_model() {
         status.accelerator[Counter::Spikes(0).select(2)] as u64,
         spikes_in
     );
+    // A read that waits for a result gets it in one request.
+    let code = encode_image(test.image(12));
+    assert!(code.len() <= DEVICE_MAX_PAYLOAD);
+    s.ok(Command::Classify, code);
+    let r =
+        ResultResponse::decode(&s.ok(Command::ReadResults, WAIT_FOR_RESULT.to_vec()), 10).unwrap();
+    let (logits, class) = r.result.expect("the read waited for the result");
+    assert_golden(&model, &[test.image(12)], &[(r.index, logits, class)], 12);
     // No result left: an empty read carries the count.
     let r = ResultResponse::decode(&s.ok(Command::ReadResults, vec![]), 10).unwrap();
     assert_eq!(
         r,
         ResultResponse {
-            index: 12,
+            index: 13,
+            decoder_busy: false,
             result: None
         }
     );

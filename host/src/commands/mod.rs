@@ -4,6 +4,8 @@ mod convert;
 mod eval;
 mod fit;
 mod import;
+mod infer;
+mod ports;
 mod train;
 mod verify;
 mod verilog;
@@ -29,6 +31,11 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Write the accelerator's Verilog for a model.
     Verilog(verilog::VerilogArgs),
+    /// Classify test images on a board (serial port) or the simulated device, checked
+    /// against the golden model.
+    Infer(infer::InferArgs),
+    /// List serial ports.
+    Ports,
 }
 
 impl Command {
@@ -41,6 +48,8 @@ impl Command {
             Command::FitNeuron(a) => fit::run(a),
             Command::Verify(a) => verify::run(a),
             Command::Verilog(a) => verilog::run(a),
+            Command::Infer(a) => infer::run(a),
+            Command::Ports => ports::run(),
         }
     }
 }

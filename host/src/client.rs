@@ -1,0 +1,180 @@
+//! The host end of the wire protocol (`fs_hdl::protocol`, `docs/protocol.md`) over a serial
+//! port: one request at a time, each answered or retried.
+//!
+//! A request whose response does not arrive within the timeout, arrives corrupted, or is the
+//! device's report that the request arrived corrupted (CRC, length) is sent again with the same
+//! sequence number, up to `retries` times; then the device is declared gone. The device
+//! recognises a repeated classify by its sequence number and does not feed its images twice;
+//! a read-results response that is lost shows up as a gap in the results' numbers, so the
+//! image it carried is named as failed rather than silently lost.
+
+use anyhow::{Context, Result, bail};
+use fs_hdl::protocol::{
+    Command, ErrorCode, Frame, FrameDecoder, Identity, RESPONSE, ResultResponse, Status,
+    WAIT_FOR_RESULT,
+};
+use serialport::SerialPort;
+use std::io::{ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+/// Traffic counters of a link.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct LinkStats {
+    pub requests: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Requests sent again (timeout, corrupted response, corrupted request).
+    pub retries: u64,
+    /// Responses that failed the CRC, and bytes skipped as noise.
+    pub corrupt_responses: u64,
+    pub noise_bytes: u64,
+    /// Requests the device answered `Busy`.
+    pub busy: u64,
+}
+
+/// How the device answered a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    Accepted(Vec<u8>),
+    Refused(ErrorCode),
+}
+
+pub struct Client {
+    port: Box<dyn SerialPort>,
+    sequence: u8,
+    decoder: FrameDecoder,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub stats: LinkStats,
+}
+
+impl Client {
+    pub fn new(port: Box<dyn SerialPort>, timeout: Duration, retries: u32) -> Self {
+        Client {
+            port,
+            // Not 0, so that a device's memory of an old session's last classify is unlikely
+            // to match even before identify clears it.
+            sequence: (std::process::id() as u8) | 1,
+            decoder: FrameDecoder::new(),
+            timeout,
+            retries,
+            stats: LinkStats::default(),
+        }
+    }
+
+    /// Opens a serial port at `baud`.
+    pub fn open(path: &str, baud: u32, timeout: Duration, retries: u32) -> Result<Self> {
+        let port = serialport::new(path, baud)
+            .timeout(Duration::from_millis(10))
+            .open()
+            .with_context(|| format!("opening serial port {path} at {baud} baud"))?;
+        Ok(Client::new(port, timeout, retries))
+    }
+
+    /// Sends a request and waits for its answer, retrying as the module says.
+    pub fn request(&mut self, command: Command, payload: &[u8]) -> Result<Reply> {
+        self.sequence = self.sequence.wrapping_add(1);
+        let sequence = self.sequence;
+        let bytes = Frame::new(sequence, command as u8, payload.to_vec())
+            .encode()
+            .context("encoding a request")?;
+        self.stats.requests += 1;
+        for attempt in 0..=self.retries {
+            if attempt > 0 {
+                self.stats.retries += 1;
+            }
+            self.port
+                .write_all(&bytes)
+                .and_then(|_| self.port.flush())
+                .context("writing to the serial port")?;
+            self.stats.bytes_sent += bytes.len() as u64;
+            match self.await_response(sequence)? {
+                Some(frame) if frame.command == command as u8 | RESPONSE => {
+                    return Ok(Reply::Accepted(frame.payload));
+                }
+                Some(frame) if frame.command == Command::Error as u8 => {
+                    let code = frame.payload.first().copied().unwrap_or(0);
+                    match ErrorCode::from_code(code) {
+                        // The request was corrupted on its way: send it again.
+                        Some(ErrorCode::Crc | ErrorCode::Length) => continue,
+                        Some(ErrorCode::Busy) => {
+                            self.stats.busy += 1;
+                            return Ok(Reply::Refused(ErrorCode::Busy));
+                        }
+                        Some(e) => return Ok(Reply::Refused(e)),
+                        None => bail!("the device answered {command:?} with unknown error {code}"),
+                    }
+                }
+                Some(frame) => bail!(
+                    "the device answered {command:?} with command 0x{:02x}",
+                    frame.command
+                ),
+                None => continue,
+            }
+        }
+        bail!(
+            "the device stopped answering: no valid response to {command:?} after {} tries of {:?} each",
+            self.retries + 1,
+            self.timeout
+        )
+    }
+
+    /// A request that must be accepted: its response's payload.
+    pub fn expect(&mut self, command: Command, payload: &[u8]) -> Result<Vec<u8>> {
+        match self.request(command, payload)? {
+            Reply::Accepted(p) => Ok(p),
+            Reply::Refused(e) => bail!("the device refused {command:?}: {}", e.describe()),
+        }
+    }
+
+    /// The response to request `sequence`, `None` after the timeout or a corrupted response.
+    /// Frames of other sequence numbers (late answers to earlier tries) are dropped.
+    fn await_response(&mut self, sequence: u8) -> Result<Option<Frame>> {
+        let deadline = Instant::now() + self.timeout;
+        let mut buffer = [0u8; 4096];
+        loop {
+            while let Some(next) = self.decoder.next_frame() {
+                match next {
+                    Ok(frame) if frame.sequence == sequence => return Ok(Some(frame)),
+                    Ok(_) => {}
+                    Err(_) => {
+                        self.stats.corrupt_responses += 1;
+                        return Ok(None);
+                    }
+                }
+            }
+            self.stats.noise_bytes = self.decoder.skipped;
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            match self.port.read(&mut buffer) {
+                Ok(0) => {}
+                Ok(n) => {
+                    self.stats.bytes_received += n as u64;
+                    self.decoder.push(&buffer[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::Interrupted => {
+                }
+                Err(e) => return Err(e).context("reading from the serial port"),
+            }
+        }
+    }
+
+    pub fn identify(&mut self) -> Result<Identity> {
+        let payload = self.expect(Command::Identify, &[])?;
+        Identity::decode(&payload).map_err(anyhow::Error::msg)
+    }
+
+    pub fn status(&mut self, accelerator_counters: usize) -> Result<Status> {
+        let payload = self.expect(Command::Status, &[])?;
+        Status::decode(&payload, accelerator_counters).map_err(anyhow::Error::msg)
+    }
+
+    /// The next result; `wait` asks the device to wait for one even when it could take
+    /// more images.
+    pub fn read_result(&mut self, classes: usize, wait: bool) -> Result<ResultResponse> {
+        let request: &[u8] = if wait { &WAIT_FOR_RESULT } else { &[] };
+        let payload = self.expect(Command::ReadResults, request)?;
+        ResultResponse::decode(&payload, classes).map_err(anyhow::Error::msg)
+    }
+}

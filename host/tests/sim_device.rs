@@ -1,0 +1,51 @@
+//! The simulated device behind its pseudo-terminal, through the serial-port client.
+
+use fpga_host::client::Client;
+use fpga_host::sim_device::SimDevice;
+use fs_hdl::accelerator::HwConfig;
+use fs_model::modelfile;
+use serialport::SerialPort;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn identify_through_the_pseudo_terminal() {
+    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let config = HwConfig::new(vec![4, 2]);
+    let sim = SimDevice::start(&model, &config).unwrap();
+    let mut client = Client::open(&sim.path, 3_000_000, Duration::from_secs(10), 1).unwrap();
+    let id = client.identify().unwrap();
+    assert_eq!(id, fs_hdl::device::identity(&model, &config));
+    sim.stop().unwrap();
+}
+
+#[test]
+fn a_device_that_stops_answering_is_a_clear_error() {
+    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let config = HwConfig::new(vec![2, 2]);
+    let sim = SimDevice::start(&model, &config).unwrap();
+    let mut client = Client::open(&sim.path, 3_000_000, Duration::from_millis(300), 2).unwrap();
+    client.identify().unwrap();
+    sim.stop().unwrap();
+    // The terminal closed with the device: an I/O error that names the port, not a hang.
+    let e = format!("{:#}", client.identify().unwrap_err());
+    assert!(e.contains("serial port"), "{e}");
+}
+
+#[test]
+fn a_device_that_is_silent_is_retried_then_declared_gone() {
+    // A terminal with nothing behind it: every request times out.
+    let (_master, slave) = serialport::TTYPort::pair().unwrap();
+    let path = slave.name().unwrap();
+    let mut client = Client::open(&path, 3_000_000, Duration::from_millis(200), 2).unwrap();
+    let e = format!("{:#}", client.identify().unwrap_err());
+    assert!(
+        e.contains("stopped answering") && e.contains("3 tries"),
+        "{e}"
+    );
+    assert_eq!(client.stats.retries, 2);
+}

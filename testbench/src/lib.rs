@@ -7,3 +7,4 @@ pub use crosscheck::{
 };
 pub mod random;
 pub mod synth;
+pub mod uart_line;

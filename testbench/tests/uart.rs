@@ -5,28 +5,9 @@
 use fs_hdl::sim::{prepare, settle};
 use fs_hdl::uart_rx::UartRx;
 use fs_hdl::uart_tx::UartTx;
+use fs_testbench::uart_line::line;
 use fs_testbench::{Port, cross_check};
 use proptest::prelude::*;
-
-/// The line, one level per clock: idle high, then each byte as start, 8 data bits LSB first and
-/// a stop bit (low when `bad_stop`), each `cpb` clocks, followed by `gap` idle clocks.
-fn line(bytes: &[(u8, usize, bool)], cpb: usize) -> Vec<bool> {
-    let mut levels = vec![true; 3 * cpb];
-    for &(byte, gap, bad_stop) in bytes {
-        let bits = std::iter::once(false)
-            .chain((0..8).map(|i| byte >> i & 1 == 1))
-            .chain(std::iter::once(!bad_stop));
-        for bit in bits {
-            levels.extend(std::iter::repeat_n(bit, cpb));
-        }
-        if bad_stop {
-            // The line stays low a little, then recovers.
-            levels.extend(std::iter::repeat_n(false, cpb));
-        }
-        levels.extend(std::iter::repeat_n(true, gap + cpb));
-    }
-    levels
-}
 
 /// Feeds `levels` to a receiver; returns the bytes and the number of framing errors.
 fn receive(cpb: u16, levels: &[bool]) -> (Vec<u8>, usize) {

@@ -3,7 +3,8 @@
 use super::HwArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use fs_hdl::accelerator::Accelerator;
+use fs_hdl::accelerator::{Accelerator, HwConfig};
+use fs_hdl::board::{BOARDS, BoardTop, board};
 use fs_hdl::pin_shell::PinShell;
 use fs_model::modelfile;
 use rust_hdl::prelude::generate_verilog;
@@ -11,9 +12,9 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct VerilogArgs {
-    /// Model file.
-    #[arg(long)]
-    pub model: PathBuf,
+    /// Model file (default with --board: the board's).
+    #[arg(long, required_unless_present = "board")]
+    pub model: Option<PathBuf>,
     /// Output folder; the design is written to OUT/fs_accel.v (module `top`), the memories'
     /// initial contents to OUT/memories/ (read by `$readmemh` with absolute paths).
     #[arg(long)]
@@ -22,19 +23,42 @@ pub struct VerilogArgs {
     pub hw: HwArgs,
     /// Wrap the accelerator in `fs_hdl::pin_shell::PinShell` (33 registered pins), the top
     /// that `scripts/synth` places and routes.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "board")]
     pub shell: bool,
+    /// Write the top of a board instead (`fs_hdl::board`: the device behind a UART, with the
+    /// board's clock, baud rate and lanes): icebreaker or ulx3s.
+    #[arg(long)]
+    pub board: Option<String>,
 }
 
 pub fn run(args: VerilogArgs) -> Result<()> {
-    let model = modelfile::load(&args.model)?;
-    let config = args.hw.config(&model)?;
+    let board = match &args.board {
+        Some(name) => Some(board(name).ok_or_else(|| {
+            let names: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
+            anyhow!("no board {name}; the boards are {names:?}")
+        })?),
+        None => None,
+    };
+    let model_path = match (&args.model, board) {
+        (Some(m), _) => m.clone(),
+        (None, Some(b)) => PathBuf::from(b.model),
+        (None, None) => bail!("--model is required"),
+    };
+    let model = modelfile::load(&model_path)?;
+    let config = match board {
+        Some(b) => HwConfig::new(b.lanes.to_vec()),
+        None => args.hw.config(&model)?,
+    };
     let mut accel = Accelerator::new(&model, &config).map_err(|e| anyhow!("{e}"))?;
     // The memories' contents go beside the design, read by `$readmemh` (absolute paths).
     let memories = args.out.join("memories");
     fs_hdl::bram::set_memory_dir(&memories)
         .with_context(|| format!("creating {}", memories.display()))?;
-    let verilog = if args.shell {
+    let verilog = if let Some(b) = board {
+        let mut top = BoardTop::new(b, &model).map_err(|e| anyhow!("{e}"))?;
+        fs_hdl::sim::checked(&mut top)?;
+        generate_verilog(&top)
+    } else if args.shell {
         let classes = model.layers.last().map_or(0, |l| l.outputs());
         if model.input().bits > 8 || classes > 16 {
             bail!(

@@ -111,6 +111,9 @@ pub struct DenseLayer {
     single_group: Constant<Bit>,
     last_step: Constant<Bits<5>>,
     is_output: Constant<Bit>,
+    /// The datapath's bits: the output value is masked to them, so synthesis sees the bits
+    /// above as constant all the way to the consumer (the argmax's compare).
+    value_mask: Constant<Bits<32>>,
     // Accumulation.
     bank: DFF<Bit>,
     acc_group: DFF<Bits<16>>,
@@ -253,6 +256,7 @@ impl DenseLayer {
             single_group: Constant::new(groups == 1),
             last_step: Constant::new(((steps - 1) as u64).into()),
             is_output: Constant::new(layer.rom.is_none()),
+            value_mask: Constant::new(datapath.mask().into()),
             bank: Default::default(),
             acc_group: Default::default(),
             acc_weight_base: Default::default(),
@@ -479,7 +483,7 @@ impl Logic for DenseLayer {
         self.spike_valid.next = self.emit_valid.q.val();
         self.spike_index.next = self.emit_index.q.val();
         self.spike_step.next = self.emit_step.q.val();
-        self.spike_value.next = self.emit_value.q.val();
+        self.spike_value.next = self.emit_value.q.val() & self.value_mask.val();
         self.spike_last.next = self.emit_last.q.val();
         self.emit_free.next = !self.emit_valid.q.val() | self.spike_ready.val();
         if self.emit_free.val() {

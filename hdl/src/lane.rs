@@ -12,9 +12,11 @@
 //!   0 to copy an initial value into a bank) and writes the sum back, always or only on a
 //!   spike (a fire step). The spike and the state read are outputs for the layer to collect.
 //!
-//! The read of stage 1 and the write of stage 2 are one cycle apart, so the layer never
-//! issues two operations on one word less than two cycles apart: no forwarding is needed and
-//! no memory sees a read and a write of one address in the same cycle.
+//! The sum is written back one cycle after stage 2, from registers (the adder, the saturation
+//! and the block RAM's write port are not one path). The layer never issues two operations on
+//! one word less than two cycles apart; the one read that can miss a write (two cycles apart:
+//! its read and the delayed write are in the same cycle) takes the written word from a
+//! forwarding register instead of the memory.
 
 use crate::bram::Bram;
 use crate::datapath::Datapath;
@@ -64,6 +66,17 @@ pub struct Lane {
     value_correction: Signal<Local, Bits<16>>,
     weight_correction: Signal<Local, Bits<16>>,
     correction: Signal<Local, Bits<16>>,
+    /// The write-back of the operation that was in stage 2 in the previous cycle.
+    write_back_enable: DFF<Bit>,
+    write_back_address: DFF<Bits<16>>,
+    write_back_data: DFF<Bits<32>>,
+    write_now: Signal<Local, Bit>,
+    /// The state word read in stage 1 was being written back in the same cycle: stage 2 takes
+    /// the written word from `forward_data`.
+    forward: DFF<Bit>,
+    forward_data: DFF<Bits<32>>,
+    state_word: Signal<Local, Bits<32>>,
+    address_mask: Constant<Bits<16>>,
 }
 
 impl Lane {
@@ -80,6 +93,9 @@ impl Lane {
         let membrane_bits = datapath.membrane_bits;
         // Both banks start initialised, like the initial-value region.
         let state: Vec<i64> = init.iter().cycle().take(3 * init.len()).copied().collect();
+        let state = Bram::new(membrane_bits, &state).sign_extended_to(datapath.width);
+        // The memory's addresses wrap at its depth, and so does the forwarding's compare.
+        let address_mask = Constant::new(((state.depth() - 1) as u64).into());
         Lane {
             clock: Default::default(),
             weight_address: Default::default(),
@@ -100,7 +116,7 @@ impl Lane {
             weight_write_data: Default::default(),
             // At least 16 bits, so the multiplier's operand is sign-extended too.
             weights: Bram::new(weight_bits, weights).sign_extended_to(datapath.width.max(16)),
-            state: Bram::new(membrane_bits, &state).sign_extended_to(datapath.width),
+            state,
             alu: NeuronAlu::new(datapath),
             product: Default::default(),
             saturated_write: Default::default(),
@@ -112,6 +128,14 @@ impl Lane {
             value_correction: Default::default(),
             weight_correction: Default::default(),
             correction: Default::default(),
+            write_back_enable: Default::default(),
+            write_back_address: Default::default(),
+            write_back_data: Default::default(),
+            write_now: Default::default(),
+            forward: Default::default(),
+            forward_data: Default::default(),
+            state_word: Default::default(),
+            address_mask,
         }
     }
 }
@@ -119,7 +143,17 @@ impl Lane {
 impl Logic for Lane {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, product, saturated_write);
+        dff_setup!(
+            self,
+            clock,
+            product,
+            saturated_write,
+            write_back_enable,
+            write_back_address,
+            write_back_data,
+            forward,
+            forward_data
+        );
         clock!(self, clock, weights, state);
         self.weights.read_address.next = self.weight_address.val();
         self.weights.write_enable.next = self.weight_write_enable.val();
@@ -146,7 +180,13 @@ impl Logic for Lane {
                 & self.mask.val();
         }
         self.state.read_address.next = self.state_address.val();
-        self.alu.membrane.next = self.state.read_data.val();
+        // Stage 2 works on the state word read, or on the word written back in the cycle of
+        // the read.
+        self.state_word.next = self.state.read_data.val();
+        if self.forward.q.val() {
+            self.state_word.next = self.forward_data.q.val();
+        }
+        self.alu.membrane.next = self.state_word.val();
         // Sub-block inputs are written once per evaluation (see `NeuronAlu`).
         self.addend_selected.next = self.addend.val();
         if self.use_product.val() {
@@ -155,12 +195,21 @@ impl Logic for Lane {
         self.alu.addend.next = self.addend_selected.val();
         self.alu.threshold.next = self.threshold.val();
         self.spike.next = self.alu.spike.val();
-        self.membrane.next = self.state.read_data.val();
-        self.state.write_enable.next =
+        self.membrane.next = self.state_word.val();
+        self.write_now.next =
             self.write_enable.val() | (self.write_on_spike.val() & self.alu.spike.val());
-        self.saturated_write.d.next = self.state.write_enable.val() & self.alu.saturated.val();
+        self.saturated_write.d.next = self.write_now.val() & self.alu.saturated.val();
         self.saturated.next = self.saturated_write.q.val();
-        self.state.write_address.next = self.write_address.val();
-        self.state.write_data.next = self.alu.sum.val();
+        self.write_back_enable.d.next = self.write_now.val();
+        self.write_back_address.d.next = self.write_address.val();
+        self.write_back_data.d.next = self.alu.sum.val();
+        self.state.write_enable.next = self.write_back_enable.q.val();
+        self.state.write_address.next = self.write_back_address.q.val();
+        self.state.write_data.next = self.write_back_data.q.val();
+        self.forward.d.next = self.write_back_enable.q.val()
+            & !(((self.write_back_address.q.val() ^ self.state_address.val())
+                & self.address_mask.val())
+            .any());
+        self.forward_data.d.next = self.write_back_data.q.val();
     }
 }

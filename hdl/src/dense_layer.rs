@@ -142,6 +142,7 @@ pub struct DenseLayer {
     selected_base: DFF<Bits<16>>,
     selected_free: Signal<Local, Bit>,
     lowest_index: Signal<Local, Bits<16>>,
+    weight_address: Signal<Local, Bits<16>>,
     lowest_value: Signal<Local, Bits<32>>,
     // The operation in stage 1 and stage 2.
     s1_acc: DFF<Bit>,
@@ -283,6 +284,7 @@ impl DenseLayer {
             selected_base: Default::default(),
             selected_free: Default::default(),
             lowest_index: Default::default(),
+            weight_address: Default::default(),
             lowest_value: Default::default(),
             s1_acc: Default::default(),
             s1_fire: Default::default(),
@@ -445,9 +447,13 @@ impl Logic for DenseLayer {
         // Masked to the lanes, so synthesis drops the vector's unused bits.
         self.pending_lanes.next = self.pending.q.val() & self.full_group.val();
         self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
+        // With one group, the weight base and the neuron base are always 0: no adders.
+        self.weight_address.next = self.acc_weight_base.q.val() + self.event_index.val();
+        if self.single_group.val() {
+            self.weight_address.next = self.event_index.val();
+        }
         for p in 0..self._lanes {
-            self.lanes[p].weight_address.next =
-                self.acc_weight_base.q.val() + self.event_index.val();
+            self.lanes[p].weight_address.next = self.weight_address.val();
             self.lanes[p].spike_shift.next = self.s1_shift.q.val();
             self.lanes[p].spike_value.next = self.s1_value.q.val();
             self.lanes[p].state_address.next = self.s1_read_address.q.val();
@@ -495,6 +501,9 @@ impl Logic for DenseLayer {
         for p in (self._lanes - 1)..self._lanes {
             self.captured.next = self.links[p].vector_out.val();
             self.lowest_index.next = self.selected_base.q.val() + self.links[p].number_out.val();
+            if self.single_group.val() {
+                self.lowest_index.next = self.links[p].number_out.val();
+            }
             self.lowest_value.next = self.links[p].value_out.val();
         }
         // Emission is two stages: the lowest pending lane moves to `selected` (a carry chain

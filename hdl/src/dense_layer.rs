@@ -7,9 +7,10 @@
 //!   (`W_ji << shift(t)`), two cycles apart at least when `G = 1`; an end-of-image marker
 //!   swaps the banks as soon as the previous image has finished firing.
 //! - **Fire**, on the other bank, taking an operation slot only when it issues: for
-//!   `t = 1..K`, for each group `g`, one fire step in every lane; two cycles later the group's
-//!   spikes are captured and leave one per cycle, lowest neuron first, so the layer's output
-//!   is in `(t, j)` order. Then the bank is re-initialised (one copy per group) and an
+//!   `t = 1..K`, for each group `g`, one fire step in every lane; three cycles later (stage 2;
+//!   the lanes register the weight read, so stage 1 is two cycles after stage 0) the group's
+//!   values are captured, a cycle after that its spikes (registered in every lane), and they
+//!   leave one per cycle, lowest neuron first, so the layer's output is in `(t, j)` order. Then the bank is re-initialised (one copy per group) and an
 //!   end-of-image marker closes the image. The output layer reads each accumulator once (its
 //!   logit) and leaves the logits in neuron order.
 //!
@@ -154,6 +155,17 @@ pub struct DenseLayer {
     s1_read_address: DFF<Bits<16>>,
     s1_write_address: DFF<Bits<16>>,
     s1_last_group: DFF<Bit>,
+    /// Stage 1 comes two cycles after stage 0 (the lanes register the weight read): the
+    /// operation's stage-1 fields wait a cycle here.
+    r1_acc: DFF<Bit>,
+    r1_fire: DFF<Bit>,
+    r1_init: DFF<Bit>,
+    r1_shift: DFF<Bits<5>>,
+    r1_value: DFF<Bits<16>>,
+    r1_step: DFF<Bits<5>>,
+    r1_read_address: DFF<Bits<16>>,
+    r1_write_address: DFF<Bits<16>>,
+    r1_last_group: DFF<Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
     s2_acc: DFF<Bit>,
@@ -207,6 +219,7 @@ impl DenseLayer {
             .map(|p| {
                 let (weights, init) = lane_contents(layer, lanes, p);
                 Lane::new(datapath, weight_bits, &weights, &init, multiply)
+                    .with_registered_weights()
             })
             .collect();
         let word = |x: i64| Constant::new(datapath.pattern(x));
@@ -295,6 +308,15 @@ impl DenseLayer {
             s1_read_address: Default::default(),
             s1_write_address: Default::default(),
             s1_last_group: Default::default(),
+            r1_acc: Default::default(),
+            r1_fire: Default::default(),
+            r1_init: Default::default(),
+            r1_shift: Default::default(),
+            r1_value: Default::default(),
+            r1_step: Default::default(),
+            r1_read_address: Default::default(),
+            r1_write_address: Default::default(),
+            r1_last_group: Default::default(),
             s2_last_group: Default::default(),
             s3_last_group: Default::default(),
             s2_acc: Default::default(),
@@ -355,6 +377,15 @@ impl Logic for DenseLayer {
             s1_read_address,
             s1_write_address,
             s1_last_group,
+            r1_acc,
+            r1_fire,
+            r1_init,
+            r1_shift,
+            r1_value,
+            r1_step,
+            r1_read_address,
+            r1_write_address,
+            r1_last_group,
             s2_last_group,
             s3_last_group,
             s2_acc,
@@ -422,22 +453,33 @@ impl Logic for DenseLayer {
             self.fire_done.d.next = false;
         }
 
+        // The extra cycle between stage 0 and stage 1.
+        self.r1_acc.d.next = self.s1_acc.q.val();
+        self.r1_fire.d.next = self.s1_fire.q.val();
+        self.r1_init.d.next = self.s1_init.q.val();
+        self.r1_shift.d.next = self.s1_shift.q.val();
+        self.r1_value.d.next = self.s1_value.q.val();
+        self.r1_step.d.next = self.s1_step.q.val();
+        self.r1_read_address.d.next = self.s1_read_address.q.val();
+        self.r1_write_address.d.next = self.s1_write_address.q.val();
+        self.r1_last_group.d.next = self.s1_last_group.q.val();
+
         // Stage 1 -> 2: the step's threshold and reset.
-        self.s2_acc.d.next = self.s1_acc.q.val();
-        self.s2_fire.d.next = self.s1_fire.q.val();
-        self.s2_init.d.next = self.s1_init.q.val();
-        self.s2_write_address.d.next = self.s1_write_address.q.val();
-        self.s2_last_group.d.next = self.s1_last_group.q.val();
+        self.s2_acc.d.next = self.r1_acc.q.val();
+        self.s2_fire.d.next = self.r1_fire.q.val();
+        self.s2_init.d.next = self.r1_init.q.val();
+        self.s2_write_address.d.next = self.r1_write_address.q.val();
+        self.s2_last_group.d.next = self.r1_last_group.q.val();
         self.s3_last_group.d.next = self.s2_last_group.q.val();
         self.s2_threshold.d.next = 0.into();
         self.s2_addend.d.next = 0.into();
         for s in 0..self._steps {
-            if self.s1_step.q.val().index() == s {
+            if self.r1_step.q.val().index() == s {
                 self.s2_threshold.d.next = self.threshold[s].val();
                 self.s2_addend.d.next = self.reset_addend[s].val();
             }
         }
-        if self.s1_init.q.val() {
+        if self.r1_init.q.val() {
             self.s2_addend.d.next = 0.into();
         }
 
@@ -454,9 +496,9 @@ impl Logic for DenseLayer {
         }
         for p in 0..self._lanes {
             self.lanes[p].weight_address.next = self.weight_address.val();
-            self.lanes[p].spike_shift.next = self.s1_shift.q.val();
-            self.lanes[p].spike_value.next = self.s1_value.q.val();
-            self.lanes[p].state_address.next = self.s1_read_address.q.val();
+            self.lanes[p].spike_shift.next = self.r1_shift.q.val();
+            self.lanes[p].spike_value.next = self.r1_value.q.val();
+            self.lanes[p].state_address.next = self.r1_read_address.q.val();
             self.lanes[p].use_product.next = self.s2_acc.q.val();
             self.lanes[p].addend.next = self.s2_addend.q.val();
             self.lanes[p].threshold.next = self.s2_threshold.q.val();
@@ -473,7 +515,7 @@ impl Logic for DenseLayer {
             {
                 self.saturated.next = true;
             }
-            self.links[p].spike.next = self.lanes[p].spike.val() | self.is_output.val();
+            self.links[p].spike.next = self.lanes[p].spike_registered.val() | self.is_output.val();
             self.links[p].selected.next = self.selected.q.val().get_bit(p);
             self.links[p].value.next = self.pending_value[p].q.val();
         }
@@ -519,9 +561,10 @@ impl Logic for DenseLayer {
             self.selected_valid.d.next = false;
         }
 
-        // Fire: issue a step of one group (state 0), wait for stage 1 (1) and 2 (2), emit the
-        // group's spikes (3); after the last step, re-initialise every group (4); then the
-        // end-of-image marker (5).
+        // Fire: issue a step of one group (state 0), wait for stage 1 (1, 6) and 2 (2: capture
+        // the values), capture the spikes the lanes registered (7), emit the group's spikes
+        // (3); after the last step, re-initialise every group (4); then the end-of-image
+        // marker (5).
         if self.fire_active.q.val() {
             match self.fire_state.q.val().index() {
                 0 => {
@@ -550,16 +593,23 @@ impl Logic for DenseLayer {
                     self.fire_state.d.next = 1.into();
                 }
                 1 => {
+                    self.fire_state.d.next = 6.into();
+                }
+                6 => {
                     self.fire_state.d.next = 2.into();
                 }
                 2 => {
-                    // Stage 2 of the fire step: capture the group's spikes (or logits).
+                    // Stage 2 of the fire step: capture the group's values (logits).
+                    for p in 0..self._lanes {
+                        self.pending_value[p].d.next = self.lanes[p].membrane.val();
+                    }
+                    self.fire_state.d.next = 7.into();
+                }
+                7 => {
+                    // The group's spikes, registered in the lanes a cycle after stage 2.
                     self.pending.d.next = self.captured.val() & self.full_group.val();
                     if self.out_group.q.val() == self.last_group_index.val() {
                         self.pending.d.next = self.captured.val() & self.last_group.val();
-                    }
-                    for p in 0..self._lanes {
-                        self.pending_value[p].d.next = self.lanes[p].membrane.val();
                     }
                     self.fire_state.d.next = 3.into();
                 }

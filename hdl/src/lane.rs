@@ -12,6 +12,11 @@
 //!   0 to copy an initial value into a bank) and writes the sum back, always or only on a
 //!   spike (a fire step). The spike and the state read are outputs for the layer to collect.
 //!
+//! With [`Lane::with_registered_weights`] (what [`crate::dense_layer::DenseLayer`] builds), the
+//! weight read takes two cycles: the block RAM's word goes straight into a register, and
+//! stage 1 comes two cycles after stage 0 (a block RAM's output is slow on some FPGAs, ECP5's
+//! 5.8 ns, too slow to shift in the same cycle).
+//!
 //! The sum is written back one cycle after stage 2, from registers (the adder, the saturation
 //! and the block RAM's write port are not one path). The layer never issues two operations on
 //! one word less than two cycles apart; the one read that can miss a write (two cycles apart:
@@ -46,6 +51,9 @@ pub struct Lane {
     /// logit).
     pub spike: Signal<Out, Bit>,
     pub membrane: Signal<Out, Bits<32>>,
+    /// `spike`, one cycle later (registered in the lane, so the layer gathers it from
+    /// flip-flops).
+    pub spike_registered: Signal<Out, Bit>,
     /// A saturated sum was written back, one cycle after stage 2 (registered: the layer ORs
     /// it over all lanes).
     pub saturated: Signal<Out, Bit>,
@@ -61,6 +69,11 @@ pub struct Lane {
     addend_selected: Signal<Local, Bits<32>>,
     mask: Constant<Bits<32>>,
     multiply: Constant<Bit>,
+    /// Stage 1 is two cycles after stage 0, the weight read registered in between.
+    registered_weights: Constant<Bit>,
+    weight_register: DFF<Bits<32>>,
+    weight_word: Signal<Local, Bits<32>>,
+    spike_register: DFF<Bit>,
     weight16: Signal<Local, Bits<16>>,
     raw_product: Signal<Local, Bits<32>>,
     value_correction: Signal<Local, Bits<16>>,
@@ -110,6 +123,7 @@ impl Lane {
             write_address: Default::default(),
             spike: Default::default(),
             membrane: Default::default(),
+            spike_registered: Default::default(),
             saturated: Default::default(),
             weight_write_enable: Default::default(),
             weight_write_address: Default::default(),
@@ -123,6 +137,10 @@ impl Lane {
             addend_selected: Default::default(),
             mask: Constant::new(datapath.mask().into()),
             multiply: Constant::new(multiply),
+            registered_weights: Constant::new(false),
+            weight_register: Default::default(),
+            weight_word: Default::default(),
+            spike_register: Default::default(),
             weight16: Default::default(),
             raw_product: Default::default(),
             value_correction: Default::default(),
@@ -140,6 +158,15 @@ impl Lane {
     }
 }
 
+impl Lane {
+    /// The weight read takes two cycles: stage 1 (the shift or multiply, the state read) comes
+    /// two cycles after `weight_address`, and stage 2 three.
+    pub fn with_registered_weights(mut self) -> Self {
+        self.registered_weights = Constant::new(true);
+        self
+    }
+}
+
 impl Logic for Lane {
     #[hdl_gen]
     fn update(&mut self) {
@@ -152,7 +179,9 @@ impl Logic for Lane {
             write_back_address,
             write_back_data,
             forward,
-            forward_data
+            forward_data,
+            weight_register,
+            spike_register
         );
         clock!(self, clock, weights, state);
         self.weights.read_address.next = self.weight_address.val();
@@ -161,7 +190,12 @@ impl Logic for Lane {
         self.weights.write_data.next = self.weight_write_data.val();
         // W * D as unsigned 16 x 16 = 32 bits, corrected to the signed product (mod 2^32):
         // a negative operand was read as itself + 2^16, which added the other one << 16.
-        self.weight16.next = self.weights.read_data.val().get_bits::<16>(0);
+        self.weight_register.d.next = self.weights.read_data.val();
+        self.weight_word.next = self.weights.read_data.val();
+        if self.registered_weights.val() {
+            self.weight_word.next = self.weight_register.q.val();
+        }
+        self.weight16.next = self.weight_word.val().get_bits::<16>(0);
         self.raw_product.next = self.weight16.val() * self.spike_value.val();
         self.value_correction.next = 0.into();
         if self.weight16.val().get_bit(15) {
@@ -172,8 +206,7 @@ impl Logic for Lane {
             self.weight_correction.next = self.weight16.val();
         }
         self.correction.next = self.value_correction.val() + self.weight_correction.val();
-        self.product.d.next =
-            (self.weights.read_data.val() << self.spike_shift.val()) & self.mask.val();
+        self.product.d.next = (self.weight_word.val() << self.spike_shift.val()) & self.mask.val();
         if self.multiply.val() {
             self.product.d.next = (self.raw_product.val()
                 - (bit_cast::<32, 16>(self.correction.val()) << 16))
@@ -195,6 +228,8 @@ impl Logic for Lane {
         self.alu.addend.next = self.addend_selected.val();
         self.alu.threshold.next = self.threshold.val();
         self.spike.next = self.alu.spike.val();
+        self.spike_register.d.next = self.alu.spike.val();
+        self.spike_registered.next = self.spike_register.q.val();
         self.membrane.next = self.state_word.val();
         self.write_now.next =
             self.write_enable.val() | (self.write_on_spike.val() & self.alu.spike.val());

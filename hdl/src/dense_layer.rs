@@ -7,8 +7,9 @@
 //!   (`W_ji << shift(t)`), two cycles apart at least when `G = 1`; an end-of-image marker
 //!   swaps the banks as soon as the previous image has finished firing.
 //! - **Fire**, on the other bank, taking an operation slot only when it issues: for
-//!   `t = 1..K`, for each group `g`, one fire step in every lane; three cycles later (stage 2;
-//!   the lanes register the weight read, so stage 1 is two cycles after stage 0) the group's
+//!   `t = 1..K`, for each group `g`, one fire step in every lane; four cycles later (stage 2;
+//!   the weight address and the weight read are registered, so the lanes' stage 1 is three
+//!   cycles after the layer's stage 0) the group's
 //!   values are captured, a cycle after that its spikes (registered in every lane), and they
 //!   leave one per cycle, lowest neuron first, so the layer's output is in `(t, j)` order. Then the bank is re-initialised (one copy per group) and an
 //!   end-of-image marker closes the image. The output layer reads each accumulator once (its
@@ -122,7 +123,7 @@ pub struct DenseLayer {
     acc_previous: DFF<Bit>,
     // Firing.
     fire_active: DFF<Bit>,
-    fire_state: DFF<Bits<3>>,
+    fire_state: DFF<Bits<4>>,
     fire_step: DFF<Bits<5>>,
     fire_group: DFF<Bits<16>>,
     fire_neuron_base: DFF<Bits<16>>,
@@ -155,8 +156,10 @@ pub struct DenseLayer {
     s1_read_address: DFF<Bits<16>>,
     s1_write_address: DFF<Bits<16>>,
     s1_last_group: DFF<Bit>,
-    /// Stage 1 comes two cycles after stage 0 (the lanes register the weight read): the
-    /// operation's stage-1 fields wait a cycle here.
+    /// Stage 0's weight address is registered before it fans out to every lane's memory, and
+    /// the lanes register the weight read: the lanes' stage 1 comes three cycles after the
+    /// layer's stage 0, so the operation's stage-1 fields wait two cycles here.
+    weight_address_register: DFF<Bits<16>>,
     r1_acc: DFF<Bit>,
     r1_fire: DFF<Bit>,
     r1_init: DFF<Bit>,
@@ -166,6 +169,15 @@ pub struct DenseLayer {
     r1_read_address: DFF<Bits<16>>,
     r1_write_address: DFF<Bits<16>>,
     r1_last_group: DFF<Bit>,
+    r2_acc: DFF<Bit>,
+    r2_fire: DFF<Bit>,
+    r2_init: DFF<Bit>,
+    r2_shift: DFF<Bits<5>>,
+    r2_value: DFF<Bits<16>>,
+    r2_step: DFF<Bits<5>>,
+    r2_read_address: DFF<Bits<16>>,
+    r2_write_address: DFF<Bits<16>>,
+    r2_last_group: DFF<Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
     s2_acc: DFF<Bit>,
@@ -317,6 +329,16 @@ impl DenseLayer {
             r1_read_address: Default::default(),
             r1_write_address: Default::default(),
             r1_last_group: Default::default(),
+            r2_acc: Default::default(),
+            r2_fire: Default::default(),
+            r2_init: Default::default(),
+            r2_shift: Default::default(),
+            r2_value: Default::default(),
+            r2_step: Default::default(),
+            r2_read_address: Default::default(),
+            r2_write_address: Default::default(),
+            r2_last_group: Default::default(),
+            weight_address_register: Default::default(),
             s2_last_group: Default::default(),
             s3_last_group: Default::default(),
             s2_acc: Default::default(),
@@ -386,6 +408,16 @@ impl Logic for DenseLayer {
             r1_read_address,
             r1_write_address,
             r1_last_group,
+            r2_acc,
+            r2_fire,
+            r2_init,
+            r2_shift,
+            r2_value,
+            r2_step,
+            r2_read_address,
+            r2_write_address,
+            r2_last_group,
+            weight_address_register,
             s2_last_group,
             s3_last_group,
             s2_acc,
@@ -453,7 +485,16 @@ impl Logic for DenseLayer {
             self.fire_done.d.next = false;
         }
 
-        // The extra cycle between stage 0 and stage 1.
+        // The two extra cycles between stage 0 and stage 1.
+        self.r2_acc.d.next = self.r1_acc.q.val();
+        self.r2_fire.d.next = self.r1_fire.q.val();
+        self.r2_init.d.next = self.r1_init.q.val();
+        self.r2_shift.d.next = self.r1_shift.q.val();
+        self.r2_value.d.next = self.r1_value.q.val();
+        self.r2_step.d.next = self.r1_step.q.val();
+        self.r2_read_address.d.next = self.r1_read_address.q.val();
+        self.r2_write_address.d.next = self.r1_write_address.q.val();
+        self.r2_last_group.d.next = self.r1_last_group.q.val();
         self.r1_acc.d.next = self.s1_acc.q.val();
         self.r1_fire.d.next = self.s1_fire.q.val();
         self.r1_init.d.next = self.s1_init.q.val();
@@ -465,21 +506,21 @@ impl Logic for DenseLayer {
         self.r1_last_group.d.next = self.s1_last_group.q.val();
 
         // Stage 1 -> 2: the step's threshold and reset.
-        self.s2_acc.d.next = self.r1_acc.q.val();
-        self.s2_fire.d.next = self.r1_fire.q.val();
-        self.s2_init.d.next = self.r1_init.q.val();
-        self.s2_write_address.d.next = self.r1_write_address.q.val();
-        self.s2_last_group.d.next = self.r1_last_group.q.val();
+        self.s2_acc.d.next = self.r2_acc.q.val();
+        self.s2_fire.d.next = self.r2_fire.q.val();
+        self.s2_init.d.next = self.r2_init.q.val();
+        self.s2_write_address.d.next = self.r2_write_address.q.val();
+        self.s2_last_group.d.next = self.r2_last_group.q.val();
         self.s3_last_group.d.next = self.s2_last_group.q.val();
         self.s2_threshold.d.next = 0.into();
         self.s2_addend.d.next = 0.into();
         for s in 0..self._steps {
-            if self.r1_step.q.val().index() == s {
+            if self.r2_step.q.val().index() == s {
                 self.s2_threshold.d.next = self.threshold[s].val();
                 self.s2_addend.d.next = self.reset_addend[s].val();
             }
         }
-        if self.r1_init.q.val() {
+        if self.r2_init.q.val() {
             self.s2_addend.d.next = 0.into();
         }
 
@@ -494,11 +535,12 @@ impl Logic for DenseLayer {
         if self.single_group.val() {
             self.weight_address.next = self.event_index.val();
         }
+        self.weight_address_register.d.next = self.weight_address.val();
         for p in 0..self._lanes {
-            self.lanes[p].weight_address.next = self.weight_address.val();
-            self.lanes[p].spike_shift.next = self.r1_shift.q.val();
-            self.lanes[p].spike_value.next = self.r1_value.q.val();
-            self.lanes[p].state_address.next = self.r1_read_address.q.val();
+            self.lanes[p].weight_address.next = self.weight_address_register.q.val();
+            self.lanes[p].spike_shift.next = self.r2_shift.q.val();
+            self.lanes[p].spike_value.next = self.r2_value.q.val();
+            self.lanes[p].state_address.next = self.r2_read_address.q.val();
             self.lanes[p].use_product.next = self.s2_acc.q.val();
             self.lanes[p].addend.next = self.s2_addend.q.val();
             self.lanes[p].threshold.next = self.s2_threshold.q.val();
@@ -561,7 +603,7 @@ impl Logic for DenseLayer {
             self.selected_valid.d.next = false;
         }
 
-        // Fire: issue a step of one group (state 0), wait for stage 1 (1, 6) and 2 (2: capture
+        // Fire: issue a step of one group (state 0), wait for stage 1 (1, 6, 8) and 2 (2: capture
         // the values), capture the spikes the lanes registered (7), emit the group's spikes
         // (3); after the last step, re-initialise every group (4); then the end-of-image
         // marker (5).
@@ -596,6 +638,9 @@ impl Logic for DenseLayer {
                     self.fire_state.d.next = 6.into();
                 }
                 6 => {
+                    self.fire_state.d.next = 8.into();
+                }
+                8 => {
                     self.fire_state.d.next = 2.into();
                 }
                 2 => {

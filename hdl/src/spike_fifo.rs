@@ -40,7 +40,8 @@ pub struct SpikeFifo {
     /// `count != 0`, kept as a flag: the pop that the consumer's `out_ready` enables is then
     /// one gate from that input.
     nonempty: DFF<Bit>,
-    slots: Constant<Bits<8>>,
+    /// `count == slots`, kept as a flag: `in_ready` comes straight from a flip-flop.
+    full: DFF<Bit>,
     last_slot: Constant<Bits<8>>,
     push: Signal<Local, Bit>,
     head_free: Signal<Local, Bit>,
@@ -85,7 +86,7 @@ impl SpikeFifo {
             read_pointer: Default::default(),
             count: Default::default(),
             nonempty: Default::default(),
-            slots: Constant::new((slots as u64).into()),
+            full: Default::default(),
             last_slot: Constant::new(((slots - 1) as u64).into()),
             push: Default::default(),
             head_free: Default::default(),
@@ -114,15 +115,16 @@ impl Logic for SpikeFifo {
             write_pointer,
             read_pointer,
             count,
-            nonempty
+            nonempty,
+            full
         );
-        self.in_ready.next = self.count.q.val() != self.slots.val();
+        self.in_ready.next = !self.full.q.val();
         self.out_valid.next = self.head_valid.q.val();
         self.out_index.next = self.head_index.q.val();
         self.out_step.next = self.head_step.q.val();
         self.out_value.next = self.head_value.q.val();
         self.out_last.next = self.head_last.q.val();
-        self.push.next = self.in_valid.val() & (self.count.q.val() != self.slots.val());
+        self.push.next = self.in_valid.val() & !self.full.q.val();
         // The head takes the oldest slot, or else the input, whenever it empties.
         self.head_free.next = !self.head_valid.q.val() | self.out_ready.val();
         self.ring_pop.next =
@@ -181,10 +183,12 @@ impl Logic for SpikeFifo {
         if self.ring_push.val() & !self.ring_pop.val() {
             self.count.d.next = self.count.q.val() + 1;
             self.nonempty.d.next = true;
+            self.full.d.next = self.count.q.val() == self.last_slot.val();
         }
         if self.ring_pop.val() & !self.ring_push.val() {
             self.count.d.next = self.count.q.val() - 1;
             self.nonempty.d.next = self.count.q.val() != 1;
+            self.full.d.next = false;
         }
     }
 }

@@ -60,6 +60,10 @@ pub struct InputEncoder {
     /// The length of the current plane's list (registered, so the drain's handshake is
     /// shallow logic), and of the plane below it.
     plane_count: DFF<Bits<16>>,
+    /// `pointer != plane_count` (in the bits a pixel index has), kept as a flag so the read
+    /// address does not wait for the compare; and that compare for the pointer's next value.
+    more: DFF<Bit>,
+    more_after: Signal<Local, Bit>,
     count_below: Signal<Local, Bits<16>>,
     plane_above: Vec<Constant<Bits<5>>>,
     index_mask: Constant<Bits<16>>,
@@ -122,6 +126,8 @@ impl InputEncoder {
             pointer: Default::default(),
             next_pointer: Default::default(),
             plane_count: Default::default(),
+            more: Default::default(),
+            more_after: Default::default(),
             count_below: Default::default(),
             index_mask: Constant::new(((1u64 << bits_for_magnitude(pixels as u64)) - 1).into()),
             plane_above: (0..bits)
@@ -157,6 +163,7 @@ impl Logic for InputEncoder {
             plane,
             pointer,
             plane_count,
+            more,
             out_valid,
             out_last,
             out_plane,
@@ -241,6 +248,8 @@ impl Logic for InputEncoder {
         self.drain_valid.next = false;
         self.drain_last.next = false;
         self.next_pointer.next = self.pointer.q.val();
+        self.more_after.next =
+            (((self.pointer.q.val() + 1) ^ self.plane_count.q.val()) & self.index_mask.val()).any();
         if !self.draining.q.val() {
             if (self.full_a.q.val() & !self.drain_set_b.q.val())
                 | (self.full_b.q.val() & self.drain_set_b.q.val())
@@ -248,15 +257,16 @@ impl Logic for InputEncoder {
                 self.draining.d.next = true;
                 self.plane.d.next = self.priming_plane.val();
                 self.plane_count.d.next = 0.into();
+                self.more.d.next = false;
                 self.next_pointer.next = 0.into();
             }
-        } else if ((self.pointer.q.val() ^ self.plane_count.q.val()) & self.index_mask.val()).any()
-        {
+        } else if self.more.q.val() {
             // The pointer counts up to the list length: an equality (no carry chain) of the
             // bits a pixel index has.
             self.drain_valid.next = true;
             if self.advance.val() {
                 self.next_pointer.next = self.pointer.q.val() + 1;
+                self.more.d.next = self.more_after.val();
             }
         } else if !self.plane.q.val().any() {
             // Every plane drained: the end-of-image marker frees the set.
@@ -281,6 +291,7 @@ impl Logic for InputEncoder {
         } else {
             self.plane.d.next = self.plane.q.val() - 1;
             self.plane_count.d.next = self.count_below.val();
+            self.more.d.next = (self.count_below.val() & self.index_mask.val()).any();
             self.next_pointer.next = 0.into();
         }
         self.pointer.d.next = self.next_pointer.val();

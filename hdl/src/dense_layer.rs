@@ -184,8 +184,14 @@ pub struct DenseLayer {
     s2_fire: DFF<Bit>,
     s2_init: DFF<Bit>,
     s2_write_address: DFF<Bits<16>>,
-    s2_threshold: DFF<Bits<32>>,
-    s2_addend: DFF<Bits<32>>,
+    /// Stage 2's operands, one copy per lane: each drives only its lane's adder and
+    /// comparator, not a net across the whole layer. (Synthesis would merge identical
+    /// registers; `scripts/synth` marks registers named `*replica*` to be kept.)
+    use_product_replica: Vec<DFF<Bit>>,
+    threshold_replica: Vec<DFF<Bits<32>>>,
+    addend_replica: Vec<DFF<Bits<32>>>,
+    threshold_next: Signal<Local, Bits<32>>,
+    addend_next: Signal<Local, Bits<32>>,
     fire_issue: Signal<Local, Bit>,
     acc_issue: Signal<Local, Bit>,
     acc_bank_base: Signal<Local, Bits<16>>,
@@ -345,8 +351,11 @@ impl DenseLayer {
             s2_fire: Default::default(),
             s2_init: Default::default(),
             s2_write_address: Default::default(),
-            s2_threshold: Default::default(),
-            s2_addend: Default::default(),
+            use_product_replica: (0..lanes).map(|_| Default::default()).collect(),
+            threshold_replica: (0..lanes).map(|_| Default::default()).collect(),
+            addend_replica: (0..lanes).map(|_| Default::default()).collect(),
+            threshold_next: Default::default(),
+            addend_next: Default::default(),
             fire_issue: Default::default(),
             acc_issue: Default::default(),
             acc_bank_base: Default::default(),
@@ -423,9 +432,7 @@ impl Logic for DenseLayer {
             s2_acc,
             s2_fire,
             s2_init,
-            s2_write_address,
-            s2_threshold,
-            s2_addend
+            s2_write_address
         );
         for p in 0..self._lanes {
             self.lanes[p].clock.next = self.clock.val();
@@ -512,16 +519,16 @@ impl Logic for DenseLayer {
         self.s2_write_address.d.next = self.r2_write_address.q.val();
         self.s2_last_group.d.next = self.r2_last_group.q.val();
         self.s3_last_group.d.next = self.s2_last_group.q.val();
-        self.s2_threshold.d.next = 0.into();
-        self.s2_addend.d.next = 0.into();
+        self.threshold_next.next = 0.into();
+        self.addend_next.next = 0.into();
         for s in 0..self._steps {
             if self.r2_step.q.val().index() == s {
-                self.s2_threshold.d.next = self.threshold[s].val();
-                self.s2_addend.d.next = self.reset_addend[s].val();
+                self.threshold_next.next = self.threshold[s].val();
+                self.addend_next.next = self.reset_addend[s].val();
             }
         }
         if self.r2_init.q.val() {
-            self.s2_addend.d.next = 0.into();
+            self.addend_next.next = 0.into();
         }
 
         // The lanes: stage 0, 1 and 2 of the operations in flight. Their spikes, and the
@@ -541,9 +548,15 @@ impl Logic for DenseLayer {
             self.lanes[p].spike_shift.next = self.r2_shift.q.val();
             self.lanes[p].spike_value.next = self.r2_value.q.val();
             self.lanes[p].state_address.next = self.r2_read_address.q.val();
-            self.lanes[p].use_product.next = self.s2_acc.q.val();
-            self.lanes[p].addend.next = self.s2_addend.q.val();
-            self.lanes[p].threshold.next = self.s2_threshold.q.val();
+            self.use_product_replica[p].clock.next = self.clock.val();
+            self.threshold_replica[p].clock.next = self.clock.val();
+            self.addend_replica[p].clock.next = self.clock.val();
+            self.use_product_replica[p].d.next = self.r2_acc.q.val();
+            self.threshold_replica[p].d.next = self.threshold_next.val();
+            self.addend_replica[p].d.next = self.addend_next.val();
+            self.lanes[p].use_product.next = self.use_product_replica[p].q.val();
+            self.lanes[p].addend.next = self.addend_replica[p].q.val();
+            self.lanes[p].threshold.next = self.threshold_replica[p].q.val();
             self.lanes[p].write_enable.next = self.s2_acc.q.val() | self.s2_init.q.val();
             self.lanes[p].write_on_spike.next = self.s2_fire.q.val() & !self.is_output.val();
             self.lanes[p].write_address.next = self.s2_write_address.q.val();

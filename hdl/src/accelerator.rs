@@ -400,9 +400,10 @@ pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Ve
             // slots too, up to (K + 1) G more cycles, but mostly while the next image waits.)
             let per_event = if groups == 1.0 { 2.0 } else { groups };
             let operations = mean_spikes[l] * per_event + 1.0;
-            // Firing: per step and group, issue, two pipeline stages, one cycle per spike and
-            // one to find none left; then the re-initialisations and the end marker.
-            let fire = steps * groups * 4.0 + spikes_out + groups + 1.0;
+            // Firing: per step and group, issue, four pipeline stages, the lanes' spike
+            // register, one cycle per spike and one to find none left; then the
+            // re-initialisations and the end marker.
+            let fire = steps * groups * 7.0 + spikes_out + groups + 1.0;
             operations.max(fire)
         });
     std::iter::once(encoder).chain(layers).collect()

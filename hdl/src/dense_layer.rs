@@ -7,9 +7,11 @@
 //!   (`W_ji << shift(t)`), two cycles apart at least when `G = 1`; an end-of-image marker
 //!   swaps the banks as soon as the previous image has finished firing.
 //! - **Fire**, on the other bank, taking an operation slot only when it issues: for
-//!   `t = 1..K`, for each group `g`, one fire step in every lane; two cycles later the group's
-//!   spikes are captured and leave one per cycle, lowest neuron first, so the layer's output
-//!   is in `(t, j)` order. Then the bank is re-initialised (one copy per group) and an
+//!   `t = 1..K`, for each group `g`, one fire step in every lane; four cycles later (stage 2;
+//!   the weight address and the weight read are registered, so the lanes' stage 1 is three
+//!   cycles after the layer's stage 0) the group's
+//!   values are captured, a cycle after that its spikes (registered in every lane), and they
+//!   leave one per cycle, lowest neuron first, so the layer's output is in `(t, j)` order. Then the bank is re-initialised (one copy per group) and an
 //!   end-of-image marker closes the image. The output layer reads each accumulator once (its
 //!   logit) and leaves the logits in neuron order.
 //!
@@ -119,6 +121,9 @@ pub struct DenseLayer {
     single_group: Constant<Bit>,
     last_step: Constant<Bits<5>>,
     is_output: Constant<Bit>,
+    /// The datapath's bits: the output value is masked to them, so synthesis sees the bits
+    /// above as constant all the way to the consumer (the argmax's compare).
+    value_mask: Constant<Bits<32>>,
     // Accumulation.
     bank: DFF<Bit>,
     acc_group: DFF<Bits<16>>,
@@ -126,7 +131,7 @@ pub struct DenseLayer {
     acc_previous: DFF<Bit>,
     // Firing.
     fire_active: DFF<Bit>,
-    fire_state: DFF<Bits<3>>,
+    fire_state: DFF<Bits<4>>,
     fire_step: DFF<Bits<5>>,
     fire_group: DFF<Bits<16>>,
     fire_neuron_base: DFF<Bits<16>>,
@@ -147,6 +152,7 @@ pub struct DenseLayer {
     selected_base: DFF<Bits<16>>,
     selected_free: Signal<Local, Bit>,
     lowest_index: Signal<Local, Bits<16>>,
+    weight_address: Signal<Local, Bits<16>>,
     lowest_value: Signal<Local, Bits<32>>,
     // The operation in stage 1 and stage 2.
     s1_acc: DFF<Bit>,
@@ -158,14 +164,42 @@ pub struct DenseLayer {
     s1_read_address: DFF<Bits<16>>,
     s1_write_address: DFF<Bits<16>>,
     s1_last_group: DFF<Bit>,
+    /// Stage 0's weight address is registered before it fans out to every lane's memory, and
+    /// the lanes register the weight read: the lanes' stage 1 comes three cycles after the
+    /// layer's stage 0, so the operation's stage-1 fields wait two cycles here.
+    weight_address_register: DFF<Bits<16>>,
+    r1_acc: DFF<Bit>,
+    r1_fire: DFF<Bit>,
+    r1_init: DFF<Bit>,
+    r1_shift: DFF<Bits<5>>,
+    r1_value: DFF<Bits<16>>,
+    r1_step: DFF<Bits<5>>,
+    r1_read_address: DFF<Bits<16>>,
+    r1_write_address: DFF<Bits<16>>,
+    r1_last_group: DFF<Bit>,
+    r2_acc: DFF<Bit>,
+    r2_fire: DFF<Bit>,
+    r2_init: DFF<Bit>,
+    r2_shift: DFF<Bits<5>>,
+    r2_value: DFF<Bits<16>>,
+    r2_step: DFF<Bits<5>>,
+    r2_read_address: DFF<Bits<16>>,
+    r2_write_address: DFF<Bits<16>>,
+    r2_last_group: DFF<Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
     s2_acc: DFF<Bit>,
     s2_fire: DFF<Bit>,
     s2_init: DFF<Bit>,
     s2_write_address: DFF<Bits<16>>,
-    s2_threshold: DFF<Bits<32>>,
-    s2_addend: DFF<Bits<32>>,
+    /// Stage 2's operands, one copy per lane: each drives only its lane's adder and
+    /// comparator, not a net across the whole layer. (Synthesis would merge identical
+    /// registers; `scripts/synth` marks registers named `*replica*` to be kept.)
+    use_product_replica: Vec<DFF<Bit>>,
+    threshold_replica: Vec<DFF<Bits<32>>>,
+    addend_replica: Vec<DFF<Bits<32>>>,
+    threshold_next: Signal<Local, Bits<32>>,
+    addend_next: Signal<Local, Bits<32>>,
     fire_issue: Signal<Local, Bit>,
     acc_issue: Signal<Local, Bit>,
     acc_bank_base: Signal<Local, Bits<16>>,
@@ -211,6 +245,7 @@ impl DenseLayer {
             .map(|p| {
                 let (weights, init) = lane_contents(layer, lanes, p);
                 Lane::new(datapath, weight_bits, &weights, &init, multiply)
+                    .with_registered_weights()
             })
             .collect();
         let word = |x: i64| Constant::new(datapath.pattern(x));
@@ -269,6 +304,7 @@ impl DenseLayer {
             single_group: Constant::new(groups == 1),
             last_step: Constant::new(((steps - 1) as u64).into()),
             is_output: Constant::new(layer.rom.is_none()),
+            value_mask: Constant::new(datapath.mask().into()),
             bank: Default::default(),
             acc_group: Default::default(),
             acc_weight_base: Default::default(),
@@ -295,6 +331,7 @@ impl DenseLayer {
             selected_base: Default::default(),
             selected_free: Default::default(),
             lowest_index: Default::default(),
+            weight_address: Default::default(),
             lowest_value: Default::default(),
             s1_acc: Default::default(),
             s1_fire: Default::default(),
@@ -305,14 +342,36 @@ impl DenseLayer {
             s1_read_address: Default::default(),
             s1_write_address: Default::default(),
             s1_last_group: Default::default(),
+            r1_acc: Default::default(),
+            r1_fire: Default::default(),
+            r1_init: Default::default(),
+            r1_shift: Default::default(),
+            r1_value: Default::default(),
+            r1_step: Default::default(),
+            r1_read_address: Default::default(),
+            r1_write_address: Default::default(),
+            r1_last_group: Default::default(),
+            r2_acc: Default::default(),
+            r2_fire: Default::default(),
+            r2_init: Default::default(),
+            r2_shift: Default::default(),
+            r2_value: Default::default(),
+            r2_step: Default::default(),
+            r2_read_address: Default::default(),
+            r2_write_address: Default::default(),
+            r2_last_group: Default::default(),
+            weight_address_register: Default::default(),
             s2_last_group: Default::default(),
             s3_last_group: Default::default(),
             s2_acc: Default::default(),
             s2_fire: Default::default(),
             s2_init: Default::default(),
             s2_write_address: Default::default(),
-            s2_threshold: Default::default(),
-            s2_addend: Default::default(),
+            use_product_replica: (0..lanes).map(|_| Default::default()).collect(),
+            threshold_replica: (0..lanes).map(|_| Default::default()).collect(),
+            addend_replica: (0..lanes).map(|_| Default::default()).collect(),
+            threshold_next: Default::default(),
+            addend_next: Default::default(),
             fire_issue: Default::default(),
             acc_issue: Default::default(),
             acc_bank_base: Default::default(),
@@ -365,14 +424,31 @@ impl Logic for DenseLayer {
             s1_read_address,
             s1_write_address,
             s1_last_group,
+            r1_acc,
+            r1_fire,
+            r1_init,
+            r1_shift,
+            r1_value,
+            r1_step,
+            r1_read_address,
+            r1_write_address,
+            r1_last_group,
+            r2_acc,
+            r2_fire,
+            r2_init,
+            r2_shift,
+            r2_value,
+            r2_step,
+            r2_read_address,
+            r2_write_address,
+            r2_last_group,
+            weight_address_register,
             s2_last_group,
             s3_last_group,
             s2_acc,
             s2_fire,
             s2_init,
-            s2_write_address,
-            s2_threshold,
-            s2_addend
+            s2_write_address
         );
         for p in 0..self._lanes {
             self.lanes[p].clock.next = self.clock.val();
@@ -432,23 +508,43 @@ impl Logic for DenseLayer {
             self.fire_done.d.next = false;
         }
 
+        // The two extra cycles between stage 0 and stage 1.
+        self.r2_acc.d.next = self.r1_acc.q.val();
+        self.r2_fire.d.next = self.r1_fire.q.val();
+        self.r2_init.d.next = self.r1_init.q.val();
+        self.r2_shift.d.next = self.r1_shift.q.val();
+        self.r2_value.d.next = self.r1_value.q.val();
+        self.r2_step.d.next = self.r1_step.q.val();
+        self.r2_read_address.d.next = self.r1_read_address.q.val();
+        self.r2_write_address.d.next = self.r1_write_address.q.val();
+        self.r2_last_group.d.next = self.r1_last_group.q.val();
+        self.r1_acc.d.next = self.s1_acc.q.val();
+        self.r1_fire.d.next = self.s1_fire.q.val();
+        self.r1_init.d.next = self.s1_init.q.val();
+        self.r1_shift.d.next = self.s1_shift.q.val();
+        self.r1_value.d.next = self.s1_value.q.val();
+        self.r1_step.d.next = self.s1_step.q.val();
+        self.r1_read_address.d.next = self.s1_read_address.q.val();
+        self.r1_write_address.d.next = self.s1_write_address.q.val();
+        self.r1_last_group.d.next = self.s1_last_group.q.val();
+
         // Stage 1 -> 2: the step's threshold and reset.
-        self.s2_acc.d.next = self.s1_acc.q.val();
-        self.s2_fire.d.next = self.s1_fire.q.val();
-        self.s2_init.d.next = self.s1_init.q.val();
-        self.s2_write_address.d.next = self.s1_write_address.q.val();
-        self.s2_last_group.d.next = self.s1_last_group.q.val();
+        self.s2_acc.d.next = self.r2_acc.q.val();
+        self.s2_fire.d.next = self.r2_fire.q.val();
+        self.s2_init.d.next = self.r2_init.q.val();
+        self.s2_write_address.d.next = self.r2_write_address.q.val();
+        self.s2_last_group.d.next = self.r2_last_group.q.val();
         self.s3_last_group.d.next = self.s2_last_group.q.val();
-        self.s2_threshold.d.next = 0.into();
-        self.s2_addend.d.next = 0.into();
+        self.threshold_next.next = 0.into();
+        self.addend_next.next = 0.into();
         for s in 0..self._steps {
-            if self.s1_step.q.val().index() == s {
-                self.s2_threshold.d.next = self.threshold[s].val();
-                self.s2_addend.d.next = self.reset_addend[s].val();
+            if self.r2_step.q.val().index() == s {
+                self.threshold_next.next = self.threshold[s].val();
+                self.addend_next.next = self.reset_addend[s].val();
             }
         }
-        if self.s1_init.q.val() {
-            self.s2_addend.d.next = 0.into();
+        if self.r2_init.q.val() {
+            self.addend_next.next = 0.into();
         }
 
         // The lanes: stage 0, 1 and 2 of the operations in flight. Their spikes, and the
@@ -457,15 +553,26 @@ impl Logic for DenseLayer {
         // Masked to the lanes, so synthesis drops the vector's unused bits.
         self.pending_lanes.next = self.pending.q.val() & self.full_group.val();
         self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
+        // With one group, the weight base and the neuron base are always 0: no adders.
+        self.weight_address.next = self.acc_weight_base.q.val() + self.event_index.val();
+        if self.single_group.val() {
+            self.weight_address.next = self.event_index.val();
+        }
+        self.weight_address_register.d.next = self.weight_address.val();
         for p in 0..self._lanes {
-            self.lanes[p].weight_address.next =
-                self.acc_weight_base.q.val() + self.event_index.val();
-            self.lanes[p].spike_shift.next = self.s1_shift.q.val();
-            self.lanes[p].spike_value.next = self.s1_value.q.val();
-            self.lanes[p].state_address.next = self.s1_read_address.q.val();
-            self.lanes[p].use_product.next = self.s2_acc.q.val();
-            self.lanes[p].addend.next = self.s2_addend.q.val();
-            self.lanes[p].threshold.next = self.s2_threshold.q.val();
+            self.lanes[p].weight_address.next = self.weight_address_register.q.val();
+            self.lanes[p].spike_shift.next = self.r2_shift.q.val();
+            self.lanes[p].spike_value.next = self.r2_value.q.val();
+            self.lanes[p].state_address.next = self.r2_read_address.q.val();
+            self.use_product_replica[p].clock.next = self.clock.val();
+            self.threshold_replica[p].clock.next = self.clock.val();
+            self.addend_replica[p].clock.next = self.clock.val();
+            self.use_product_replica[p].d.next = self.r2_acc.q.val();
+            self.threshold_replica[p].d.next = self.threshold_next.val();
+            self.addend_replica[p].d.next = self.addend_next.val();
+            self.lanes[p].use_product.next = self.use_product_replica[p].q.val();
+            self.lanes[p].addend.next = self.addend_replica[p].q.val();
+            self.lanes[p].threshold.next = self.threshold_replica[p].q.val();
             self.lanes[p].write_enable.next = self.s2_acc.q.val() | self.s2_init.q.val();
             self.lanes[p].write_on_spike.next = self.s2_fire.q.val() & !self.is_output.val();
             self.lanes[p].write_address.next = self.s2_write_address.q.val();
@@ -484,7 +591,7 @@ impl Logic for DenseLayer {
             {
                 self.saturated.next = true;
             }
-            self.links[p].spike.next = self.lanes[p].spike.val() | self.is_output.val();
+            self.links[p].spike.next = self.lanes[p].spike_registered.val() | self.is_output.val();
             self.links[p].selected.next = self.selected.q.val().get_bit(p);
             self.links[p].value.next = self.pending_value[p].q.val();
         }
@@ -500,7 +607,7 @@ impl Logic for DenseLayer {
         self.spike_valid.next = self.emit_valid.q.val();
         self.spike_index.next = self.emit_index.q.val();
         self.spike_step.next = self.emit_step.q.val();
-        self.spike_value.next = self.emit_value.q.val();
+        self.spike_value.next = self.emit_value.q.val() & self.value_mask.val();
         self.spike_last.next = self.emit_last.q.val();
         self.emit_free.next = !self.emit_valid.q.val() | self.spike_ready.val();
         if self.emit_free.val() {
@@ -512,6 +619,9 @@ impl Logic for DenseLayer {
         for p in (self._lanes - 1)..self._lanes {
             self.captured.next = self.links[p].vector_out.val();
             self.lowest_index.next = self.selected_base.q.val() + self.links[p].number_out.val();
+            if self.single_group.val() {
+                self.lowest_index.next = self.links[p].number_out.val();
+            }
             self.lowest_value.next = self.links[p].value_out.val();
         }
         // Emission is two stages: the lowest pending lane moves to `selected` (a carry chain
@@ -527,9 +637,10 @@ impl Logic for DenseLayer {
             self.selected_valid.d.next = false;
         }
 
-        // Fire: issue a step of one group (state 0), wait for stage 1 (1) and 2 (2), emit the
-        // group's spikes (3); after the last step, re-initialise every group (4); then the
-        // end-of-image marker (5).
+        // Fire: issue a step of one group (state 0), wait for stage 1 (1, 6, 8) and 2 (2: capture
+        // the values), capture the spikes the lanes registered (7), emit the group's spikes
+        // (3); after the last step, re-initialise every group (4); then the end-of-image
+        // marker (5).
         if self.fire_active.q.val() {
             match self.fire_state.q.val().index() {
                 0 => {
@@ -558,16 +669,26 @@ impl Logic for DenseLayer {
                     self.fire_state.d.next = 1.into();
                 }
                 1 => {
+                    self.fire_state.d.next = 6.into();
+                }
+                6 => {
+                    self.fire_state.d.next = 8.into();
+                }
+                8 => {
                     self.fire_state.d.next = 2.into();
                 }
                 2 => {
-                    // Stage 2 of the fire step: capture the group's spikes (or logits).
+                    // Stage 2 of the fire step: capture the group's values (logits).
+                    for p in 0..self._lanes {
+                        self.pending_value[p].d.next = self.lanes[p].membrane.val();
+                    }
+                    self.fire_state.d.next = 7.into();
+                }
+                7 => {
+                    // The group's spikes, registered in the lanes a cycle after stage 2.
                     self.pending.d.next = self.captured.val() & self.full_group.val();
                     if self.out_group.q.val() == self.last_group_index.val() {
                         self.pending.d.next = self.captured.val() & self.last_group.val();
-                    }
-                    for p in 0..self._lanes {
-                        self.pending_value[p].d.next = self.lanes[p].membrane.val();
                     }
                     self.fire_state.d.next = 3.into();
                 }

@@ -11,6 +11,13 @@
 //! output is the current event even under back-pressure. A drain starts with one empty
 //! "priming" plane, so that the image's last writes have landed before the first read (the
 //! property test of random networks found that hazard).
+//!
+//! Events leave through an output stage: every plane memory's word goes into a register of its
+//! own (no logic between a block RAM's slow output and a flip-flop), with the event's plane,
+//! set and flags; the plane multiplexer works from those registers. The stage is loaded
+//! whenever it is empty or its event is being taken, so the drain still moves one event per
+//! cycle and stops exactly when the consumer does; events leave one cycle later than they
+//! are read, in the same order.
 
 use crate::bram::Bram;
 use fs_model::fixed::bits_for_magnitude;
@@ -53,10 +60,26 @@ pub struct InputEncoder {
     /// The length of the current plane's list (registered, so the drain's handshake is
     /// shallow logic), and of the plane below it.
     plane_count: DFF<Bits<16>>,
+    /// `pointer != plane_count` (in the bits a pixel index has), kept as a flag so the read
+    /// address does not wait for the compare; and that compare for the pointer's next value.
+    more: DFF<Bit>,
+    more_after: Signal<Local, Bit>,
     count_below: Signal<Local, Bits<16>>,
     plane_above: Vec<Constant<Bits<5>>>,
     index_mask: Constant<Bits<16>>,
     plane_data: Signal<Local, Bits<16>>,
+    /// The drain moves on: the output stage is empty or its event is being taken.
+    advance: Signal<Local, Bit>,
+    /// The event the drain offers this cycle (with the plane memories' words).
+    drain_valid: Signal<Local, Bit>,
+    drain_last: Signal<Local, Bit>,
+    /// The output stage: the plane memories' words, and the event's plane, set and flags.
+    words_a: Vec<DFF<Bits<16>>>,
+    words_b: Vec<DFF<Bits<16>>>,
+    out_valid: DFF<Bit>,
+    out_last: DFF<Bit>,
+    out_plane: DFF<Bits<5>>,
+    out_set_b: DFF<Bit>,
     _bits: usize,
 }
 
@@ -103,12 +126,23 @@ impl InputEncoder {
             pointer: Default::default(),
             next_pointer: Default::default(),
             plane_count: Default::default(),
+            more: Default::default(),
+            more_after: Default::default(),
             count_below: Default::default(),
             index_mask: Constant::new(((1u64 << bits_for_magnitude(pixels as u64)) - 1).into()),
             plane_above: (0..bits)
                 .map(|b| Constant::new((b as u64 + 1).into()))
                 .collect(),
             plane_data: Default::default(),
+            advance: Default::default(),
+            drain_valid: Default::default(),
+            drain_last: Default::default(),
+            words_a: counts(),
+            words_b: counts(),
+            out_valid: Default::default(),
+            out_last: Default::default(),
+            out_plane: Default::default(),
+            out_set_b: Default::default(),
             _bits: bits,
         }
     }
@@ -128,7 +162,12 @@ impl Logic for InputEncoder {
             load_index,
             plane,
             pointer,
-            plane_count
+            plane_count,
+            more,
+            out_valid,
+            out_last,
+            out_plane,
+            out_set_b
         );
         for b in 0..self._bits {
             self.planes_a[b].clock.next = self.clock.val();
@@ -137,6 +176,10 @@ impl Logic for InputEncoder {
             self.counts_b[b].clock.next = self.clock.val();
             self.counts_a[b].d.next = self.counts_a[b].q.val();
             self.counts_b[b].d.next = self.counts_b[b].q.val();
+            self.words_a[b].clock.next = self.clock.val();
+            self.words_b[b].clock.next = self.clock.val();
+            self.words_a[b].d.next = self.words_a[b].q.val();
+            self.words_b[b].d.next = self.words_b[b].q.val();
             self.planes_a[b].write_enable.next = false;
             self.planes_a[b].write_address.next = self.counts_a[b].q.val();
             self.planes_a[b].write_data.next = self.load_index.q.val();
@@ -176,16 +219,25 @@ impl Logic for InputEncoder {
             }
         }
 
-        // Drain the other set: the current plane's head, and the next plane's length.
-        self.count_below.next = 0.into();
+        // The output stage: its plane's word of its set.
+        self.advance.next = !self.out_valid.q.val() | self.event_ready.val();
         self.plane_data.next = 0.into();
         for b in 0..self._bits {
-            if self.plane.q.val() == self.plane_index[b].val() {
-                self.plane_data.next = self.planes_a[b].read_data.val();
-                if self.drain_set_b.q.val() {
-                    self.plane_data.next = self.planes_b[b].read_data.val();
+            if self.out_plane.q.val() == self.plane_index[b].val() {
+                self.plane_data.next = self.words_a[b].q.val();
+                if self.out_set_b.q.val() {
+                    self.plane_data.next = self.words_b[b].q.val();
                 }
             }
+        }
+        self.event_valid.next = self.out_valid.q.val();
+        self.event_last.next = self.out_last.q.val();
+        self.event_index.next = self.plane_data.val();
+        self.event_step.next = self.top_plane.val() - self.out_plane.q.val();
+
+        // Drain the other set: the current plane's head, and the next plane's length.
+        self.count_below.next = 0.into();
+        for b in 0..self._bits {
             if self.plane.q.val() == self.plane_above[b].val() {
                 self.count_below.next = self.counts_a[b].q.val();
                 if self.drain_set_b.q.val() {
@@ -193,11 +245,11 @@ impl Logic for InputEncoder {
                 }
             }
         }
-        self.event_valid.next = false;
-        self.event_last.next = false;
-        self.event_index.next = self.plane_data.val();
-        self.event_step.next = self.top_plane.val() - self.plane.q.val();
+        self.drain_valid.next = false;
+        self.drain_last.next = false;
         self.next_pointer.next = self.pointer.q.val();
+        self.more_after.next =
+            (((self.pointer.q.val() + 1) ^ self.plane_count.q.val()) & self.index_mask.val()).any();
         if !self.draining.q.val() {
             if (self.full_a.q.val() & !self.drain_set_b.q.val())
                 | (self.full_b.q.val() & self.drain_set_b.q.val())
@@ -205,21 +257,22 @@ impl Logic for InputEncoder {
                 self.draining.d.next = true;
                 self.plane.d.next = self.priming_plane.val();
                 self.plane_count.d.next = 0.into();
+                self.more.d.next = false;
                 self.next_pointer.next = 0.into();
             }
-        } else if ((self.pointer.q.val() ^ self.plane_count.q.val()) & self.index_mask.val()).any()
-        {
+        } else if self.more.q.val() {
             // The pointer counts up to the list length: an equality (no carry chain) of the
             // bits a pixel index has.
-            self.event_valid.next = true;
-            if self.event_ready.val() {
+            self.drain_valid.next = true;
+            if self.advance.val() {
                 self.next_pointer.next = self.pointer.q.val() + 1;
+                self.more.d.next = self.more_after.val();
             }
         } else if !self.plane.q.val().any() {
             // Every plane drained: the end-of-image marker frees the set.
-            self.event_valid.next = true;
-            self.event_last.next = true;
-            if self.event_ready.val() {
+            self.drain_valid.next = true;
+            self.drain_last.next = true;
+            if self.advance.val() {
                 self.draining.d.next = false;
                 self.drain_set_b.d.next = !self.drain_set_b.q.val();
                 for b in 0..self._bits {
@@ -238,9 +291,20 @@ impl Logic for InputEncoder {
         } else {
             self.plane.d.next = self.plane.q.val() - 1;
             self.plane_count.d.next = self.count_below.val();
+            self.more.d.next = (self.count_below.val() & self.index_mask.val()).any();
             self.next_pointer.next = 0.into();
         }
         self.pointer.d.next = self.next_pointer.val();
+        if self.advance.val() {
+            self.out_valid.d.next = self.drain_valid.val();
+            self.out_last.d.next = self.drain_last.val();
+            self.out_plane.d.next = self.plane.q.val();
+            self.out_set_b.d.next = self.drain_set_b.q.val();
+            for b in 0..self._bits {
+                self.words_a[b].d.next = self.planes_a[b].read_data.val();
+                self.words_b[b].d.next = self.planes_b[b].read_data.val();
+            }
+        }
         for b in 0..self._bits {
             self.planes_a[b].read_address.next = self.next_pointer.val();
             self.planes_b[b].read_address.next = self.next_pointer.val();

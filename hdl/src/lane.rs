@@ -12,9 +12,16 @@
 //!   0 to copy an initial value into a bank) and writes the sum back, always or only on a
 //!   spike (a fire step). The spike and the state read are outputs for the layer to collect.
 //!
-//! The read of stage 1 and the write of stage 2 are one cycle apart, so the layer never
-//! issues two operations on one word less than two cycles apart: no forwarding is needed and
-//! no memory sees a read and a write of one address in the same cycle.
+//! With [`Lane::with_registered_weights`] (what [`crate::dense_layer::DenseLayer`] builds), the
+//! weight read takes two cycles: the block RAM's word goes straight into a register, and
+//! stage 1 comes two cycles after stage 0 (a block RAM's output is slow on some FPGAs, ECP5's
+//! 5.8 ns, too slow to shift in the same cycle).
+//!
+//! The sum is written back one cycle after stage 2, from registers (the adder, the saturation
+//! and the block RAM's write port are not one path). The layer never issues two operations on
+//! one word less than two cycles apart; the one read that can miss a write (two cycles apart:
+//! its read and the delayed write are in the same cycle) takes the written word from a
+//! forwarding register instead of the memory.
 
 use crate::bram::Bram;
 use crate::datapath::Datapath;
@@ -44,6 +51,9 @@ pub struct Lane {
     /// logit).
     pub spike: Signal<Out, Bit>,
     pub membrane: Signal<Out, Bits<32>>,
+    /// `spike`, one cycle later (registered in the lane, so the layer gathers it from
+    /// flip-flops).
+    pub spike_registered: Signal<Out, Bit>,
     /// A saturated sum was written back, one cycle after stage 2 (registered: the layer ORs
     /// it over all lanes).
     pub saturated: Signal<Out, Bit>,
@@ -62,12 +72,27 @@ pub struct Lane {
     addend_selected: Signal<Local, Bits<32>>,
     mask: Constant<Bits<32>>,
     multiply: Constant<Bit>,
+    /// Stage 1 is two cycles after stage 0, the weight read registered in between.
+    registered_weights: Constant<Bit>,
+    weight_register: DFF<Bits<32>>,
+    weight_word: Signal<Local, Bits<32>>,
+    spike_register: DFF<Bit>,
     weight16: Signal<Local, Bits<16>>,
     raw_product: Signal<Local, Bits<32>>,
     value_correction: Signal<Local, Bits<16>>,
     weight_correction: Signal<Local, Bits<16>>,
     correction: Signal<Local, Bits<16>>,
-    pipeline_write: Signal<Local, Bit>,
+    /// The write-back of the operation that was in stage 2 in the previous cycle.
+    write_back_enable: DFF<Bit>,
+    write_back_address: DFF<Bits<16>>,
+    write_back_data: DFF<Bits<32>>,
+    write_now: Signal<Local, Bit>,
+    /// The state word read in stage 1 was being written back in the same cycle: stage 2 takes
+    /// the written word from `forward_data`.
+    forward: DFF<Bit>,
+    forward_data: DFF<Bits<32>>,
+    state_word: Signal<Local, Bits<32>>,
+    address_mask: Constant<Bits<16>>,
 }
 
 /// The state memory of a lane whose neuron groups start at `init` (`B + IMP`): bank 0, bank 1
@@ -88,7 +113,9 @@ impl Lane {
         multiply: bool,
     ) -> Self {
         let membrane_bits = datapath.membrane_bits;
-        let state = initial_state(init);
+        let state = Bram::new(membrane_bits, &initial_state(init)).sign_extended_to(datapath.width);
+        // The memory's addresses wrap at its depth, and so does the forwarding's compare.
+        let address_mask = Constant::new(((state.depth() - 1) as u64).into());
         Lane {
             clock: Default::default(),
             weight_address: Default::default(),
@@ -103,6 +130,7 @@ impl Lane {
             write_address: Default::default(),
             spike: Default::default(),
             membrane: Default::default(),
+            spike_registered: Default::default(),
             saturated: Default::default(),
             weight_write_enable: Default::default(),
             state_write_enable: Default::default(),
@@ -110,27 +138,59 @@ impl Lane {
             weight_write_data: Default::default(),
             // At least 16 bits, so the multiplier's operand is sign-extended too.
             weights: Bram::new(weight_bits, weights).sign_extended_to(datapath.width.max(16)),
-            state: Bram::new(membrane_bits, &state).sign_extended_to(datapath.width),
+            state,
             alu: NeuronAlu::new(datapath),
             product: Default::default(),
             saturated_write: Default::default(),
             addend_selected: Default::default(),
             mask: Constant::new(datapath.mask().into()),
             multiply: Constant::new(multiply),
+            registered_weights: Constant::new(false),
+            weight_register: Default::default(),
+            weight_word: Default::default(),
+            spike_register: Default::default(),
             weight16: Default::default(),
             raw_product: Default::default(),
             value_correction: Default::default(),
             weight_correction: Default::default(),
             correction: Default::default(),
-            pipeline_write: Default::default(),
+            write_back_enable: Default::default(),
+            write_back_address: Default::default(),
+            write_back_data: Default::default(),
+            write_now: Default::default(),
+            forward: Default::default(),
+            forward_data: Default::default(),
+            state_word: Default::default(),
+            address_mask,
         }
+    }
+}
+
+impl Lane {
+    /// The weight read takes two cycles: stage 1 (the shift or multiply, the state read) comes
+    /// two cycles after `weight_address`, and stage 2 three.
+    pub fn with_registered_weights(mut self) -> Self {
+        self.registered_weights = Constant::new(true);
+        self
     }
 }
 
 impl Logic for Lane {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, product, saturated_write);
+        dff_setup!(
+            self,
+            clock,
+            product,
+            saturated_write,
+            write_back_enable,
+            write_back_address,
+            write_back_data,
+            forward,
+            forward_data,
+            weight_register,
+            spike_register
+        );
         clock!(self, clock, weights, state);
         self.weights.read_address.next = self.weight_address.val();
         self.weights.write_enable.next = self.weight_write_enable.val();
@@ -138,7 +198,12 @@ impl Logic for Lane {
         self.weights.write_data.next = self.weight_write_data.val();
         // W * D as unsigned 16 x 16 = 32 bits, corrected to the signed product (mod 2^32):
         // a negative operand was read as itself + 2^16, which added the other one << 16.
-        self.weight16.next = self.weights.read_data.val().get_bits::<16>(0);
+        self.weight_register.d.next = self.weights.read_data.val();
+        self.weight_word.next = self.weights.read_data.val();
+        if self.registered_weights.val() {
+            self.weight_word.next = self.weight_register.q.val();
+        }
+        self.weight16.next = self.weight_word.val().get_bits::<16>(0);
         self.raw_product.next = self.weight16.val() * self.spike_value.val();
         self.value_correction.next = 0.into();
         if self.weight16.val().get_bit(15) {
@@ -149,15 +214,20 @@ impl Logic for Lane {
             self.weight_correction.next = self.weight16.val();
         }
         self.correction.next = self.value_correction.val() + self.weight_correction.val();
-        self.product.d.next =
-            (self.weights.read_data.val() << self.spike_shift.val()) & self.mask.val();
+        self.product.d.next = (self.weight_word.val() << self.spike_shift.val()) & self.mask.val();
         if self.multiply.val() {
             self.product.d.next = (self.raw_product.val()
                 - (bit_cast::<32, 16>(self.correction.val()) << 16))
                 & self.mask.val();
         }
         self.state.read_address.next = self.state_address.val();
-        self.alu.membrane.next = self.state.read_data.val();
+        // Stage 2 works on the state word read, or on the word written back in the cycle of
+        // the read.
+        self.state_word.next = self.state.read_data.val();
+        if self.forward.q.val() {
+            self.state_word.next = self.forward_data.q.val();
+        }
+        self.alu.membrane.next = self.state_word.val();
         // Sub-block inputs are written once per evaluation (see `NeuronAlu`).
         self.addend_selected.next = self.addend.val();
         if self.use_product.val() {
@@ -166,18 +236,29 @@ impl Logic for Lane {
         self.alu.addend.next = self.addend_selected.val();
         self.alu.threshold.next = self.threshold.val();
         self.spike.next = self.alu.spike.val();
-        self.membrane.next = self.state.read_data.val();
-        self.pipeline_write.next =
+        self.spike_register.d.next = self.alu.spike.val();
+        self.spike_registered.next = self.spike_register.q.val();
+        self.membrane.next = self.state_word.val();
+        self.write_now.next =
             self.write_enable.val() | (self.write_on_spike.val() & self.alu.spike.val());
-        self.saturated_write.d.next = self.pipeline_write.val() & self.alu.saturated.val();
+        self.saturated_write.d.next = self.write_now.val() & self.alu.saturated.val();
         self.saturated.next = self.saturated_write.q.val();
-        // The pipeline's writes come first (the host loads only an idle layer).
-        self.state.write_enable.next = self.pipeline_write.val() | self.state_write_enable.val();
-        self.state.write_address.next = self.write_address.val();
-        self.state.write_data.next = self.alu.sum.val();
-        if !self.pipeline_write.val() {
+        self.write_back_enable.d.next = self.write_now.val();
+        self.write_back_address.d.next = self.write_address.val();
+        self.write_back_data.d.next = self.alu.sum.val();
+        // The pipeline's write-back comes first (the host loads only an idle layer).
+        self.state.write_enable.next =
+            self.write_back_enable.q.val() | self.state_write_enable.val();
+        self.state.write_address.next = self.write_back_address.q.val();
+        self.state.write_data.next = self.write_back_data.q.val();
+        if !self.write_back_enable.q.val() {
             self.state.write_address.next = self.weight_write_address.val();
             self.state.write_data.next = self.weight_write_data.val();
         }
+        self.forward.d.next = self.write_back_enable.q.val()
+            & !(((self.write_back_address.q.val() ^ self.state_address.val())
+                & self.address_mask.val())
+            .any());
+        self.forward_data.d.next = self.write_back_data.q.val();
     }
 }

@@ -37,7 +37,11 @@ pub struct SpikeFifo {
     write_pointer: DFF<Bits<8>>,
     read_pointer: DFF<Bits<8>>,
     count: DFF<Bits<8>>,
-    slots: Constant<Bits<8>>,
+    /// `count != 0`, kept as a flag: the pop that the consumer's `out_ready` enables is then
+    /// one gate from that input.
+    nonempty: DFF<Bit>,
+    /// `count == slots`, kept as a flag: `in_ready` comes straight from a flip-flop.
+    full: DFF<Bit>,
     last_slot: Constant<Bits<8>>,
     push: Signal<Local, Bit>,
     head_free: Signal<Local, Bit>,
@@ -81,7 +85,8 @@ impl SpikeFifo {
             write_pointer: Default::default(),
             read_pointer: Default::default(),
             count: Default::default(),
-            slots: Constant::new((slots as u64).into()),
+            nonempty: Default::default(),
+            full: Default::default(),
             last_slot: Constant::new(((slots - 1) as u64).into()),
             push: Default::default(),
             head_free: Default::default(),
@@ -109,21 +114,24 @@ impl Logic for SpikeFifo {
             head_last,
             write_pointer,
             read_pointer,
-            count
+            count,
+            nonempty,
+            full
         );
-        self.in_ready.next = self.count.q.val() != self.slots.val();
+        self.in_ready.next = !self.full.q.val();
         self.out_valid.next = self.head_valid.q.val();
         self.out_index.next = self.head_index.q.val();
         self.out_step.next = self.head_step.q.val();
         self.out_value.next = self.head_value.q.val();
         self.out_last.next = self.head_last.q.val();
-        self.push.next = self.in_valid.val() & (self.count.q.val() != self.slots.val());
+        self.push.next = self.in_valid.val() & !self.full.q.val();
         // The head takes the oldest slot, or else the input, whenever it empties.
         self.head_free.next = !self.head_valid.q.val() | self.out_ready.val();
-        self.ring_pop.next = self.head_free.val() & self.count.q.val().any();
+        self.ring_pop.next =
+            (!self.head_valid.q.val() | self.out_ready.val()) & self.nonempty.q.val();
         self.ring_push.next = self.push.val();
         if self.head_free.val() {
-            self.head_valid.d.next = self.count.q.val().any();
+            self.head_valid.d.next = self.nonempty.q.val();
         }
         for i in 0..self._slots {
             self.index[i].clock.next = self.clock.val();
@@ -174,9 +182,13 @@ impl Logic for SpikeFifo {
         }
         if self.ring_push.val() & !self.ring_pop.val() {
             self.count.d.next = self.count.q.val() + 1;
+            self.nonempty.d.next = true;
+            self.full.d.next = self.count.q.val() == self.last_slot.val();
         }
         if self.ring_pop.val() & !self.ring_push.val() {
             self.count.d.next = self.count.q.val() - 1;
+            self.nonempty.d.next = self.count.q.val() != 1;
+            self.full.d.next = false;
         }
     }
 }

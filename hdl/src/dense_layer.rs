@@ -18,7 +18,6 @@
 //! The lowest pending spike is `pending & -pending`, an adder on the FPGA's carry chain, and
 //! its lane number an OR tree, so emission stays fast with hundreds of lanes.
 
-use crate::collect_link::CollectLink;
 use crate::datapath::Datapath;
 use crate::lane::Lane;
 use fs_model::network::FsLayer;
@@ -108,8 +107,14 @@ pub struct DenseLayer {
     threshold: Vec<Constant<Bits<32>>>,
     /// `-H(t)`, as datapath patterns.
     reset_addend: Vec<Constant<Bits<32>>>,
-    /// Gather the lanes' spikes, and the number and logit of the lowest pending lane.
-    links: Vec<CollectLink>,
+    /// The lanes' spikes gathered into a vector, and the number and value of the selected
+    /// lane, lane by lane: step `p + 1` adds lane `p` to step `p`. (One local per step: a
+    /// signal that reads itself does not simulate as its Verilog runs, and a chain of blocks
+    /// takes RustHDL one settle pass per lane.)
+    collected_vector: Vec<Signal<Local, Bits<MAX_LANES>>>,
+    collected_number: Vec<Signal<Local, Bits<16>>>,
+    collected_value: Vec<Signal<Local, Bits<32>>>,
+    lane_bit: Vec<Constant<Bits<MAX_LANES>>>,
     /// The lanes holding a neuron in every group but the last, and in the last.
     full_group: Constant<Bits<MAX_LANES>>,
     last_group: Constant<Bits<MAX_LANES>>,
@@ -293,7 +298,12 @@ impl DenseLayer {
                 .collect(),
             threshold: thresholds,
             reset_addend: resets,
-            links: (0..lanes).map(CollectLink::new).collect(),
+            collected_vector: (0..=lanes).map(|_| Default::default()).collect(),
+            collected_number: (0..=lanes).map(|_| Default::default()).collect(),
+            collected_value: (0..=lanes).map(|_| Default::default()).collect(),
+            lane_bit: (0..lanes)
+                .map(|p| Constant::new(Bits::<MAX_LANES>::default().replace_bit(p, true)))
+                .collect(),
             full_group: lane_mask(lanes),
             last_group: lane_mask(outputs - (groups - 1) * lanes),
             groups: Constant::new((groups as u64).into()),
@@ -548,7 +558,7 @@ impl Logic for DenseLayer {
         }
 
         // The lanes: stage 0, 1 and 2 of the operations in flight. Their spikes, and the
-        // lowest pending lane for emission, are gathered by the chain of links.
+        // lowest pending lane for emission, are gathered lane by lane.
         self.saturated.next = false;
         // Masked to the lanes, so synthesis drops the vector's unused bits.
         self.pending_lanes.next = self.pending.q.val() & self.full_group.val();
@@ -591,17 +601,24 @@ impl Logic for DenseLayer {
             {
                 self.saturated.next = true;
             }
-            self.links[p].spike.next = self.lanes[p].spike_registered.val() | self.is_output.val();
-            self.links[p].selected.next = self.selected.q.val().get_bit(p);
-            self.links[p].value.next = self.pending_value[p].q.val();
         }
-        self.links[0].vector_in.next = 0.into();
-        self.links[0].number_in.next = 0.into();
-        self.links[0].value_in.next = 0.into();
-        for p in 1..self._lanes {
-            self.links[p].vector_in.next = self.links[p - 1].vector_out.val();
-            self.links[p].number_in.next = self.links[p - 1].number_out.val();
-            self.links[p].value_in.next = self.links[p - 1].value_out.val();
+        self.collected_vector[0].next = 0.into();
+        self.collected_number[0].next = 0.into();
+        self.collected_value[0].next = 0.into();
+        for p in 0..self._lanes {
+            self.collected_vector[p + 1].next = self.collected_vector[p].val();
+            if self.lanes[p].spike_registered.val() | self.is_output.val() {
+                self.collected_vector[p + 1].next =
+                    self.collected_vector[p].val() | self.lane_bit[p].val();
+            }
+            self.collected_number[p + 1].next = self.collected_number[p].val();
+            self.collected_value[p + 1].next = self.collected_value[p].val();
+            if self.selected.q.val().get_bit(p) {
+                self.collected_number[p + 1].next =
+                    self.collected_number[p].val() | self.lane_number[p].val();
+                self.collected_value[p + 1].next =
+                    self.collected_value[p].val() | self.pending_value[p].q.val();
+            }
         }
         // Output events leave from a register, loaded whenever it is empty or being taken.
         self.spike_valid.next = self.emit_valid.q.val();
@@ -617,12 +634,13 @@ impl Logic for DenseLayer {
         self.lowest_index.next = 0.into();
         self.lowest_value.next = 0.into();
         for p in (self._lanes - 1)..self._lanes {
-            self.captured.next = self.links[p].vector_out.val();
-            self.lowest_index.next = self.selected_base.q.val() + self.links[p].number_out.val();
+            self.captured.next = self.collected_vector[p + 1].val();
+            self.lowest_index.next =
+                self.selected_base.q.val() + self.collected_number[p + 1].val();
             if self.single_group.val() {
-                self.lowest_index.next = self.links[p].number_out.val();
+                self.lowest_index.next = self.collected_number[p + 1].val();
             }
-            self.lowest_value.next = self.links[p].value_out.val();
+            self.lowest_value.next = self.collected_value[p + 1].val();
         }
         // Emission is two stages: the lowest pending lane moves to `selected` (a carry chain
         // as long as the layer is wide), then its neuron number and value to the output

@@ -5,7 +5,7 @@
 //! `fs_model::infer`. Ports are 32 bits wide; values travel on them as patterns of the model's
 //! datapath width ([`datapath`]), so synthesis trims the logic to the model.
 //!
-//! The blocks, bottom up: [`neuron_alu`], [`bram`], [`lane`], [`collect_link`],
+//! The blocks, bottom up: [`neuron_alu`], [`bram`], [`lane`],
 //! [`dense_layer`], [`spike_fifo`], [`input_encoder`], and [`accelerator`], which one model
 //! file and a [`accelerator::HwConfig`] turn into a whole design (`docs/accelerator.md`);
 //! [`pin_shell`] puts it behind few pins for place-and-route. [`run`] drives
@@ -19,7 +19,6 @@
 pub mod accelerator;
 pub mod board;
 pub mod bram;
-pub mod collect_link;
 pub mod crc16;
 pub mod datapath;
 pub mod dense_layer;

@@ -58,9 +58,11 @@ pub struct InferArgs {
     /// Times a request is sent again before the device is declared gone.
     #[arg(long, default_value_t = 3)]
     pub retries: u32,
-    /// How the simulated device is built (`--device sim` only).
-    #[command(flatten)]
-    pub hw: HwArgs,
+    /// Lanes per layer of the simulated device (`--device sim` only): one number for every
+    /// layer (capped at each layer's width) or one per layer. The default builds the MNIST
+    /// MLP as the ULX3S runs it (128,10).
+    #[arg(long, value_delimiter = ',', default_value = "128")]
+    pub lanes: Vec<usize>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -127,7 +129,11 @@ pub fn run(args: InferArgs) -> Result<()> {
     }
     let sim = match args.device {
         DeviceKind::Sim => {
-            let config = args.hw.config(&model)?;
+            let hw = HwArgs {
+                lanes: args.lanes.clone(),
+                fifo_depth: fs_hdl::accelerator::DEFAULT_FIFO_DEPTH,
+            };
+            let config = hw.config(&model)?;
             Some(SimDevice::start(&model, &config)?)
         }
         DeviceKind::Serial => None,

@@ -49,17 +49,26 @@ impl Session {
 
     /// Sends `bytes` and returns the first frame (or frame error) the device answers with.
     fn exchange_bytes(&mut self, bytes: &[u8]) -> Frame {
+        self.try_exchange(bytes, 200_000)
+            .expect("the device answered")
+            .expect("the response is a good frame")
+    }
+
+    /// Sends `bytes`; the first frame (or frame error) that comes back within `cycles`.
+    fn try_exchange(
+        &mut self,
+        bytes: &[u8],
+        cycles: u64,
+    ) -> Option<Result<Frame, fs_hdl::protocol::FrameError>> {
         self.sim.send(bytes);
         let mut decoder = FrameDecoder::new();
         let mut frame = None;
-        self.sim.run_until(200_000, |out| {
+        self.sim.run_until(cycles, |out| {
             decoder.push(&out[out.len() - 1..]);
             frame = decoder.next_frame();
             frame.is_some()
         });
         frame
-            .expect("the device answered")
-            .expect("the response is a good frame")
     }
 
     fn request(&mut self, command: Command, payload: Vec<u8>) -> Frame {
@@ -483,4 +492,67 @@ fn board_top_answers_over_the_serial_line() {
     let r = ResultResponse::decode(&responses[2].payload, 10).unwrap();
     let (logits, class) = r.result.expect("the result");
     assert_golden(&model, &[test.image(3)], &[(r.index, logits, class)], 0);
+}
+
+/// Bit errors on the link never change a result: every request crosses a link that flips a
+/// random bit of it (or of nothing) and is sent again, with the same sequence number, until a
+/// good response comes back, as the host does. Every image is classified once, exactly as the
+/// golden model classifies it.
+#[test]
+fn corrupted_requests_are_refused_or_retried_and_never_change_a_result() {
+    let (model, test) = digits();
+    let config = HwConfig::new(vec![2, 2]);
+    let mut s = Session::new(&model, &config);
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let images: Vec<&[u8]> = (20..30).map(|i| test.image(i)).collect();
+    let codes: Vec<Vec<u8>> = images.iter().map(|i| encode_image(i)).collect();
+    let mut flips = 0;
+    let mut send = |s: &mut Session, command: Command, payload: &[u8]| -> Frame {
+        s.sequence = s.sequence.wrapping_add(1);
+        let bytes = Frame::new(s.sequence, command as u8, payload.to_vec())
+            .encode()
+            .unwrap();
+        for _ in 0..20 {
+            let mut wire = bytes.clone();
+            if rng.gen_bool(0.5) {
+                let bit = rng.gen_range(0..wire.len() * 8);
+                wire[bit / 8] ^= 1 << (bit % 8);
+                flips += 1;
+            }
+            // A corrupted length can leave the device waiting for more bytes: the frame gap
+            // (5,000 cycles here) abandons it, as the host's timeout gives up on the answer.
+            match s.try_exchange(&wire, 20_000) {
+                Some(Ok(r))
+                    if r.sequence == s.sequence && r.command == command as u8 | RESPONSE =>
+                {
+                    return r;
+                }
+                Some(Ok(r)) if r.sequence == s.sequence && r.payload == [ErrorCode::Busy as u8] => {
+                    return r;
+                }
+                _ => s.sim.run_until(6_000, |_| false),
+            };
+        }
+        panic!("no good response to {command:?} in 20 tries");
+    };
+    let mut results = Vec::new();
+    for payload in classify_payloads(&codes, DEVICE_MAX_PAYLOAD) {
+        while send(&mut s, Command::Classify, &payload).command
+            != Command::Classify as u8 | RESPONSE
+        {
+            let r = send(&mut s, Command::ReadResults, &[]);
+            let r = ResultResponse::decode(&r.payload, 10).unwrap();
+            results.extend(r.result.map(|(l, c)| (r.index, l, c)));
+        }
+    }
+    while results.len() < images.len() {
+        let r = send(&mut s, Command::ReadResults, &WAIT_FOR_RESULT);
+        let r = ResultResponse::decode(&r.payload, 10).unwrap();
+        results.extend(r.result.map(|(l, c)| (r.index, l, c)));
+    }
+    assert_golden(&model, &images, &results, 0);
+    assert!(flips > 5, "only {flips} corrupted requests");
+    let status = s.status();
+    assert_eq!(status.device(DeviceCounter::ImagesFed), images.len() as u32);
+    assert_eq!(status.device(DeviceCounter::CodeErrors), 0);
 }

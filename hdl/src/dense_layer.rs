@@ -206,6 +206,12 @@ pub struct DenseLayer {
     threshold_next: Signal<Local, Bits<32>>,
     addend_next: Signal<Local, Bits<32>>,
     fire_issue: Signal<Local, Bit>,
+    /// Whether a fire operation takes the next slot, and whether the next accumulation is of
+    /// the last group, registered (from the registers' next values), so `event_ready` is
+    /// shallow logic on the input event.
+    fire_issue_next: DFF<Bit>,
+    acc_last_next: DFF<Bit>,
+    acc_last: Signal<Local, Bit>,
     acc_issue: Signal<Local, Bit>,
     acc_bank_base: Signal<Local, Bits<16>>,
     fire_bank_base: Signal<Local, Bits<16>>,
@@ -383,6 +389,9 @@ impl DenseLayer {
             threshold_next: Default::default(),
             addend_next: Default::default(),
             fire_issue: Default::default(),
+            fire_issue_next: Default::default(),
+            acc_last_next: Default::default(),
+            acc_last: Default::default(),
             acc_issue: Default::default(),
             acc_bank_base: Default::default(),
             fire_bank_base: Default::default(),
@@ -458,7 +467,9 @@ impl Logic for DenseLayer {
             s2_acc,
             s2_fire,
             s2_init,
-            s2_write_address
+            s2_write_address,
+            fire_issue_next,
+            acc_last_next
         );
         for p in 0..self._lanes {
             self.lanes[p].clock.next = self.clock.val();
@@ -473,8 +484,10 @@ impl Logic for DenseLayer {
         }
 
         // Stage 0: a fire or initialisation operation has the slot, else an accumulation.
-        self.fire_issue.next = self.fire_active.q.val()
-            & ((self.fire_state.q.val() == 0) | (self.fire_state.q.val() == 4));
+        self.fire_issue.next = self.fire_issue_next.q.val();
+        // (With one group every accumulation is of the last; else the flag starts false with
+        // the group counter at 0.)
+        self.acc_last.next = self.single_group.val() | self.acc_last_next.q.val();
         self.acc_issue.next = self.event_valid.val()
             & !self.event_last.val()
             & !self.fire_issue.val()
@@ -500,7 +513,7 @@ impl Logic for DenseLayer {
         if self.acc_issue.val() {
             self.acc_group.d.next = self.acc_group.q.val() + 1;
             self.acc_weight_base.d.next = self.acc_weight_base.q.val() + self.inputs.val();
-            if self.acc_group.q.val() == self.last_group_index.val() {
+            if self.acc_last.val() {
                 self.acc_group.d.next = 0.into();
                 self.acc_weight_base.d.next = 0.into();
                 self.event_ready.next = true;
@@ -756,5 +769,8 @@ impl Logic for DenseLayer {
                 }
             }
         }
+        self.fire_issue_next.d.next = self.fire_active.d.val()
+            & ((self.fire_state.d.val() == 0) | (self.fire_state.d.val() == 4));
+        self.acc_last_next.d.next = self.acc_group.d.val() == self.last_group_index.val();
     }
 }

@@ -43,6 +43,8 @@ pub struct SpikeFifo {
     /// `count == slots`, kept as a flag: `in_ready` comes straight from a flip-flop.
     full: DFF<Bit>,
     last_slot: Constant<Bits<8>>,
+    /// The bits a slot number has: the slot selects compare only those.
+    pointer_mask: Constant<Bits<8>>,
     push: Signal<Local, Bit>,
     head_free: Signal<Local, Bit>,
     ring_push: Signal<Local, Bit>,
@@ -88,6 +90,7 @@ impl SpikeFifo {
             nonempty: Default::default(),
             full: Default::default(),
             last_slot: Constant::new(((slots - 1) as u64).into()),
+            pointer_mask: Constant::new(((slots.next_power_of_two() - 1) as u64).into()),
             push: Default::default(),
             head_free: Default::default(),
             ring_push: Default::default(),
@@ -142,7 +145,9 @@ impl Logic for SpikeFifo {
             self.step[i].d.next = self.step[i].q.val();
             self.value[i].d.next = self.value[i].q.val();
             self.last[i].d.next = self.last[i].q.val();
-            if self.ring_push.val() & (self.write_pointer.q.val().index() == i) {
+            if self.ring_push.val()
+                & ((self.write_pointer.q.val() & self.pointer_mask.val()).index() == i)
+            {
                 self.index[i].d.next = self.in_index.val();
                 self.step[i].d.next = self.in_step.val();
                 self.value[i].d.next = self.in_value.val();
@@ -155,7 +160,7 @@ impl Logic for SpikeFifo {
         self.oldest_value.next = 0.into();
         self.oldest_last.next = false;
         for i in 0..self._slots {
-            if self.read_pointer.q.val().index() == i {
+            if (self.read_pointer.q.val() & self.pointer_mask.val()).index() == i {
                 self.oldest_index.next = self.index[i].q.val();
                 self.oldest_step.next = self.step[i].q.val();
                 self.oldest_value.next = self.value[i].q.val();

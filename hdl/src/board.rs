@@ -42,7 +42,8 @@ impl Board {
     }
 }
 
-/// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network, and
+/// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network (one
+/// lane in its first layer: the device's logic leaves no room for more), and
 /// ULX3S (ECP5-85F, FT231X) with the MNIST MLP. Both run from their oscillator (no PLL): the
 /// link, not the accelerator, bounds their throughput.
 pub const BOARDS: [Board; 2] = [
@@ -53,7 +54,7 @@ pub const BOARDS: [Board; 2] = [
         baud: 1_000_000,
         leds_active_low: true,
         model: "models/digits-mlp.fsnn",
-        lanes: &[2, 2],
+        lanes: &[1, 2],
         constraints: "constraints/icebreaker.pcf",
     },
     Board {

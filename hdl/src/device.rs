@@ -121,6 +121,8 @@ pub struct Device {
     load_address: DFF<Bits<16>>,
     load_write: DFF<Bit>,
     load_bad: Signal<Local, Bit>,
+    /// The error code of a refused request (0: none).
+    refusal: Signal<Local, Bits<8>>,
     load_words: Signal<Local, Bits<16>>,
     load_lane_ok: Signal<Local, Bit>,
     load_end_ok: Signal<Local, Bit>,
@@ -225,6 +227,7 @@ impl Device {
             load_address: Default::default(),
             load_write: Default::default(),
             load_bad: Default::default(),
+            refusal: Default::default(),
             load_words: Default::default(),
             load_lane_ok: Default::default(),
             load_end_ok: Default::default(),
@@ -418,6 +421,7 @@ impl Logic for Device {
 
         // Counters (numbered as `DeviceCounter` is).
         self.load_bad.next = false;
+        self.refusal.next = 0.into();
         self.counter_pulse[0].next = false;
         self.counter_pulse[1].next = false;
 
@@ -533,10 +537,7 @@ impl Logic for Device {
                     self.state.d.next = UnitState::RespondStart;
                     if self.receiver.frame_error.val() != 0 {
                         self.counter_pulse[1].next = true;
-                        self.payload.d.next = Payload::Error;
-                        self.error_code.d.next = self.receiver.frame_error.val();
-                        self.response_command.d.next = 127.into();
-                        self.response_length.d.next = 1.into();
+                        self.refusal.next = self.receiver.frame_error.val();
                     } else {
                         self.counter_pulse[0].next = true;
                         match self.receiver.frame_command.val().index() {
@@ -551,30 +552,21 @@ impl Logic for Device {
                                     | self.decoder.mid_image.val()
                                     | (self.counters[3].q.val() != self.counters[4].q.val())
                                 {
-                                    self.payload.d.next = Payload::Error;
-                                    self.error_code.d.next = self.error_busy.val();
-                                    self.response_command.d.next = 127.into();
-                                    self.response_length.d.next = 1.into();
+                                    self.refusal.next = self.error_busy.val();
                                 } else {
                                     self.state.d.next = UnitState::LoadHeader;
                                 }
                             }
                             3 => {
                                 if self.receiver.frame_length.val().get_bit(0) {
-                                    self.payload.d.next = Payload::Error;
-                                    self.error_code.d.next = self.error_bad_payload.val();
-                                    self.response_command.d.next = 127.into();
-                                    self.response_length.d.next = 1.into();
+                                    self.refusal.next = self.error_bad_payload.val();
                                 } else if self.classify_seen.q.val()
                                     & (self.classify_sequence.q.val()
                                         == self.receiver.frame_sequence.val())
                                 {
                                     // A retry: its images are already in.
                                 } else if self.decoder.busy.val() {
-                                    self.payload.d.next = Payload::Error;
-                                    self.error_code.d.next = self.error_busy.val();
-                                    self.response_command.d.next = 127.into();
-                                    self.response_length.d.next = 1.into();
+                                    self.refusal.next = self.error_busy.val();
                                 } else {
                                     self.decoder_start.next = true;
                                     self.rx_half.d.next = !self.rx_half.q.val();
@@ -597,10 +589,7 @@ impl Logic for Device {
                                 self.state.d.next = UnitState::Drain;
                             }
                             _ => {
-                                self.payload.d.next = Payload::Error;
-                                self.error_code.d.next = self.error_unknown.val();
-                                self.response_command.d.next = 127.into();
-                                self.response_length.d.next = 1.into();
+                                self.refusal.next = self.error_unknown.val();
                             }
                         }
                     }
@@ -637,10 +626,7 @@ impl Logic for Device {
                 }
                 if self.load_bad.val() {
                     self.state.d.next = UnitState::RespondStart;
-                    self.payload.d.next = Payload::Error;
-                    self.error_code.d.next = self.error_bad_payload.val();
-                    self.response_command.d.next = 127.into();
-                    self.response_length.d.next = 1.into();
+                    self.refusal.next = self.error_bad_payload.val();
                 }
             }
             UnitState::LoadWords => {
@@ -735,6 +721,13 @@ impl Logic for Device {
             & self.result_take.val()
             & self.accelerator.result_last.val();
         self.counter_pulse[5].next = self.decoder.code_error.val();
+        // A refused request is answered with an error frame carrying the code.
+        if self.refusal.val() != 0 {
+            self.payload.d.next = Payload::Error;
+            self.error_code.d.next = self.refusal.val();
+            self.response_command.d.next = 127.into();
+            self.response_length.d.next = 1.into();
+        }
         for k in 0..6 {
             self.counters[k].clock.next = self.clock.val();
             self.counters[k].d.next = self.counters[k].q.val();

@@ -10,8 +10,8 @@
 
 use anyhow::{Context, Result, bail};
 use fs_hdl::protocol::{
-    Command, ErrorCode, Frame, FrameDecoder, Identity, RESPONSE, ResultResponse, Status,
-    WAIT_FOR_RESULT,
+    Command, DEVICE_MAX_PAYLOAD, ErrorCode, Frame, FrameDecoder, HEADER_BYTES, Identity, RESPONSE,
+    ResultResponse, Status, TRAILER_BYTES, WAIT_FOR_RESULT,
 };
 use serialport::SerialPort;
 use std::io::{ErrorKind, Read, Write};
@@ -52,9 +52,9 @@ impl Client {
     pub fn new(port: Box<dyn SerialPort>, timeout: Duration, retries: u32) -> Self {
         Client {
             port,
-            // Not 0, so that a device's memory of an old session's last classify is unlikely
-            // to match even before identify clears it.
-            sequence: (std::process::id() as u8) | 1,
+            // Different from session to session, so that responses an earlier session left
+            // on the link are unlikely to carry the numbers this one waits for.
+            sequence: session_sequence(),
             decoder: FrameDecoder::new(),
             timeout,
             retries,
@@ -68,7 +68,42 @@ impl Client {
             .timeout(Duration::from_millis(10))
             .open()
             .with_context(|| format!("opening serial port {path} at {baud} baud"))?;
-        Ok(Client::new(port, timeout, retries))
+        let mut client = Client::new(port, timeout, retries);
+        client
+            .resynchronise()
+            .with_context(|| format!("resynchronising with the device on {path}"))?;
+        Ok(client)
+    }
+
+    /// Completes any frame an earlier session left half sent, so the device listens for this
+    /// session's first request at once: as many zero bytes as the longest frame the device
+    /// takes (zeros are never `SYNC`, so a device that is not inside a frame skips them;
+    /// one that is answers its CRC error, which is drained here with whatever else the
+    /// earlier session left on the link).
+    pub fn resynchronise(&mut self) -> Result<()> {
+        let filler = [0u8; HEADER_BYTES + DEVICE_MAX_PAYLOAD + TRAILER_BYTES];
+        self.port
+            .write_all(&filler)
+            .and_then(|_| self.port.flush())
+            .context("writing to the serial port")?;
+        self.stats.bytes_sent += filler.len() as u64;
+        let quiet = Duration::from_millis(30);
+        let give_up = Instant::now() + self.timeout.min(Duration::from_secs(1));
+        let mut last_byte = Instant::now();
+        let mut buffer = [0u8; 4096];
+        while last_byte.elapsed() < quiet && Instant::now() < give_up {
+            match self.port.read(&mut buffer) {
+                Ok(0) => {}
+                Ok(n) => {
+                    self.stats.bytes_received += n as u64;
+                    last_byte = Instant::now();
+                }
+                Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::Interrupted => {
+                }
+                Err(e) => return Err(e).context("reading from the serial port"),
+            }
+        }
+        Ok(())
     }
 
     /// Sends a request and waits for its answer, retrying as the module says.
@@ -88,10 +123,7 @@ impl Client {
                 .and_then(|_| self.port.flush())
                 .context("writing to the serial port")?;
             self.stats.bytes_sent += bytes.len() as u64;
-            match self.await_response(sequence)? {
-                Some(frame) if frame.command == command as u8 | RESPONSE => {
-                    return Ok(Reply::Accepted(frame.payload));
-                }
+            match self.await_response(sequence, command)? {
                 Some(frame) if frame.command == Command::Error as u8 => {
                     let code = frame.payload.first().copied().unwrap_or(0);
                     match ErrorCode::from_code(code) {
@@ -105,10 +137,7 @@ impl Client {
                         None => bail!("the device answered {command:?} with unknown error {code}"),
                     }
                 }
-                Some(frame) => bail!(
-                    "the device answered {command:?} with command 0x{:02x}",
-                    frame.command
-                ),
+                Some(frame) => return Ok(Reply::Accepted(frame.payload)),
                 None => continue,
             }
         }
@@ -127,15 +156,20 @@ impl Client {
         }
     }
 
-    /// The response to request `sequence`, `None` after the timeout or a corrupted response.
-    /// Frames of other sequence numbers (late answers to earlier tries) are dropped.
-    fn await_response(&mut self, sequence: u8) -> Result<Option<Frame>> {
+    /// The response to request `sequence` (`command`'s response or an error frame), `None`
+    /// after the timeout or a corrupted response. Other frames (late answers to earlier
+    /// tries or sessions) are dropped.
+    fn await_response(&mut self, sequence: u8, command: Command) -> Result<Option<Frame>> {
+        let answers =
+            |f: &Frame| f.command == command as u8 | RESPONSE || f.command == Command::Error as u8;
         let deadline = Instant::now() + self.timeout;
         let mut buffer = [0u8; 4096];
         loop {
             while let Some(next) = self.decoder.next_frame() {
                 match next {
-                    Ok(frame) if frame.sequence == sequence => return Ok(Some(frame)),
+                    Ok(frame) if frame.sequence == sequence && answers(&frame) => {
+                        return Ok(Some(frame));
+                    }
                     Ok(_) => {}
                     Err(_) => {
                         self.stats.corrupt_responses += 1;
@@ -177,4 +211,12 @@ impl Client {
         let payload = self.expect(Command::ReadResults, request)?;
         ResultResponse::decode(&payload, classes).map_err(anyhow::Error::msg)
     }
+}
+
+/// A sequence number to start a session from: the clock's and the process's.
+fn session_sequence() -> u8 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (nanos >> 10) as u8 ^ std::process::id() as u8
 }

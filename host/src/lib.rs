@@ -5,3 +5,4 @@ pub mod client;
 pub mod commands;
 pub mod progress;
 pub mod sim_device;
+pub mod stream;

@@ -2,20 +2,15 @@
 //! simulated device behind a pseudo-terminal) and compare every result with the golden model.
 
 use super::{DataArgs, HwArgs, print_json};
-use crate::client::{Client, LinkStats, Reply};
-use crate::progress;
+use crate::client::{Client, LinkStats};
 use crate::sim_device::SimDevice;
+use crate::stream::{classify, prepare};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use fs_hdl::accelerator::Counter;
-use fs_hdl::device::load_requests;
-use fs_hdl::protocol::{
-    Command, DeviceCounter, ErrorCode, Identity, Status, classify_payloads, design_hash,
-    encode_image, model_hash,
-};
+use fs_hdl::protocol::{Command, DeviceCounter, Status};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
-use fs_model::network::Model;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -109,15 +104,6 @@ struct Report {
     model_loaded: bool,
     link: LinkStats,
     device_counters: Vec<(String, u32)>,
-}
-
-/// What came back for a batch; `error` says why it stopped early, if it did.
-struct Batch {
-    results: Vec<Option<(Vec<i64>, u8)>>,
-    failed: Vec<usize>,
-    error: Option<anyhow::Error>,
-    /// The number of the next result.
-    expected: usize,
 }
 
 pub fn run(args: InferArgs) -> Result<()> {
@@ -253,125 +239,6 @@ pub fn run(args: InferArgs) -> Result<()> {
         bail!("{mismatches} results differ from the golden model");
     }
     Ok(())
-}
-
-/// Checks that the device runs this model's design, and loads the model if it holds another
-/// one; returns whether it loaded.
-fn prepare(client: &mut Client, identity: &Identity, model: &Model, quiet: bool) -> Result<bool> {
-    let lanes: Vec<usize> = identity.lanes.iter().map(|&l| l as usize).collect();
-    if identity.inputs as usize != model.input().size()
-        || lanes.len() != model.layers.len()
-        || identity.design_hash != design_hash(model, &lanes)
-    {
-        bail!(
-            "the device was built for another design ({} inputs, {} classes, lanes {:?}): \
-             build its bitstream from this model (scripts/build-bitstreams), or pass the model \
-             it was built for",
-            identity.inputs,
-            identity.classes,
-            identity.lanes
-        );
-    }
-    if identity.model_hash == model_hash(model) {
-        return Ok(false);
-    }
-    let requests = load_requests(model, &lanes);
-    let bar = progress::bar(requests.len() as u64, "loading the model");
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    for request in &requests {
-        client
-            .expect(Command::LoadWeights, request)
-            .context("loading the model")?;
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let loaded = client.identify()?;
-    if loaded.model_hash != model_hash(model) {
-        bail!("the device does not report the loaded model's fingerprint after the load");
-    }
-    Ok(true)
-}
-
-/// Streams the images and collects their results, keeping the device's decoder busy: every
-/// classify request is followed by reads of results until the decoder is free again.
-fn classify(client: &mut Client, identity: &Identity, images: &[&[u8]], quiet: bool) -> Batch {
-    let codes: Vec<Vec<u8>> = images.iter().map(|i| encode_image(i)).collect();
-    let payloads = classify_payloads(&codes, identity.max_payload as usize);
-    let mut batch = Batch {
-        results: vec![None; images.len()],
-        failed: Vec::new(),
-        error: None,
-        expected: 0,
-    };
-    let bar = progress::bar(images.len() as u64, "classifying");
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let mut next_payload = 0;
-    let mut decoder_busy = false;
-    let mut last_progress = Instant::now();
-    let stall_limit = client.timeout * (client.retries + 1);
-    let outcome = (|| -> Result<()> {
-        while batch.expected < images.len() {
-            // Images go in only when the device's decoder can take them (a refused request
-            // would cross the link for nothing).
-            if next_payload < payloads.len() && !decoder_busy {
-                match client.request(Command::Classify, &payloads[next_payload])? {
-                    Reply::Accepted(_) => next_payload += 1,
-                    Reply::Refused(ErrorCode::Busy) => {}
-                    Reply::Refused(e) => bail!("the device refused images: {}", e.describe()),
-                }
-            }
-            // The device answers when a result is ready or its decoder has finished.
-            let all_sent = next_payload == payloads.len();
-            let (got, busy) = batch.read_one(client, identity.classes as usize, all_sent)?;
-            decoder_busy = busy;
-            if got {
-                last_progress = Instant::now();
-                bar.set_position(batch.expected as u64);
-            } else if next_payload == payloads.len() && last_progress.elapsed() > stall_limit {
-                bail!(
-                    "the device holds {} images and returns no result",
-                    images.len() - batch.expected
-                );
-            }
-        }
-        Ok(())
-    })();
-    bar.finish_and_clear();
-    if let Err(e) = outcome {
-        batch.failed.extend(batch.expected..images.len());
-        batch.error = Some(e);
-    }
-    batch
-}
-
-impl Batch {
-    /// Reads the next result, if the device has one. Results are numbered from the reset
-    /// on, so result n is image n's; a gap in the numbers means the responses that carried
-    /// those results were lost, and their images are named as failed.
-    /// Returns whether a result came, and whether the device's decoder is busy.
-    fn read_one(
-        &mut self,
-        client: &mut Client,
-        classes: usize,
-        wait: bool,
-    ) -> Result<(bool, bool)> {
-        let r = client.read_result(classes, wait)?;
-        let index = r.index as usize;
-        let Some(result) = r.result else {
-            return Ok((false, r.decoder_busy));
-        };
-        if index >= self.results.len() || index < self.expected {
-            bail!("the device sent result {index}, expected {}", self.expected);
-        }
-        self.failed.extend(self.expected..index);
-        self.results[index] = Some(result);
-        self.expected = index + 1;
-        Ok((true, r.decoder_busy))
-    }
 }
 
 fn device_counters(status: &Status) -> Vec<(String, u32)> {

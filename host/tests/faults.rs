@@ -1,0 +1,249 @@
+//! Faults between the host and the simulated device: a link that flips and drops bytes in
+//! both directions, a device that vanishes half way through a batch, and a host that
+//! restarts half way through one. In every case each image's result is either reported and
+//! equal to the golden model's, or the image is named as failed.
+//!
+//! The faults come from a proxy: a second pseudo-terminal pair whose far end the client
+//! opens, and a thread that forwards bytes between it and the simulated device's terminal,
+//! damaging them as told.
+
+use fpga_host::client::Client;
+use fpga_host::sim_device::SimDevice;
+use fpga_host::stream::{Batch, classify, prepare};
+use fs_hdl::accelerator::HwConfig;
+use fs_hdl::protocol::{Command, classify_payloads, encode_image};
+use fs_model::data::Dataset;
+use fs_model::infer::FixedEngine;
+use fs_model::modelfile;
+use fs_model::network::Model;
+use serialport::{SerialPort, TTYPort};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn digits() -> (Model, Dataset) {
+    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let test = fs_model::data::load_digits(&root().join("data"))
+        .unwrap()
+        .test;
+    (model, test)
+}
+
+/// What the proxy does to the bytes it forwards.
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    /// One byte in this many (in each direction) gets a bit flipped, and one in this many
+    /// is dropped; 0 for none.
+    one_in: u64,
+    /// After this many bytes from the device, nothing more passes either way.
+    cut_after: Option<usize>,
+}
+
+struct Proxy {
+    path: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(device_path: &str, faults: Faults) -> Proxy {
+        let mut device = serialport::new(device_path, 3_000_000)
+            .timeout(Duration::from_millis(1))
+            .open_native()
+            .unwrap();
+        let (mut host, slave) = TTYPort::pair().unwrap();
+        let path = slave.name().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let _slave = slave;
+                // A fixed xorshift sequence: the same bytes are damaged on every run.
+                let mut state = 0x9e37_79b9_7f4a_7c15u64;
+                let mut damage = |bytes: &[u8]| -> Vec<u8> {
+                    let mut out = Vec::with_capacity(bytes.len());
+                    for &b in bytes {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        match faults.one_in {
+                            0 => out.push(b),
+                            n if state % n == 0 => out.push(b ^ (1 << ((state >> 32) % 8))),
+                            n if state % n == 1 => {}
+                            _ => out.push(b),
+                        }
+                    }
+                    out
+                };
+                let mut from_device = 0;
+                let mut buffer = [0u8; 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    let cut = faults.cut_after.is_some_and(|n| from_device >= n);
+                    let mut moved = false;
+                    if host.bytes_to_read().unwrap_or(0) > 0
+                        && let Ok(n) = host.read(&mut buffer)
+                    {
+                        moved = true;
+                        if !cut {
+                            device.write_all(&damage(&buffer[..n])).unwrap();
+                        }
+                    }
+                    if device.bytes_to_read().unwrap_or(0) > 0
+                        && let Ok(n) = device.read(&mut buffer)
+                    {
+                        moved = true;
+                        if !cut {
+                            let n = faults.cut_after.map_or(n, |c| n.min(c - from_device));
+                            from_device += n;
+                            host.write_all(&damage(&buffer[..n])).unwrap();
+                        }
+                    }
+                    if !moved {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            })
+        };
+        Proxy {
+            path,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+/// Identifies the device, makes sure it holds `model`, resets it and streams `images`.
+fn run_batch(client: &mut Client, model: &Model, images: &[&[u8]]) -> Batch {
+    let identity = client.identify().unwrap();
+    prepare(client, &identity, model, true).unwrap();
+    client.expect(Command::Reset, &[]).unwrap();
+    classify(client, &identity, images, true)
+}
+
+/// Every image is either failed or has the golden result; returns how many have a result.
+fn assert_accounted_for(model: &Model, images: &[&[u8]], batch: &Batch) -> usize {
+    let engine = FixedEngine::new(model);
+    let mut reported = 0;
+    for (n, result) in batch.results.iter().enumerate() {
+        match result {
+            Some((logits, class)) => {
+                assert!(
+                    !batch.failed.contains(&n),
+                    "image {n} both reported and failed"
+                );
+                let golden = engine.run(images[n]);
+                assert_eq!(logits, &golden.logits, "image {n}");
+                assert_eq!(*class as usize, golden.class(), "image {n}");
+                reported += 1;
+            }
+            None => assert!(
+                batch.failed.contains(&n),
+                "image {n} neither reported nor failed"
+            ),
+        }
+    }
+    reported
+}
+
+#[test]
+fn a_link_that_damages_bytes_loses_no_image_silently() {
+    let (model, test) = digits();
+    let images: Vec<&[u8]> = (0..16).map(|i| test.image(i)).collect();
+    let sim = SimDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
+    let proxy = Proxy::start(
+        &sim.path,
+        Faults {
+            one_in: 700,
+            cut_after: None,
+        },
+    );
+    let mut client = Client::open(&proxy.path, 3_000_000, Duration::from_millis(800), 6).unwrap();
+    let batch = run_batch(&mut client, &model, &images);
+    assert!(batch.error.is_none(), "{:?}", batch.error);
+    let reported = assert_accounted_for(&model, &images, &batch);
+    // The damage reached the host's decoder and the device's, and was survived by retries.
+    let s = &client.stats;
+    assert!(s.retries > 0, "{s:?}");
+    assert!(s.corrupt_responses + s.noise_bytes > 0, "{s:?}");
+    // Only a lost read-results response can lose an image's result.
+    assert!(
+        reported >= images.len() - s.retries as usize,
+        "{reported} {s:?}"
+    );
+    drop(proxy);
+    sim.stop().unwrap();
+}
+
+#[test]
+fn a_device_that_vanishes_mid_batch_leaves_every_image_accounted_for() {
+    let (model, test) = digits();
+    let images: Vec<&[u8]> = (0..12).map(|i| test.image(i)).collect();
+    let sim = SimDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
+    // Identify, reset and a few results get through; then the device is gone.
+    let proxy = Proxy::start(
+        &sim.path,
+        Faults {
+            one_in: 0,
+            cut_after: Some(400),
+        },
+    );
+    // A timeout long enough that no response of the working device comes late (a late
+    // read-results response is retried, and the retry takes the next result).
+    let mut client = Client::open(&proxy.path, 3_000_000, Duration::from_secs(2), 1).unwrap();
+    let batch = run_batch(&mut client, &model, &images);
+    let e = format!("{:#}", batch.error.as_ref().expect("the batch stopped"));
+    assert!(e.contains("stopped answering"), "{e}");
+    let reported = assert_accounted_for(&model, &images, &batch);
+    assert!(reported > 0 && reported < images.len(), "{reported}");
+    assert_eq!(batch.failed, (reported..images.len()).collect::<Vec<_>>());
+    drop(proxy);
+    sim.stop().unwrap();
+}
+
+#[test]
+fn a_host_that_restarts_mid_batch_finds_the_device_ready() {
+    let (model, test) = digits();
+    let images: Vec<&[u8]> = (0..10).map(|i| test.image(i)).collect();
+    let sim = SimDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
+    // The first host streams images, reads one result and dies with the rest in flight.
+    {
+        let mut first = Client::open(&sim.path, 3_000_000, Duration::from_secs(5), 1).unwrap();
+        let identity = first.identify().unwrap();
+        prepare(&mut first, &identity, &model, true).unwrap();
+        first.expect(Command::Reset, &[]).unwrap();
+        let codes: Vec<Vec<u8>> = images.iter().map(|i| encode_image(i)).collect();
+        let payloads = classify_payloads(&codes, identity.max_payload as usize);
+        first.expect(Command::Classify, &payloads[0]).unwrap();
+        first.read_result(identity.classes as usize, true).unwrap();
+        drop(first);
+        // It was killed with half a request on the wire.
+        let bytes = fs_hdl::protocol::Frame::new(9, Command::Classify as u8, payloads[1].clone())
+            .encode()
+            .unwrap();
+        let mut port = serialport::new(&sim.path, 3_000_000).open().unwrap();
+        port.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    }
+    // The next host starts with the same sequence numbers (same process): the device must
+    // not take its first classify for a retry of the dead host's.
+    let mut second = Client::open(&sim.path, 3_000_000, Duration::from_secs(5), 2).unwrap();
+    let batch = run_batch(&mut second, &model, &images);
+    assert!(batch.error.is_none(), "{:?}", batch.error);
+    assert_eq!(assert_accounted_for(&model, &images, &batch), images.len());
+    sim.stop().unwrap();
+}

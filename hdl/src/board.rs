@@ -4,6 +4,7 @@
 //! `constraints/`).
 
 use crate::accelerator::HwConfig;
+use crate::alchitry_cu::{self, AlchitryCuTop};
 use crate::device::Device;
 use crate::uart_rx::UartRx;
 use crate::uart_tx::UartTx;
@@ -34,6 +35,17 @@ pub struct Board {
     pub lanes: &'static [usize],
     /// Pin file, from the repository root.
     pub constraints: &'static str,
+    /// What wraps the common top.
+    pub top: TopKind,
+}
+
+/// The top a board's bitstream is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TopKind {
+    /// [`BoardTop`] on the oscillator's clock.
+    Direct,
+    /// [`BoardTop`] behind the Alchitry Cu's PLL ([`AlchitryCuTop`]).
+    AlchitryCu,
 }
 
 impl Board {
@@ -43,10 +55,11 @@ impl Board {
 }
 
 /// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network (one
-/// lane in its first layer: the device's logic leaves no room for more), and
-/// ULX3S (ECP5-85F, FT231X) with the MNIST MLP. Both run from their oscillator (no PLL): the
-/// link, not the accelerator, bounds their throughput.
-pub const BOARDS: [Board; 2] = [
+/// lane in its first layer: the device's logic leaves no room for more), ULX3S (ECP5-85F,
+/// FT231X) with the MNIST MLP, both on their oscillator; and the Alchitry Cu (iCE40 HX8K,
+/// FT2232H) with the digits network, on its PLL's 45 MHz. The link, not the accelerator,
+/// bounds their throughput.
+pub const BOARDS: [Board; 3] = [
     Board {
         name: "icebreaker",
         family: Family::Ice40Up5k,
@@ -56,6 +69,7 @@ pub const BOARDS: [Board; 2] = [
         model: "models/digits-mlp.fsnn",
         lanes: &[1, 2],
         constraints: "constraints/icebreaker.pcf",
+        top: TopKind::Direct,
     },
     Board {
         name: "ulx3s",
@@ -66,11 +80,39 @@ pub const BOARDS: [Board; 2] = [
         model: "models/mnist-mlp.fsnn",
         lanes: &[128, 10],
         constraints: "constraints/ulx3s.lpf",
+        top: TopKind::Direct,
+    },
+    Board {
+        name: "alchitry-cu",
+        family: Family::Ice40Hx8k,
+        clock_hz: alchitry_cu::CLOCK_HZ as u32,
+        baud: 3_000_000,
+        leds_active_low: false,
+        model: "models/digits-mlp.fsnn",
+        lanes: &[4, 2],
+        constraints: "constraints/alchitry-cu.pcf",
+        top: TopKind::AlchitryCu,
     },
 ];
 
 pub fn board(name: &str) -> Option<&'static Board> {
     BOARDS.iter().find(|b| b.name == name)
+}
+
+/// The Verilog of `board`'s top running `model` (module `top`), checked by RustHDL first.
+pub fn top_verilog(board: &Board, model: &Model) -> anyhow::Result<String> {
+    let mut top = BoardTop::new(board, model).map_err(anyhow::Error::msg)?;
+    Ok(match board.top {
+        TopKind::Direct => {
+            crate::sim::checked(&mut top)?;
+            generate_verilog(&top)
+        }
+        TopKind::AlchitryCu => {
+            let mut cu = AlchitryCuTop::new(top);
+            crate::sim::checked(&mut cu)?;
+            generate_verilog(&cu)
+        }
+    })
 }
 
 #[derive(LogicBlock)]

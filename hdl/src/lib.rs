@@ -17,6 +17,7 @@
 //! generated Verilog against its RustHDL simulation.
 
 pub mod accelerator;
+pub mod alchitry_cu;
 pub mod board;
 pub mod bram;
 pub mod crc16;

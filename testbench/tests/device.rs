@@ -426,7 +426,7 @@ fn device_verilog_agrees_cycle_for_cycle() {
 /// The board top: the device behind the UART, spoken to bit by bit on the serial line.
 #[test]
 fn board_top_answers_over_the_serial_line() {
-    use fs_hdl::board::{Board, BoardTop, Family};
+    use fs_hdl::board::{Board, BoardTop, Family, TopKind};
     use fs_hdl::sim::{prepare, settle};
     use fs_testbench::uart_line::{decode, line};
     let (model, test) = digits();
@@ -439,6 +439,7 @@ fn board_top_answers_over_the_serial_line() {
         model: "models/digits-mlp.fsnn",
         lanes: &[2, 2],
         constraints: "",
+        top: TopKind::Direct,
     };
     let cpb = board.clocks_per_bit() as usize;
     let mut top = BoardTop::new(&board, &model).unwrap();

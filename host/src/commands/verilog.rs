@@ -4,7 +4,7 @@ use super::HwArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use fs_hdl::accelerator::{Accelerator, HwConfig};
-use fs_hdl::board::{BOARDS, BoardTop, board};
+use fs_hdl::board::{BOARDS, board, top_verilog};
 use fs_hdl::pin_shell::PinShell;
 use fs_model::modelfile;
 use rust_hdl::prelude::generate_verilog;
@@ -26,7 +26,7 @@ pub struct VerilogArgs {
     #[arg(long, conflicts_with = "board")]
     pub shell: bool,
     /// Write the top of a board instead (`fs_hdl::board`: the device behind a UART, with the
-    /// board's clock, baud rate and lanes): icebreaker or ulx3s.
+    /// board's clock, baud rate and lanes): icebreaker, ulx3s or alchitry-cu.
     #[arg(long)]
     pub board: Option<String>,
 }
@@ -55,9 +55,7 @@ pub fn run(args: VerilogArgs) -> Result<()> {
     fs_hdl::bram::set_memory_dir(&memories)
         .with_context(|| format!("creating {}", memories.display()))?;
     let verilog = if let Some(b) = board {
-        let mut top = BoardTop::new(b, &model).map_err(|e| anyhow!("{e}"))?;
-        fs_hdl::sim::checked(&mut top)?;
-        generate_verilog(&top)
+        top_verilog(b, &model)?
     } else if args.shell {
         let classes = model.layers.last().map_or(0, |l| l.outputs());
         if model.input().bits > 8 || classes > 16 {

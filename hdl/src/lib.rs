@@ -32,6 +32,7 @@ pub mod input_encoder;
 pub mod lane;
 pub mod neuron_alu;
 pub mod pin_shell;
+pub mod pipe_bridge;
 pub mod protocol;
 pub mod run;
 pub mod sim;

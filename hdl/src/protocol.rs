@@ -553,6 +553,36 @@ impl ResultResponse {
     }
 }
 
+/// The byte stream over Opal Kelly FrontPanel pipes (`crate::pipe_bridge`, the XEM7010):
+/// every byte travels as a 16-bit word with bit 8 set; a word with bit 8 clear is padding.
+/// FrontPanel moves words as little-endian byte pairs.
+pub mod pipe {
+    /// The endpoints: bytes to the device, bytes from it, and how many wait to be read.
+    pub const PIPE_IN: u8 = 0x80;
+    pub const PIPE_OUT: u8 = 0xA0;
+    pub const WIRE_WAITING: u8 = 0x20;
+    /// Marks a word that carries a byte.
+    pub const BYTE_FLAG: u16 = 0x100;
+
+    /// The words (as FrontPanel's byte pairs) that carry `bytes`.
+    pub fn to_words(bytes: &[u8]) -> Vec<u8> {
+        bytes
+            .iter()
+            .flat_map(|&b| (BYTE_FLAG | b as u16).to_le_bytes())
+            .collect()
+    }
+
+    /// The bytes that words read from the device carry; padding words are skipped.
+    pub fn from_words(words: &[u8]) -> Vec<u8> {
+        words
+            .chunks_exact(2)
+            .map(|w| u16::from_le_bytes([w[0], w[1]]))
+            .filter(|w| w & BYTE_FLAG != 0)
+            .map(|w| w as u8)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,6 +652,16 @@ mod tests {
             for f in got.iter().flatten() {
                 prop_assert_eq!(f, &next);
             }
+        }
+
+        #[test]
+        fn pipe_words_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..600), pad in 0usize..4) {
+            let mut words = pipe::to_words(&bytes);
+            prop_assert_eq!(words.len(), 2 * bytes.len());
+            // Padding words anywhere are skipped.
+            let at = words.len() / 4 * 2;
+            words.splice(at..at, std::iter::repeat_n(0u8, 2 * pad));
+            prop_assert_eq!(pipe::from_words(&words), bytes);
         }
 
         /// Any byte stream: no panic, and the decoder ends waiting for bytes.

@@ -40,3 +40,5 @@ pub mod spike_fifo;
 pub mod uart_rx;
 pub mod uart_tx;
 pub mod verilator;
+#[cfg(feature = "xem7010")]
+pub mod xem7010;

@@ -13,7 +13,6 @@ use fs_hdl::protocol::{
     Command, DEVICE_MAX_PAYLOAD, ErrorCode, Frame, FrameDecoder, HEADER_BYTES, Identity, RESPONSE,
     ResultResponse, Status, TRAILER_BYTES, WAIT_FOR_RESULT,
 };
-use serialport::SerialPort;
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -39,8 +38,15 @@ pub enum Reply {
     Refused(ErrorCode),
 }
 
+/// A byte link to a device: a serial port, or FrontPanel pipes (`crate::frontpanel`). Reads
+/// return `TimedOut` after a short wait when no byte has come.
+pub trait Link: Read + Write {}
+impl<T: Read + Write> Link for T {}
+
 pub struct Client {
-    port: Box<dyn SerialPort>,
+    port: Box<dyn Link>,
+    /// What the link is, for errors: "serial port /dev/ttyUSB1".
+    name: String,
     sequence: u8,
     decoder: FrameDecoder,
     pub timeout: Duration,
@@ -49,9 +55,10 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(port: Box<dyn SerialPort>, timeout: Duration, retries: u32) -> Self {
+    pub fn new(port: Box<dyn Link>, name: &str, timeout: Duration, retries: u32) -> Self {
         Client {
             port,
+            name: name.to_string(),
             // Different from session to session, so that responses an earlier session left
             // on the link are unlikely to carry the numbers this one waits for.
             sequence: session_sequence(),
@@ -68,10 +75,25 @@ impl Client {
             .timeout(Duration::from_millis(10))
             .open()
             .with_context(|| format!("opening serial port {path} at {baud} baud"))?;
-        let mut client = Client::new(port, timeout, retries);
+        Client::connect(
+            Box::new(port),
+            &format!("serial port {path}"),
+            timeout,
+            retries,
+        )
+    }
+
+    /// A client on `link` (called `name` in errors), resynchronised with the device.
+    pub fn connect(
+        link: Box<dyn Link>,
+        name: &str,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<Self> {
+        let mut client = Client::new(link, name, timeout, retries);
         client
             .resynchronise()
-            .with_context(|| format!("resynchronising with the device on {path}"))?;
+            .with_context(|| format!("resynchronising with the device on {name}"))?;
         Ok(client)
     }
 
@@ -85,7 +107,7 @@ impl Client {
         self.port
             .write_all(&filler)
             .and_then(|_| self.port.flush())
-            .context("writing to the serial port")?;
+            .with_context(|| format!("writing to {}", self.name))?;
         self.stats.bytes_sent += filler.len() as u64;
         let quiet = Duration::from_millis(30);
         let give_up = Instant::now() + self.timeout.min(Duration::from_secs(1));
@@ -100,7 +122,7 @@ impl Client {
                 }
                 Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::Interrupted => {
                 }
-                Err(e) => return Err(e).context("reading from the serial port"),
+                Err(e) => return Err(e).with_context(|| format!("reading from {}", self.name)),
             }
         }
         Ok(())
@@ -121,7 +143,7 @@ impl Client {
             self.port
                 .write_all(&bytes)
                 .and_then(|_| self.port.flush())
-                .context("writing to the serial port")?;
+                .with_context(|| format!("writing to {}", self.name))?;
             self.stats.bytes_sent += bytes.len() as u64;
             match self.await_response(sequence, command)? {
                 Some(frame) if frame.command == Command::Error as u8 => {
@@ -189,7 +211,7 @@ impl Client {
                 }
                 Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::Interrupted => {
                 }
-                Err(e) => return Err(e).context("reading from the serial port"),
+                Err(e) => return Err(e).with_context(|| format!("reading from {}", self.name)),
             }
         }
     }

@@ -3,6 +3,8 @@
 
 pub mod client;
 pub mod commands;
+#[cfg(feature = "xem7010")]
+pub mod frontpanel;
 pub mod progress;
 pub mod sim_device;
 pub mod stream;

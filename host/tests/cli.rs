@@ -358,3 +358,14 @@ fn infer_names_a_missing_port_and_images_that_do_not_fit() {
     ]);
     assert!(e.contains("pixels") || e.contains("input"), "{e}");
 }
+
+/// Without the `xem7010` feature (the default build), the XEM7010 commands say how to get it.
+#[cfg(not(feature = "xem7010"))]
+#[test]
+fn the_xem7010_needs_its_feature_and_says_so() {
+    let e = fails(&["infer", "--device", "xem7010", "--count", "1"]);
+    assert!(e.contains("--features xem7010"), "{e}");
+    let out = temp("xem7010");
+    let e = fails(&["verilog", "--board", "xem7010", "--out", out.to_str().unwrap()]);
+    assert!(e.contains("--features xem7010"), "{e}");
+}

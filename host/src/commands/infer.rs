@@ -22,6 +22,9 @@ pub enum DeviceKind {
     Serial,
     /// The RustHDL simulation of the device behind a pseudo-terminal (no board needed).
     Sim,
+    /// An Opal Kelly XEM7010 over USB (FrontPanel; `--port` is its serial number, if more
+    /// than one is plugged in). Needs fpga-host built with `--features xem7010`.
+    Xem7010,
 }
 
 #[derive(Args)]
@@ -29,9 +32,13 @@ pub struct InferArgs {
     /// Where the accelerator is.
     #[arg(long, value_enum, default_value_t = DeviceKind::Serial)]
     pub device: DeviceKind,
-    /// Serial port of the board (e.g. /dev/ttyUSB1; `fpga-host ports` lists them).
+    /// Serial port of the board (e.g. /dev/ttyUSB1; `fpga-host ports` lists them), or the
+    /// XEM7010's serial number.
     #[arg(long, required_if_eq("device", "serial"))]
     pub port: Option<String>,
+    /// XEM7010 only: configure its FPGA with this bitstream first.
+    #[arg(long)]
+    pub bitstream: Option<PathBuf>,
     /// Baud rate of the serial port.
     #[arg(long, default_value_t = 3_000_000)]
     pub baud: u32,
@@ -122,14 +129,20 @@ pub fn run(args: InferArgs) -> Result<()> {
             let config = hw.config(&model)?;
             Some(SimDevice::start(&model, &config)?)
         }
-        DeviceKind::Serial => None,
+        DeviceKind::Serial | DeviceKind::Xem7010 => None,
     };
-    let (path, default_timeout) = match &sim {
-        Some(s) => (s.path.clone(), 120.0),
-        None => (args.port.clone().expect("clap requires --port"), 1.0),
-    };
+    let default_timeout = if sim.is_some() { 120.0 } else { 1.0 };
     let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(default_timeout));
-    let mut client = Client::open(&path, args.baud, timeout, args.retries)?;
+    let mut client = match (&sim, args.device) {
+        (Some(s), _) => Client::open(&s.path, args.baud, timeout, args.retries)?,
+        (None, DeviceKind::Xem7010) => xem7010_client(&args, timeout)?,
+        (None, _) => Client::open(
+            args.port.as_deref().expect("clap requires --port"),
+            args.baud,
+            timeout,
+            args.retries,
+        )?,
+    };
 
     let identity = client.identify().context("identifying the device")?;
     let model_loaded = prepare(&mut client, &identity, &model, args.json)?;
@@ -239,6 +252,21 @@ pub fn run(args: InferArgs) -> Result<()> {
         bail!("{mismatches} results differ from the golden model");
     }
     Ok(())
+}
+
+#[cfg(feature = "xem7010")]
+fn xem7010_client(args: &InferArgs, timeout: Duration) -> Result<Client> {
+    let (link, name) =
+        crate::frontpanel::FrontPanelLink::open(args.port.as_deref(), args.bitstream.as_deref())?;
+    Client::connect(Box::new(link), &name, timeout, args.retries)
+}
+
+#[cfg(not(feature = "xem7010"))]
+fn xem7010_client(_: &InferArgs, _: Duration) -> Result<Client> {
+    bail!(
+        "this fpga-host was built without the xem7010 feature, which talks to the XEM7010 \
+         through Opal Kelly's FrontPanel SDK: build it with `--features xem7010` (docs/boards.md)"
+    )
 }
 
 fn device_counters(status: &Status) -> Vec<(String, u32)> {

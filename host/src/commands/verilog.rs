@@ -26,12 +26,16 @@ pub struct VerilogArgs {
     #[arg(long, conflicts_with = "board")]
     pub shell: bool,
     /// Write the top of a board instead (`fs_hdl::board`: the device behind a UART, with the
-    /// board's clock, baud rate and lanes): icebreaker, ulx3s or alchitry-cu.
+    /// board's clock, baud rate and lanes): icebreaker, ulx3s or alchitry-cu; or xem7010
+    /// (with the `xem7010` feature: OUT/fs_accel.v and OUT/top.xdc for Vivado).
     #[arg(long)]
     pub board: Option<String>,
 }
 
 pub fn run(args: VerilogArgs) -> Result<()> {
+    if args.board.as_deref() == Some("xem7010") {
+        return xem7010(&args);
+    }
     let board = match &args.board {
         Some(name) => Some(board(name).ok_or_else(|| {
             let names: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
@@ -83,4 +87,33 @@ pub fn run(args: VerilogArgs) -> Result<()> {
         config.lanes
     );
     Ok(())
+}
+
+/// The XEM7010's top and pin constraints, for `scripts/build-bitstreams xem7010` (Vivado).
+#[cfg(feature = "xem7010")]
+fn xem7010(args: &VerilogArgs) -> Result<()> {
+    use fs_hdl::xem7010::{MODEL, top_sources};
+    let model_path = args.model.clone().unwrap_or_else(|| PathBuf::from(MODEL));
+    let model = modelfile::load(&model_path)?;
+    let memories = args.out.join("memories");
+    fs_hdl::bram::set_memory_dir(&memories)
+        .with_context(|| format!("creating {}", memories.display()))?;
+    let (verilog, xdc) = top_sources(&model)?;
+    for (name, text) in [("fs_accel.v", &verilog), ("top.xdc", &xdc)] {
+        let path = args.out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "wrote {} (XEM7010 top)",
+        args.out.join("fs_accel.v").display()
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "xem7010"))]
+fn xem7010(_: &VerilogArgs) -> Result<()> {
+    bail!(
+        "this fpga-host was built without the xem7010 feature (it needs Opal Kelly's FrontPanel \
+         SDK): build it with `--features xem7010` (docs/boards.md)"
+    )
 }

@@ -40,5 +40,6 @@ pub mod spike_fifo;
 pub mod uart_rx;
 pub mod uart_tx;
 pub mod verilator;
+pub mod verilator_device;
 #[cfg(feature = "xem7010")]
 pub mod xem7010;

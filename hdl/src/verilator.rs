@@ -70,58 +70,15 @@ impl VerilatorSim {
         let stages = accel.layers.len();
         let verilog = generate_verilog(accel);
         let (wrapper, bench) = (probe_top(stages), testbench(stages));
-        let mut hasher = DefaultHasher::new();
-        (&verilog, &wrapper, &bench).hash(&mut hasher);
-        let dir = cache.join(format!("{:016x}", hasher.finish()));
-        let binary = dir.join("obj_dir").join("sim");
-        if binary.exists() {
-            return Ok(VerilatorSim { binary, stages });
-        }
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join("fs_accel.v"), &verilog)?;
-        std::fs::write(dir.join("probe_top.v"), wrapper)?;
-        std::fs::write(dir.join("tb.cpp"), bench)?;
-        let output = Command::new("verilator")
-            .current_dir(&dir)
-            .args([
-                "--cc",
-                "--exe",
-                "--build",
-                "-j",
-                "2",
-                "-O3",
-                "--x-assign",
-                "fast",
-                "--x-initial",
-                "fast",
-                "-Wno-fatal",
-                "-Wno-lint",
-                "-Wno-style",
-                "-Wno-WIDTH",
-                "--top-module",
-                "probe_top",
-                "-o",
-                "sim",
-                "probe_top.v",
-                "fs_accel.v",
-                "tb.cpp",
-            ])
-            .output()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    anyhow::anyhow!("verilator is not installed: apt-get install verilator")
-                }
-                _ => e.into(),
-            })?;
-        if !output.status.success() || !binary.exists() {
-            let log = String::from_utf8_lossy(&output.stderr);
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            bail!(
-                "verilator failed to build the accelerator in {}:\n{}",
-                dir.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
+        let binary = verilate(
+            cache,
+            &[
+                ("probe_top.v", &wrapper),
+                ("fs_accel.v", &verilog),
+                ("tb.cpp", &bench),
+            ],
+            "probe_top",
+        )?;
         Ok(VerilatorSim { binary, stages })
     }
 
@@ -217,4 +174,63 @@ impl VerilatorSim {
         }
         Ok(done)
     }
+}
+
+/// Compiles `files` (Verilog and one C++ testbench, written under `cache` in a folder named
+/// by their hash, so an unchanged design is reused) with `top` as the top module; returns the
+/// binary. Needs `verilator`, `make` and a C++ compiler.
+pub fn verilate(cache: &Path, files: &[(&str, &str)], top: &str) -> Result<PathBuf> {
+    let mut hasher = DefaultHasher::new();
+    (files, top).hash(&mut hasher);
+    let dir = cache.join(format!("{:016x}", hasher.finish()));
+    let binary = dir.join("obj_dir").join("sim");
+    if binary.exists() {
+        return Ok(binary);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("writing {}", dir.join(name).display()))?;
+    }
+    let mut args: Vec<&str> = vec![
+        "--cc",
+        "--exe",
+        "--build",
+        "-j",
+        "2",
+        "-O3",
+        "--x-assign",
+        "fast",
+        "--x-initial",
+        "fast",
+        "-Wno-fatal",
+        "-Wno-lint",
+        "-Wno-style",
+        "-Wno-WIDTH",
+        "--top-module",
+        top,
+        "-o",
+        "sim",
+    ];
+    args.extend(files.iter().map(|(name, _)| *name));
+    let output = Command::new("verilator")
+        .current_dir(&dir)
+        .args(&args)
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                anyhow::anyhow!("verilator is not installed: apt-get install verilator")
+            }
+            _ => e.into(),
+        })?;
+    if !output.status.success() || !binary.exists() {
+        let log = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        bail!(
+            "verilator failed to build {top} in {}:\n{}",
+            dir.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok(binary)
 }

@@ -2,9 +2,11 @@
 //! image decoder, accelerator) behind a pseudo-terminal, so the host talks to it exactly as to
 //! a board: it opens the terminal's path with `serialport` and goes through the same client.
 //!
-//! A thread owns the simulation: it moves bytes between the terminal and the device's byte
-//! ports and runs the clock while the device has work (bytes to take, a request in hand,
-//! images to feed or compute, bytes to send); otherwise it waits for the host.
+//! Two engines run the device: RustHDL's simulation ([`SimDevice::start`]: a thread moves
+//! bytes between the terminal and the device's byte ports and runs the clock while the device
+//! has work, otherwise it waits for the host), or the device's generated Verilog compiled by
+//! Verilator ([`SimDevice::start_verilator`]: a child process with the same loop, its stdin and
+//! stdout joined to the terminal by two threads), much faster for long runs.
 
 use anyhow::{Context, Result, anyhow};
 use fs_hdl::accelerator::HwConfig;
@@ -13,6 +15,8 @@ use fs_hdl::device_sim::DeviceSim;
 use fs_model::network::Model;
 use serialport::{SerialPort, TTYPort};
 use std::io::{ErrorKind, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -27,7 +31,9 @@ pub struct SimDevice {
     pub path: String,
     stop: Arc<AtomicBool>,
     cycles: Arc<AtomicU64>,
-    thread: Option<JoinHandle<Result<()>>>,
+    threads: Vec<JoinHandle<Result<()>>>,
+    /// The Verilator simulation's process.
+    child: Option<Child>,
 }
 
 impl SimDevice {
@@ -48,11 +54,78 @@ impl SimDevice {
             path,
             stop,
             cycles,
-            thread: Some(thread),
+            threads: vec![thread],
+            child: None,
         })
     }
 
-    /// Device clock cycles simulated so far.
+    /// Builds the device for `model` with Verilator (cached under `cache`) and starts it.
+    pub fn start_verilator(model: &Model, config: &HwConfig, cache: &Path) -> Result<Self> {
+        let mut device = Device::new(model, config, GAP_LIMIT).map_err(|e| anyhow!("{e}"))?;
+        let binary = fs_hdl::verilator_device::build(&mut device, cache)?;
+        let mut child = Command::new(&binary)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let (mut to_child, mut from_child) = (
+            child.stdin.take().expect("piped"),
+            child.stdout.take().expect("piped"),
+        );
+        let (mut master, slave) = TTYPort::pair().context("creating a pseudo-terminal pair")?;
+        let path = slave
+            .name()
+            .ok_or_else(|| anyhow!("the pseudo-terminal has no path"))?;
+        let mut master_out = master
+            .try_clone_native()
+            .context("cloning the pseudo-terminal")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        // Host to device, until the stop; then the device's stdin closes and it ends.
+        let host_to_device = {
+            let stop = stop.clone();
+            std::thread::spawn(move || -> Result<()> {
+                let _slave = slave;
+                let mut buffer = [0u8; 4096];
+                master.set_timeout(Duration::from_millis(20))?;
+                while !stop.load(Ordering::Relaxed) {
+                    match master.read(&mut buffer) {
+                        Ok(n) => to_child
+                            .write_all(&buffer[..n])
+                            .context("writing to the Verilator simulation")?,
+                        Err(e)
+                            if e.kind() == ErrorKind::TimedOut
+                                || e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+                Ok(())
+            })
+        };
+        // Device to host, until the device ends.
+        let device_to_host = std::thread::spawn(move || -> Result<()> {
+            let mut buffer = [0u8; 4096];
+            loop {
+                let n = from_child
+                    .read(&mut buffer)
+                    .context("reading from the Verilator simulation")?;
+                if n == 0 {
+                    return Ok(());
+                }
+                master_out
+                    .write_all(&buffer[..n])
+                    .context("writing to the pseudo-terminal")?;
+            }
+        });
+        Ok(SimDevice {
+            path,
+            stop,
+            cycles: Arc::new(AtomicU64::new(0)),
+            threads: vec![host_to_device, device_to_host],
+            child: Some(child),
+        })
+    }
+
+    /// Device clock cycles simulated so far (RustHDL engine only).
     pub fn cycles(&self) -> u64 {
         self.cycles.load(Ordering::Relaxed)
     }
@@ -64,12 +137,23 @@ impl SimDevice {
 
     fn halt(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take() {
-            Some(t) => t
+        let mut outcome = Ok(());
+        for t in self.threads.drain(..) {
+            let result = t
                 .join()
-                .map_err(|_| anyhow!("the simulated device panicked"))?,
-            None => Ok(()),
+                .map_err(|_| anyhow!("the simulated device panicked"))
+                .and_then(|r| r);
+            outcome = outcome.and(result);
         }
+        if let Some(mut child) = self.child.take() {
+            let status = child
+                .wait()
+                .context("waiting for the Verilator simulation")?;
+            if !status.success() {
+                outcome = outcome.and(Err(anyhow!("the Verilator simulation ended with {status}")));
+            }
+        }
+        outcome
     }
 }
 

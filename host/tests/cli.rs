@@ -366,6 +366,12 @@ fn the_xem7010_needs_its_feature_and_says_so() {
     let e = fails(&["infer", "--device", "xem7010", "--count", "1"]);
     assert!(e.contains("--features xem7010"), "{e}");
     let out = temp("xem7010");
-    let e = fails(&["verilog", "--board", "xem7010", "--out", out.to_str().unwrap()]);
+    let e = fails(&[
+        "verilog",
+        "--board",
+        "xem7010",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(e.contains("--features xem7010"), "{e}");
 }

@@ -49,3 +49,34 @@ fn a_device_that_is_silent_is_retried_then_declared_gone() {
     );
     assert_eq!(client.stats.retries, 2);
 }
+
+#[test]
+fn the_verilator_device_agrees_with_the_golden_model() {
+    use fpga_host::stream::{classify, prepare};
+    use fs_hdl::protocol::Command;
+    use fs_model::infer::FixedEngine;
+    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let test = fs_model::data::load_digits(&root().join("data"))
+        .unwrap()
+        .test;
+    let config = HwConfig::new(vec![2, 2]);
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verilator-device");
+    let sim = SimDevice::start_verilator(&model, &config, &cache).unwrap();
+    let mut client = Client::open(&sim.path, 3_000_000, Duration::from_secs(10), 1).unwrap();
+    let identity = client.identify().unwrap();
+    assert_eq!(identity, fs_hdl::device::identity(&model, &config));
+    prepare(&mut client, &identity, &model, true).unwrap();
+    client.expect(Command::Reset, &[]).unwrap();
+    let images: Vec<&[u8]> = (0..40).map(|i| test.image(i)).collect();
+    let batch = classify(&mut client, &identity, &images, true);
+    assert!(batch.error.is_none(), "{:?}", batch.error);
+    let engine = FixedEngine::new(&model);
+    for (n, result) in batch.results.iter().enumerate() {
+        let (logits, class) = result.as_ref().expect("every image has its result");
+        let golden = engine.run(images[n]);
+        assert_eq!(logits, &golden.logits, "image {n}");
+        assert_eq!(*class as usize, golden.class(), "image {n}");
+    }
+    drop(client);
+    sim.stop().unwrap();
+}

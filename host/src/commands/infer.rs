@@ -1,7 +1,7 @@
 //! `fpga-host infer`: classify test images on a device (a board on a serial port, or the
 //! simulated device behind a pseudo-terminal) and compare every result with the golden model.
 
-use super::{DataArgs, HwArgs, print_json};
+use super::{DataArgs, Engine, HwArgs, print_json};
 use crate::client::{Client, LinkStats};
 use crate::sim_device::SimDevice;
 use crate::stream::{classify, prepare};
@@ -65,6 +65,13 @@ pub struct InferArgs {
     /// MLP as the ULX3S runs it (128,10).
     #[arg(long, value_delimiter = ',', default_value = "128")]
     pub lanes: Vec<usize>,
+    /// Simulator of the device (`--device sim` only): RustHDL (no tools needed) or its Verilog
+    /// under Verilator (much faster; needs verilator and a C++ compiler).
+    #[arg(long, value_enum, default_value_t = Engine::Rusthdl)]
+    pub engine: Engine,
+    /// Where Verilator builds are cached.
+    #[arg(long, default_value = "build/verilator")]
+    pub build_dir: PathBuf,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -82,6 +89,8 @@ struct Mismatch {
 #[derive(Serialize)]
 struct Report {
     device: DeviceKind,
+    /// The simulator, for `--device sim`.
+    engine: Option<Engine>,
     lanes: Vec<u16>,
     /// Images asked for, and those whose result came back.
     images: usize,
@@ -127,11 +136,26 @@ pub fn run(args: InferArgs) -> Result<()> {
                 fifo_depth: fs_hdl::accelerator::DEFAULT_FIFO_DEPTH,
             };
             let config = hw.config(&model)?;
-            Some(SimDevice::start(&model, &config)?)
+            Some(match args.engine {
+                Engine::Rusthdl => SimDevice::start(&model, &config)?,
+                Engine::Verilator => {
+                    if !args.json {
+                        eprintln!(
+                            "building the device with Verilator in {} ...",
+                            args.build_dir.display()
+                        );
+                    }
+                    SimDevice::start_verilator(&model, &config, &args.build_dir)?
+                }
+            })
         }
         DeviceKind::Serial | DeviceKind::Xem7010 => None,
     };
-    let default_timeout = if sim.is_some() { 120.0 } else { 1.0 };
+    let default_timeout = match (&sim, args.engine) {
+        (Some(_), Engine::Rusthdl) => 120.0,
+        (Some(_), Engine::Verilator) => 10.0,
+        (None, _) => 1.0,
+    };
     let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(default_timeout));
     let mut client = match (&sim, args.device) {
         (Some(s), _) => Client::open(&s.path, args.baud, timeout, args.retries)?,
@@ -204,6 +228,7 @@ pub fn run(args: InferArgs) -> Result<()> {
     });
     let report = Report {
         device: args.device,
+        engine: (args.device == DeviceKind::Sim).then_some(args.engine),
         lanes: identity.lanes.clone(),
         images: images.len(),
         classified,
@@ -277,7 +302,13 @@ fn device_counters(status: &Status) -> Vec<(String, u32)> {
 }
 
 fn print_report(r: &Report) {
-    println!("device            {:?}, lanes {:?}", r.device, r.lanes);
+    match r.engine {
+        Some(engine) => println!(
+            "device            {:?} ({engine:?}), lanes {:?}",
+            r.device, r.lanes
+        ),
+        None => println!("device            {:?}, lanes {:?}", r.device, r.lanes),
+    }
     if r.model_loaded {
         println!("model             loaded into the device");
     }

@@ -11,8 +11,9 @@ mod verify;
 mod verilog;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use fs_model::data::{self, DatasetKind, Split};
+use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -52,6 +53,15 @@ impl Command {
             Command::Ports => ports::run(),
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The generated Verilog compiled by Verilator (fast; needs verilator and a C++ compiler).
+    Verilator,
+    /// RustHDL's own simulation (slow: seconds per MNIST image).
+    Rusthdl,
 }
 
 /// Which data set, and where the data folder is.

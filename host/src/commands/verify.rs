@@ -1,9 +1,9 @@
 //! `fpga-host verify`: the RTL against the golden model, image by image, spike for spike.
 
-use super::{DataArgs, HwArgs, print_json};
+use super::{DataArgs, Engine, HwArgs, print_json};
 use crate::progress;
 use anyhow::{Result, anyhow};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use fs_hdl::accelerator::{Accelerator, stage_bounds};
 use fs_hdl::run::{ImageRun, Spike, golden_spikes, run_images};
 use fs_hdl::verilator::VerilatorSim;
@@ -11,15 +11,6 @@ use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use serde::Serialize;
 use std::path::PathBuf;
-
-#[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// The generated Verilog compiled by Verilator (fast; needs verilator and a C++ compiler).
-    Verilator,
-    /// RustHDL's own simulation of the accelerator (slow: seconds per MNIST image).
-    Rusthdl,
-}
 
 #[derive(Args)]
 pub struct VerifyArgs {

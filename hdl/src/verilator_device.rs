@@ -1,0 +1,23 @@
+//! The whole device's generated Verilog compiled by Verilator, speaking the wire protocol on
+//! its stdin and stdout (`verilator/device_tb.cpp`, the same per-clock loop as
+//! [`crate::device_sim::DeviceSim`]). `fpga-host infer --device sim --engine verilator` puts
+//! it behind the pseudo-terminal instead of the RustHDL simulation, for long runs.
+
+use crate::device::Device;
+use crate::verilator::verilate;
+use anyhow::Result;
+use rust_hdl::prelude::generate_verilog;
+use std::path::{Path, PathBuf};
+
+const TESTBENCH: &str = include_str!("verilator/device_tb.cpp");
+
+/// Compiles `device` under `cache` (reused when the design is the same); returns the binary.
+pub fn build(device: &mut Device, cache: &Path) -> Result<PathBuf> {
+    crate::sim::checked(device)?;
+    let verilog = generate_verilog(device);
+    verilate(
+        cache,
+        &[("fs_accel.v", &verilog), ("device_tb.cpp", TESTBENCH)],
+        "top",
+    )
+}

@@ -30,6 +30,9 @@ pub struct PipeBridge {
     pub out_word: Signal<Out, Bits<16>>,
     /// To a `WireOut`: bytes the host may read.
     pub out_waiting: Signal<Out, Bits<16>>,
+    /// The device's: a request is in hand; images are being fed (for LEDs).
+    pub active: Signal<Out, Bit>,
+    pub feeding: Signal<Out, Bit>,
     pub device: Device,
     rx_fifo: ByteFifo,
     tx_fifo: ByteFifo,
@@ -49,6 +52,8 @@ impl PipeBridge {
             out_read: Default::default(),
             out_word: Default::default(),
             out_waiting: Default::default(),
+            active: Default::default(),
+            feeding: Default::default(),
             device,
             rx_fifo: Default::default(),
             tx_fifo: Default::default(),
@@ -95,5 +100,7 @@ impl Logic for PipeBridge {
             self.waiting.d.next = self.waiting.q.val() - 1;
         }
         self.out_waiting.next = self.waiting.q.val();
+        self.active.next = self.device.active.val();
+        self.feeding.next = self.device.feeding.val();
     }
 }

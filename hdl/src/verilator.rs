@@ -184,13 +184,23 @@ pub fn verilate(cache: &Path, files: &[(&str, &str)], top: &str) -> Result<PathB
     (files, top).hash(&mut hasher);
     let dir = cache.join(format!("{:016x}", hasher.finish()));
     let binary = dir.join("obj_dir").join("sim");
+    // A folder is complete once it exists: builds happen in a folder of their own and are
+    // renamed into place, so an interrupted build or two at once never leave a half-built
+    // binary behind.
     if binary.exists() {
         return Ok(binary);
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let building = cache.join(format!(
+        "{:016x}.building-{}",
+        hasher.finish(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&building)
+        .with_context(|| format!("creating {}", building.display()))?;
     for (name, text) in files {
-        std::fs::write(dir.join(name), text)
-            .with_context(|| format!("writing {}", dir.join(name).display()))?;
+        std::fs::write(building.join(name), text)
+            .with_context(|| format!("writing {}", building.join(name).display()))?;
     }
     let mut args: Vec<&str> = vec![
         "--cc",
@@ -214,7 +224,7 @@ pub fn verilate(cache: &Path, files: &[(&str, &str)], top: &str) -> Result<PathB
     ];
     args.extend(files.iter().map(|(name, _)| *name));
     let output = Command::new("verilator")
-        .current_dir(&dir)
+        .current_dir(&building)
         .args(&args)
         .output()
         .map_err(|e| match e.kind() {
@@ -223,13 +233,22 @@ pub fn verilate(cache: &Path, files: &[(&str, &str)], top: &str) -> Result<PathB
             }
             _ => e.into(),
         })?;
-    if !output.status.success() || !binary.exists() {
+    if !output.status.success() || !building.join("obj_dir").join("sim").exists() {
         let log = String::from_utf8_lossy(&output.stderr);
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         bail!(
             "verilator failed to build {top} in {}:\n{}",
-            dir.display(),
+            building.display(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+    // Another build of the same design may have finished first: then keep that one.
+    if std::fs::rename(&building, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&building);
+        ensure!(
+            binary.exists(),
+            "could not move the Verilator build into {}",
+            dir.display()
         );
     }
     Ok(binary)

@@ -66,8 +66,8 @@ impl Logic for Xem7010Top {
         self.leds.next = !self
             .dark
             .val()
-            .replace_bit(0, self.bridge.device.active.val())
-            .replace_bit(1, self.bridge.device.feeding.val());
+            .replace_bit(0, self.bridge.active.val())
+            .replace_bit(1, self.bridge.feeding.val());
     }
 }
 

@@ -97,6 +97,17 @@ impl Client {
         Ok(client)
     }
 
+    /// Starts the next request's sequence number after `last` (tests use it to make a session
+    /// reuse an earlier one's numbers).
+    pub fn continue_after(&mut self, last: u8) {
+        self.sequence = last;
+    }
+
+    /// The last request's sequence number.
+    pub fn last_sequence(&self) -> u8 {
+        self.sequence
+    }
+
     /// Completes any frame an earlier session left half sent, so the device listens for this
     /// session's first request at once: as many zero bytes as the longest frame the device
     /// takes (zeros are never `SYNC`, so a device that is not inside a frame skips them;

@@ -128,11 +128,12 @@ impl Drop for Proxy {
     }
 }
 
-/// Identifies the device, makes sure it holds `model`, resets it and streams `images`.
+/// Identifies the device, resets it, makes sure it holds `model` and streams `images`, as
+/// `fpga-host infer` does.
 fn run_batch(client: &mut Client, model: &Model, images: &[&[u8]]) -> Batch {
     let identity = client.identify().unwrap();
-    prepare(client, &identity, model, true).unwrap();
     client.expect(Command::Reset, &[]).unwrap();
+    prepare(client, &identity, model, true).unwrap();
     classify(client, &identity, images, true)
 }
 
@@ -216,34 +217,61 @@ fn a_device_that_vanishes_mid_batch_leaves_every_image_accounted_for() {
     sim.stop().unwrap();
 }
 
+/// A host that dies with images in flight and half a request on the wire; returns the
+/// sequence number of its last classify.
+fn die_mid_batch(path: &str, model: &Model, images: &[&[u8]]) -> u8 {
+    let mut host = Client::open(path, 3_000_000, Duration::from_secs(5), 1).unwrap();
+    let identity = host.identify().unwrap();
+    host.expect(Command::Reset, &[]).unwrap();
+    prepare(&mut host, &identity, model, true).unwrap();
+    let codes: Vec<Vec<u8>> = images.iter().map(|i| encode_image(i)).collect();
+    let payloads = classify_payloads(&codes, identity.max_payload as usize);
+    host.expect(Command::Classify, &payloads[0]).unwrap();
+    let last_classify = host.last_sequence();
+    host.read_result(identity.classes as usize, true).unwrap();
+    drop(host);
+    let bytes = fs_hdl::protocol::Frame::new(9, Command::Classify as u8, payloads[1].clone())
+        .encode()
+        .unwrap();
+    let mut port = serialport::new(path, 3_000_000).open().unwrap();
+    port.write_all(&bytes[..bytes.len() / 2]).unwrap();
+    last_classify
+}
+
+/// The model with other weights: the same design, so it loads at run time.
+fn retrained(model: &Model) -> Model {
+    let mut other = model.clone();
+    let max = (1i32 << (model.format.weight_bits - 1)) - 1;
+    for layer in &mut other.layers {
+        layer
+            .weight
+            .mapv_inplace(|x| (-(x as i32)).clamp(-max, max) as i16);
+    }
+    other
+}
+
 #[test]
 fn a_host_that_restarts_mid_batch_finds_the_device_ready() {
     let (model, test) = digits();
     let images: Vec<&[u8]> = (0..10).map(|i| test.image(i)).collect();
     let sim = SimDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
-    // The first host streams images, reads one result and dies with the rest in flight.
-    {
-        let mut first = Client::open(&sim.path, 3_000_000, Duration::from_secs(5), 1).unwrap();
-        let identity = first.identify().unwrap();
-        prepare(&mut first, &identity, &model, true).unwrap();
-        first.expect(Command::Reset, &[]).unwrap();
-        let codes: Vec<Vec<u8>> = images.iter().map(|i| encode_image(i)).collect();
-        let payloads = classify_payloads(&codes, identity.max_payload as usize);
-        first.expect(Command::Classify, &payloads[0]).unwrap();
-        first.read_result(identity.classes as usize, true).unwrap();
-        drop(first);
-        // It was killed with half a request on the wire.
-        let bytes = fs_hdl::protocol::Frame::new(9, Command::Classify as u8, payloads[1].clone())
-            .encode()
-            .unwrap();
-        let mut port = serialport::new(&sim.path, 3_000_000).open().unwrap();
-        port.write_all(&bytes[..bytes.len() / 2]).unwrap();
-    }
-    // The next host starts with the same sequence numbers (same process): the device must
-    // not take its first classify for a retry of the dead host's.
+    let last_classify = die_mid_batch(&sim.path, &model, &images);
+    // The next host reuses the dead one's sequence numbers (identify, reset, then classify):
+    // its first classify carries the number of the dead host's last, and must not be taken
+    // for a retry of it (identify clears the device's memory of it).
     let mut second = Client::open(&sim.path, 3_000_000, Duration::from_secs(5), 2).unwrap();
+    second.continue_after(last_classify.wrapping_sub(3));
     let batch = run_batch(&mut second, &model, &images);
     assert!(batch.error.is_none(), "{:?}", batch.error);
     assert_eq!(assert_accounted_for(&model, &images, &batch), images.len());
+    drop(second);
+    // A host that died with images in flight does not stop the next from loading another
+    // model of the same design (the reset comes before the load).
+    die_mid_batch(&sim.path, &model, &images);
+    let other = retrained(&model);
+    let mut third = Client::open(&sim.path, 3_000_000, Duration::from_secs(5), 2).unwrap();
+    let batch = run_batch(&mut third, &other, &images);
+    assert!(batch.error.is_none(), "{:?}", batch.error);
+    assert_eq!(assert_accounted_for(&other, &images, &batch), images.len());
     sim.stop().unwrap();
 }

@@ -169,10 +169,12 @@ pub fn run(args: InferArgs) -> Result<()> {
     };
 
     let identity = client.identify().context("identifying the device")?;
-    let model_loaded = prepare(&mut client, &identity, &model, args.json)?;
+    // Reset first: a host that died left images in flight, and the device refuses loads
+    // until they are gone.
     client
         .expect(Command::Reset, &[])
         .context("resetting the device")?;
+    let model_loaded = prepare(&mut client, &identity, &model, args.json)?;
     let layers = identity.lanes.len();
     let counters = Counter::count(layers);
     let start_stats = client.stats.clone();

@@ -114,29 +114,42 @@ impl Client {
     /// one that is answers its CRC error, which is drained here with whatever else the
     /// earlier session left on the link).
     pub fn resynchronise(&mut self) -> Result<()> {
-        let filler = [0u8; HEADER_BYTES + DEVICE_MAX_PAYLOAD + TRAILER_BYTES];
-        self.port
-            .write_all(&filler)
-            .and_then(|_| self.port.flush())
-            .with_context(|| format!("writing to {}", self.name))?;
-        self.stats.bytes_sent += filler.len() as u64;
+        self.send(&[0u8; HEADER_BYTES + DEVICE_MAX_PAYLOAD + TRAILER_BYTES])?;
         let quiet = Duration::from_millis(30);
         let give_up = Instant::now() + self.timeout.min(Duration::from_secs(1));
         let mut last_byte = Instant::now();
         let mut buffer = [0u8; 4096];
         while last_byte.elapsed() < quiet && Instant::now() < give_up {
-            match self.port.read(&mut buffer) {
-                Ok(0) => {}
-                Ok(n) => {
-                    self.stats.bytes_received += n as u64;
-                    last_byte = Instant::now();
-                }
-                Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::Interrupted => {
-                }
-                Err(e) => return Err(e).with_context(|| format!("reading from {}", self.name)),
+            if self.receive(&mut buffer)? > 0 {
+                last_byte = Instant::now();
             }
         }
         Ok(())
+    }
+
+    /// Writes `bytes` to the link and counts them.
+    fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.port
+            .write_all(bytes)
+            .and_then(|_| self.port.flush())
+            .with_context(|| format!("writing to {}", self.name))?;
+        self.stats.bytes_sent += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Reads what the link has into `buffer` and counts it; 0 when nothing came within the
+    /// link's own short wait.
+    fn receive(&mut self, buffer: &mut [u8]) -> Result<usize> {
+        match self.port.read(buffer) {
+            Ok(n) => {
+                self.stats.bytes_received += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::Interrupted => {
+                Ok(0)
+            }
+            Err(e) => Err(e).with_context(|| format!("reading from {}", self.name)),
+        }
     }
 
     /// Sends a request and waits for its answer, retrying as the module says.
@@ -151,11 +164,7 @@ impl Client {
             if attempt > 0 {
                 self.stats.retries += 1;
             }
-            self.port
-                .write_all(&bytes)
-                .and_then(|_| self.port.flush())
-                .with_context(|| format!("writing to {}", self.name))?;
-            self.stats.bytes_sent += bytes.len() as u64;
+            self.send(&bytes)?;
             match self.await_response(sequence, command)? {
                 Some(frame) if frame.command == Command::Error as u8 => {
                     let code = frame.payload.first().copied().unwrap_or(0);
@@ -214,16 +223,8 @@ impl Client {
             if Instant::now() >= deadline {
                 return Ok(None);
             }
-            match self.port.read(&mut buffer) {
-                Ok(0) => {}
-                Ok(n) => {
-                    self.stats.bytes_received += n as u64;
-                    self.decoder.push(&buffer[..n]);
-                }
-                Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::Interrupted => {
-                }
-                Err(e) => return Err(e).with_context(|| format!("reading from {}", self.name)),
-            }
+            let n = self.receive(&mut buffer)?;
+            self.decoder.push(&buffer[..n]);
         }
     }
 

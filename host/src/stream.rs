@@ -22,14 +22,15 @@ pub struct Batch {
     pub expected: usize,
 }
 
-/// Checks that the device runs this model's design, and loads the model if it holds another
-/// one; returns whether it loaded.
-pub fn prepare(
-    client: &mut Client,
-    identity: &Identity,
-    model: &Model,
-    quiet: bool,
-) -> Result<bool> {
+/// Starts a session: identifies the device, resets it (a host that died may have left images
+/// in flight, and the device refuses loads until they are gone), checks that it runs this
+/// model's design and loads the model if it holds another one. Returns the identity and
+/// whether the model was loaded.
+pub fn prepare(client: &mut Client, model: &Model, quiet: bool) -> Result<(Identity, bool)> {
+    let identity = client.identify().context("identifying the device")?;
+    client
+        .expect(Command::Reset, &[])
+        .context("resetting the device")?;
     let lanes: Vec<usize> = identity.lanes.iter().map(|&l| l as usize).collect();
     if identity.inputs as usize != model.input().size()
         || lanes.len() != model.layers.len()
@@ -45,7 +46,7 @@ pub fn prepare(
         );
     }
     if identity.model_hash == model_hash(model) {
-        return Ok(false);
+        return Ok((identity, false));
     }
     let requests = load_requests(model, &lanes);
     let bar = progress::bar(requests.len() as u64, "loading the model");
@@ -63,7 +64,7 @@ pub fn prepare(
     if loaded.model_hash != model_hash(model) {
         bail!("the device does not report the loaded model's fingerprint after the load");
     }
-    Ok(true)
+    Ok((identity, true))
 }
 
 /// Streams the images and collects their results, keeping the device's decoder busy: every

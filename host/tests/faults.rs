@@ -7,34 +7,21 @@
 //! opens, and a thread that forwards bytes between it and the simulated device's terminal,
 //! damaging them as told.
 
+mod common;
+
+use common::{assert_accounted_for, digits};
 use fpga_host::client::Client;
 use fpga_host::sim_device::SimDevice;
 use fpga_host::stream::{Batch, classify, prepare};
 use fs_hdl::accelerator::HwConfig;
 use fs_hdl::protocol::{Command, classify_payloads, encode_image};
-use fs_model::data::Dataset;
-use fs_model::infer::FixedEngine;
-use fs_model::modelfile;
 use fs_model::network::Model;
 use serialport::{SerialPort, TTYPort};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn digits() -> (Model, Dataset) {
-    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
-    let test = fs_model::data::load_digits(&root().join("data"))
-        .unwrap()
-        .test;
-    (model, test)
-}
 
 /// What the proxy does to the bytes it forwards.
 #[derive(Clone, Copy, Default)]
@@ -128,38 +115,10 @@ impl Drop for Proxy {
     }
 }
 
-/// Identifies the device, resets it, makes sure it holds `model` and streams `images`, as
-/// `fpga-host infer` does.
+/// Starts a session for `model` and streams `images`, as `fpga-host infer` does.
 fn run_batch(client: &mut Client, model: &Model, images: &[&[u8]]) -> Batch {
-    let identity = client.identify().unwrap();
-    client.expect(Command::Reset, &[]).unwrap();
-    prepare(client, &identity, model, true).unwrap();
+    let (identity, _) = prepare(client, model, true).unwrap();
     classify(client, &identity, images, true)
-}
-
-/// Every image is either failed or has the golden result; returns how many have a result.
-fn assert_accounted_for(model: &Model, images: &[&[u8]], batch: &Batch) -> usize {
-    let engine = FixedEngine::new(model);
-    let mut reported = 0;
-    for (n, result) in batch.results.iter().enumerate() {
-        match result {
-            Some((logits, class)) => {
-                assert!(
-                    !batch.failed.contains(&n),
-                    "image {n} both reported and failed"
-                );
-                let golden = engine.run(images[n]);
-                assert_eq!(logits, &golden.logits, "image {n}");
-                assert_eq!(*class as usize, golden.class(), "image {n}");
-                reported += 1;
-            }
-            None => assert!(
-                batch.failed.contains(&n),
-                "image {n} neither reported nor failed"
-            ),
-        }
-    }
-    reported
 }
 
 #[test]
@@ -221,9 +180,7 @@ fn a_device_that_vanishes_mid_batch_leaves_every_image_accounted_for() {
 /// sequence number of its last classify.
 fn die_mid_batch(path: &str, model: &Model, images: &[&[u8]]) -> u8 {
     let mut host = Client::open(path, 3_000_000, Duration::from_secs(5), 1).unwrap();
-    let identity = host.identify().unwrap();
-    host.expect(Command::Reset, &[]).unwrap();
-    prepare(&mut host, &identity, model, true).unwrap();
+    let (identity, _) = prepare(&mut host, model, true).unwrap();
     let codes: Vec<Vec<u8>> = images.iter().map(|i| encode_image(i)).collect();
     let payloads = classify_payloads(&codes, identity.max_payload as usize);
     host.expect(Command::Classify, &payloads[0]).unwrap();

@@ -1,5 +1,8 @@
 //! The simulated device behind its pseudo-terminal, through the serial-port client.
 
+mod common;
+
+use common::{assert_accounted_for, digits, root};
 use fpga_host::client::Client;
 use fpga_host::sim_device::SimDevice;
 use fs_hdl::accelerator::HwConfig;
@@ -7,10 +10,6 @@ use fs_model::modelfile;
 use serialport::SerialPort;
 use std::path::PathBuf;
 use std::time::Duration;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 #[test]
 fn identify_through_the_pseudo_terminal() {
@@ -53,30 +52,18 @@ fn a_device_that_is_silent_is_retried_then_declared_gone() {
 #[test]
 fn the_verilator_device_agrees_with_the_golden_model() {
     use fpga_host::stream::{classify, prepare};
-    use fs_hdl::protocol::Command;
-    use fs_model::infer::FixedEngine;
-    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
-    let test = fs_model::data::load_digits(&root().join("data"))
-        .unwrap()
-        .test;
+    let (model, test) = digits();
     let config = HwConfig::new(vec![2, 2]);
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verilator-device");
     let sim = SimDevice::start_verilator(&model, &config, &cache).unwrap();
     let mut client = Client::open(&sim.path, 3_000_000, Duration::from_secs(10), 1).unwrap();
-    let identity = client.identify().unwrap();
+    let (identity, loaded) = prepare(&mut client, &model, true).unwrap();
     assert_eq!(identity, fs_hdl::device::identity(&model, &config));
-    prepare(&mut client, &identity, &model, true).unwrap();
-    client.expect(Command::Reset, &[]).unwrap();
+    assert!(!loaded);
     let images: Vec<&[u8]> = (0..40).map(|i| test.image(i)).collect();
     let batch = classify(&mut client, &identity, &images, true);
     assert!(batch.error.is_none(), "{:?}", batch.error);
-    let engine = FixedEngine::new(&model);
-    for (n, result) in batch.results.iter().enumerate() {
-        let (logits, class) = result.as_ref().expect("every image has its result");
-        let golden = engine.run(images[n]);
-        assert_eq!(logits, &golden.logits, "image {n}");
-        assert_eq!(*class as usize, golden.class(), "image {n}");
-    }
+    assert_eq!(assert_accounted_for(&model, &images, &batch), images.len());
     drop(client);
     sim.stop().unwrap();
 }

@@ -5,10 +5,10 @@ use super::{DataArgs, Engine, HwArgs, print_json};
 use crate::client::{Client, LinkStats};
 use crate::sim_device::SimDevice;
 use crate::stream::{classify, prepare};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use fs_hdl::accelerator::Counter;
-use fs_hdl::protocol::{Command, DeviceCounter, Status};
+use fs_hdl::protocol::{DeviceCounter, Status};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use serde::Serialize;
@@ -168,13 +168,7 @@ pub fn run(args: InferArgs) -> Result<()> {
         )?,
     };
 
-    let identity = client.identify().context("identifying the device")?;
-    // Reset first: a host that died left images in flight, and the device refuses loads
-    // until they are gone.
-    client
-        .expect(Command::Reset, &[])
-        .context("resetting the device")?;
-    let model_loaded = prepare(&mut client, &identity, &model, args.json)?;
+    let (identity, model_loaded) = prepare(&mut client, &model, args.json)?;
     let layers = identity.lanes.len();
     let counters = Counter::count(layers);
     let start_stats = client.stats.clone();

@@ -8,7 +8,7 @@ use fs_hdl::board::{BOARDS, board, top_verilog};
 use fs_hdl::pin_shell::PinShell;
 use fs_model::modelfile;
 use rust_hdl::prelude::generate_verilog;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct VerilogArgs {
@@ -53,11 +53,7 @@ pub fn run(args: VerilogArgs) -> Result<()> {
         Some(b) => HwConfig::new(b.lanes.to_vec()),
         None => args.hw.config(&model)?,
     };
-    let mut accel = Accelerator::new(&model, &config).map_err(|e| anyhow!("{e}"))?;
-    // The memories' contents go beside the design, read by `$readmemh` (absolute paths).
-    let memories = args.out.join("memories");
-    fs_hdl::bram::set_memory_dir(&memories)
-        .with_context(|| format!("creating {}", memories.display()))?;
+    memories_in(&args.out)?;
     let verilog = if let Some(b) = board {
         top_verilog(b, &model)?
     } else if args.shell {
@@ -69,17 +65,15 @@ pub fn run(args: VerilogArgs) -> Result<()> {
                 model.input().bits
             );
         }
-        let mut shell = PinShell::new(accel);
+        let mut shell = PinShell::new(accelerator(&model, &config)?);
         fs_hdl::sim::checked(&mut shell)?;
         generate_verilog(&shell)
     } else {
+        let mut accel = accelerator(&model, &config)?;
         fs_hdl::sim::checked(&mut accel)?;
         generate_verilog(&accel)
     };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let path = args.out.join("fs_accel.v");
-    std::fs::write(&path, &verilog).with_context(|| format!("writing {}", path.display()))?;
+    let path = write(&args.out, "fs_accel.v", &verilog)?;
     eprintln!(
         "wrote {} ({} lines; lanes per layer {:?})",
         path.display(),
@@ -89,24 +83,36 @@ pub fn run(args: VerilogArgs) -> Result<()> {
     Ok(())
 }
 
+fn accelerator(model: &fs_model::network::Model, config: &HwConfig) -> Result<Accelerator> {
+    Accelerator::new(model, config).map_err(|e| anyhow!("{e}"))
+}
+
+/// Makes the memories' contents go to OUT/memories, beside the design (read by `$readmemh`
+/// with absolute paths); this also creates OUT.
+fn memories_in(out: &Path) -> Result<()> {
+    let memories = out.join("memories");
+    fs_hdl::bram::set_memory_dir(&memories)
+        .with_context(|| format!("creating {}", memories.display()))
+}
+
+/// Writes OUT/NAME; returns its path.
+fn write(out: &Path, name: &str, text: &str) -> Result<PathBuf> {
+    let path = out.join(name);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 /// The XEM7010's top and pin constraints, for `scripts/build-bitstreams xem7010` (Vivado).
 #[cfg(feature = "xem7010")]
 fn xem7010(args: &VerilogArgs) -> Result<()> {
     use fs_hdl::xem7010::{MODEL, top_sources};
     let model_path = args.model.clone().unwrap_or_else(|| PathBuf::from(MODEL));
     let model = modelfile::load(&model_path)?;
-    let memories = args.out.join("memories");
-    fs_hdl::bram::set_memory_dir(&memories)
-        .with_context(|| format!("creating {}", memories.display()))?;
+    memories_in(&args.out)?;
     let (verilog, xdc) = top_sources(&model)?;
-    for (name, text) in [("fs_accel.v", &verilog), ("top.xdc", &xdc)] {
-        let path = args.out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    eprintln!(
-        "wrote {} (XEM7010 top)",
-        args.out.join("fs_accel.v").display()
-    );
+    let path = write(&args.out, "fs_accel.v", &verilog)?;
+    write(&args.out, "top.xdc", &xdc)?;
+    eprintln!("wrote {} (XEM7010 top)", path.display());
     Ok(())
 }
 

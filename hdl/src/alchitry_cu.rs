@@ -70,14 +70,17 @@ mod tests {
     use crate::board::{BOARDS, TopKind};
     use rust_hdl::fpga::toolchains::icestorm::generate_pcf;
 
+    fn root() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
     fn cu() -> AlchitryCuTop {
         let board = BOARDS
             .iter()
             .find(|b| b.top == TopKind::AlchitryCu)
             .unwrap();
         assert_eq!(board.clock_hz as u64, CLOCK_HZ);
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let model = fs_model::modelfile::load(&root.join(board.model)).unwrap();
+        let model = fs_model::modelfile::load(&root().join(board.model)).unwrap();
         let mut top = AlchitryCuTop::new(BoardTop::new(board, &model).unwrap());
         crate::sim::checked(&mut top).unwrap();
         top
@@ -85,8 +88,7 @@ mod tests {
 
     #[test]
     fn the_pin_file_is_the_tops_pin_locations() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let file = std::fs::read_to_string(root.join("constraints/alchitry-cu.pcf")).unwrap();
+        let file = std::fs::read_to_string(root().join("constraints/alchitry-cu.pcf")).unwrap();
         let committed: Vec<&str> = file.lines().filter(|l| !l.starts_with('#')).collect();
         let generated = generate_pcf(&cu());
         assert_eq!(committed, generated.lines().collect::<Vec<_>>());

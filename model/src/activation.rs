@@ -65,12 +65,6 @@ impl Activation {
         }
     }
 
-    /// Whether `f(lambda x) = lambda f(x)` for `lambda > 0`, so that a layer can be normalised
-    /// by scaling its neuron's parameters.
-    pub fn is_positively_homogeneous(self) -> bool {
-        matches!(self, Activation::Relu | Activation::Identity)
-    }
-
     /// The input range the default FS parameters of this activation are fitted on.
     pub fn default_range(self) -> (f64, f64) {
         match self {

@@ -17,9 +17,12 @@
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+/// Widest value in flight in the RTL: its ports are 32 bits wide (rust-hdl types are fixed at
+/// compile time) and a model's datapath is one bit wider than its widest operand.
+pub const MAX_DATAPATH_BITS: u32 = 32;
 /// Widest membrane the RTL supports: its datapath is one bit wider than the membrane (so a
-/// sum is exact before it saturates) and rust-hdl ports stay at 32 bits.
-pub const MAX_MEMBRANE_BITS: u32 = 31;
+/// sum is exact before it saturates).
+pub const MAX_MEMBRANE_BITS: u32 = MAX_DATAPATH_BITS - 1;
 /// Widest weight or parameter: the hardware multiplier is 16 x 16.
 pub const MAX_OPERAND_BITS: u32 = 16;
 
@@ -124,6 +127,13 @@ pub fn bits_for_magnitude(bound: u64) -> u32 {
     64 - bound.leading_zeros() + 1
 }
 
+/// The bound on every product `W * D` of a `weight_bits` weight and a spike value of magnitude
+/// at most `largest_value`: `|W D| <= 2^(weight_bits - 1) 2^ceil(log2 |D|) = 2^(b - 1)` for
+/// the returned `b`. (The RTL's datapath is a bit wider than `b`, so even `2^(b - 1)` fits.)
+pub fn product_bits(weight_bits: u32, largest_value: u64) -> u32 {
+    weight_bits + (64 - (largest_value.max(1) - 1).leading_zeros())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +165,21 @@ mod tests {
         assert_eq!(r.saturate(128, &mut n), 127);
         assert_eq!(r.saturate(-129, &mut n), -128);
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn product_bits_bound_every_product_tightly() {
+        for weight_bits in [2, 8, 16] {
+            for largest in [1u64, 2, 3, 128, 129, 1 << 14] {
+                let b = product_bits(weight_bits, largest);
+                // The largest |W D|: the most negative weight times the largest |D|.
+                let most = (1u64 << (weight_bits - 1)) * largest;
+                assert!(most <= 1 << (b - 1), "{weight_bits} {largest}");
+                if largest.is_power_of_two() {
+                    assert_eq!(most, 1 << (b - 1), "{weight_bits} {largest}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -117,11 +117,6 @@ impl FsParams {
             .map(|s| self.d[s])
             .sum()
     }
-
-    /// Largest value the membrane can reach above `|x|`: the sum of the negative resets.
-    pub fn membrane_growth(&self) -> f64 {
-        self.h.iter().filter(|h| **h < 0.0).map(|h| -h).sum()
-    }
 }
 
 /// Integer parameter ROM of one layer's FS-neurons, in the layer's accumulator units.

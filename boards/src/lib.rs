@@ -1,58 +1,34 @@
-//! Board tops: the [`Device`] behind a UART (8N1, [`UartRx`] and [`UartTx`]) on a board's
-//! USB-serial bridge, with two status LEDs. One block serves every board; [`Board`] says what
-//! differs (clock, baud rate, LED polarity, the model and lanes it is built for, its pin file in
-//! `constraints/`).
+//! # fs-boards: fs-accel on FPGA boards
+//!
+//! The tops that put the device of `fs-hdl` on a board, kept apart from the RTL crate as
+//! rust-hdl keeps its board support packages apart from its widgets (the RTL and its tests
+//! never compile a board support crate):
+//! - [`uart_top`]: the device behind a UART with status LEDs (iCEBreaker, ULX3S, and inside
+//!   the Alchitry Cu's top);
+//! - [`alchitry_cu`]: the Alchitry Cu's top, its PLL around the UART top;
+//! - [`pipe_bridge`] and [`xem7010`] (feature `xem7010`): the device behind FrontPanel's word
+//!   pipes on the Opal Kelly XEM7010;
+//! - [`pin_shell`]: the accelerator alone behind registered pins, the top that `scripts/synth`
+//!   places and routes on a bare part.
+//!
+//! [`BOARDS`] is the one table of the boards' facts (part, clock, baud rate, model, lanes, pin
+//! file); `scripts/build-bitstreams` reads it through `fpga-host verilog --board B --json`.
 
-use crate::accelerator::HwConfig;
-use crate::alchitry_cu::{self, AlchitryCuTop};
-use crate::device::Device;
-use crate::uart_rx::UartRx;
-use crate::uart_tx::UartTx;
+pub mod alchitry_cu;
+pub mod board;
+pub mod pin_shell;
+pub mod pipe_bridge;
+pub mod uart_top;
+#[cfg(feature = "xem7010")]
+pub mod xem7010;
+
+use alchitry_cu::AlchitryCuTop;
+use anyhow::{Result, anyhow};
+pub use board::{Board, TopKind};
+use fs_hdl::fpga::Part;
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
-
-/// FPGA families the open flows build for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    Ice40Up5k,
-    Ice40Hx8k,
-    Ecp5_85k,
-}
-
-/// A board the open flows build a bitstream for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Board {
-    pub name: &'static str,
-    pub family: Family,
-    /// The oscillator the design runs from, and the UART's baud rate (a whole number of
-    /// clocks per bit, at least 4).
-    pub clock_hz: u32,
-    pub baud: u32,
-    /// LEDs light on a low pin.
-    pub leds_active_low: bool,
-    /// The model file (from the repository root) and lanes per layer it is built for.
-    pub model: &'static str,
-    pub lanes: &'static [usize],
-    /// Pin file, from the repository root.
-    pub constraints: &'static str,
-    /// What wraps the common top.
-    pub top: TopKind,
-}
-
-/// The top a board's bitstream is built from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TopKind {
-    /// [`BoardTop`] on the oscillator's clock.
-    Direct,
-    /// [`BoardTop`] behind the Alchitry Cu's PLL ([`AlchitryCuTop`]).
-    AlchitryCu,
-}
-
-impl Board {
-    pub fn clocks_per_bit(&self) -> u16 {
-        (self.clock_hz / self.baud) as u16
-    }
-}
+use uart_top::BoardTop;
 
 /// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network (one
 /// lane in its first layer: the device's logic leaves no room for more), ULX3S (ECP5-85F,
@@ -62,7 +38,7 @@ impl Board {
 pub const BOARDS: [Board; 3] = [
     Board {
         name: "icebreaker",
-        family: Family::Ice40Up5k,
+        part: Part::ICE40_UP5K,
         clock_hz: 12_000_000,
         baud: 1_000_000,
         leds_active_low: true,
@@ -73,7 +49,7 @@ pub const BOARDS: [Board; 3] = [
     },
     Board {
         name: "ulx3s",
-        family: Family::Ecp5_85k,
+        part: Part::ECP5_85K,
         clock_hz: 25_000_000,
         baud: 1_000_000,
         leds_active_low: false,
@@ -84,7 +60,7 @@ pub const BOARDS: [Board; 3] = [
     },
     Board {
         name: "alchitry-cu",
-        family: Family::Ice40Hx8k,
+        part: Part::ICE40_HX8K_CB132,
         clock_hz: alchitry_cu::CLOCK_HZ as u32,
         baud: 3_000_000,
         leds_active_low: false,
@@ -95,76 +71,26 @@ pub const BOARDS: [Board; 3] = [
     },
 ];
 
-pub fn board(name: &str) -> Option<&'static Board> {
-    BOARDS.iter().find(|b| b.name == name)
+/// The board called `name`, or an error that lists the boards.
+pub fn board(name: &str) -> Result<&'static Board> {
+    BOARDS.iter().find(|b| b.name == name).ok_or_else(|| {
+        let names: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
+        anyhow!("no board {name}; the boards are {}", names.join(", "))
+    })
 }
 
 /// The Verilog of `board`'s top running `model` (module `top`), checked by RustHDL first.
-pub fn top_verilog(board: &Board, model: &Model) -> anyhow::Result<String> {
-    let mut top = BoardTop::new(board, model).map_err(anyhow::Error::msg)?;
+pub fn top_verilog(board: &Board, model: &Model) -> Result<String> {
+    let mut top = BoardTop::new(board, model)?;
     Ok(match board.top {
         TopKind::Direct => {
-            crate::sim::checked(&mut top)?;
+            fs_hdl::sim::checked(&mut top)?;
             generate_verilog(&top)
         }
         TopKind::AlchitryCu => {
             let mut cu = AlchitryCuTop::new(top);
-            crate::sim::checked(&mut cu)?;
+            fs_hdl::sim::checked(&mut cu)?;
             generate_verilog(&cu)
         }
     })
-}
-
-#[derive(LogicBlock)]
-pub struct BoardTop {
-    pub clock: Signal<In, Clock>,
-    /// From the USB-serial bridge, and to it.
-    pub uart_rx: Signal<In, Bit>,
-    pub uart_tx: Signal<Out, Bit>,
-    /// A request is in hand; images are being fed.
-    pub led_link: Signal<Out, Bit>,
-    pub led_feed: Signal<Out, Bit>,
-    pub receiver: UartRx,
-    pub transmitter: UartTx,
-    pub device: Device,
-    invert: Constant<Bit>,
-}
-
-impl BoardTop {
-    /// The top of `board` running `model` (of the design the board is built for).
-    pub fn new(board: &Board, model: &Model) -> Result<Self, String> {
-        let config = HwConfig::new(board.lanes.to_vec());
-        // A frame is abandoned after about a tenth of a second without bytes.
-        let gap = board.clock_hz / 10;
-        Ok(BoardTop {
-            clock: Default::default(),
-            uart_rx: Default::default(),
-            uart_tx: Default::default(),
-            led_link: Default::default(),
-            led_feed: Default::default(),
-            receiver: UartRx::new(board.clocks_per_bit()),
-            transmitter: UartTx::new(board.clocks_per_bit()),
-            device: Device::new(model, &config, gap)?,
-            invert: Constant::new(board.leds_active_low),
-        })
-    }
-}
-
-impl Logic for BoardTop {
-    #[hdl_gen]
-    fn update(&mut self) {
-        clock!(self, clock, receiver, transmitter, device);
-        self.receiver.rx.next = self.uart_rx.val();
-        self.device.rx_valid.next = self.receiver.valid.val();
-        self.device.rx_data.next = self.receiver.data.val();
-        // A byte the device was not listening for, or a broken one, is counted.
-        self.device.rx_lost.next = (self.receiver.valid.val() & !self.device.rx_ready.val())
-            | self.receiver.framing_error.val();
-        self.transmitter.valid.next = self.device.tx_valid.val();
-        self.transmitter.data.next = self.device.tx_data.val();
-        self.device.tx_ready.next = self.transmitter.ready.val();
-        self.uart_tx.next = self.transmitter.tx.val();
-        self.led_link.next = self.device.active.val() ^ self.invert.val();
-        self.led_feed.next = self.device.feeding.val() ^ self.invert.val();
-    }
 }

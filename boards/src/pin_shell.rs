@@ -7,7 +7,9 @@
 //! `counter_byte` of counter `counter_select` on `counter_data`. 33 pins with the clock for
 //! 8-bit pixels, which fits the iCE40 UP5K's SG48 package (39 I/Os).
 
-use crate::accelerator::Accelerator;
+use anyhow::{Result, bail};
+use fs_hdl::core::accelerator::{Accelerator, HwConfig};
+use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -140,16 +142,33 @@ impl Logic for PinShell {
     }
 }
 
+/// The Verilog of `model`'s accelerator built with `config`, in its pin shell (module `top`),
+/// checked by RustHDL first; refused when the model's pixels or classes do not fit the pins.
+pub fn shell_verilog(model: &Model, config: &HwConfig) -> Result<String> {
+    let (bits, classes) = (
+        model.input().bits,
+        model.layers.last().map_or(0, |l| l.outputs()),
+    );
+    if bits > 8 || classes > 16 {
+        bail!(
+            "the pin shell takes pixels of up to 8 bits and up to 16 classes; this model has \
+             {bits}-bit pixels and {classes} classes"
+        );
+    }
+    let mut shell = PinShell::new(Accelerator::new(model, config)?);
+    fs_hdl::sim::checked(&mut shell)?;
+    Ok(generate_verilog(&shell))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accelerator::HwConfig;
-    use crate::sim::prepare;
+    use fs_hdl::core::accelerator::HwConfig;
+    use fs_hdl::sim::prepare;
 
     #[test]
     fn generates_verilog_yosys_accepts() {
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let model = fs_model::modelfile::load(&root.join("models/digits-mlp.fsnn")).unwrap();
+        let model = fs_testkit::shipped::model("digits-mlp.fsnn");
         let accel = Accelerator::new(&model, &HwConfig::new(vec![2, 2])).unwrap();
         let mut uut = PinShell::new(accel);
         prepare(&mut uut);

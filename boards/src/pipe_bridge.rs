@@ -14,7 +14,7 @@
 //! The endpoints have no simulation model in rust-hdl; this block is what is simulated and
 //! tested (`testbench/tests/pipe_bridge.rs`).
 
-use crate::device::Device;
+use fs_hdl::link::device::Device;
 use rust_hdl::prelude::*;
 
 declare_sync_fifo!(ByteFifo, Bits<8>, 1024, 1);

@@ -4,12 +4,12 @@
 //!
 //! FrontPanel's host interface (`OpalKellyHost`, from `rust-hdl-bsp-ok-xem7010` through
 //! `OpalKellyBSP`) clocks everything with its 100.8 MHz `ti_clk`. Endpoints
-//! ([`crate::protocol::pipe`]): `PipeIn` 0x80 carries bytes to the device, `PipeOut` 0xA0
+//! ([`fs_hdl::protocol::pipe`]): `PipeIn` 0x80 carries bytes to the device, `PipeOut` 0xA0
 //! bytes from it, and `WireOut` 0x20 how many wait to be read.
 
-use crate::device::Device;
 use crate::pipe_bridge::PipeBridge;
-use crate::protocol::pipe::{PIPE_IN, PIPE_OUT, WIRE_WAITING};
+use fs_hdl::link::device::Device;
+use fs_hdl::protocol::pipe::{PIPE_IN, PIPE_OUT, WIRE_WAITING};
 use rust_hdl::prelude::*;
 use rust_hdl_bsp_ok_xem7010::xem7010::XEM7010;
 use rust_hdl_ok_core::core::prelude::*;
@@ -74,10 +74,10 @@ impl Logic for Xem7010Top {
 /// The top's Verilog, with the endpoints' black-box stubs removed (Opal Kelly's HDL files
 /// define those modules), and its pin constraints (XDC).
 pub fn top_sources(model: &fs_model::network::Model) -> anyhow::Result<(String, String)> {
-    let config = crate::accelerator::HwConfig::new(LANES.to_vec());
-    let device = Device::new(model, &config, 10_080_000).map_err(anyhow::Error::msg)?;
+    let config = fs_hdl::core::accelerator::HwConfig::new(LANES.to_vec());
+    let device = Device::new(model, &config, 10_080_000)?;
     let mut top = Xem7010Top::new(device);
-    crate::sim::checked(&mut top)?;
+    fs_hdl::sim::checked(&mut top)?;
     let verilog = filter_blackbox_directives(&generate_verilog(&top));
     let xdc = rust_hdl::fpga::toolchains::vivado::generate_xdc(&top);
     Ok((verilog, xdc))

@@ -1,24 +1,18 @@
-//! The device behind FrontPanel-style word pipes (`fs_hdl::pipe_bridge`, the XEM7010's core),
+//! The device behind FrontPanel-style word pipes (`fs_boards::pipe_bridge`, the XEM7010's core),
 //! driven as Opal Kelly's endpoints drive it: requests written a word per clock in bursts,
 //! the bytes waiting read from the wire, then read a word per clock, each sampled the clock
 //! after its strobe. Responses are checked against `fs_hdl::protocol`, results against the
 //! golden model.
 
-use fs_hdl::accelerator::HwConfig;
-use fs_hdl::device::{Device, identity};
-use fs_hdl::pipe_bridge::PipeBridge;
+use fs_boards::pipe_bridge::PipeBridge;
+use fs_hdl::core::accelerator::HwConfig;
+use fs_hdl::link::device::Device;
 use fs_hdl::protocol::{
     Command, DEVICE_MAX_PAYLOAD, Frame, FrameDecoder, Identity, RESPONSE, ResultResponse,
-    WAIT_FOR_RESULT, classify_payloads, encode_image, pipe,
+    WAIT_FOR_RESULT, classify_payloads, encode_image, identity, pipe,
 };
 use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
-use fs_model::modelfile;
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 struct Pipes {
     bridge: PipeBridge,
@@ -102,10 +96,7 @@ impl Pipes {
 
 #[test]
 fn the_device_answers_through_word_pipes() {
-    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
-    let test = fs_model::data::load_digits(&root().join("data"))
-        .unwrap()
-        .test;
+    let (model, test) = fs_testkit::shipped::digits();
     let config = HwConfig::new(vec![2, 2]);
     let mut bridge = PipeBridge::new(Device::new(&model, &config, 5000).unwrap());
     prepare(&mut bridge);
@@ -116,7 +107,7 @@ fn the_device_answers_through_word_pipes() {
         vectors: Vec::new(),
     };
     let id = Identity::decode(&p.request(Command::Identify, vec![]).payload).unwrap();
-    assert_eq!(id, identity(&model, &config));
+    assert_eq!(id, identity(&model, &config).unwrap());
 
     // Images streamed as the host does it, then their results read one by one.
     let images: Vec<&[u8]> = (0..4).map(|i| test.image(i)).collect();

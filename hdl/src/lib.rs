@@ -3,43 +3,32 @@
 //! Blocks compute exactly what `fs_model` defines: the fixed-point widths and saturation of
 //! `fs_model::fixed`, the FS-neuron step of `fs_model::neuron`, the event schedule of
 //! `fs_model::infer`. Ports are 32 bits wide; values travel on them as patterns of the model's
-//! datapath width ([`datapath`]), so synthesis trims the logic to the model.
+//! datapath width ([`core::datapath`]), so synthesis trims the logic to the model.
 //!
-//! The blocks, bottom up: [`neuron_alu`], [`bram`], [`lane`],
-//! [`dense_layer`], [`spike_fifo`], [`input_encoder`], and [`accelerator`], which one model
-//! file and a [`accelerator::HwConfig`] turn into a whole design (`docs/accelerator.md`);
-//! [`pin_shell`] puts it behind few pins for place-and-route. [`run`] drives
-//! RustHDL's simulation of it image by image, [`verilator`] the generated Verilog compiled by
-//! Verilator; both record every spike bus for comparison with the golden model.
+//! The crate by concern (one folder each):
+//! - [`core`]: the accelerator. Bottom up: neuron ALU, block RAM, lane (with the lane memory
+//!   layout), dense layer, spike FIFO, input encoder, and [`core::accelerator`], which one
+//!   model file and a [`core::accelerator::HwConfig`] turn into a whole design
+//!   (`docs/accelerator.md`); [`core::cycle_model`] says how many cycles it takes.
+//! - [`link`]: the device around it: UART, CRC, frame receiver and sender, sparse image
+//!   decoder, and the command unit ([`link::device`]) that speaks the wire protocol.
+//! - [`protocol`]: the wire protocol itself, in software, defined once: the host speaks it and
+//!   the device's RTL is tested against it (`docs/protocol.md`).
+//! - [`sim`]: running the RTL: RustHDL's simulation of the accelerator image by image and of
+//!   the device byte by byte, the same under Verilator, and the spike records that are
+//!   compared with the golden model.
+//! - [`fpga`]: the FPGA parts and families the open flows build for.
+//!
+//! Board tops (a UART and LEDs around the device, PLLs, the XEM7010's FrontPanel pipes) and
+//! the place-and-route pin shell are in the `fs-boards` crate, as rust-hdl keeps its board
+//! support apart from its widgets.
 //!
 //! Small blocks have their tests beside them (RustHDL simulation against `fs_model`);
 //! `testbench/` tests layers and whole accelerators against the golden model and every block's
 //! generated Verilog against its RustHDL simulation.
 
-pub mod accelerator;
-pub mod alchitry_cu;
-pub mod board;
-pub mod bram;
-pub mod crc16;
-pub mod datapath;
-pub mod dense_layer;
-pub mod device;
-pub mod device_sim;
-pub mod frame_receiver;
-pub mod frame_sender;
-pub mod image_decoder;
-pub mod input_encoder;
-pub mod lane;
-pub mod neuron_alu;
-pub mod pin_shell;
-pub mod pipe_bridge;
+pub mod core;
+pub mod fpga;
+pub mod link;
 pub mod protocol;
-pub mod run;
 pub mod sim;
-pub mod spike_fifo;
-pub mod uart_rx;
-pub mod uart_tx;
-pub mod verilator;
-pub mod verilator_device;
-#[cfg(feature = "xem7010")]
-pub mod xem7010;

@@ -24,6 +24,9 @@ pub struct LinkStats {
     pub bytes_received: u64,
     /// Requests sent again (timeout, corrupted response, corrupted request).
     pub retries: u64,
+    /// Of those, read-results requests: the only ones whose lost response can lose a result
+    /// (the device sent it and moved on).
+    pub result_retries: u64,
     /// Responses that failed the CRC, and bytes skipped as noise.
     pub corrupt_responses: u64,
     pub noise_bytes: u64,
@@ -163,6 +166,9 @@ impl Client {
         for attempt in 0..=self.retries {
             if attempt > 0 {
                 self.stats.retries += 1;
+                if command == Command::ReadResults {
+                    self.stats.result_retries += 1;
+                }
             }
             self.send(&bytes)?;
             match self.await_response(sequence, command)? {
@@ -230,12 +236,12 @@ impl Client {
 
     pub fn identify(&mut self) -> Result<Identity> {
         let payload = self.expect(Command::Identify, &[])?;
-        Identity::decode(&payload).map_err(anyhow::Error::msg)
+        Identity::decode(&payload)
     }
 
     pub fn status(&mut self, accelerator_counters: usize) -> Result<Status> {
         let payload = self.expect(Command::Status, &[])?;
-        Status::decode(&payload, accelerator_counters).map_err(anyhow::Error::msg)
+        Status::decode(&payload, accelerator_counters)
     }
 
     /// The next result; `wait` asks the device to wait for one even when it could take
@@ -243,7 +249,7 @@ impl Client {
     pub fn read_result(&mut self, classes: usize, wait: bool) -> Result<ResultResponse> {
         let request: &[u8] = if wait { &WAIT_FOR_RESULT } else { &[] };
         let payload = self.expect(Command::ReadResults, request)?;
-        ResultResponse::decode(&payload, classes).map_err(anyhow::Error::msg)
+        ResultResponse::decode(&payload, classes)
     }
 }
 

@@ -6,5 +6,5 @@ pub mod commands;
 #[cfg(feature = "xem7010")]
 pub mod frontpanel;
 pub mod progress;
-pub mod sim_device;
+pub mod pty_device;
 pub mod stream;

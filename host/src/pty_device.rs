@@ -2,16 +2,16 @@
 //! image decoder, accelerator) behind a pseudo-terminal, so the host talks to it exactly as to
 //! a board: it opens the terminal's path with `serialport` and goes through the same client.
 //!
-//! Two engines run the device: RustHDL's simulation ([`SimDevice::start`]: a thread moves
+//! Two engines run the device: RustHDL's simulation ([`PtyDevice::start`]: a thread moves
 //! bytes between the terminal and the device's byte ports and runs the clock while the device
 //! has work, otherwise it waits for the host), or the device's generated Verilog compiled by
-//! Verilator ([`SimDevice::start_verilator`]: a child process with the same loop, its stdin and
+//! Verilator ([`PtyDevice::start_verilator`]: a child process with the same loop, its stdin and
 //! stdout joined to the terminal by two threads), much faster for long runs.
 
 use anyhow::{Context, Result, anyhow};
-use fs_hdl::accelerator::HwConfig;
-use fs_hdl::device::Device;
-use fs_hdl::device_sim::DeviceSim;
+use fs_hdl::core::accelerator::HwConfig;
+use fs_hdl::link::device::Device;
+use fs_hdl::sim::device_driver::DeviceDriver;
 use fs_model::network::Model;
 use serialport::{SerialPort, TTYPort};
 use std::io::{ErrorKind, Read, Write};
@@ -26,7 +26,7 @@ use std::time::Duration;
 /// clock runs only while there is work, so this never fires between a host's writes).
 const GAP_LIMIT: u32 = 1 << 20;
 
-pub struct SimDevice {
+pub struct PtyDevice {
     /// The terminal the host opens.
     pub path: String,
     stop: Arc<AtomicBool>,
@@ -36,10 +36,10 @@ pub struct SimDevice {
     child: Option<Child>,
 }
 
-impl SimDevice {
+impl PtyDevice {
     /// Builds the device for `model` and starts it.
     pub fn start(model: &Model, config: &HwConfig) -> Result<Self> {
-        let device = Device::new(model, config, GAP_LIMIT).map_err(|e| anyhow!("{e}"))?;
+        let device = Device::new(model, config, GAP_LIMIT)?;
         let (master, slave) = TTYPort::pair().context("creating a pseudo-terminal pair")?;
         let path = slave
             .name()
@@ -48,9 +48,11 @@ impl SimDevice {
         let cycles = Arc::new(AtomicU64::new(0));
         let thread = {
             let (stop, cycles) = (stop.clone(), cycles.clone());
-            std::thread::spawn(move || serve(DeviceSim::new(device), master, slave, &stop, &cycles))
+            std::thread::spawn(move || {
+                serve(DeviceDriver::new(device), master, slave, &stop, &cycles)
+            })
         };
-        Ok(SimDevice {
+        Ok(PtyDevice {
             path,
             stop,
             cycles,
@@ -61,8 +63,8 @@ impl SimDevice {
 
     /// Builds the device for `model` with Verilator (cached under `cache`) and starts it.
     pub fn start_verilator(model: &Model, config: &HwConfig, cache: &Path) -> Result<Self> {
-        let mut device = Device::new(model, config, GAP_LIMIT).map_err(|e| anyhow!("{e}"))?;
-        let binary = fs_hdl::verilator_device::build(&mut device, cache)?;
+        let mut device = Device::new(model, config, GAP_LIMIT)?;
+        let binary = fs_hdl::sim::verilator::device::build(&mut device, cache)?;
         let mut child = Command::new(&binary)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -116,7 +118,7 @@ impl SimDevice {
                     .context("writing to the pseudo-terminal")?;
             }
         });
-        Ok(SimDevice {
+        Ok(PtyDevice {
             path,
             stop,
             cycles: Arc::new(AtomicU64::new(0)),
@@ -157,7 +159,7 @@ impl SimDevice {
     }
 }
 
-impl Drop for SimDevice {
+impl Drop for PtyDevice {
     fn drop(&mut self) {
         let _ = self.halt();
     }
@@ -165,7 +167,7 @@ impl Drop for SimDevice {
 
 /// The simulation loop. `_slave` stays open so the terminal lives while the host reopens it.
 fn serve(
-    mut sim: DeviceSim,
+    mut sim: DeviceDriver,
     mut master: TTYPort,
     _slave: TTYPort,
     stop: &AtomicBool,

@@ -6,9 +6,9 @@
 use crate::client::{Client, Reply};
 use crate::progress;
 use anyhow::{Context, Result, bail};
-use fs_hdl::device::load_requests;
 use fs_hdl::protocol::{
-    Command, ErrorCode, Identity, classify_payloads, design_hash, encode_image, model_hash,
+    Command, ErrorCode, Identity, classify_payloads, design_hash, encode_image, load_requests,
+    model_hash,
 };
 use fs_model::network::Model;
 use std::time::Instant;
@@ -32,9 +32,10 @@ pub fn prepare(client: &mut Client, model: &Model, quiet: bool) -> Result<(Ident
         .expect(Command::Reset, &[])
         .context("resetting the device")?;
     let lanes: Vec<usize> = identity.lanes.iter().map(|&l| l as usize).collect();
+    let fingerprint = model_hash(model)?;
     if identity.inputs as usize != model.input().size()
         || lanes.len() != model.layers.len()
-        || identity.design_hash != design_hash(model, &lanes)
+        || identity.design_hash != design_hash(model, &lanes)?
     {
         bail!(
             "the device was built for another design ({} inputs, {} classes, lanes {:?}): \
@@ -45,10 +46,10 @@ pub fn prepare(client: &mut Client, model: &Model, quiet: bool) -> Result<(Ident
             identity.lanes
         );
     }
-    if identity.model_hash == model_hash(model) {
+    if identity.model_hash == fingerprint {
         return Ok((identity, false));
     }
-    let requests = load_requests(model, &lanes);
+    let requests = load_requests(model, &lanes)?;
     let bar = progress::bar(requests.len() as u64, "loading the model");
     if quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -61,7 +62,7 @@ pub fn prepare(client: &mut Client, model: &Model, quiet: bool) -> Result<(Ident
     }
     bar.finish_and_clear();
     let loaded = client.identify()?;
-    if loaded.model_hash != model_hash(model) {
+    if loaded.model_hash != fingerprint {
         bail!("the device does not report the loaded model's fingerprint after the load");
     }
     Ok((identity, true))

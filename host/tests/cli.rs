@@ -1,12 +1,9 @@
 //! The `fpga-host` binary end to end: JSON output, and clear errors with a non-zero exit (never
 //! a panic) on bad input.
 
+use fs_testkit::root;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn fpga_host(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fpga-host"))
@@ -14,6 +11,11 @@ fn fpga_host(args: &[&str]) -> Output {
         .current_dir(root())
         .output()
         .expect("the binary runs")
+}
+
+/// A command line's arguments, split at spaces.
+fn args(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
 }
 
 fn stderr(o: &Output) -> String {
@@ -38,14 +40,9 @@ fn temp(name: &str) -> PathBuf {
 
 #[test]
 fn eval_json_has_the_promised_fields() {
-    let o = fpga_host(&[
-        "eval",
-        "--model",
-        "models/digits-mlp.fsnn",
-        "--dataset",
-        "digits",
-        "--json",
-    ]);
+    let o = fpga_host(&args(
+        "eval --model models/digits-mlp.fsnn --dataset digits --json",
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value =
         serde_json::from_slice(&o.stdout).expect("stdout is one JSON object");
@@ -71,15 +68,9 @@ fn eval_json_has_the_promised_fields() {
 
 #[test]
 fn eval_table_counts_images() {
-    let o = fpga_host(&[
-        "eval",
-        "--model",
-        "models/mnist-mlp.fsnn",
-        "--dataset",
-        "mnist",
-        "--count",
-        "200",
-    ]);
+    let o = fpga_host(&args(
+        "eval --model models/mnist-mlp.fsnn --dataset mnist --count 200",
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -115,35 +106,23 @@ fn malformed_and_truncated_model_files_fail_cleanly() {
         "digits",
     ]);
 
-    let e = fails(&["eval", "--model", "models/none.fsnn", "--dataset", "digits"]);
+    let e = fails(&args("eval --model models/none.fsnn --dataset digits"));
     assert!(e.contains("models/none.fsnn"), "{e}");
 }
 
 #[test]
 fn a_model_and_data_set_that_do_not_match_fail_cleanly() {
-    let e = fails(&[
-        "eval",
-        "--model",
-        "models/digits-mlp.fsnn",
-        "--dataset",
-        "mnist",
-        "--count",
-        "5",
-    ]);
+    let e = fails(&args(
+        "eval --model models/digits-mlp.fsnn --dataset mnist --count 5",
+    ));
     assert!(e.contains("do not match"), "{e}");
 }
 
 #[test]
 fn a_missing_data_folder_is_named() {
-    let e = fails(&[
-        "eval",
-        "--model",
-        "models/digits-mlp.fsnn",
-        "--dataset",
-        "digits",
-        "--data-dir",
-        "/nonexistent/data",
-    ]);
+    let e = fails(&args(
+        "eval --model models/digits-mlp.fsnn --dataset digits --data-dir /nonexistent/data",
+    ));
     assert!(e.contains("/nonexistent/data"), "{e}");
 }
 
@@ -173,7 +152,7 @@ fn import_rejects_wrong_shapes() {
 #[test]
 fn import_then_eval_reproduces_an_exported_network() {
     // Export the shipped digits ANN as PyTorch would, import it, and compare accuracies.
-    let model = fs_model::modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let model = fs_testkit::shipped::model("digits-mlp.fsnn");
     let npz = temp("digits.npz");
     let mut w = ndarray_npy::NpzWriter::new_compressed(std::fs::File::create(&npz).unwrap());
     for (l, layer) in model.ann.layers.iter().enumerate() {
@@ -202,43 +181,24 @@ fn import_then_eval_reproduces_an_exported_network() {
 
 #[test]
 fn fit_neuron_reports_errors_and_parameters() {
-    let o = fpga_host(&[
-        "fit-neuron",
-        "--activation",
-        "sigmoid",
-        "--k",
-        "6",
-        "--range=-6,6",
-        "--restarts",
-        "2",
-        "--iterations",
-        "200",
-        "--json",
-    ]);
+    let o = fpga_host(&args(
+        "fit-neuron --activation sigmoid --k 6 --range=-6,6 --restarts 2 --iterations 200 --json",
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let q = &v["quality"];
     assert!(q["max_abs_error"].as_f64().unwrap() > 0.0);
     assert!(q["mse"].as_f64().unwrap() < 0.01, "{v}");
     assert_eq!(v["params"]["T"].as_array().unwrap().len(), 6);
-    let e = fails(&["fit-neuron", "--activation", "silu", "--k", "0"]);
+    let e = fails(&args("fit-neuron --activation silu --k 0"));
     assert!(e.contains("K"), "{e}");
 }
 
 #[test]
 fn verify_runs_the_rtl_against_the_golden_model() {
-    let o = fpga_host(&[
-        "verify",
-        "--model",
-        "models/digits-mlp.fsnn",
-        "--dataset",
-        "digits",
-        "--count",
-        "12",
-        "--lanes",
-        "8",
-        "--json",
-    ]);
+    let o = fpga_host(&args(
+        "verify --model models/digits-mlp.fsnn --dataset digits --count 12 --lanes 8 --json",
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["images"], 12);
@@ -253,15 +213,9 @@ fn verify_runs_the_rtl_against_the_golden_model() {
         "{v}"
     );
     assert_eq!(v["stages"].as_array().unwrap().len(), 3);
-    let e = fails(&[
-        "verify",
-        "--model",
-        "models/digits-mlp.fsnn",
-        "--dataset",
-        "digits",
-        "--lanes",
-        "8,8,8",
-    ]);
+    let e = fails(&args(
+        "verify --model models/digits-mlp.fsnn --dataset digits --lanes 8,8,8",
+    ));
     assert!(
         e.contains("--lanes takes one number or one per layer"),
         "{e}"
@@ -301,21 +255,9 @@ fn verilog_writes_a_design_yosys_reads() {
 
 #[test]
 fn infer_on_the_simulated_device_matches_the_golden_model() {
-    let o = fpga_host(&[
-        "infer",
-        "--device",
-        "sim",
-        "--model",
-        "models/digits-mlp.fsnn",
-        "--dataset",
-        "digits",
-        "--count",
-        "20",
-        "--lanes",
-        "4,2",
-        "--check",
-        "--json",
-    ]);
+    let o = fpga_host(&args(
+        "infer --device sim --model models/digits-mlp.fsnn --dataset digits --count 20 --lanes 4,2 --check --json",
+    ));
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["images"], 20);
@@ -336,26 +278,12 @@ fn infer_on_the_simulated_device_matches_the_golden_model() {
 
 #[test]
 fn infer_names_a_missing_port_and_images_that_do_not_fit() {
-    let e = fails(&[
-        "infer",
-        "--port",
-        "/dev/fs-accel-no-such-port",
-        "--count",
-        "1",
-    ]);
+    let e = fails(&args("infer --port /dev/fs-accel-no-such-port --count 1"));
     assert!(e.contains("/dev/fs-accel-no-such-port"), "{e}");
     // MNIST images into the digits model.
-    let e = fails(&[
-        "infer",
-        "--device",
-        "sim",
-        "--model",
-        "models/digits-mlp.fsnn",
-        "--dataset",
-        "mnist",
-        "--count",
-        "1",
-    ]);
+    let e = fails(&args(
+        "infer --device sim --model models/digits-mlp.fsnn --dataset mnist --count 1",
+    ));
     assert!(e.contains("pixels") || e.contains("input"), "{e}");
 }
 
@@ -363,7 +291,7 @@ fn infer_names_a_missing_port_and_images_that_do_not_fit() {
 #[cfg(not(feature = "xem7010"))]
 #[test]
 fn the_xem7010_needs_its_feature_and_says_so() {
-    let e = fails(&["infer", "--device", "xem7010", "--count", "1"]);
+    let e = fails(&args("infer --device xem7010 --count 1"));
     assert!(e.contains("--features xem7010"), "{e}");
     let out = temp("xem7010");
     let e = fails(&[

@@ -2,31 +2,30 @@
 
 mod common;
 
-use common::{assert_accounted_for, digits, root};
+use common::{assert_accounted_for, digits};
 use fpga_host::client::Client;
-use fpga_host::sim_device::SimDevice;
-use fs_hdl::accelerator::HwConfig;
-use fs_model::modelfile;
+use fpga_host::pty_device::PtyDevice;
+use fs_hdl::core::accelerator::HwConfig;
 use serialport::SerialPort;
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[test]
 fn identify_through_the_pseudo_terminal() {
-    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let model = fs_testkit::shipped::model("digits-mlp.fsnn");
     let config = HwConfig::new(vec![4, 2]);
-    let sim = SimDevice::start(&model, &config).unwrap();
+    let sim = PtyDevice::start(&model, &config).unwrap();
     let mut client = Client::open(&sim.path, 3_000_000, Duration::from_secs(10), 1).unwrap();
     let id = client.identify().unwrap();
-    assert_eq!(id, fs_hdl::device::identity(&model, &config));
+    assert_eq!(id, fs_hdl::protocol::identity(&model, &config).unwrap());
     sim.stop().unwrap();
 }
 
 #[test]
 fn a_device_that_stops_answering_is_a_clear_error() {
-    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
+    let model = fs_testkit::shipped::model("digits-mlp.fsnn");
     let config = HwConfig::new(vec![2, 2]);
-    let sim = SimDevice::start(&model, &config).unwrap();
+    let sim = PtyDevice::start(&model, &config).unwrap();
     let mut client = Client::open(&sim.path, 3_000_000, Duration::from_millis(300), 2).unwrap();
     client.identify().unwrap();
     sim.stop().unwrap();
@@ -55,10 +54,13 @@ fn the_verilator_device_agrees_with_the_golden_model() {
     let (model, test) = digits();
     let config = HwConfig::new(vec![2, 2]);
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("verilator-device");
-    let sim = SimDevice::start_verilator(&model, &config, &cache).unwrap();
+    let sim = PtyDevice::start_verilator(&model, &config, &cache).unwrap();
     let mut client = Client::open(&sim.path, 3_000_000, Duration::from_secs(10), 1).unwrap();
     let (identity, loaded) = prepare(&mut client, &model, true).unwrap();
-    assert_eq!(identity, fs_hdl::device::identity(&model, &config));
+    assert_eq!(
+        identity,
+        fs_hdl::protocol::identity(&model, &config).unwrap()
+    );
     assert!(!loaded);
     let images: Vec<&[u8]> = (0..40).map(|i| test.image(i)).collect();
     let batch = classify(&mut client, &identity, &images, true);

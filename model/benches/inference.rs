@@ -8,12 +8,11 @@ use fs_model::data;
 use fs_model::infer::{FixedEngine, ann_forward_batch, ann_logits, fs_float_logits};
 use fs_model::modelfile;
 use std::hint::black_box;
-use std::path::PathBuf;
 
 const IMAGES: usize = 1000;
 
 fn inference(c: &mut Criterion) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = fs_testkit::root();
     let model = modelfile::load(&root.join("models/mnist-mlp.fsnn")).expect("shipped model");
     let test = data::load_mnist(&root.join("data"))
         .expect("MNIST")

@@ -1,11 +1,9 @@
 //! The integer golden model against an independent, naive reading of its specification
 //! (model/src/infer.rs module doc), on random networks at the edges of the format.
 
-mod common;
-
-use common::{random_image, random_model};
 use fs_model::infer::FixedEngine;
 use fs_model::network::Model;
+use fs_testkit::random::{ModelSpec, random_image, random_model};
 use proptest::prelude::*;
 
 /// The schedule written out as plainly as possible, in i128 so nothing can overflow.
@@ -84,7 +82,7 @@ proptest! {
 
     #[test]
     fn engine_matches_the_reference(seed in any::<u64>(), image in any::<u64>()) {
-        let model = random_model(seed, None);
+        let model = random_model(seed, &ModelSpec::default());
         let pixels = random_image(&model, image);
         let run = FixedEngine::new(&model).run(&pixels);
         let (spikes, logits, sats) = reference(&model, &pixels);
@@ -96,7 +94,13 @@ proptest! {
     /// With a wide membrane the engine takes its fast path; it must equal the event order.
     #[test]
     fn fast_path_equals_event_order(seed in any::<u64>(), image in any::<u64>()) {
-        let model = random_model(seed, Some(fs_model::fixed::MAX_MEMBRANE_BITS));
+        let model = random_model(
+            seed,
+            &ModelSpec {
+                membrane_bits: Some(fs_model::fixed::MAX_MEMBRANE_BITS),
+                ..Default::default()
+            },
+        );
         let pixels = random_image(&model, image);
         let engine = FixedEngine::new(&model);
         prop_assert_eq!(engine.run(&pixels), engine.run_event_order(&pixels));
@@ -109,7 +113,7 @@ fn random_models_cover_saturation_and_the_fast_path() {
     let mut saturated = 0;
     let mut clean = 0;
     for seed in 0..300 {
-        let model = random_model(seed, None);
+        let model = random_model(seed, &ModelSpec::default());
         let run = FixedEngine::new(&model).run(&random_image(&model, seed));
         if run.saturations.iter().sum::<u64>() > 0 {
             saturated += 1;

@@ -1,14 +1,11 @@
 //! The model file: round trips, and clear errors (never panics) on damaged files.
 
-mod common;
-
 use fs_model::modelfile::{from_bytes, load, save, to_bytes};
+use fs_testkit::root;
 use std::path::PathBuf;
 
 fn shipped(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
+    root().join("models").join(name)
 }
 
 fn err(bytes: &[u8]) -> String {
@@ -31,7 +28,7 @@ fn shipped_models_load_and_round_trip() {
 fn random_models_round_trip_through_a_file() {
     let dir = std::env::temp_dir().join(format!("fs-model-roundtrip-{}", std::process::id()));
     for seed in 0..50 {
-        let model = common::random_model(seed, None);
+        let model = fs_testkit::random::random_model(seed, &Default::default());
         let path = dir.join(format!("m{seed}.fsnn"));
         save(&model, &path).unwrap();
         assert_eq!(load(&path).unwrap(), model, "seed {seed}");

@@ -5,21 +5,13 @@ use fs_model::activation::Activation;
 use fs_model::convert::{ConvertConfig, convert};
 use fs_model::data::{self, DatasetKind};
 use fs_model::eval::evaluate;
-use fs_model::modelfile::load;
 use fs_model::train::{TrainConfig, accuracy, train};
-use std::path::PathBuf;
-
-fn shipped(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../models")
-        .join(name)
-}
+use fs_testkit::shipped;
 
 #[test]
 fn shipped_mnist_model_meets_the_targets_on_all_10000_test_images() {
-    let model = load(&shipped("mnist-mlp.fsnn")).unwrap();
+    let (model, test) = shipped::mnist();
     assert_eq!(model.ann.widths(), vec![784, 256, 10]);
-    let test = data::load_mnist(&data::default_data_dir()).unwrap().test;
     let r = evaluate(&model, &test, &mut |_| {}).unwrap();
     assert_eq!(r.images, 10_000);
     assert!(r.ann_accuracy >= 0.980, "ANN {}", r.ann_accuracy);
@@ -41,9 +33,8 @@ fn shipped_mnist_model_meets_the_targets_on_all_10000_test_images() {
 
 #[test]
 fn shipped_digits_model_meets_its_target_on_the_held_out_split() {
-    let model = load(&shipped("digits-mlp.fsnn")).unwrap();
+    let (model, test) = shipped::digits();
     assert_eq!(model.ann.widths(), vec![64, 32, 10]);
-    let test = data::load_digits(&data::default_data_dir()).unwrap().test;
     let r = evaluate(&model, &test, &mut |_| {}).unwrap();
     assert_eq!(r.images, 360);
     assert!(r.fs_fixed_accuracy >= 0.95, "{}", r.fs_fixed_accuracy);

@@ -1,45 +1,18 @@
-//! Yosys synthesis of generated Verilog for the three FPGA families, reduced to cell counts:
-//! enough to check that memories map to block RAM and to compare designs.
+//! Yosys synthesis of generated Verilog for an FPGA part, reduced to cell counts: enough to
+//! check that memories map to block RAM and to compare designs.
 
 use anyhow::{Context, bail};
+use fs_hdl::fpga::Part;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-/// An FPGA family with a yosys synthesis script.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    Ice40,
-    Ecp5,
-    Xilinx7,
-}
-
-impl Family {
-    pub const ALL: [Family; 3] = [Family::Ice40, Family::Ecp5, Family::Xilinx7];
-
-    fn script(self) -> &'static str {
-        match self {
-            Family::Ice40 => "synth_ice40 -dsp -top top",
-            Family::Ecp5 => "synth_ecp5 -top top",
-            Family::Xilinx7 => "synth_xilinx -family xc7 -top top",
-        }
-    }
-
-    /// The family's block RAM primitive.
-    pub fn block_ram(self) -> &'static str {
-        match self {
-            Family::Ice40 => "SB_RAM40_4K",
-            Family::Ecp5 => "DP16KD",
-            Family::Xilinx7 => "RAMB18E1",
-        }
-    }
-}
-
-/// Synthesises `verilog` (module `top`) and returns the number of cells of each type.
-pub fn cell_counts(verilog: &str, family: Family) -> anyhow::Result<BTreeMap<String, usize>> {
+/// Synthesises `verilog` (module `top`) for `part` and returns the number of cells of each
+/// type.
+pub fn cell_counts(verilog: &str, part: Part) -> anyhow::Result<BTreeMap<String, usize>> {
     let dir = std::env::temp_dir().join(format!(
-        "fs-synth-{}-{:?}-{}",
+        "fs-synth-{}-{}-{}",
         std::process::id(),
-        family,
+        part.device,
         COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir)?;
@@ -51,7 +24,7 @@ pub fn cell_counts(verilog: &str, family: Family) -> anyhow::Result<BTreeMap<Str
             "-p",
             &format!(
                 "read_verilog top.v; {}; tee -o stat.txt stat",
-                family.script()
+                part.synth_command()
             ),
         ])
         .output()
@@ -65,7 +38,8 @@ pub fn cell_counts(verilog: &str, family: Family) -> anyhow::Result<BTreeMap<Str
     std::fs::remove_dir_all(&dir).ok();
     if !output.status.success() {
         bail!(
-            "yosys failed ({family:?}):\n{}",
+            "yosys failed ({}):\n{}",
+            part.device,
             String::from_utf8_lossy(&output.stderr)
         );
     }

@@ -2,19 +2,19 @@
 //! every stage (neuron and step, in bus order), every logit and the class, images streamed
 //! back to back.
 
-use fs_hdl::accelerator::{Accelerator, Counter, HwConfig};
-use fs_hdl::run::{golden_spikes, read_counters, run_images};
+use fs_hdl::core::accelerator::{Accelerator, Counter, HwConfig};
+use fs_hdl::sim::golden::{ImageRun, first_difference};
+use fs_hdl::sim::rusthdl::{read_counters, run_images};
 use fs_model::infer::FixedEngine;
-use fs_model::modelfile;
-use std::path::PathBuf;
+use fs_testkit::random::{ModelSpec, random_images, random_model};
+use fs_testkit::shipped::{digits, first_images, mnist};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn check(model_file: &str, data: fs_model::data::Dataset, count: usize, lanes: usize) {
-    let model = modelfile::load(&root().join(model_file)).unwrap();
-    let images: Vec<&[u8]> = (0..count).map(|i| data.image(i)).collect();
+fn check(
+    (model, data): (fs_model::network::Model, fs_model::data::Dataset),
+    count: usize,
+    lanes: usize,
+) {
+    let images = first_images(&data, count);
     let runs = compare(&model, &HwConfig::uniform(&model, lanes), &images);
     let hidden_spikes: usize = runs
         .iter()
@@ -28,11 +28,7 @@ fn check(model_file: &str, data: fs_model::data::Dataset, count: usize, lanes: u
 
 /// Runs `images` through the RTL and asserts that every spike event, logit and class equals
 /// the golden model's.
-fn compare(
-    model: &fs_model::network::Model,
-    config: &HwConfig,
-    images: &[&[u8]],
-) -> Vec<fs_hdl::run::ImageRun> {
+fn compare(model: &fs_model::network::Model, config: &HwConfig, images: &[&[u8]]) -> Vec<ImageRun> {
     let mut accel = Accelerator::new(model, config).unwrap();
     let (runs, _) = run_images(&mut accel, images, 50_000_000).unwrap();
     assert_golden(model, images, &runs);
@@ -45,7 +41,7 @@ fn compare(
 fn assert_counters(
     model: &fs_model::network::Model,
     images: &[&[u8]],
-    runs: &[fs_hdl::run::ImageRun],
+    runs: &[ImageRun],
     counters: &[u64],
 ) {
     let layers = model.layers.len();
@@ -79,27 +75,13 @@ fn assert_counters(
 }
 
 /// Every spike event of every stage, every logit and every class equal the golden model's.
-fn assert_golden(
-    model: &fs_model::network::Model,
-    images: &[&[u8]],
-    runs: &[fs_hdl::run::ImageRun],
-) {
+fn assert_golden(model: &fs_model::network::Model, images: &[&[u8]], runs: &[ImageRun]) {
     assert_eq!(runs.len(), images.len());
     let engine = FixedEngine::new(model);
     for (n, (run, image)) in runs.iter().zip(images).enumerate() {
-        let golden = engine.run(image);
-        let spikes = golden_spikes(&golden);
-        for (s, (rtl, gold)) in run.spikes.iter().zip(&spikes).enumerate() {
-            if let Some(k) = (0..rtl.len().max(gold.len())).find(|&k| rtl.get(k) != gold.get(k)) {
-                panic!(
-                    "image {n}, stage {s}: spike event {k} is {:?} in the RTL, {:?} in the golden model",
-                    rtl.get(k),
-                    gold.get(k)
-                );
-            }
+        if let Some(m) = first_difference(n, run, &engine.run(image)) {
+            panic!("{m}");
         }
-        assert_eq!(run.logits, golden.logits, "image {n}: logits");
-        assert_eq!(run.class, golden.class(), "image {n}: class");
     }
 }
 
@@ -110,11 +92,11 @@ proptest::proptest! {
     /// fixed-point range, random images: RTL equals golden, bit for bit.
     #[test]
     fn random_networks_are_bit_exact(seed in proptest::prelude::any::<u64>(), hidden in 1usize..=2) {
-        let model = fs_testbench::random::random_model(seed, hidden);
+        let model = random_model(seed, &ModelSpec::hidden(hidden));
         let lanes = model.layers.iter().enumerate()
             .map(|(l, layer)| 1 + (seed as usize >> (8 * l)) % layer.outputs())
             .collect();
-        let images = fs_testbench::random::random_images(&model, 3, seed ^ 0x5eed);
+        let images = random_images(&model, 3, seed ^ 0x5eed);
         let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
         compare(&model, &HwConfig::new(lanes), &images);
     }
@@ -122,18 +104,12 @@ proptest::proptest! {
 
 #[test]
 fn digits_accelerator_is_bit_exact() {
-    let test = fs_model::data::load_digits(&root().join("data"))
-        .unwrap()
-        .test;
-    check("models/digits-mlp.fsnn", test, 30, 8);
+    check(digits(), 30, 8);
 }
 
 #[test]
 fn mnist_accelerator_is_bit_exact_on_20_test_images() {
-    let test = fs_model::data::load_mnist(&root().join("data"))
-        .unwrap()
-        .test;
-    check("models/mnist-mlp.fsnn", test, 20, 16);
+    check(mnist(), 20, 16);
 }
 
 /// The generated Verilog of the whole accelerator, under iverilog, replaying the exact port
@@ -142,10 +118,7 @@ fn mnist_accelerator_is_bit_exact_on_20_test_images() {
 #[test]
 fn digits_accelerator_verilog_agrees_cycle_for_cycle() {
     use fs_testbench::{Port, cross_check};
-    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
-    let test = fs_model::data::load_digits(&root().join("data"))
-        .unwrap()
-        .test;
+    let (model, test) = fs_testkit::shipped::digits();
     let config = HwConfig::uniform(&model, 4);
     let images: Vec<&[u8]> = (0..6).map(|i| test.image(i)).collect();
     let (runs, vectors) = run_images(
@@ -207,14 +180,12 @@ fn digits_accelerator_verilog_agrees_cycle_for_cycle() {
 /// bit-exact too: every spike on every bus, every logit, every class.
 #[test]
 fn verilator_build_of_the_accelerator_is_bit_exact() {
-    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
-    let test = fs_model::data::load_digits(&root().join("data"))
-        .unwrap()
-        .test;
+    let (model, test) = fs_testkit::shipped::digits();
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
     let mut accel = Accelerator::new(&model, &HwConfig::uniform(&model, 4)).unwrap();
     let cache = std::env::temp_dir().join("fs-accel-verilator-test");
-    let sim = fs_hdl::verilator::VerilatorSim::build(&mut accel, &cache).unwrap();
+    let sim = fs_hdl::sim::verilator::accelerator::VerilatedAccelerator::build(&mut accel, &cache)
+        .unwrap();
     let mut runs = Vec::new();
     let done = sim
         .run(&images, 100_000_000, &mut |n, run| {

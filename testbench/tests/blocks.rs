@@ -1,8 +1,8 @@
 //! Each RTL block's generated Verilog against its RustHDL simulation, on vectors at the edges
 //! of the fixed-point format (the blocks' own tests check RustHDL against the golden model).
 
-use fs_hdl::datapath::Datapath;
-use fs_hdl::neuron_alu::NeuronAlu;
+use fs_hdl::core::datapath::Datapath;
+use fs_hdl::core::neuron_alu::NeuronAlu;
 use fs_model::fixed::SignedRange;
 use fs_testbench::{Port, cross_check};
 use rand::{Rng, SeedableRng};
@@ -93,7 +93,7 @@ fn neuron_alu_verilog_agrees() {
 
 #[test]
 fn spike_fifo_verilog_agrees() {
-    use fs_hdl::spike_fifo::SpikeFifo;
+    use fs_hdl::core::spike_fifo::SpikeFifo;
     let inputs = [
         Port::new("in_valid", 1),
         Port::new("in_index", 16),
@@ -158,7 +158,7 @@ fn spike_fifo_verilog_agrees() {
 
 #[test]
 fn bram_verilog_agrees() {
-    use fs_hdl::bram::Bram;
+    use fs_hdl::core::bram::Bram;
     let init: Vec<i64> = (0..300).map(|v| (v * 37 % 511) - 255).collect();
     let inputs = [
         Port::new("read_address", 16),
@@ -229,7 +229,7 @@ fn lane_verilog_agrees() {
 
 /// A shift lane or a multiplier lane, on random operations with edgy values.
 fn lane_agrees(multiply: bool) {
-    use fs_hdl::lane::Lane;
+    use fs_hdl::core::lane::Lane;
     let datapath = Datapath::new(14, 24).unwrap();
     let range = datapath.membrane;
     let weights: Vec<i64> = (0..40).map(|i| (i * 53 % 255) - 127).collect();
@@ -324,9 +324,8 @@ fn lane_agrees(multiply: bool) {
 
 #[test]
 fn dense_layer_verilog_agrees() {
-    use fs_hdl::dense_layer::DenseLayer;
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let model = fs_model::modelfile::load(&root.join("models/digits-mlp.fsnn")).unwrap();
+    use fs_hdl::core::dense_layer::DenseLayer;
+    let model = fs_testkit::shipped::model("digits-mlp.fsnn");
     let inputs = [
         Port::new("event_valid", 1),
         Port::new("event_index", 16),

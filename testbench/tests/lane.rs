@@ -3,12 +3,14 @@
 //! accumulating in one bank while image n fires from the other, operations interleaved), on
 //! the shipped digits network and on random layers at the edges of the fixed-point format.
 
-use fs_hdl::datapath::Datapath;
-use fs_hdl::dense_layer::lane_contents;
-use fs_hdl::lane::Lane;
+use fs_hdl::core::datapath::Datapath;
+use fs_hdl::core::lane::Lane;
+use fs_hdl::core::lane_layout::{lane_contents, weight_address};
+use fs_hdl::sim::golden::spike_events;
 use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
 use fs_model::network::Model;
+use fs_testkit::random::{ModelSpec, random_images, random_model};
 
 /// One lane operation (the same in every lane).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,25 +27,22 @@ fn clock(lane: &mut Lane) {
     settle(lane);
 }
 
-/// The accumulate operations of one image for lane geometry `groups`: the input spikes in the
-/// golden order (step-major, ascending pixel), each for every group.
-fn accumulate_ops(model: &Model, pixels: &[u8], groups: usize) -> Vec<Op> {
-    let bits = model.input().bits as usize;
-    let mut ops = Vec::new();
-    for t in 1..=bits {
-        for (i, &p) in pixels.iter().enumerate() {
-            if (p as usize >> (bits - t)) & 1 == 1 {
-                for g in 0..groups {
-                    ops.push(Op::Accumulate {
-                        weight: (g * pixels.len() + i) as u64,
-                        group: g as u64,
-                        shift: (bits - t) as u64,
-                    });
-                }
-            }
-        }
-    }
-    ops
+/// The accumulate operations of one image: the golden model's input spikes in bus order, each
+/// for every group, at the weight the lane layout puts there.
+fn accumulate_ops(model: &Model, image: &[u8], groups: usize) -> Vec<Op> {
+    let values = model.input().spike_values();
+    let masks = FixedEngine::new(model).run(image).spikes.swap_remove(0);
+    spike_events(&masks)
+        .into_iter()
+        .flat_map(|(i, t)| {
+            let shift = values[t as usize].trailing_zeros() as u64;
+            (0..groups).map(move |g| Op::Accumulate {
+                weight: weight_address(image.len(), g, i as usize) as u64,
+                group: g as u64,
+                shift,
+            })
+        })
+        .collect()
 }
 
 /// Runs the first layer of `model` on `images` with `lanes` lanes; returns each image's spike
@@ -214,12 +213,8 @@ fn check(model: &Model, images: &[Vec<u8>], lanes: usize) {
 }
 
 #[test]
-fn digits_layer_matches_the_golden_model() {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let model = fs_model::modelfile::load(&root.join("models/digits-mlp.fsnn")).unwrap();
-    let test = fs_model::data::load_digits(&root.join("data"))
-        .unwrap()
-        .test;
+fn digits_first_layer_lanes_on_a_golden_schedule_spike_as_the_golden_model() {
+    let (model, test) = fs_testkit::shipped::digits();
     let images: Vec<Vec<u8>> = (0..4).map(|i| test.image(i).to_vec()).collect();
     for lanes in [1, 4, 32] {
         check(&model, &images, lanes);
@@ -227,11 +222,11 @@ fn digits_layer_matches_the_golden_model() {
 }
 
 #[test]
-fn random_layers_at_the_edges_match_the_golden_model() {
+fn random_first_layer_lanes_at_the_edges_spike_as_the_golden_model() {
     let mut saturating = 0;
     for seed in 0..40 {
-        let model = fs_testbench::random::random_model(seed, 1);
-        let images = fs_testbench::random::random_images(&model, 3, 1000 + seed);
+        let model = random_model(seed, &ModelSpec::hidden(1));
+        let images = random_images(&model, 3, 1000 + seed);
         let engine = FixedEngine::new(&model);
         if images.iter().any(|img| engine.run(img).saturations[0] > 0) {
             saturating += 1;

@@ -2,16 +2,14 @@
 //! order (spikes in `(t, j)` order, logits in neuron order), images streamed back to back
 //! with random back-pressure.
 
-use fs_hdl::datapath::Datapath;
-use fs_hdl::dense_layer::DenseLayer;
-use fs_hdl::run::spike_events;
+use fs_hdl::core::datapath::Datapath;
+use fs_hdl::core::dense_layer::DenseLayer;
+use fs_hdl::sim::golden::spike_events;
 use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
-use fs_model::modelfile;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
-use std::path::PathBuf;
 
 /// An event on a spike bus: `Some((index, step, value))` or the end of an image (`None`).
 type Event = Option<(u64, u64, i64)>;
@@ -71,11 +69,7 @@ fn run(layer: &mut DenseLayer, datapath: Datapath, input: Vec<Event>, seed: u64)
 
 #[test]
 fn digits_layers_match_the_golden_model_event_for_event() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let model = modelfile::load(&root.join("models/digits-mlp.fsnn")).unwrap();
-    let test = fs_model::data::load_digits(&root.join("data"))
-        .unwrap()
-        .test;
+    let (model, test) = fs_testkit::shipped::digits();
     let engine = FixedEngine::new(&model);
     let runs: Vec<_> = (0..5).map(|i| engine.run(test.image(i))).collect();
     let m = Datapath::of_model(&model).unwrap();

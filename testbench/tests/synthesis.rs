@@ -1,8 +1,9 @@
 //! Memories map to block RAM on every family (no weight array in LUTs or flip-flops).
 
-use fs_hdl::bram::Bram;
+use fs_hdl::core::bram::Bram;
+use fs_hdl::fpga::Family;
 use fs_hdl::sim::prepare;
-use fs_testbench::synth::{Family, cell_counts, flip_flops};
+use fs_testbench::synth::{cell_counts, flip_flops};
 use rust_hdl::prelude::generate_verilog;
 
 #[test]
@@ -13,7 +14,7 @@ fn a_weight_bank_is_block_ram_on_every_family() {
     prepare(&mut bank);
     let verilog = generate_verilog(&bank);
     for family in Family::ALL {
-        let cells = cell_counts(&verilog, family).unwrap();
+        let cells = cell_counts(&verilog, family.representative()).unwrap();
         let brams = cells.get(family.block_ram()).copied().unwrap_or(0);
         assert!(
             brams >= 1,

@@ -2,9 +2,9 @@
 //! gaps and one-clock glitches; framing errors; transmitter and receiver back to back; and both
 //! blocks' Verilog against their RustHDL simulation.
 
+use fs_hdl::link::uart_rx::UartRx;
+use fs_hdl::link::uart_tx::UartTx;
 use fs_hdl::sim::{prepare, settle};
-use fs_hdl::uart_rx::UartRx;
-use fs_hdl::uart_tx::UartTx;
 use fs_testbench::uart_line::line;
 use fs_testbench::{Port, cross_check};
 use proptest::prelude::*;
@@ -160,7 +160,7 @@ fn transmitter_verilog_agrees() {
 
 #[test]
 fn crc16_verilog_agrees_and_checks_frames() {
-    use fs_hdl::crc16::Crc16;
+    use fs_hdl::link::crc16::Crc16;
     use fs_hdl::protocol::crc16;
     // Frames of random bytes, each after a clear; the CRC after each frame is the protocol's.
     let mut vectors = Vec::new();

@@ -10,10 +10,11 @@
 //! Counters, readable through `counter_select` / `counter_value` (see [`Counter`]), count
 //! cycles, images, the spikes on every bus and the busy cycles of every layer.
 
-use crate::datapath::Datapath;
-use crate::dense_layer::DenseLayer;
-use crate::input_encoder::InputEncoder;
-use crate::spike_fifo::SpikeFifo;
+use crate::core::datapath::Datapath;
+use crate::core::dense_layer::DenseLayer;
+use crate::core::input_encoder::InputEncoder;
+use crate::core::spike_fifo::SpikeFifo;
+use anyhow::{Result, bail};
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
@@ -106,8 +107,8 @@ pub struct Accelerator {
     pub counter_clear: Signal<In, Bit>,
     /// Run-time model loads, only while no image is in flight: `load_data` into lane
     /// `load_lane` of layer `load_layer`, its weight memory or (`load_state`) its state
-    /// memory, at `load_address` (`crate::dense_layer::lane_contents` and
-    /// `crate::lane::initial_state` give the layouts).
+    /// memory, at `load_address` (`crate::core::dense_layer::lane_contents` and
+    /// `crate::core::lane::initial_state` give the layouts).
     pub load_enable: Signal<In, Bit>,
     pub load_state: Signal<In, Bit>,
     pub load_layer: Signal<In, Bits<8>>,
@@ -143,19 +144,16 @@ pub struct Accelerator {
 impl Accelerator {
     /// Builds the accelerator of `model`; fails with a message naming what this RTL does not
     /// support yet.
-    pub fn new(model: &Model, config: &HwConfig) -> Result<Self, String> {
+    pub fn new(model: &Model, config: &HwConfig) -> Result<Self> {
         if config.lanes.len() != model.layers.len() {
-            return Err(format!(
+            bail!(
                 "{} lane counts for {} layers",
                 config.lanes.len(),
                 model.layers.len()
-            ));
+            );
         }
         if !(2..=128).contains(&config.fifo_depth) {
-            return Err(format!(
-                "FIFO depth {} is outside 2..=128",
-                config.fifo_depth
-            ));
+            bail!("FIFO depth {} is outside 2..=128", config.fifo_depth);
         }
         let datapath = Datapath::of_model(model)?;
         let weight_bits = model.format.weight_bits as usize;
@@ -164,7 +162,7 @@ impl Accelerator {
         for (l, (layer, &lanes)) in model.layers.iter().zip(&config.lanes).enumerate() {
             layers.push(
                 DenseLayer::new(layer, datapath, weight_bits, &sender_values, lanes)
-                    .map_err(|e| format!("layer {l}: {e}"))?,
+                    .map_err(|e| e.context(format!("layer {l}")))?,
             );
             if let Some(rom) = &layer.rom {
                 sender_values = rom.d.clone();
@@ -372,39 +370,4 @@ impl Logic for Accelerator {
             }
         }
     }
-}
-
-/// The analytical cycle model (`docs/accelerator.md`): the cycles per image each stage needs
-/// (the input encoder, then every layer), from the mean spike count of every spiking stage
-/// (`mean_spikes[0]` the input code's, then each hidden layer's). With double buffering the
-/// stages overlap, so the pipeline's image interval is bounded by the largest.
-pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Vec<f64> {
-    let input = model.input();
-    // Loading and draining overlap; a drain costs its events, one cycle per plane, priming and
-    // the end marker.
-    let encoder = (input.size() as f64).max(mean_spikes[0] + input.bits as f64 + 2.0);
-    let layers = model
-        .layers
-        .iter()
-        .zip(&config.lanes)
-        .enumerate()
-        .map(|(l, (layer, &lanes))| {
-            let groups = layer.outputs().div_ceil(lanes) as f64;
-            let steps = layer.rom.as_ref().map_or(1, |rom| rom.k()) as f64;
-            let spikes_out = match &layer.rom {
-                Some(_) => mean_spikes.get(l + 1).copied().unwrap_or(0.0),
-                None => layer.outputs() as f64,
-            };
-            // The lanes do one operation per cycle: G per input event (two cycles apart when
-            // G = 1), and the end marker. (The K G fire steps and G re-initialisations take
-            // slots too, up to (K + 1) G more cycles, but mostly while the next image waits.)
-            let per_event = if groups == 1.0 { 2.0 } else { groups };
-            let operations = mean_spikes[l] * per_event + 1.0;
-            // Firing: per step and group, issue, four pipeline stages, the lanes' spike
-            // register, one cycle per spike and one to find none left; then the
-            // re-initialisations and the end marker.
-            let fire = steps * groups * 7.0 + spikes_out + groups + 1.0;
-            operations.max(fire)
-        });
-    std::iter::once(encoder).chain(layers).collect()
 }

@@ -1,12 +1,12 @@
 //! A block RAM with a registered read: one read and one write port, a run-time width and
 //! depth (the model's), initial contents from the model, and values sign-extended to the
-//! port width on read (or to a narrower [`crate::datapath::Datapath`] width, zero above it).
+//! port width on read (or to a narrower [`crate::core::datapath::Datapath`] width, zero above it).
 //! Weight banks and neuron state are this block. The depth is rounded up to a power of two
 //! and addresses are cut to its bits (no range-check logic), in simulation and Verilog alike.
 //!
 //! The Verilog is written by hand (`(* no_rw_check *)`, registered read) so that yosys maps it
-//! to block RAM on iCE40, ECP5 and Xilinx 7 without the read-during-write logic RustHDL's
-//! `RAM` adds (see the shared RustHDL notes). A read and a write of the same address in one
+//! to block RAM on iCE40, ECP5 and Xilinx 7 without the read-during-write bypass logic that
+//! RustHDL's `RAM` puts around its memory. A read and a write of the same address in one
 //! cycle return the old value, in simulation and in Verilog alike.
 
 use rust_hdl::prelude::*;

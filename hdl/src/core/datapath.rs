@@ -6,12 +6,13 @@
 //! comparator and register to the model's width. `width` is one more bit than the widest
 //! operand, so a sum never wraps before it is saturated to the membrane range.
 
-use fs_model::fixed::SignedRange;
+use anyhow::{Result, bail};
+use fs_model::fixed::{MAX_DATAPATH_BITS, SignedRange, product_bits};
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
 /// Widest pattern a 32-bit port carries.
-pub const MAX_WIDTH: usize = 32;
+pub const MAX_WIDTH: usize = MAX_DATAPATH_BITS as usize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Datapath {
@@ -24,13 +25,13 @@ pub struct Datapath {
 
 impl Datapath {
     /// A datapath for membranes of `membrane_bits` and products of `product_bits`.
-    pub fn new(membrane_bits: u32, product_bits: u32) -> Result<Self, String> {
+    pub fn new(membrane_bits: u32, product_bits: u32) -> Result<Self> {
         let width = membrane_bits.max(product_bits) as usize + 1;
         if width > MAX_WIDTH {
-            return Err(format!(
+            bail!(
                 "a {membrane_bits}-bit membrane and {product_bits}-bit products need a \
                  {width}-bit datapath; the RTL supports up to {MAX_WIDTH}"
-            ));
+            );
         }
         Ok(Datapath {
             membrane: SignedRange::of_bits(membrane_bits),
@@ -41,18 +42,16 @@ impl Datapath {
 
     /// The datapath of `model`: products `W * D(t)` of every layer's weights and its sender's
     /// spike values.
-    pub fn of_model(model: &Model) -> Result<Self, String> {
+    pub fn of_model(model: &Model) -> Result<Self> {
         let mut largest_value = model.input().spike_values().into_iter().max().unwrap_or(1);
         for layer in &model.layers {
             if let Some(rom) = &layer.rom {
                 largest_value = largest_value.max(rom.d.iter().map(|d| d.abs()).max().unwrap_or(1));
             }
         }
-        // |W D| <= 2^(weight_bits - 1) * 2^ceil(log2 |D|).
-        let value_bits = 64 - (largest_value.max(1) as u64 - 1).leading_zeros();
         Self::new(
             model.format.membrane_bits,
-            model.format.weight_bits + value_bits,
+            product_bits(model.format.weight_bits, largest_value.unsigned_abs()),
         )
     }
 
@@ -103,7 +102,7 @@ mod tests {
     #[test]
     fn too_wide_is_refused_with_the_widths() {
         let e = Datapath::new(32, 16).unwrap_err();
-        assert!(e.contains("33-bit"), "{e}");
+        assert!(e.to_string().contains("33-bit"), "{e}");
         assert!(Datapath::new(31, 16).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 //! A dense layer: address-event spikes in, P [`Lane`]s, spikes (or, for the output layer,
 //! logits) out, in the golden model's order.
 //!
-//! Every lane does one operation per cycle, the same in all lanes (see [`crate::lane`]); lane
+//! Every lane does one operation per cycle, the same in all lanes (see [`crate::core::lane`]); lane
 //! `p` holds the neurons `j = g P + p` of the `G = ceil(N / P)` groups.
 //! - **Accumulate.** Each input event `(i, t)` takes `G` operations, one per neuron group
 //!   (`W_ji << shift(t)`), two cycles apart at least when `G = 1`; an end-of-image marker
@@ -18,8 +18,10 @@
 //! The lowest pending spike is `pending & -pending`, an adder on the FPGA's carry chain, and
 //! its lane number an OR tree, so emission stays fast with hundreds of lanes.
 
-use crate::datapath::Datapath;
-use crate::lane::Lane;
+use crate::core::datapath::Datapath;
+use crate::core::lane::Lane;
+use crate::core::lane_layout::lane_contents;
+use anyhow::{Result, bail};
 use fs_model::network::FsLayer;
 use rust_hdl::prelude::*;
 
@@ -34,12 +36,12 @@ pub enum SpikeProduct {
 
 impl SpikeProduct {
     /// The product for a sender whose spike values are `values`.
-    pub fn of(values: &[i64]) -> Result<Self, String> {
+    pub fn of(values: &[i64]) -> Result<Self> {
         if let Some(&d) = values
             .iter()
             .find(|&&d| !(-(1 << 15)..1 << 15).contains(&d))
         {
-            return Err(format!("spike value {d} does not fit 16 bits"));
+            bail!("spike value {d} does not fit 16 bits");
         }
         let power_of_two = |d: i64| d > 0 && (d as u64).is_power_of_two();
         Ok(if values.iter().all(|&d| power_of_two(d)) {
@@ -50,21 +52,17 @@ impl SpikeProduct {
     }
 }
 
-/// The memory contents of lane `p` of `lanes` for `layer`: the weights of its neurons
-/// `j = g P + p` at `g * inputs + i`, and their initial values `B + IMP` (zeros past the last
-/// neuron).
-pub fn lane_contents(layer: &FsLayer, lanes: usize, p: usize) -> (Vec<i64>, Vec<i64>) {
-    let (outputs, inputs) = layer.weight.dim();
-    let groups = outputs.div_ceil(lanes);
-    let neuron = |g: usize| Some(g * lanes + p).filter(|&j| j < outputs);
-    let weights = (0..inputs * groups)
-        .map(|a| neuron(a / inputs).map_or(0, |j| layer.weight[[j, a % inputs]] as i64))
-        .collect();
-    let init = (0..groups)
-        .map(|g| neuron(g).map_or(0, |j| layer.bias[j] as i64 + layer.imp as i64))
-        .collect();
-    (weights, init)
-}
+/// Cycles one fire step of one neuron group takes, its spikes aside: the fire state machine's
+/// issue (state 0), three cycles until the lanes' stage 1 (1, 6, 8; the weight address and the
+/// weight read are registered), stage 2's value capture (2), the capture of the spikes the
+/// lanes registered (7), and the emission's one cycle that finds no spike left (3; each spike
+/// adds one there). `crate::core::cycle_model` counts with it.
+pub const FIRE_STEP_CYCLES: u32 = 7;
+
+/// With one neuron group every accumulation is of the same word, and the layer never issues
+/// two operations on one word less than two cycles apart (`acc_previous`; see
+/// [`crate::core::lane`] on the write-back), so input events are this many cycles apart.
+pub const SINGLE_GROUP_EVENT_CYCLES: u32 = 2;
 
 /// Most lanes a layer can have (the width of its pending-spike vector).
 pub const MAX_LANES: usize = 256;
@@ -232,18 +230,14 @@ impl DenseLayer {
         weight_bits: usize,
         sender_values: &[i64],
         lanes: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self> {
         let (outputs, inputs) = layer.weight.dim();
         if lanes == 0 || lanes > outputs || lanes > MAX_LANES {
-            return Err(format!(
-                "{lanes} lanes for {outputs} neurons (at most {MAX_LANES} lanes)"
-            ));
+            bail!("{lanes} lanes for {outputs} neurons (at most {MAX_LANES} lanes)");
         }
         let groups = outputs.div_ceil(lanes);
         if inputs * groups > 1 << 16 || 3 * groups > 1 << 16 || outputs >= 1 << 16 {
-            return Err(format!(
-                "{inputs} x {groups} weights per lane exceed 65,536"
-            ));
+            bail!("{inputs} x {groups} weights per lane exceed 65,536");
         }
         let product = SpikeProduct::of(sender_values)?;
         let steps_in = sender_values.len();

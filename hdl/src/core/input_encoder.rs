@@ -19,7 +19,7 @@
 //! cycle and stops exactly when the consumer does; events leave one cycle later than they
 //! are read, in the same order.
 
-use crate::bram::Bram;
+use crate::core::bram::Bram;
 use fs_model::fixed::bits_for_magnitude;
 use fs_model::network::InputEncoding;
 use rust_hdl::prelude::*;

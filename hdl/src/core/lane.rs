@@ -12,7 +12,7 @@
 //!   0 to copy an initial value into a bank) and writes the sum back, always or only on a
 //!   spike (a fire step). The spike and the state read are outputs for the layer to collect.
 //!
-//! With [`Lane::with_registered_weights`] (what [`crate::dense_layer::DenseLayer`] builds), the
+//! With [`Lane::with_registered_weights`] (what [`crate::core::dense_layer::DenseLayer`] builds), the
 //! weight read takes two cycles: the block RAM's word goes straight into a register, and
 //! stage 1 comes two cycles after stage 0 (a block RAM's output is slow on some FPGAs, ECP5's
 //! 5.8 ns, too slow to shift in the same cycle).
@@ -23,9 +23,10 @@
 //! its read and the delayed write are in the same cycle) takes the written word from a
 //! forwarding register instead of the memory.
 
-use crate::bram::Bram;
-use crate::datapath::Datapath;
-use crate::neuron_alu::NeuronAlu;
+use crate::core::bram::Bram;
+use crate::core::datapath::Datapath;
+use crate::core::lane_layout::initial_state;
+use crate::core::neuron_alu::NeuronAlu;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -59,7 +60,7 @@ pub struct Lane {
     pub saturated: Signal<Out, Bit>,
     /// Run-time writes (the host link streams a model through these, while the layer is
     /// idle): `weight_write_data` to the weight memory, or with `state_write_enable` to the
-    /// state memory (laid out as [`initial_state`] says), at `weight_write_address`.
+    /// state memory (laid out as [`crate::core::lane_layout::initial_state`] says), at `weight_write_address`.
     pub weight_write_enable: Signal<In, Bit>,
     pub state_write_enable: Signal<In, Bit>,
     pub weight_write_address: Signal<In, Bits<16>>,
@@ -93,12 +94,6 @@ pub struct Lane {
     forward_data: DFF<Bits<32>>,
     state_word: Signal<Local, Bits<32>>,
     address_mask: Constant<Bits<16>>,
-}
-
-/// The state memory of a lane whose neuron groups start at `init` (`B + IMP`): bank 0, bank 1
-/// and the initial-value region, each `init` itself (an idle layer's banks are initialised).
-pub fn initial_state(init: &[i64]) -> Vec<i64> {
-    init.iter().cycle().take(3 * init.len()).copied().collect()
 }
 
 impl Lane {

@@ -6,7 +6,7 @@
 //! The sum is exact in the datapath's width, so saturation is a check of its top bits (all
 //! equal to the membrane's sign bit, or not): no wide comparator on the adder's output.
 
-use crate::datapath::Datapath;
+use crate::core::datapath::Datapath;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]

@@ -24,16 +24,13 @@
 //!
 //! A bad frame gets an error response and the receiver hunts for the next one.
 
-use crate::accelerator::{Accelerator, Counter, HwConfig};
-use crate::bram::Bram;
-use crate::dense_layer::lane_contents;
-use crate::frame_receiver::FrameReceiver;
-use crate::frame_sender::FrameSender;
-use crate::image_decoder::ImageDecoder;
-use crate::protocol::{
-    self, DEVICE_MAX_PAYLOAD, DeviceCounter, ErrorCode, Identity, LOAD_HEADER_BYTES,
-    PROTOCOL_VERSION, Status,
-};
+use crate::core::accelerator::{Accelerator, Counter, HwConfig};
+use crate::core::bram::Bram;
+use crate::link::frame_receiver::FrameReceiver;
+use crate::link::frame_sender::FrameSender;
+use crate::link::image_decoder::ImageDecoder;
+use crate::protocol::{DEVICE_MAX_PAYLOAD, DeviceCounter, ErrorCode, Status, identity};
+use anyhow::Result;
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
@@ -171,10 +168,10 @@ pub struct Device {
 impl Device {
     /// The device for `model` built with `config`; a frame whose bytes stop for `gap_limit`
     /// cycles is abandoned.
-    pub fn new(model: &Model, config: &HwConfig, gap_limit: u32) -> Result<Self, String> {
+    pub fn new(model: &Model, config: &HwConfig, gap_limit: u32) -> Result<Self> {
         let accelerator = Accelerator::new(model, config)?;
         let layers = model.layers.len();
-        let identity = identity(model, config);
+        let identity = identity(model, config)?;
         let mut words = identity.words();
         words.truncate(words.len() - 2); // the model hash comes from its register
         let classes = model.layers.last().map_or(0, |l| l.outputs());
@@ -284,58 +281,6 @@ impl Device {
             _layers: layers,
         })
     }
-}
-
-/// What a device built for `model` with `config` answers to identify (with the built-in
-/// model loaded).
-pub fn identity(model: &Model, config: &HwConfig) -> Identity {
-    Identity {
-        version: PROTOCOL_VERSION,
-        max_payload: DEVICE_MAX_PAYLOAD as u16,
-        inputs: model.input().size() as u16,
-        classes: model.layers.last().map_or(0, |l| l.outputs()) as u16,
-        lanes: config.lanes.iter().map(|&l| l as u16).collect(),
-        design_hash: protocol::design_hash(model, &config.lanes),
-        model_hash: protocol::model_hash(model),
-    }
-}
-
-/// The load requests that put `model` into a device built with `lanes` for a model of the
-/// same design: the fingerprint cleared, every lane's weights and state, the fingerprint set.
-pub fn load_requests(model: &Model, lanes: &[usize]) -> Vec<Vec<u8>> {
-    use crate::lane::initial_state;
-    use protocol::{LoadTarget, load_payload};
-    let per_request = (DEVICE_MAX_PAYLOAD - LOAD_HEADER_BYTES) / 4;
-    let mut requests = vec![load_payload(0, LoadTarget::ModelHash, 0, 0, &[0, 0])];
-    for (l, (layer, &lane_count)) in model.layers.iter().zip(lanes).enumerate() {
-        for p in 0..lane_count {
-            let (weights, init) = lane_contents(layer, lane_count, p);
-            for (target, words) in [
-                (LoadTarget::Weights, weights),
-                (LoadTarget::InitialValues, initial_state(&init)),
-            ] {
-                for (c, chunk) in words.chunks(per_request).enumerate() {
-                    let words: Vec<u32> = chunk.iter().map(|&w| w as u32).collect();
-                    requests.push(load_payload(
-                        l as u8,
-                        target,
-                        p as u16,
-                        (c * per_request) as u16,
-                        &words,
-                    ));
-                }
-            }
-        }
-    }
-    let hash = protocol::model_hash(model);
-    requests.push(load_payload(
-        0,
-        LoadTarget::ModelHash,
-        0,
-        0,
-        &[hash as u32, (hash >> 32) as u32],
-    ));
-    requests
 }
 
 impl Logic for Device {

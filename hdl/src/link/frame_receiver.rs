@@ -10,7 +10,7 @@
 //! the receiver waiting forever; the host's timeout and retry recover the frame.
 //! (`docs/protocol.md` has the frame format; `crate::protocol` is the reference model.)
 
-use crate::crc16::Crc16;
+use crate::link::crc16::Crc16;
 use crate::protocol::{ErrorCode, SYNC};
 use rust_hdl::prelude::*;
 
@@ -238,14 +238,14 @@ mod tests {
         Error(u8),
     }
 
-    /// Feeds `bytes` (one per cycle when `pace` says so) and takes every frame at once.
+    /// Feeds `bytes`, one per cycle as the receiver takes them, then `idle_after` idle cycles,
+    /// and takes every frame at once; returns what was delivered and the frames abandoned.
     fn receive(uut: &mut FrameReceiver, bytes: &[u8], idle_after: usize) -> (Vec<Got>, usize) {
         let mut payload = vec![0u8; 65536];
         let mut got = Vec::new();
         let mut abandoned = 0;
         let mut at = 0;
-        for cycle in 0..(bytes.len() * 2 + idle_after + 10) {
-            let _ = cycle;
+        for _ in 0..(bytes.len() * 2 + idle_after + 10) {
             uut.byte_valid.next = at < bytes.len();
             uut.byte_data.next = (*bytes.get(at).unwrap_or(&0) as u64).into();
             uut.frame_taken.next = false;

@@ -6,7 +6,7 @@
 //! CRC, and drops `busy` when the last byte is taken. (`crate::protocol::Frame::encode` is
 //! the reference it is tested against.)
 
-use crate::crc16::Crc16;
+use crate::link::crc16::Crc16;
 use crate::protocol::SYNC;
 use rust_hdl::prelude::*;
 
@@ -49,7 +49,7 @@ pub struct FrameSender {
     remaining: DFF<Bits<16>>,
     sync: Constant<Bits<8>>,
     sent: Signal<Local, Bit>,
-    /// The outputs, computed here and written once (see `crate::device` on iverilog).
+    /// The outputs, computed here and written once (see `crate::link::device` on iverilog).
     out_valid: Signal<Local, Bit>,
     out_data: Signal<Local, Bits<8>>,
     pull: Signal<Local, Bit>,

@@ -100,7 +100,7 @@ impl Logic for ImageDecoder {
         self.read_address.next = self.pointer.q.val();
         self.pixel_valid.next =
             (self.state.q.val() == DecodeState::Emit) | (self.state.q.val() == DecodeState::Pad);
-        // Written once (see `crate::device` on iverilog): the value, or 0 for a zero pixel.
+        // Written once (see `crate::link::device` on iverilog): the value, or 0 for a zero pixel.
         self.emit_value.next = 0.into();
         if (self.state.q.val() == DecodeState::Emit) & (self.zeros.q.val() == 0) {
             self.emit_value.next = bit_cast::<16, 8>(self.value.q.val());

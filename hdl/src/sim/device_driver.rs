@@ -6,11 +6,11 @@
 //! and a board top are tested on their own, and a whole MNIST image would otherwise cost tens
 //! of thousands of simulated cycles on the link alone.
 
-use crate::device::Device;
+use crate::link::device::Device;
 use crate::sim::{prepare, settle};
 use std::collections::VecDeque;
 
-pub struct DeviceSim {
+pub struct DeviceDriver {
     pub device: Device,
     rx: VecDeque<u8>,
     /// Clock cycles simulated.
@@ -20,10 +20,10 @@ pub struct DeviceSim {
     pub vectors: Option<Vec<Vec<u64>>>,
 }
 
-impl DeviceSim {
+impl DeviceDriver {
     pub fn new(mut device: Device) -> Self {
         prepare(&mut device);
-        DeviceSim {
+        DeviceDriver {
             device,
             rx: VecDeque::new(),
             cycles: 0,

@@ -1,5 +1,17 @@
-//! Driving RustHDL blocks from a plain loop (much faster than `Simulation`, which hands the
-//! circuit between threads at every edge; see `shared/notes/rusthdl.md`).
+//! Running the RTL:
+//! - [`rusthdl`]: RustHDL's simulation of the accelerator, image by image;
+//! - [`device_driver`]: RustHDL's simulation of the device, byte by byte (the simulated
+//!   device of `fpga-host` and the device tests run on it);
+//! - [`verilator`]: the same two compiled from their generated Verilog by Verilator;
+//! - [`golden`]: what a run records of an image, and its one comparison with the golden model.
+//!
+//! Here: driving a RustHDL block from a plain loop, much faster than rust-hdl's `Simulation`,
+//! which hands the circuit between threads at every clock edge.
+
+pub mod device_driver;
+pub mod golden;
+pub mod rusthdl;
+pub mod verilator;
 
 use rust_hdl::prelude::*;
 
@@ -21,11 +33,6 @@ pub fn prepare<B: Block>(uut: &mut B) {
 pub fn checked<B: Block>(uut: &mut B) -> anyhow::Result<()> {
     uut.connect_all();
     check_all(uut).map_err(|e| anyhow::anyhow!("the design does not pass RustHDL's checks: {e:?}"))
-}
-
-/// Two's complement `i64` as a sign-extended 32-bit pattern.
-pub fn to_bits32(x: i64) -> Bits<32> {
-    Bits::<32>::from(x as u32 as u64)
 }
 
 /// A 32-bit pattern read as two's complement.

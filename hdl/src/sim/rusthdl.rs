@@ -1,53 +1,14 @@
 //! Runs images through the RustHDL simulation of a whole [`Accelerator`] and records what
-//! crossed every spike bus, for comparison with the golden model, and the port values of every
-//! cycle, so the same run can be replayed on the generated Verilog.
+//! crossed every spike bus ([`ImageRun`]), for comparison with the golden model, and the port
+//! values of every cycle, so the same run can be replayed on the generated Verilog.
 
-use crate::accelerator::{Accelerator, Counter};
+use crate::core::accelerator::{Accelerator, Counter};
+use crate::sim::golden::ImageRun;
 use crate::sim::{from_bits32, prepare, settle};
 use anyhow::{Result, bail};
-use fs_model::infer::FixedRun;
-
-/// A spike on a bus: (neuron index, 0-based step).
-pub type Spike = (u32, u32);
-
-/// What the accelerator did with one image.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ImageRun {
-    /// Spikes of every stage (input encoder first, then each hidden layer), in bus order.
-    pub spikes: Vec<Vec<Spike>>,
-    pub logits: Vec<i64>,
-    pub class: usize,
-    /// Cycle at which the image's last result left the accelerator.
-    pub done_cycle: u64,
-    /// Per stage, the cycle at which the image's end-of-image marker crossed its bus.
-    pub stage_done: Vec<u64>,
-}
 
 /// The inputs applied in each cycle: `[pixel_valid, pixel_value, result_ready]`.
 pub type PortVectors = Vec<Vec<u64>>;
-
-/// Spike masks as bus events, in bus order (step-major, ascending neuron).
-pub fn spike_events(masks: &[u32]) -> Vec<Spike> {
-    let steps = masks
-        .iter()
-        .map(|m| 32 - m.leading_zeros())
-        .max()
-        .unwrap_or(0);
-    (0..steps)
-        .flat_map(|t| {
-            masks
-                .iter()
-                .enumerate()
-                .filter(move |(_, m)| *m >> t & 1 == 1)
-                .map(move |(i, _)| (i as u32, t))
-        })
-        .collect()
-}
-
-/// The golden run's spikes in bus order, per stage.
-pub fn golden_spikes(run: &FixedRun) -> Vec<Vec<Spike>> {
-    run.spikes.iter().map(|masks| spike_events(masks)).collect()
-}
 
 /// Streams `images` in (as fast as the accelerator takes pixels) and collects every image's
 /// results, with the result port always ready. Fails after `max_cycles`.

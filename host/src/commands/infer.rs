@@ -3,11 +3,11 @@
 
 use super::{DataArgs, Engine, HwArgs, print_json};
 use crate::client::{Client, LinkStats};
-use crate::sim_device::SimDevice;
+use crate::pty_device::PtyDevice;
 use crate::stream::{classify, prepare};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
-use fs_hdl::accelerator::Counter;
+use fs_hdl::core::accelerator::Counter;
 use fs_hdl::protocol::{DeviceCounter, Status};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
@@ -133,11 +133,11 @@ pub fn run(args: InferArgs) -> Result<()> {
         DeviceKind::Sim => {
             let hw = HwArgs {
                 lanes: args.lanes.clone(),
-                fifo_depth: fs_hdl::accelerator::DEFAULT_FIFO_DEPTH,
+                fifo_depth: fs_hdl::core::accelerator::DEFAULT_FIFO_DEPTH,
             };
             let config = hw.config(&model)?;
             Some(match args.engine {
-                Engine::Rusthdl => SimDevice::start(&model, &config)?,
+                Engine::Rusthdl => PtyDevice::start(&model, &config)?,
                 Engine::Verilator => {
                     if !args.json {
                         eprintln!(
@@ -145,7 +145,7 @@ pub fn run(args: InferArgs) -> Result<()> {
                             args.build_dir.display()
                         );
                     }
-                    SimDevice::start_verilator(&model, &config, &args.build_dir)?
+                    PtyDevice::start_verilator(&model, &config, &args.build_dir)?
                 }
             })
         }

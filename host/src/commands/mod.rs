@@ -91,7 +91,7 @@ pub struct HwArgs {
     #[arg(long, value_delimiter = ',', default_value = "16")]
     pub lanes: Vec<usize>,
     /// Events each spike-bus FIFO holds.
-    #[arg(long, default_value_t = fs_hdl::accelerator::DEFAULT_FIFO_DEPTH)]
+    #[arg(long, default_value_t = fs_hdl::core::accelerator::DEFAULT_FIFO_DEPTH)]
     pub fifo_depth: usize,
 }
 
@@ -99,8 +99,8 @@ impl HwArgs {
     pub fn config(
         &self,
         model: &fs_model::network::Model,
-    ) -> Result<fs_hdl::accelerator::HwConfig> {
-        use fs_hdl::accelerator::HwConfig;
+    ) -> Result<fs_hdl::core::accelerator::HwConfig> {
+        use fs_hdl::core::accelerator::HwConfig;
         let mut config = match self.lanes.as_slice() {
             [n] => HwConfig::uniform(model, *n),
             per_layer if per_layer.len() == model.layers.len() => HwConfig::new(per_layer.to_vec()),

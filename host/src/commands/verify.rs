@@ -4,9 +4,11 @@ use super::{DataArgs, Engine, HwArgs, print_json};
 use crate::progress;
 use anyhow::{Result, anyhow};
 use clap::Args;
-use fs_hdl::accelerator::{Accelerator, stage_bounds};
-use fs_hdl::run::{ImageRun, Spike, golden_spikes, run_images};
-use fs_hdl::verilator::VerilatorSim;
+use fs_hdl::core::accelerator::Accelerator;
+use fs_hdl::core::cycle_model::stage_bounds;
+use fs_hdl::sim::golden::{ImageRun, Mismatch, first_difference};
+use fs_hdl::sim::rusthdl::run_images;
+use fs_hdl::sim::verilator::accelerator::VerilatedAccelerator;
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use serde::Serialize;
@@ -33,19 +35,6 @@ pub struct VerifyArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Where the RTL first left the golden model.
-#[derive(Serialize)]
-struct Mismatch {
-    image: usize,
-    /// "input" for the input encoder, "hidden1".. for hidden layers, "output" for logits.
-    stage: String,
-    /// The event's position in the stage's bus order.
-    event: usize,
-    rtl: Option<Spike>,
-    golden: Option<Spike>,
-    detail: String,
 }
 
 #[derive(Serialize)]
@@ -90,7 +79,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     let test = args.data.load()?.test.take(args.count);
     let config = args.hw.config(&model)?;
-    let mut accel = Accelerator::new(&model, &config).map_err(|e| anyhow!("{e}"))?;
+    let mut accel = Accelerator::new(&model, &config)?;
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
     for image in &images {
         model.input().check_image(image)?;
@@ -138,7 +127,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
                 "building the Verilator simulation in {} ...",
                 args.build_dir.display()
             );
-            let sim = VerilatorSim::build(&mut accel, &args.build_dir)?;
+            let sim = VerilatedAccelerator::build(&mut accel, &args.build_dir)?;
             let bar = progress::bar(images.len() as u64, "simulating (Verilator)");
             sim.run(&images, max_cycles, &mut |n, run| {
                 bar.set_position(n as u64 + 1);
@@ -217,53 +206,4 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn first_difference(
-    image: usize,
-    run: &fs_hdl::run::ImageRun,
-    golden: &fs_model::infer::FixedRun,
-) -> Option<Mismatch> {
-    for (s, (rtl, gold)) in run.spikes.iter().zip(golden_spikes(golden)).enumerate() {
-        if let Some(k) = (0..rtl.len().max(gold.len())).find(|&k| rtl.get(k) != gold.get(k)) {
-            let stage = if s == 0 {
-                "input".to_string()
-            } else {
-                format!("hidden{s}")
-            };
-            let show = |e: Option<&Spike>| match e {
-                Some((i, t)) => format!("neuron {i} at step {}", t + 1),
-                None => "nothing".to_string(),
-            };
-            return Some(Mismatch {
-                image,
-                detail: format!(
-                    "spike event {k}: RTL has {}, golden has {}",
-                    show(rtl.get(k)),
-                    show(gold.get(k))
-                ),
-                stage,
-                event: k,
-                rtl: rtl.get(k).copied(),
-                golden: gold.get(k).copied(),
-            });
-        }
-    }
-    if let Some(j) = (0..run.logits.len().max(golden.logits.len()))
-        .find(|&j| run.logits.get(j) != golden.logits.get(j))
-    {
-        return Some(Mismatch {
-            image,
-            stage: "output".into(),
-            event: j,
-            rtl: None,
-            golden: None,
-            detail: format!(
-                "logit {j}: RTL {:?}, golden {:?}",
-                run.logits.get(j),
-                golden.logits.get(j)
-            ),
-        });
-    }
-    None
 }

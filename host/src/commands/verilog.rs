@@ -1,11 +1,10 @@
 //! `fpga-host verilog`: write the accelerator's Verilog for a model.
 
 use super::HwArgs;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use fs_hdl::accelerator::{Accelerator, HwConfig};
-use fs_hdl::board::{BOARDS, board, top_verilog};
-use fs_hdl::pin_shell::PinShell;
+use fs_boards::{board, pin_shell, top_verilog};
+use fs_hdl::core::accelerator::{Accelerator, HwConfig};
 use fs_model::modelfile;
 use rust_hdl::prelude::generate_verilog;
 use std::path::{Path, PathBuf};
@@ -21,28 +20,37 @@ pub struct VerilogArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub hw: HwArgs,
-    /// Wrap the accelerator in `fs_hdl::pin_shell::PinShell` (33 registered pins), the top
+    /// Wrap the accelerator in `fs_boards::pin_shell::PinShell` (33 registered pins), the top
     /// that `scripts/synth` places and routes.
     #[arg(long, conflicts_with = "board")]
     pub shell: bool,
-    /// Write the top of a board instead (`fs_hdl::board`: the device behind a UART, with the
+    /// Write the top of a board instead (`fs_boards`: the device behind a UART, with the
     /// board's clock, baud rate and lanes): icebreaker, ulx3s or alchitry-cu; or xem7010
     /// (with the `xem7010` feature: OUT/fs_accel.v and OUT/top.xdc for Vivado).
     #[arg(long)]
     pub board: Option<String>,
+    /// With --board: print the board's facts as JSON on stdout (part, yosys synthesis
+    /// command, clock, baud rate, model, lanes, pin file), which `scripts/build-bitstreams`
+    /// builds from.
+    #[arg(long, requires = "board")]
+    pub json: bool,
+}
+
+/// What `--board B --json` prints: the board's table entry and the synthesis command of its
+/// part, so the build script holds no board fact of its own.
+#[derive(serde::Serialize)]
+struct BoardFacts<'a> {
+    #[serde(flatten)]
+    board: &'a fs_boards::Board,
+    synth: String,
+    clock_mhz: f64,
 }
 
 pub fn run(args: VerilogArgs) -> Result<()> {
     if args.board.as_deref() == Some("xem7010") {
         return xem7010(&args);
     }
-    let board = match &args.board {
-        Some(name) => Some(board(name).ok_or_else(|| {
-            let names: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
-            anyhow!("no board {name}; the boards are {names:?}")
-        })?),
-        None => None,
-    };
+    let board = args.board.as_deref().map(board).transpose()?;
     let model_path = match (&args.model, board) {
         (Some(m), _) => m.clone(),
         (None, Some(b)) => PathBuf::from(b.model),
@@ -57,19 +65,9 @@ pub fn run(args: VerilogArgs) -> Result<()> {
     let verilog = if let Some(b) = board {
         top_verilog(b, &model)?
     } else if args.shell {
-        let classes = model.layers.last().map_or(0, |l| l.outputs());
-        if model.input().bits > 8 || classes > 16 {
-            bail!(
-                "the pin shell takes pixels of up to 8 bits and up to 16 classes; this model has \
-                 {}-bit pixels and {classes} classes",
-                model.input().bits
-            );
-        }
-        let mut shell = PinShell::new(accelerator(&model, &config)?);
-        fs_hdl::sim::checked(&mut shell)?;
-        generate_verilog(&shell)
+        pin_shell::shell_verilog(&model, &config)?
     } else {
-        let mut accel = accelerator(&model, &config)?;
+        let mut accel = Accelerator::new(&model, &config)?;
         fs_hdl::sim::checked(&mut accel)?;
         generate_verilog(&accel)
     };
@@ -80,18 +78,21 @@ pub fn run(args: VerilogArgs) -> Result<()> {
         verilog.lines().count(),
         config.lanes
     );
+    if let (Some(b), true) = (board, args.json) {
+        super::print_json(&BoardFacts {
+            board: b,
+            synth: b.part.synth_command(),
+            clock_mhz: b.clock_hz as f64 / 1e6,
+        })?;
+    }
     Ok(())
-}
-
-fn accelerator(model: &fs_model::network::Model, config: &HwConfig) -> Result<Accelerator> {
-    Accelerator::new(model, config).map_err(|e| anyhow!("{e}"))
 }
 
 /// Makes the memories' contents go to OUT/memories, beside the design (read by `$readmemh`
 /// with absolute paths); this also creates OUT.
 fn memories_in(out: &Path) -> Result<()> {
     let memories = out.join("memories");
-    fs_hdl::bram::set_memory_dir(&memories)
+    fs_hdl::core::bram::set_memory_dir(&memories)
         .with_context(|| format!("creating {}", memories.display()))
 }
 
@@ -105,7 +106,7 @@ fn write(out: &Path, name: &str, text: &str) -> Result<PathBuf> {
 /// The XEM7010's top and pin constraints, for `scripts/build-bitstreams xem7010` (Vivado).
 #[cfg(feature = "xem7010")]
 fn xem7010(args: &VerilogArgs) -> Result<()> {
-    use fs_hdl::xem7010::{MODEL, top_sources};
+    use fs_boards::xem7010::{MODEL, top_sources};
     let model_path = args.model.clone().unwrap_or_else(|| PathBuf::from(MODEL));
     let model = modelfile::load(&model_path)?;
     memories_in(&args.out)?;

@@ -4,23 +4,11 @@
 #![allow(dead_code)] // each test file uses a part
 
 use fpga_host::stream::Batch;
-use fs_model::data::Dataset;
+use fs_hdl::sim::golden::result_difference;
 use fs_model::infer::FixedEngine;
-use fs_model::modelfile;
 use fs_model::network::Model;
-use std::path::PathBuf;
 
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-pub fn digits() -> (Model, Dataset) {
-    let model = modelfile::load(&root().join("models/digits-mlp.fsnn")).unwrap();
-    let test = fs_model::data::load_digits(&root().join("data"))
-        .unwrap()
-        .test;
-    (model, test)
-}
+pub use fs_testkit::shipped::digits;
 
 /// Every image is either failed or has the golden result; returns how many have a result.
 pub fn assert_accounted_for(model: &Model, images: &[&[u8]], batch: &Batch) -> usize {
@@ -34,8 +22,9 @@ pub fn assert_accounted_for(model: &Model, images: &[&[u8]], batch: &Batch) -> u
                     "image {n} both reported and failed"
                 );
                 let golden = engine.run(images[n]);
-                assert_eq!(logits, &golden.logits, "image {n}");
-                assert_eq!(*class as usize, golden.class(), "image {n}");
+                if let Some(m) = result_difference(n, logits, *class as usize, &golden) {
+                    panic!("{m}");
+                }
                 reported += 1;
             }
             None => assert!(

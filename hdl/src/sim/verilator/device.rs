@@ -1,15 +1,15 @@
 //! The whole device's generated Verilog compiled by Verilator, speaking the wire protocol on
-//! its stdin and stdout (`verilator/device_tb.cpp`, the same per-clock loop as
-//! [`crate::device_sim::DeviceSim`]). `fpga-host infer --device sim --engine verilator` puts
+//! its stdin and stdout (`device_tb.cpp`, the same per-clock loop as
+//! [`crate::sim::device_driver::DeviceDriver`]). `fpga-host infer --device sim --engine verilator` puts
 //! it behind the pseudo-terminal instead of the RustHDL simulation, for long runs.
 
-use crate::device::Device;
-use crate::verilator::verilate;
+use super::verilate;
+use crate::link::device::Device;
 use anyhow::Result;
 use rust_hdl::prelude::generate_verilog;
 use std::path::{Path, PathBuf};
 
-const TESTBENCH: &str = include_str!("verilator/device_tb.cpp");
+const TESTBENCH: &str = include_str!("device_tb.cpp");
 
 /// Compiles `device` under `cache` (reused when the design is the same); returns the binary.
 pub fn build(device: &mut Device, cache: &Path) -> Result<PathBuf> {

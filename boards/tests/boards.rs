@@ -1,0 +1,5 @@
+//! The board tops, simulated: one test binary (each links RustHDL).
+
+mod alchitry_cu;
+mod pipe_bridge;
+mod uart_top;

@@ -1,0 +1,46 @@
+//! The analytical cycle model (`docs/accelerator.md`): how many cycles per image each stage of
+//! an [`Accelerator`](crate::core::accelerator::Accelerator) needs. `fpga-host verify` prints
+//! it next to the measured cycles; `scripts/synth` turns it into images per second. The
+//! pipeline depths it counts are the blocks' own constants, so the model follows the RTL.
+
+use crate::core::accelerator::HwConfig;
+use crate::core::dense_layer::{FIRE_STEP_CYCLES, SINGLE_GROUP_EVENT_CYCLES};
+use fs_model::network::Model;
+
+/// The cycles per image of every stage (the input encoder, then every layer), from the mean
+/// spike count of every spiking stage (`mean_spikes[0]` the input code's, then each hidden
+/// layer's). With double buffering the stages overlap, so the pipeline's image interval is
+/// bounded by the largest.
+pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Vec<f64> {
+    let input = model.input();
+    // Loading and draining overlap; a drain costs its events, one cycle per plane, priming and
+    // the end marker.
+    let encoder = (input.size() as f64).max(mean_spikes[0] + input.bits as f64 + 2.0);
+    let layers = model
+        .layers
+        .iter()
+        .zip(&config.lanes)
+        .enumerate()
+        .map(|(l, (layer, &lanes))| {
+            let groups = layer.outputs().div_ceil(lanes) as f64;
+            let steps = layer.rom.as_ref().map_or(1, |rom| rom.k()) as f64;
+            let spikes_out = match &layer.rom {
+                Some(_) => mean_spikes.get(l + 1).copied().unwrap_or(0.0),
+                None => layer.outputs() as f64,
+            };
+            // The lanes do one operation per cycle: G per input event (further apart when
+            // G = 1), and the end marker. (The K G fire steps and G re-initialisations take
+            // slots too, up to (K + 1) G more cycles, but mostly while the next image waits.)
+            let per_event = if groups == 1.0 {
+                SINGLE_GROUP_EVENT_CYCLES as f64
+            } else {
+                groups
+            };
+            let operations = mean_spikes[l] * per_event + 1.0;
+            // Firing: a fire step per step and group, one cycle per spike; then the
+            // re-initialisations and the end marker.
+            let fire = steps * groups * FIRE_STEP_CYCLES as f64 + spikes_out + groups + 1.0;
+            operations.max(fire)
+        });
+    std::iter::once(encoder).chain(layers).collect()
+}

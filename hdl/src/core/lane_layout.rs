@@ -1,0 +1,39 @@
+//! Where a lane keeps its neurons: the one definition of a lane's weight and state memory
+//! layout, used by the RTL that is built with these contents ([`crate::core::dense_layer`],
+//! [`crate::core::lane`]) and by the run-time loader that writes them over the link
+//! ([`crate::protocol::requests`]).
+
+use fs_model::network::FsLayer;
+
+/// The memory contents of lane `p` of `lanes` for `layer`: the weights of its neurons
+/// `j = g P + p` at `g * inputs + i`, and their initial values `B + IMP` (zeros past the last
+/// neuron).
+pub fn lane_contents(layer: &FsLayer, lanes: usize, p: usize) -> (Vec<i64>, Vec<i64>) {
+    let (outputs, inputs) = layer.weight.dim();
+    let groups = outputs.div_ceil(lanes);
+    let neuron = |g: usize| Some(g * lanes + p).filter(|&j| j < outputs);
+    let mut weights = vec![0; inputs * groups];
+    for g in 0..groups {
+        if let Some(j) = neuron(g) {
+            for i in 0..inputs {
+                weights[weight_address(inputs, g, i)] = layer.weight[[j, i]] as i64;
+            }
+        }
+    }
+    let init = (0..groups)
+        .map(|g| neuron(g).map_or(0, |j| layer.bias[j] as i64 + layer.imp as i64))
+        .collect();
+    (weights, init)
+}
+
+/// Where a lane keeps the weight from input `i` of its neuron in group `g`, for a layer of
+/// `inputs` inputs: the dense layer's accumulation addresses its weights in this order.
+pub fn weight_address(inputs: usize, g: usize, i: usize) -> usize {
+    g * inputs + i
+}
+
+/// The state memory of a lane whose neuron groups start at `init` (`B + IMP`): bank 0, bank 1
+/// and the initial-value region, each `init` itself (an idle layer's banks are initialised).
+pub fn initial_state(init: &[i64]) -> Vec<i64> {
+    init.iter().cycle().take(3 * init.len()).copied().collect()
+}

@@ -1,0 +1,232 @@
+//! Random networks at the edges of the fixed-point format, for property tests of the golden
+//! model and of the RTL: extreme weights, narrow membranes that saturate, thresholds and
+//! resets anywhere in the membrane range (negative ones included), initial offsets, and spike
+//! values that are powers of two (the RTL's shift lanes) or anything in the parameter range,
+//! negative included (its multiplier lanes).
+
+use fs_model::activation::Activation;
+use fs_model::fixed::{FixedFormat, SignedRange};
+use fs_model::network::{Ann, ConversionInfo, DenseAnn, FsLayer, InputEncoding, Model, Units};
+use fs_model::neuron::{FsParams, FsRom};
+use ndarray::{Array1, Array2};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The spike values `D(t)` of the hidden layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpikeValues {
+    /// Positive powers of two (ReLU's binary code).
+    PowersOfTwo,
+    /// Anything in the parameter range.
+    General,
+    /// One or the other, at random per model.
+    Either,
+}
+
+/// What kind of random model to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// Hidden layers; `None`: 0 to 2 at random.
+    pub hidden: Option<usize>,
+    /// Membrane width; `None`: anything from 8 to 31 bits.
+    pub membrane_bits: Option<u32>,
+    pub spike_values: SpikeValues,
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        ModelSpec {
+            hidden: None,
+            membrane_bits: None,
+            spike_values: SpikeValues::Either,
+        }
+    }
+}
+
+impl ModelSpec {
+    /// `hidden` hidden layers, everything else at random.
+    pub fn hidden(hidden: usize) -> Self {
+        ModelSpec {
+            hidden: Some(hidden),
+            ..Default::default()
+        }
+    }
+}
+
+/// A value of a signed range, often one of its edges.
+fn edgy(rng: &mut ChaCha8Rng, r: SignedRange) -> i64 {
+    match rng.gen_range(0..6) {
+        0 => r.min,
+        1 => r.max,
+        2 => 0,
+        3 => rng.gen_range(-1..=1),
+        _ => rng.gen_range(r.min..=r.max),
+    }
+}
+
+/// A valid random model from a seed (the same seed and spec, the same model).
+pub fn random_model(seed: u64, spec: &ModelSpec) -> Model {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let bits = rng.gen_range(1..=8u32);
+    let input = InputEncoding {
+        width: rng.gen_range(1..=6),
+        height: rng.gen_range(1..=3),
+        channels: 1,
+        bits,
+        max_value: rng.gen_range(1..(1u32 << bits)),
+    };
+    let format = FixedFormat {
+        weight_bits: rng.gen_range(2..=16),
+        membrane_bits: spec.membrane_bits.unwrap_or_else(|| rng.gen_range(8..=31)),
+        param_bits: rng.gen_range(2..=16),
+    };
+    let hidden = spec.hidden.unwrap_or_else(|| rng.gen_range(0..=2));
+    let powers_of_two = match spec.spike_values {
+        SpikeValues::PowersOfTwo => true,
+        SpikeValues::General => false,
+        SpikeValues::Either => rng.gen_bool(0.5),
+    };
+    let (m, p) = (format.membrane_range(), format.param_range());
+    let mut width = input.size();
+    let (mut ann_layers, mut fs_layers) = (Vec::new(), Vec::new());
+    for l in 0..=hidden {
+        let last = l == hidden;
+        let outputs = rng.gen_range(1..=8);
+        let weight = Array2::from_shape_fn((outputs, width), |_| {
+            edgy(&mut rng, format.weight_range()) as i16
+        });
+        let imp = if rng.gen_bool(0.5) {
+            0
+        } else {
+            rng.gen_range(-100..=100)
+        };
+        // Bias and offset together stay in the membrane range (a converted model's do).
+        let bias: Vec<i32> = (0..outputs)
+            .map(|_| ((edgy(&mut rng, m) + imp).clamp(m.min, m.max) - imp) as i32)
+            .collect();
+        let rom = (!last).then(|| {
+            let k = rng.gen_range(1..=10);
+            FsRom {
+                t: (0..k).map(|_| edgy(&mut rng, m)).collect(),
+                h: (0..k).map(|_| edgy(&mut rng, m)).collect(),
+                d: (0..k)
+                    .map(|_| {
+                        if powers_of_two {
+                            1 << rng.gen_range(0..=format.param_bits - 2)
+                        } else {
+                            edgy(&mut rng, p)
+                        }
+                    })
+                    .collect(),
+            }
+        });
+        let float = |v: &Vec<i64>| v.iter().map(|&x| x as f64).collect();
+        ann_layers.push(DenseAnn {
+            weight: weight.mapv(|w| w as f32),
+            bias: Array1::from_iter(bias.iter().map(|&b| b as f32)),
+            activation: if last {
+                Activation::Identity
+            } else {
+                Activation::Relu
+            },
+        });
+        fs_layers.push(FsLayer {
+            neuron: rom.as_ref().map(|r| FsParams {
+                t: float(&r.t),
+                h: float(&r.h),
+                d: float(&r.d),
+            }),
+            imp_float: imp as f64,
+            weight,
+            bias,
+            imp: imp as i32,
+            units: Units {
+                weight: 1.0,
+                acc: 1.0,
+                out: rom.as_ref().map(|_| 1.0),
+            },
+            rom,
+        });
+        width = outputs;
+    }
+    let model = Model {
+        ann: Ann {
+            input,
+            layers: ann_layers,
+        },
+        format,
+        layers: fs_layers,
+        conversion: ConversionInfo::default(),
+    };
+    model
+        .validate()
+        .unwrap_or_else(|e| panic!("random model {seed} is invalid: {e:#}"));
+    model
+}
+
+/// One random image for a model's input (the first of [`random_images`]).
+pub fn random_image(model: &Model, seed: u64) -> Vec<u8> {
+    random_images(model, 1, seed).remove(0)
+}
+
+/// `count` random images for a model's input, often at 0 and at the largest pixel value.
+pub fn random_images(model: &Model, count: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let max = model.input().max_value;
+    (0..count)
+        .map(|_| {
+            (0..model.input().size())
+                .map(|_| match rng.gen_range(0..4) {
+                    0 => 0,
+                    1 => max as u8,
+                    _ => rng.gen_range(0..=max) as u8,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A model of the same design as `model` (same widths, layers, parameters) with other weights
+/// and biases: what a run-time load over the link replaces. Deterministic for a seed.
+pub fn retrained(model: &Model, seed: u64) -> Model {
+    let mut other = model.clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let max = (1i32 << (model.format.weight_bits - 1)) - 1;
+    for layer in &mut other.layers {
+        layer.weight.mapv_inplace(|x| {
+            if rng.gen_bool(0.3) {
+                rng.gen_range(-max..=max) as i16
+            } else {
+                x
+            }
+        });
+        for b in &mut layer.bias {
+            *b = b.saturating_add(rng.gen_range(-50..50));
+        }
+    }
+    other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_are_followed() {
+        for seed in 0..64 {
+            let spec = ModelSpec {
+                hidden: Some(2),
+                membrane_bits: Some(12),
+                spike_values: SpikeValues::PowersOfTwo,
+            };
+            let model = random_model(seed, &spec);
+            assert_eq!(model.layers.len(), 3);
+            assert_eq!(model.format.membrane_bits, 12);
+            for layer in &model.layers[..2] {
+                let rom = layer.rom.as_ref().unwrap();
+                assert!(rom.d.iter().all(|&d| d > 0 && (d as u64).is_power_of_two()));
+            }
+            assert_eq!(random_model(seed, &spec), model, "deterministic");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The shipped models (`models/`) and the data sets they were trained on (`data/`).
+
+use crate::root;
+use fs_model::data::{self, Dataset};
+use fs_model::modelfile;
+use fs_model::network::Model;
+
+/// A shipped model, by file name (`"digits-mlp.fsnn"`).
+pub fn model(name: &str) -> Model {
+    let path = root().join("models").join(name);
+    modelfile::load(&path).unwrap_or_else(|e| panic!("loading {}: {e:#}", path.display()))
+}
+
+/// The 8x8 digits network and the digits test split (360 images).
+pub fn digits() -> (Model, Dataset) {
+    let test = data::load_digits(&root().join("data"))
+        .expect("the repository's digits data")
+        .test;
+    (model("digits-mlp.fsnn"), test)
+}
+
+/// The MNIST MLP and the MNIST test split (10,000 images).
+pub fn mnist() -> (Model, Dataset) {
+    let test = data::load_mnist(&root().join("data"))
+        .expect("the repository's MNIST data")
+        .test;
+    (model("mnist-mlp.fsnn"), test)
+}
+
+/// The first `count` images of a data set, as the slices the simulators take.
+pub fn first_images(set: &Dataset, count: usize) -> Vec<&[u8]> {
+    (0..count.min(set.len())).map(|n| set.image(n)).collect()
+}

@@ -22,6 +22,13 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs a command that must succeed and print one JSON object; returns the object.
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let o = fpga_host(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
 /// Fails unless the command failed cleanly, and returns its error text.
 fn fails(args: &[&str]) -> String {
     let o = fpga_host(args);
@@ -40,12 +47,9 @@ fn temp(name: &str) -> PathBuf {
 
 #[test]
 fn eval_json_has_the_promised_fields() {
-    let o = fpga_host(&args(
+    let v = json_of(&args(
         "eval --model models/digits-mlp.fsnn --dataset digits --json",
     ));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value =
-        serde_json::from_slice(&o.stdout).expect("stdout is one JSON object");
     for key in [
         "ann_accuracy",
         "fs_float_accuracy",
@@ -181,11 +185,9 @@ fn import_then_eval_reproduces_an_exported_network() {
 
 #[test]
 fn fit_neuron_reports_errors_and_parameters() {
-    let o = fpga_host(&args(
+    let v = json_of(&args(
         "fit-neuron --activation sigmoid --k 6 --range=-6,6 --restarts 2 --iterations 200 --json",
     ));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let q = &v["quality"];
     assert!(q["max_abs_error"].as_f64().unwrap() > 0.0);
     assert!(q["mse"].as_f64().unwrap() < 0.01, "{v}");
@@ -196,11 +198,9 @@ fn fit_neuron_reports_errors_and_parameters() {
 
 #[test]
 fn verify_runs_the_rtl_against_the_golden_model() {
-    let o = fpga_host(&args(
+    let v = json_of(&args(
         "verify --model models/digits-mlp.fsnn --dataset digits --count 12 --lanes 8 --json",
     ));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["images"], 12);
     assert_eq!(v["mismatches"], 0);
     assert!(v["first_mismatch"].is_null());
@@ -255,11 +255,9 @@ fn verilog_writes_a_design_yosys_reads() {
 
 #[test]
 fn infer_on_the_simulated_device_matches_the_golden_model() {
-    let o = fpga_host(&args(
+    let r = json_of(&args(
         "infer --device sim --model models/digits-mlp.fsnn --dataset digits --count 20 --lanes 4,2 --check --json",
     ));
-    assert!(o.status.success(), "{}", stderr(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["images"], 20);
     assert_eq!(r["classified"], 20);
     assert_eq!(r["mismatches"], 0);

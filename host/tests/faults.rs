@@ -35,6 +35,24 @@ struct Faults {
     cut_after: Option<usize>,
 }
 
+impl Faults {
+    /// Flips a bit of one byte in `one_in` and drops another, both ways.
+    fn damaging(one_in: u64) -> Self {
+        Faults {
+            one_in,
+            cut_after: None,
+        }
+    }
+
+    /// A clean link that goes dead after `bytes` bytes from the device.
+    fn cut_after(bytes: usize) -> Self {
+        Faults {
+            one_in: 0,
+            cut_after: Some(bytes),
+        }
+    }
+}
+
 struct Proxy {
     path: String,
     stop: Arc<AtomicBool>,
@@ -128,13 +146,7 @@ fn a_link_that_damages_bytes_loses_no_image_silently() {
     let (model, test) = digits();
     let images: Vec<&[u8]> = (0..16).map(|i| test.image(i)).collect();
     let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
-    let proxy = Proxy::start(
-        &sim.path,
-        Faults {
-            one_in: 700,
-            cut_after: None,
-        },
-    );
+    let proxy = Proxy::start(&sim.path, Faults::damaging(700));
     let mut client = Client::open(&proxy.path, 3_000_000, Duration::from_millis(800), 6).unwrap();
     let batch = run_batch(&mut client, &model, &images);
     assert!(batch.error.is_none(), "{:?}", batch.error);
@@ -158,13 +170,7 @@ fn a_device_that_vanishes_mid_batch_leaves_every_image_accounted_for() {
     let images: Vec<&[u8]> = (0..12).map(|i| test.image(i)).collect();
     let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
     // Identify, reset and a few results get through; then the device is gone.
-    let proxy = Proxy::start(
-        &sim.path,
-        Faults {
-            one_in: 0,
-            cut_after: Some(400),
-        },
-    );
+    let proxy = Proxy::start(&sim.path, Faults::cut_after(400));
     // A timeout long enough that no response of the working device comes late (a late
     // read-results response is retried, and the retry takes the next result).
     let mut client = Client::open(&proxy.path, 3_000_000, Duration::from_secs(2), 1).unwrap();

@@ -10,12 +10,19 @@ use serialport::SerialPort;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The digits device with `lanes` behind a pseudo-terminal, and a client on it.
+fn start(lanes: Vec<usize>, timeout: Duration, retries: u32) -> (PtyDevice, Client, HwConfig) {
+    let model = fs_testkit::shipped::model("digits-mlp.fsnn");
+    let config = HwConfig::new(lanes);
+    let sim = PtyDevice::start(&model, &config).unwrap();
+    let client = Client::open(&sim.path, 3_000_000, timeout, retries).unwrap();
+    (sim, client, config)
+}
+
 #[test]
 fn identify_through_the_pseudo_terminal() {
+    let (sim, mut client, config) = start(vec![4, 2], Duration::from_secs(10), 1);
     let model = fs_testkit::shipped::model("digits-mlp.fsnn");
-    let config = HwConfig::new(vec![4, 2]);
-    let sim = PtyDevice::start(&model, &config).unwrap();
-    let mut client = Client::open(&sim.path, 3_000_000, Duration::from_secs(10), 1).unwrap();
     let id = client.identify().unwrap();
     assert_eq!(id, fs_hdl::protocol::identity(&model, &config).unwrap());
     sim.stop().unwrap();
@@ -23,10 +30,7 @@ fn identify_through_the_pseudo_terminal() {
 
 #[test]
 fn a_device_that_stops_answering_is_a_clear_error() {
-    let model = fs_testkit::shipped::model("digits-mlp.fsnn");
-    let config = HwConfig::new(vec![2, 2]);
-    let sim = PtyDevice::start(&model, &config).unwrap();
-    let mut client = Client::open(&sim.path, 3_000_000, Duration::from_millis(300), 2).unwrap();
+    let (sim, mut client, _) = start(vec![2, 2], Duration::from_millis(300), 2);
     client.identify().unwrap();
     sim.stop().unwrap();
     // The terminal closed with the device: an I/O error that names the port, not a hang.

@@ -35,26 +35,30 @@ struct DataFile {
     md5: &'static str,
 }
 
-const MNIST_TRAIN_IMAGES: DataFile = DataFile {
-    path: "mnist/train-images-idx3-ubyte.gz",
-    md5: "c7dfcf1bfd3481a40f7b3aedbdbd083c",
-};
-const MNIST_TRAIN_LABELS: DataFile = DataFile {
-    path: "mnist/train-labels-idx1-ubyte.gz",
-    md5: "d289298a347a2cc65765a3c81043ba88",
-};
-const MNIST_TEST_IMAGES: DataFile = DataFile {
-    path: "mnist/t10k-images-idx3-ubyte.gz",
-    md5: "ecff87aa27c74fbc2c1f97e89c19221d",
-};
-const MNIST_TEST_LABELS: DataFile = DataFile {
-    path: "mnist/t10k-labels-idx1-ubyte.gz",
-    md5: "a38049bc042dc6e683842a84160daae1",
-};
-const DIGITS_CSV: DataFile = DataFile {
-    path: "digits/digits.csv.gz",
-    md5: "9b335364a7bfd63947c7480a5bd51f2d",
-};
+impl DataFile {
+    const fn new(path: &'static str, md5: &'static str) -> Self {
+        DataFile { path, md5 }
+    }
+}
+
+const MNIST_TRAIN_IMAGES: DataFile = DataFile::new(
+    "mnist/train-images-idx3-ubyte.gz",
+    "c7dfcf1bfd3481a40f7b3aedbdbd083c",
+);
+const MNIST_TRAIN_LABELS: DataFile = DataFile::new(
+    "mnist/train-labels-idx1-ubyte.gz",
+    "d289298a347a2cc65765a3c81043ba88",
+);
+const MNIST_TEST_IMAGES: DataFile = DataFile::new(
+    "mnist/t10k-images-idx3-ubyte.gz",
+    "ecff87aa27c74fbc2c1f97e89c19221d",
+);
+const MNIST_TEST_LABELS: DataFile = DataFile::new(
+    "mnist/t10k-labels-idx1-ubyte.gz",
+    "a38049bc042dc6e683842a84160daae1",
+);
+const DIGITS_CSV: DataFile =
+    DataFile::new("digits/digits.csv.gz", "9b335364a7bfd63947c7480a5bd51f2d");
 
 /// Which data set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

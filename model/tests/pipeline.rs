@@ -3,8 +3,9 @@
 
 use fs_model::activation::Activation;
 use fs_model::convert::{ConvertConfig, convert};
-use fs_model::data::{self, DatasetKind};
+use fs_model::data::{self, Dataset, DatasetKind};
 use fs_model::eval::evaluate;
+use fs_model::network::Ann;
 use fs_model::train::{TrainConfig, accuracy, train};
 use fs_testkit::shipped;
 
@@ -53,30 +54,17 @@ fn digits_config(seed: u64, epochs: usize) -> TrainConfig {
     }
 }
 
+/// Trains silently on the digits training split.
+fn train_digits(train_set: &Dataset, config: &TrainConfig) -> Ann {
+    train(train_set, config, &mut |_, _| {}, &mut |_| {}).unwrap()
+}
+
 #[test]
 fn training_is_reproducible_and_learns() {
     let split = data::load(DatasetKind::Digits, &data::default_data_dir()).unwrap();
-    let a = train(
-        &split.train,
-        &digits_config(7, 40),
-        &mut |_, _| {},
-        &mut |_| {},
-    )
-    .unwrap();
-    let b = train(
-        &split.train,
-        &digits_config(7, 40),
-        &mut |_, _| {},
-        &mut |_| {},
-    )
-    .unwrap();
-    let c = train(
-        &split.train,
-        &digits_config(8, 40),
-        &mut |_, _| {},
-        &mut |_| {},
-    )
-    .unwrap();
+    let a = train_digits(&split.train, &digits_config(7, 40));
+    let b = train_digits(&split.train, &digits_config(7, 40));
+    let c = train_digits(&split.train, &digits_config(8, 40));
     assert_eq!(a, b);
     assert_ne!(a, c);
     let acc = accuracy(&a, &split.test).unwrap();
@@ -86,13 +74,7 @@ fn training_is_reproducible_and_learns() {
 #[test]
 fn conversion_makes_power_of_two_relu_neurons_and_reports_imp() {
     let split = data::load(DatasetKind::Digits, &data::default_data_dir()).unwrap();
-    let ann = train(
-        &split.train,
-        &digits_config(3, 40),
-        &mut |_, _| {},
-        &mut |_| {},
-    )
-    .unwrap();
+    let ann = train_digits(&split.train, &digits_config(3, 40));
     let config = ConvertConfig {
         k: 6,
         ..ConvertConfig::default()
@@ -137,7 +119,7 @@ fn smooth_activations_convert_with_their_fitted_ranges() {
             activation: act,
             ..digits_config(5, 60)
         };
-        let ann = train(&split.train, &config, &mut |_, _| {}, &mut |_| {}).unwrap();
+        let ann = train_digits(&split.train, &config);
         let conv = convert(&ann, &split.train, &split.train, &ConvertConfig::default()).unwrap();
         // No ReLU layer: nothing to normalise, one conversion, no percentile recorded.
         assert_eq!(conv.candidates.len(), 1, "{act}");

@@ -1,13 +1,13 @@
 //! The Alchitry Cu's top (iCE40 HX8K, CB132). Its 100 MHz oscillator is faster than the
 //! device closes on the HX8K, so the iCE40 PLL (rust-hdl's `ICE40PLLBlock`) makes
 //! [`CLOCK_HZ`]: 45 MHz is within reach and a whole 15 clocks per bit at 3 Mbaud, the fastest
-//! rate the FT2232H's UART channel carries. Inside runs the common [`BoardTop`].
+//! rate the FT2232H's UART channel carries. Inside runs the common [`UartTop`].
 //!
 //! The oscillator and LED pins come from `rust-hdl-bsp-alchitry-cu`, the UART's from
 //! Alchitry's own pin list; `constraints/alchitry-cu.pcf` is generated from these ports and a
 //! test keeps the two equal.
 
-use crate::uart_top::BoardTop;
+use crate::uart_top::UartTop;
 use rust_hdl::fpga::lattice::ice40::ice_pll::ICE40PLLBlock;
 use rust_hdl::prelude::*;
 use rust_hdl_bsp_alchitry_cu::pins;
@@ -25,13 +25,13 @@ pub struct AlchitryCuTop {
     /// LED 0: a request is in hand; 1: images are being fed; 7: the PLL is locked.
     pub leds: Signal<Out, Bits<8>>,
     pub pll: ICE40PLLBlock<OSCILLATOR_HZ, CLOCK_HZ>,
-    pub board: BoardTop,
+    pub board: UartTop,
     dark: Constant<Bits<8>>,
 }
 
 impl AlchitryCuTop {
     /// `board` is the top built for the Cu's board entry (its clock is [`CLOCK_HZ`]).
-    pub fn new(board: BoardTop) -> Self {
+    pub fn new(board: UartTop) -> Self {
         let mut uart_rx = Signal::default();
         uart_rx.add_location(0, "P14");
         let mut uart_tx = Signal::default();

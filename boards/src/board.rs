@@ -1,6 +1,8 @@
 //! What a board is to the open flows: its part, clock, baud rate, LEDs, the design it is built
-//! for and its pin file. The boards themselves are [`crate::BOARDS`].
+//! for and its pin file; and the boards themselves ([`BOARDS`]).
 
+use crate::alchitry_cu;
+use anyhow::{Result, anyhow};
 use fs_hdl::fpga::Part;
 use serde::Serialize;
 
@@ -27,9 +29,9 @@ pub struct Board {
 /// The top a board's bitstream is built from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum TopKind {
-    /// [`BoardTop`](crate::uart_top::BoardTop) on the oscillator's clock.
-    Direct,
-    /// [`BoardTop`](crate::uart_top::BoardTop) behind the Alchitry Cu's PLL ([`AlchitryCuTop`](crate::alchitry_cu::AlchitryCuTop)).
+    /// [`UartTop`](crate::uart_top::UartTop) on the oscillator's clock.
+    Uart,
+    /// [`UartTop`](crate::uart_top::UartTop) behind the Alchitry Cu's PLL ([`AlchitryCuTop`](crate::alchitry_cu::AlchitryCuTop)).
     AlchitryCu,
 }
 
@@ -37,4 +39,53 @@ impl Board {
     pub fn clocks_per_bit(&self) -> u16 {
         (self.clock_hz / self.baud) as u16
     }
+}
+
+/// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network (one
+/// lane in its first layer: the device's logic leaves no room for more), ULX3S (ECP5-85F,
+/// FT231X) with the MNIST MLP, both on their oscillator; and the Alchitry Cu (iCE40 HX8K,
+/// FT2232H) with the digits network, on its PLL's 45 MHz. The link, not the accelerator,
+/// bounds their throughput.
+pub const BOARDS: [Board; 3] = [
+    Board {
+        name: "icebreaker",
+        part: Part::ICE40_UP5K,
+        clock_hz: 12_000_000,
+        baud: 1_000_000,
+        leds_active_low: true,
+        model: "models/digits-mlp.fsnn",
+        lanes: &[1, 2],
+        constraints: "constraints/icebreaker.pcf",
+        top: TopKind::Uart,
+    },
+    Board {
+        name: "ulx3s",
+        part: Part::ECP5_85K,
+        clock_hz: 25_000_000,
+        baud: 1_000_000,
+        leds_active_low: false,
+        model: "models/mnist-mlp.fsnn",
+        lanes: &[128, 10],
+        constraints: "constraints/ulx3s.lpf",
+        top: TopKind::Uart,
+    },
+    Board {
+        name: "alchitry-cu",
+        part: Part::ICE40_HX8K_CB132,
+        clock_hz: alchitry_cu::CLOCK_HZ as u32,
+        baud: 3_000_000,
+        leds_active_low: false,
+        model: "models/digits-mlp.fsnn",
+        lanes: &[4, 2],
+        constraints: "constraints/alchitry-cu.pcf",
+        top: TopKind::AlchitryCu,
+    },
+];
+
+/// The board called `name`, or an error that lists the boards.
+pub fn by_name(name: &str) -> Result<&'static Board> {
+    BOARDS.iter().find(|b| b.name == name).ok_or_else(|| {
+        let names: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
+        anyhow!("no board {name}; the boards are {}", names.join(", "))
+    })
 }

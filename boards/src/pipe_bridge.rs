@@ -12,7 +12,7 @@
 //!   word read from an empty FIFO is zero (padding).
 //!
 //! The endpoints have no simulation model in rust-hdl; this block is what is simulated and
-//! tested (`testbench/tests/pipe_bridge.rs`).
+//! tested (`boards/tests/pipe_bridge.rs`).
 
 use fs_hdl::link::device::Device;
 use rust_hdl::prelude::*;

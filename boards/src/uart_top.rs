@@ -13,7 +13,7 @@ use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
-pub struct BoardTop {
+pub struct UartTop {
     pub clock: Signal<In, Clock>,
     /// From the USB-serial bridge, and to it.
     pub uart_rx: Signal<In, Bit>,
@@ -27,13 +27,13 @@ pub struct BoardTop {
     invert: Constant<Bit>,
 }
 
-impl BoardTop {
+impl UartTop {
     /// The top of `board` running `model` (of the design the board is built for).
     pub fn new(board: &Board, model: &Model) -> Result<Self> {
         let config = HwConfig::new(board.lanes.to_vec());
         // A frame is abandoned after about a tenth of a second without bytes.
         let gap = board.clock_hz / 10;
-        Ok(BoardTop {
+        Ok(UartTop {
             clock: Default::default(),
             uart_rx: Default::default(),
             uart_tx: Default::default(),
@@ -47,7 +47,7 @@ impl BoardTop {
     }
 }
 
-impl Logic for BoardTop {
+impl Logic for UartTop {
     #[hdl_gen]
     fn update(&mut self) {
         clock!(self, clock, receiver, transmitter, device);

@@ -1,7 +1,7 @@
 //! The Alchitry Cu's top: its pin file and its PLL.
 
 use fs_boards::alchitry_cu::{AlchitryCuTop, CLOCK_HZ};
-use fs_boards::uart_top::BoardTop;
+use fs_boards::uart_top::UartTop;
 use fs_boards::{BOARDS, TopKind};
 use fs_testkit::root;
 use rust_hdl::fpga::toolchains::icestorm::generate_pcf;
@@ -14,7 +14,7 @@ fn cu() -> AlchitryCuTop {
         .unwrap();
     assert_eq!(board.clock_hz as u64, CLOCK_HZ);
     let model = fs_model::modelfile::load(&root().join(board.model)).unwrap();
-    let mut top = AlchitryCuTop::new(BoardTop::new(board, &model).unwrap());
+    let mut top = AlchitryCuTop::new(UartTop::new(board, &model).unwrap());
     fs_hdl::sim::checked(&mut top).unwrap();
     top
 }

@@ -1,6 +1,6 @@
 //! The UART boards' top: the device behind the UART, spoken to bit by bit on the serial line.
 
-use fs_boards::uart_top::BoardTop;
+use fs_boards::uart_top::UartTop;
 use fs_boards::{Board, TopKind};
 use fs_hdl::core::accelerator::HwConfig;
 use fs_hdl::fpga::Part;
@@ -8,7 +8,7 @@ use fs_hdl::protocol::{
     Command, Frame, FrameDecoder, Identity, RESPONSE, ResultResponse, WAIT_FOR_RESULT,
     encode_image, identity,
 };
-use fs_hdl::sim::golden::result_difference;
+use fs_hdl::sim::compare::result_difference;
 use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
 use fs_testbench::uart_line::{decode, line};
@@ -27,10 +27,10 @@ fn board_top_answers_over_the_serial_line() {
         model: "models/digits-mlp.fsnn",
         lanes: &[2, 2],
         constraints: "",
-        top: TopKind::Direct,
+        top: TopKind::Uart,
     };
     let cpb = board.clocks_per_bit() as usize;
-    let mut top = BoardTop::new(&board, &model).unwrap();
+    let mut top = UartTop::new(&board, &model).unwrap();
     prepare(&mut top);
     // Identify, one image, a read that waits for its result.
     let code = encode_image(test.image(3));

@@ -1,6 +1,8 @@
-//! The FPGA parts the RTL is built for, and what the open flows need to know of them: the one
-//! definition of a family's yosys synthesis command and block RAM primitive, used by the board
-//! tops (`fs-boards`, `scripts/build-bitstreams`) and the synthesis tests (`fs-testbench`).
+//! The FPGA parts the RTL is built for, and what the open flows need to know of them: a
+//! family's yosys synthesis command and block RAM primitive, used by the board tops
+//! (`fs-boards`, `scripts/build-bitstreams`) and the synthesis tests (`fs-testbench`).
+//! (`scripts/synth`, which places the pin shell on bare parts, still has its own target
+//! table.)
 
 use serde::Serialize;
 

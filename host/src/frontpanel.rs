@@ -1,5 +1,5 @@
 //! The XEM7010's link: the wire protocol's bytes over FrontPanel's USB pipes
-//! (`fs_hdl::protocol::pipe`, the device side is `fs_hdl::pipe_bridge`), through Opal Kelly's
+//! (`fs_hdl::protocol::pipe`, the device side is `fs_boards::pipe_bridge`), through Opal Kelly's
 //! FrontPanel API (`rust-hdl-ok-frontpanel-sys`). Built with the `xem7010` feature only.
 
 use anyhow::{Result, anyhow, bail};

@@ -11,7 +11,8 @@
 use anyhow::{Context, Result, anyhow};
 use fs_hdl::core::accelerator::HwConfig;
 use fs_hdl::link::device::Device;
-use fs_hdl::sim::device_driver::DeviceDriver;
+use fs_hdl::sim::rusthdl::device::DeviceDriver;
+use fs_hdl::sim::verilator::device::VerilatedDevice;
 use fs_model::network::Model;
 use serialport::{SerialPort, TTYPort};
 use std::io::{ErrorKind, Read, Write};
@@ -64,7 +65,7 @@ impl PtyDevice {
     /// Builds the device for `model` with Verilator (cached under `cache`) and starts it.
     pub fn start_verilator(model: &Model, config: &HwConfig, cache: &Path) -> Result<Self> {
         let mut device = Device::new(model, config, GAP_LIMIT)?;
-        let binary = fs_hdl::sim::verilator::device::build(&mut device, cache)?;
+        let binary = VerilatedDevice::build(&mut device, cache)?.binary;
         let mut child = Command::new(&binary)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

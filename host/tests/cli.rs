@@ -301,3 +301,37 @@ fn the_xem7010_needs_its_feature_and_says_so() {
     ]);
     assert!(e.contains("--features xem7010"), "{e}");
 }
+
+/// The board facts that `scripts/build-bitstreams` builds from: every key it reads, for every
+/// board, and the same from `verilog --board B --json` as from `boards --json`.
+#[test]
+fn board_facts_carry_what_the_build_script_reads() {
+    let all = json_of(&args("boards --json"));
+    let boards = all.as_array().unwrap();
+    assert!(boards.len() >= 3, "{all}");
+    for b in boards {
+        let name = b["name"].as_str().unwrap();
+        for key in ["family", "device", "package"] {
+            assert!(
+                b["part"][key].as_str().is_some_and(|v| !v.is_empty()),
+                "{name}: {key}"
+            );
+        }
+        assert!(b["synth"].as_str().unwrap().contains("-top top"), "{name}");
+        assert!(b["clock_mhz"].as_f64().unwrap() > 0.0, "{name}");
+        let pins = root().join(b["constraints"].as_str().unwrap());
+        assert!(pins.is_file(), "{name}: {}", pins.display());
+        let out = temp(&format!("board-{name}"));
+        let facts = json_of(&args(&format!(
+            "verilog --board {name} --out {} --json",
+            out.display()
+        )));
+        assert_eq!(&facts, b, "{name}");
+        assert!(out.join("fs_accel.v").is_file());
+    }
+    let names = fpga_host(&args("boards"));
+    let listed = String::from_utf8_lossy(&names.stdout);
+    let first_words: Vec<&str> = listed.lines().filter_map(|l| l.split(' ').next()).collect();
+    let expected: Vec<&str> = boards.iter().map(|b| b["name"].as_str().unwrap()).collect();
+    assert_eq!(first_words, expected);
+}

@@ -4,20 +4,14 @@
 //! `cargo bench -p fs-model --bench inference`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fs_model::data;
 use fs_model::infer::{FixedEngine, ann_forward_batch, ann_logits, fs_float_logits};
-use fs_model::modelfile;
 use std::hint::black_box;
 
 const IMAGES: usize = 1000;
 
 fn inference(c: &mut Criterion) {
-    let root = fs_testkit::root();
-    let model = modelfile::load(&root.join("models/mnist-mlp.fsnn")).expect("shipped model");
-    let test = data::load_mnist(&root.join("data"))
-        .expect("MNIST")
-        .test
-        .take(IMAGES);
+    let (model, test) = fs_testkit::shipped::mnist();
+    let test = test.take(IMAGES);
     let engine = FixedEngine::new(&model);
     let mut group = c.benchmark_group("mnist-784-256-10");
     group.throughput(Throughput::Elements(IMAGES as u64));

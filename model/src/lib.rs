@@ -4,7 +4,7 @@
 //! testbenches are checked against it. The crate has two halves.
 //!
 //! **The hardware contract**: what a model is and what the hardware must compute from it, bit
-//! for bit. The RTL (`fs-hdl`) and the host read these and nothing else of this crate:
+//! for bit. The RTL (`fs-hdl`) reads these and nothing else of this crate:
 //! - [`fixed`]: the fixed-point format (widths, saturation, the RTL's width limits);
 //! - [`neuron`]: the FS-neuron step, float and integer, and the firing rule;
 //! - [`activation`]: activations and their published FS parameters;

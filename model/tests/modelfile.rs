@@ -1,12 +1,7 @@
 //! The model file: round trips, and clear errors (never panics) on damaged files.
 
 use fs_model::modelfile::{from_bytes, load, save, to_bytes};
-use fs_testkit::root;
-use std::path::PathBuf;
-
-fn shipped(name: &str) -> PathBuf {
-    root().join("models").join(name)
-}
+use fs_testkit::shipped;
 
 fn err(bytes: &[u8]) -> String {
     format!(
@@ -18,7 +13,7 @@ fn err(bytes: &[u8]) -> String {
 #[test]
 fn shipped_models_load_and_round_trip() {
     for name in ["digits-mlp.fsnn", "mnist-mlp.fsnn"] {
-        let model = load(&shipped(name)).unwrap();
+        let model = load(&shipped::path(name)).unwrap();
         let again = from_bytes(&to_bytes(&model).unwrap()).unwrap();
         assert_eq!(model, again, "{name}");
     }
@@ -38,7 +33,7 @@ fn random_models_round_trip_through_a_file() {
 
 #[test]
 fn every_truncation_is_an_error() {
-    let bytes = std::fs::read(shipped("digits-mlp.fsnn")).unwrap();
+    let bytes = std::fs::read(shipped::path("digits-mlp.fsnn")).unwrap();
     for cut in (0..bytes.len()).step_by(97).chain([bytes.len() - 1]) {
         let e = err(&bytes[..cut]);
         assert!(e.contains("truncated or corrupt"), "cut at {cut}: {e}");
@@ -47,7 +42,7 @@ fn every_truncation_is_an_error() {
 
 #[test]
 fn flipped_bytes_never_panic() {
-    let bytes = std::fs::read(shipped("digits-mlp.fsnn")).unwrap();
+    let bytes = std::fs::read(shipped::path("digits-mlp.fsnn")).unwrap();
     // Header bytes flipped: an error or (rarely, e.g. inside a float) a still-valid model.
     for i in 0..bytes.len().min(6000) {
         let mut b = bytes.clone();
@@ -57,7 +52,7 @@ fn flipped_bytes_never_panic() {
 }
 
 fn tamper(from: &str, to: &str) -> String {
-    let bytes = std::fs::read(shipped("digits-mlp.fsnn")).unwrap();
+    let bytes = std::fs::read(shipped::path("digits-mlp.fsnn")).unwrap();
     assert_eq!(from.len(), to.len(), "tampering must keep offsets");
     let text = replace_once(&bytes, from.as_bytes(), to.as_bytes());
     err(&text)
@@ -95,7 +90,7 @@ fn wrong_fields_are_named() {
 
 #[test]
 fn a_missing_file_names_its_path() {
-    let e = format!("{:#}", load(&shipped("no-such.fsnn")).unwrap_err());
+    let e = format!("{:#}", load(&shipped::path("no-such.fsnn")).unwrap_err());
     assert!(e.contains("no-such.fsnn"), "{e}");
 }
 

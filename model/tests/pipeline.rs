@@ -3,7 +3,7 @@
 
 use fs_model::activation::Activation;
 use fs_model::convert::{ConvertConfig, convert};
-use fs_model::data::{self, Dataset, DatasetKind};
+use fs_model::data::{Dataset, DatasetKind};
 use fs_model::eval::evaluate;
 use fs_model::network::Ann;
 use fs_model::train::{TrainConfig, accuracy, train};
@@ -61,7 +61,7 @@ fn train_digits(train_set: &Dataset, config: &TrainConfig) -> Ann {
 
 #[test]
 fn training_is_reproducible_and_learns() {
-    let split = data::load(DatasetKind::Digits, &data::default_data_dir()).unwrap();
+    let split = shipped::split(DatasetKind::Digits);
     let a = train_digits(&split.train, &digits_config(7, 40));
     let b = train_digits(&split.train, &digits_config(7, 40));
     let c = train_digits(&split.train, &digits_config(8, 40));
@@ -73,7 +73,7 @@ fn training_is_reproducible_and_learns() {
 
 #[test]
 fn conversion_makes_power_of_two_relu_neurons_and_reports_imp() {
-    let split = data::load(DatasetKind::Digits, &data::default_data_dir()).unwrap();
+    let split = shipped::split(DatasetKind::Digits);
     let ann = train_digits(&split.train, &digits_config(3, 40));
     let config = ConvertConfig {
         k: 6,
@@ -113,7 +113,7 @@ fn conversion_makes_power_of_two_relu_neurons_and_reports_imp() {
 
 #[test]
 fn smooth_activations_convert_with_their_fitted_ranges() {
-    let split = data::load(DatasetKind::Digits, &data::default_data_dir()).unwrap();
+    let split = shipped::split(DatasetKind::Digits);
     for act in [Activation::Silu, Activation::Sigmoid] {
         let config = TrainConfig {
             activation: act,

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, anyhow, bail, ensure};
-use rust_hdl::core::prelude::{Block, check_all, generate_verilog, simulate};
+use rust_hdl::core::prelude::{Block, generate_verilog, simulate};
 
 /// Settle passes allowed per evaluation; a design needing more has a combinational loop.
 const MAX_SETTLE_PASSES: usize = 1000;
@@ -103,7 +103,7 @@ pub fn simulate_rusthdl<U: Block>(
     mut clock: impl FnMut(&mut U, bool),
 ) -> anyhow::Result<Trace> {
     check_ports(inputs, outputs, vectors)?;
-    prepare(uut)?;
+    fs_hdl::sim::checked(uut)?;
     let mut cycles = Vec::with_capacity(vectors.len());
     for (cycle, vector) in vectors.iter().enumerate() {
         let applied: Vec<u64> = inputs.iter().zip(vector).map(|(p, &v)| p.mask(v)).collect();
@@ -189,8 +189,8 @@ pub fn cross_check<U: Block>(
     sample: impl Fn(&U) -> Vec<u64>,
     clock: impl FnMut(&mut U, bool),
 ) -> anyhow::Result<Trace> {
-    // `generate_verilog` panics on an unchecked design; `prepare` turns that into an error.
-    prepare(uut)?;
+    // `generate_verilog` panics on an unchecked design; `checked` turns that into an error.
+    fs_hdl::sim::checked(uut)?;
     let verilog = generate_verilog(uut);
     let trace = simulate_rusthdl(uut, inputs, outputs, vectors, apply, sample, clock)?;
     let verilog_outputs = simulate_verilog(&verilog, inputs, outputs, vectors)?;
@@ -234,11 +234,6 @@ fn check_ports(inputs: &[Port], outputs: &[Port], vectors: &[Vec<u64>]) -> anyho
         );
     }
     Ok(())
-}
-
-fn prepare<U: Block>(uut: &mut U) -> anyhow::Result<()> {
-    uut.connect_all();
-    check_all(uut).map_err(|e| anyhow!("the RustHDL design fails its checks: {e:?}"))
 }
 
 fn settle<U: Block>(uut: &mut U, cycle: usize) -> anyhow::Result<()> {

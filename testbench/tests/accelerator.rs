@@ -3,8 +3,8 @@
 //! back to back.
 
 use fs_hdl::core::accelerator::{Accelerator, Counter, HwConfig};
-use fs_hdl::sim::golden::{ImageRun, first_difference};
-use fs_hdl::sim::rusthdl::{read_counters, run_images};
+use fs_hdl::sim::compare::{ImageRun, first_difference};
+use fs_hdl::sim::rusthdl::accelerator::{read_counters, run_images};
 use fs_model::infer::FixedEngine;
 use fs_testkit::random::{ModelSpec, random_images, random_model};
 use fs_testkit::shipped::{digits, first_images, mnist};

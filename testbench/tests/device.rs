@@ -10,8 +10,8 @@ use fs_hdl::protocol::{
     LoadTarget, RESPONSE, ResultResponse, Status, WAIT_FOR_RESULT, classify_payloads, encode_image,
     identity, load_payload, load_requests,
 };
-use fs_hdl::sim::device_driver::DeviceDriver;
-use fs_hdl::sim::golden::result_difference;
+use fs_hdl::sim::compare::result_difference;
+use fs_hdl::sim::rusthdl::device::DeviceDriver;
 use fs_model::infer::FixedEngine;
 use fs_model::network::Model;
 use fs_testkit::random::retrained;

@@ -6,7 +6,7 @@
 use fs_hdl::core::datapath::Datapath;
 use fs_hdl::core::lane::Lane;
 use fs_hdl::core::lane_layout::{lane_contents, weight_address};
-use fs_hdl::sim::golden::spike_events;
+use fs_hdl::sim::compare::spike_events;
 use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
 use fs_model::network::Model;

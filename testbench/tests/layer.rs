@@ -4,7 +4,7 @@
 
 use fs_hdl::core::datapath::Datapath;
 use fs_hdl::core::dense_layer::DenseLayer;
-use fs_hdl::sim::golden::spike_events;
+use fs_hdl::sim::compare::spike_events;
 use fs_hdl::sim::{prepare, settle};
 use fs_model::infer::FixedEngine;
 use rand::{Rng, SeedableRng};
@@ -105,4 +105,86 @@ fn digits_layers_match_the_golden_model_event_for_event() {
         let got = run(&mut layer, m, input, 100 + lanes as u64);
         assert_eq!(got, expect, "output layer, {out_lanes} lanes");
     }
+}
+
+/// One image through `layer` with the output always ready: the cycles at which input events
+/// were taken (the end marker last) and the cycle at which the output's end marker left.
+fn timing(layer: &mut DenseLayer, input: &[Event]) -> (Vec<u64>, u64) {
+    prepare(layer);
+    let mut queue: VecDeque<Event> = input.iter().copied().collect();
+    let mut taken = Vec::new();
+    for cycle in 0..1_000_000 {
+        let event = queue.front().copied();
+        layer.event_valid.next = event.is_some();
+        let (index, step) = event.flatten().map_or((0, 0), |(i, t, _)| (i, t));
+        layer.event_index.next = index.into();
+        layer.event_step.next = step.into();
+        layer.event_last.next = matches!(event, Some(None));
+        layer.spike_ready.next = true;
+        settle(layer);
+        if layer.spike_valid.val() && layer.spike_last.val() {
+            return (taken, cycle);
+        }
+        if event.is_some() && layer.event_ready.val() {
+            queue.pop_front();
+            taken.push(cycle);
+        }
+        layer.clock.next = true.into();
+        settle(layer);
+        layer.clock.next = false.into();
+        settle(layer);
+    }
+    panic!("the layer did not finish the image");
+}
+
+/// The cycle model's dense-layer constants are the RTL's: with one neuron group, input
+/// events are taken `SINGLE_GROUP_EVENT_CYCLES` apart (with `G` groups, `G` apart), and every
+/// fire step of a group that spikes nothing costs `FIRE_STEP_CYCLES` between the end marker
+/// going in and the end marker coming out (measured as the difference between 1, 2 and 4
+/// groups, so the fixed latencies cancel; thresholds at the membrane's top keep every neuron
+/// silent).
+#[test]
+fn the_cycle_models_layer_constants_are_the_rtls() {
+    use fs_hdl::core::dense_layer::{FIRE_STEP_CYCLES, SINGLE_GROUP_EVENT_CYCLES};
+    let (model, test) = fs_testkit::shipped::digits();
+    let run = FixedEngine::new(&model).run(test.image(0));
+    let m = Datapath::of_model(&model).unwrap();
+    let w = model.format.weight_bits as usize;
+    let input = events(&run.spikes[0]);
+    let mut silent = model.layers[0].clone();
+    let rom = silent.rom.as_mut().unwrap();
+    rom.t.fill(model.format.membrane_range().max);
+    let k = rom.k() as u64;
+    let layer = &silent;
+    let mut fire = Vec::new();
+    for groups in [1u64, 2, 4] {
+        let lanes = layer.outputs().div_ceil(groups as usize);
+        let mut dense = DenseLayer::new(layer, m, w, &model.input().spike_values(), lanes).unwrap();
+        let (taken, out_end) = timing(&mut dense, &input);
+        let gaps: Vec<u64> = taken.windows(2).map(|p| p[1] - p[0]).collect();
+        let expected = if groups == 1 {
+            SINGLE_GROUP_EVENT_CYCLES as u64
+        } else {
+            groups
+        };
+        // Every gap between spikes (the end marker may follow sooner).
+        let spike_gaps = &gaps[..gaps.len() - 1];
+        assert!(
+            spike_gaps.iter().all(|&g| g == expected),
+            "{groups} groups: event gaps {spike_gaps:?}"
+        );
+        // From the end marker in to the end marker out: the fire phase, less the
+        // re-initialisations (one per group), which the model counts apart.
+        fire.push(out_end - taken.last().unwrap() - groups);
+    }
+    assert_eq!(
+        fire[1] - fire[0],
+        k * FIRE_STEP_CYCLES as u64,
+        "1 -> 2 groups"
+    );
+    assert_eq!(
+        fire[2] - fire[1],
+        2 * k * FIRE_STEP_CYCLES as u64,
+        "2 -> 4 groups"
+    );
 }

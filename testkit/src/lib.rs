@@ -5,7 +5,7 @@
 //! images at the edges of the fixed-point format ([`random`]). A dev-dependency of every
 //! crate; it depends on the golden model only, so the golden model's own tests stay free of
 //! the RTL. (The comparison of an RTL run with the golden model is not here: `fpga-host
-//! verify` uses it too, so it lives in `fs_hdl::sim::golden`.)
+//! verify` uses it too, so it lives in `fs_hdl::sim::compare`.)
 
 pub mod random;
 pub mod shipped;

@@ -191,19 +191,26 @@ pub fn random_images(model: &Model, count: usize, seed: u64) -> Vec<Vec<u8>> {
 pub fn retrained(model: &Model, seed: u64) -> Model {
     let mut other = model.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let max = (1i32 << (model.format.weight_bits - 1)) - 1;
+    let w = model.format.weight_range();
+    let m = model.format.membrane_range();
     for layer in &mut other.layers {
         layer.weight.mapv_inplace(|x| {
             if rng.gen_bool(0.3) {
-                rng.gen_range(-max..=max) as i16
+                rng.gen_range(w.min..=w.max) as i16
             } else {
                 x
             }
         });
+        // Bias and offset together stay in the membrane range, as the model's own do.
+        let imp = layer.imp as i64;
         for b in &mut layer.bias {
-            *b = b.saturating_add(rng.gen_range(-50..50));
+            let moved = *b as i64 + imp + rng.gen_range(-50..50);
+            *b = (moved.clamp(m.min, m.max) - imp) as i32;
         }
     }
+    other
+        .validate()
+        .unwrap_or_else(|e| panic!("retrained model {seed} is invalid: {e:#}"));
     other
 }
 

@@ -1,14 +1,26 @@
 //! The shipped models (`models/`) and the data sets they were trained on (`data/`).
 
 use crate::root;
-use fs_model::data::{self, Dataset};
+use fs_model::data::{self, Dataset, DatasetKind, Split};
 use fs_model::modelfile;
 use fs_model::network::Model;
+use std::path::PathBuf;
+
+/// Where a shipped model file is, by file name (`"digits-mlp.fsnn"`).
+pub fn path(name: &str) -> PathBuf {
+    root().join("models").join(name)
+}
 
 /// A shipped model, by file name (`"digits-mlp.fsnn"`).
 pub fn model(name: &str) -> Model {
-    let path = root().join("models").join(name);
+    let path = path(name);
     modelfile::load(&path).unwrap_or_else(|e| panic!("loading {}: {e:#}", path.display()))
+}
+
+/// A data set's train and test splits, from the repository's `data/` (whatever
+/// `FS_ACCEL_DATA` says).
+pub fn split(kind: DatasetKind) -> Split {
+    data::load(kind, &root().join("data")).expect("the repository's data")
 }
 
 /// The 8x8 digits network and the digits test split (360 images).

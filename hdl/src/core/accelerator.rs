@@ -14,7 +14,7 @@ use crate::core::datapath::Datapath;
 use crate::core::dense_layer::DenseLayer;
 use crate::core::input_encoder::InputEncoder;
 use crate::core::spike_fifo::SpikeFifo;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
@@ -107,8 +107,7 @@ pub struct Accelerator {
     pub counter_clear: Signal<In, Bit>,
     /// Run-time model loads, only while no image is in flight: `load_data` into lane
     /// `load_lane` of layer `load_layer`, its weight memory or (`load_state`) its state
-    /// memory, at `load_address` (`crate::core::dense_layer::lane_contents` and
-    /// `crate::core::lane::initial_state` give the layouts).
+    /// memory, at `load_address` (`crate::core::lane_layout` gives the layouts).
     pub load_enable: Signal<In, Bit>,
     pub load_state: Signal<In, Bit>,
     pub load_layer: Signal<In, Bits<8>>,
@@ -162,7 +161,7 @@ impl Accelerator {
         for (l, (layer, &lanes)) in model.layers.iter().zip(&config.lanes).enumerate() {
             layers.push(
                 DenseLayer::new(layer, datapath, weight_bits, &sender_values, lanes)
-                    .map_err(|e| e.context(format!("layer {l}")))?,
+                    .with_context(|| format!("layer {l}"))?,
             );
             if let Some(rom) = &layer.rom {
                 sender_values = rom.d.clone();

@@ -11,9 +11,6 @@ use fs_model::fixed::{MAX_DATAPATH_BITS, SignedRange, product_bits};
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
-/// Widest pattern a 32-bit port carries.
-pub const MAX_WIDTH: usize = MAX_DATAPATH_BITS as usize;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Datapath {
     /// Range of a stored membrane (and of biases, thresholds and resets), and its width.
@@ -26,17 +23,17 @@ pub struct Datapath {
 impl Datapath {
     /// A datapath for membranes of `membrane_bits` and products of `product_bits`.
     pub fn new(membrane_bits: u32, product_bits: u32) -> Result<Self> {
-        let width = membrane_bits.max(product_bits) as usize + 1;
-        if width > MAX_WIDTH {
+        let width = membrane_bits.max(product_bits) + 1;
+        if width > MAX_DATAPATH_BITS {
             bail!(
                 "a {membrane_bits}-bit membrane and {product_bits}-bit products need a \
-                 {width}-bit datapath; the RTL supports up to {MAX_WIDTH}"
+                 {width}-bit datapath; the RTL supports up to {MAX_DATAPATH_BITS}"
             );
         }
         Ok(Datapath {
             membrane: SignedRange::of_bits(membrane_bits),
             membrane_bits: membrane_bits as usize,
-            width,
+            width: width as usize,
         })
     }
 

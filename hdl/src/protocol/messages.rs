@@ -118,7 +118,7 @@ pub fn words_to_bytes(words: &[u32]) -> Vec<u8> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum LoadTarget {
-    /// A lane's weight memory (the layout of `fs_hdl::core::dense_layer::lane_contents`).
+    /// A lane's weight memory (the layout of `crate::core::lane_layout::lane_contents`).
     Weights = 0,
     /// A lane's initial values `B + IMP`, one per neuron group.
     InitialValues = 1,

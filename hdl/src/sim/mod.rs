@@ -1,15 +1,14 @@
-//! Running the RTL:
-//! - [`rusthdl`]: RustHDL's simulation of the accelerator, image by image;
-//! - [`device_driver`]: RustHDL's simulation of the device, byte by byte (the simulated
-//!   device of `fpga-host` and the device tests run on it);
+//! Running the RTL, by simulator and then by block:
+//! - [`rusthdl`]: RustHDL's simulation of the accelerator, image by image, and of the device,
+//!   byte by byte (the simulated device of `fpga-host` and the device tests run on it);
 //! - [`verilator`]: the same two compiled from their generated Verilog by Verilator;
-//! - [`golden`]: what a run records of an image, and its one comparison with the golden model.
+//! - [`compare`]: what a run records of an image, and its one comparison with the golden
+//!   model.
 //!
 //! Here: driving a RustHDL block from a plain loop, much faster than rust-hdl's `Simulation`,
 //! which hands the circuit between threads at every clock edge.
 
-pub mod device_driver;
-pub mod golden;
+pub mod compare;
 pub mod rusthdl;
 pub mod verilator;
 

@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use fs_hdl::core::accelerator::Counter;
 use fs_hdl::protocol::{DeviceCounter, Status};
+use fs_hdl::sim::compare::{Mismatch, result_difference};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use serde::Serialize;
@@ -75,15 +76,6 @@ pub struct InferArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Serialize)]
-struct Mismatch {
-    image: usize,
-    device_class: u8,
-    golden_class: usize,
-    device_logits: Vec<i64>,
-    golden_logits: Vec<i64>,
 }
 
 #[derive(Serialize)]
@@ -194,15 +186,9 @@ pub fn run(args: InferArgs) -> Result<()> {
         if let Some(engine) = &engine {
             let golden = engine.run(images[n]);
             golden_correct += (golden.class() == test.label(n)) as usize;
-            if *logits != golden.logits || *class as usize != golden.class() {
+            if let Some(m) = result_difference(n, logits, *class as usize, &golden) {
                 mismatches += 1;
-                first_mismatch.get_or_insert(Mismatch {
-                    image: n,
-                    device_class: *class,
-                    golden_class: golden.class(),
-                    device_logits: logits.clone(),
-                    golden_logits: golden.logits.clone(),
-                });
+                first_mismatch.get_or_insert(m);
             }
         }
     }
@@ -322,10 +308,7 @@ fn print_report(r: &Report) {
         );
     }
     if let Some(m) = &r.first_mismatch {
-        println!(
-            "first mismatch    image {}: class {} vs golden {}",
-            m.image, m.device_class, m.golden_class
-        );
+        println!("first mismatch    {m}");
     }
     println!("end to end        {:.1} images/s", r.images_per_second);
     println!(

@@ -1,5 +1,6 @@
 //! The commands of `fpga-host`.
 
+mod boards;
 mod convert;
 mod eval;
 mod fit;
@@ -37,6 +38,8 @@ pub enum Command {
     Infer(infer::InferArgs),
     /// List serial ports.
     Ports,
+    /// List the boards with an open flow: part, clock, baud rate, model, lanes, pin file.
+    Boards(boards::BoardsArgs),
 }
 
 impl Command {
@@ -51,6 +54,7 @@ impl Command {
             Command::Verilog(a) => verilog::run(a),
             Command::Infer(a) => infer::run(a),
             Command::Ports => ports::run(),
+            Command::Boards(a) => boards::run(a),
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::HwArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use fs_boards::{board, pin_shell, top_verilog};
+use fs_boards::{by_name, pin_shell, top_verilog};
 use fs_hdl::core::accelerator::{Accelerator, HwConfig};
 use fs_model::modelfile;
 use rust_hdl::prelude::generate_verilog;
@@ -25,8 +25,8 @@ pub struct VerilogArgs {
     #[arg(long, conflicts_with = "board")]
     pub shell: bool,
     /// Write the top of a board instead (`fs_boards`: the device behind a UART, with the
-    /// board's clock, baud rate and lanes): icebreaker, ulx3s or alchitry-cu; or xem7010
-    /// (with the `xem7010` feature: OUT/fs_accel.v and OUT/top.xdc for Vivado).
+    /// board's clock, baud rate and lanes): one of `fpga-host boards`, or xem7010 (with the
+    /// `xem7010` feature: OUT/fs_accel.v and OUT/top.xdc for Vivado).
     #[arg(long)]
     pub board: Option<String>,
     /// With --board: print the board's facts as JSON on stdout (part, yosys synthesis
@@ -36,21 +36,14 @@ pub struct VerilogArgs {
     pub json: bool,
 }
 
-/// What `--board B --json` prints: the board's table entry and the synthesis command of its
-/// part, so the build script holds no board fact of its own.
-#[derive(serde::Serialize)]
-struct BoardFacts<'a> {
-    #[serde(flatten)]
-    board: &'a fs_boards::Board,
-    synth: String,
-    clock_mhz: f64,
-}
-
 pub fn run(args: VerilogArgs) -> Result<()> {
     if args.board.as_deref() == Some("xem7010") {
+        if args.json {
+            bail!("--json gives the facts of the open-flow boards; the XEM7010 is built by Vivado");
+        }
         return xem7010(&args);
     }
-    let board = args.board.as_deref().map(board).transpose()?;
+    let board = args.board.as_deref().map(by_name).transpose()?;
     let model_path = match (&args.model, board) {
         (Some(m), _) => m.clone(),
         (None, Some(b)) => PathBuf::from(b.model),
@@ -79,11 +72,7 @@ pub fn run(args: VerilogArgs) -> Result<()> {
         config.lanes
     );
     if let (Some(b), true) = (board, args.json) {
-        super::print_json(&BoardFacts {
-            board: b,
-            synth: b.part.synth_command(),
-            clock_mhz: b.clock_hz as f64 / 1e6,
-        })?;
+        super::print_json(&super::boards::BoardFacts::of(b))?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test file uses a part
 
 use fpga_host::stream::Batch;
-use fs_hdl::sim::golden::result_difference;
+use fs_hdl::sim::compare::result_difference;
 use fs_model::infer::FixedEngine;
 use fs_model::network::Model;
 

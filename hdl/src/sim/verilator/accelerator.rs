@@ -1,10 +1,10 @@
 //! A fast simulation of the accelerator's generated Verilog: Verilator compiles it, with a
 //! wrapper that brings every spike bus out, and a C++ testbench that runs the same per-cycle
-//! loop as [`crate::sim::rusthdl::run_images`]. Builds are cached by a hash of the Verilog.
+//! loop as [`crate::sim::rusthdl::accelerator::run_images`]. Builds are cached by a hash of the Verilog.
 
 use super::verilate;
 use crate::core::accelerator::Accelerator;
-use crate::sim::golden::ImageRun;
+use crate::sim::compare::ImageRun;
 use anyhow::{Context, Result, bail, ensure};
 use rust_hdl::prelude::generate_verilog;
 use std::io::{BufReader, Read};

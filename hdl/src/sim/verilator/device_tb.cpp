@@ -1,7 +1,7 @@
 // The device's generated Verilog under Verilator, at its byte ports, talking on stdin and
 // stdout: bytes read from stdin queue for the receiver and go in one per clock as it takes
 // them; every byte the device sends goes to stdout. The per-clock loop is
-// fs_hdl::sim::device_driver::DeviceDriver's. When the device has nothing to do (no byte queued, no
+// fs_hdl::sim::rusthdl::device::DeviceDriver's. When the device has nothing to do (no byte queued, no
 // request in hand, no image being fed or computed, nothing to send) the loop flushes and
 // waits for stdin, so an idle device costs nothing. It ends when stdin closes.
 #include "Vtop.h"

@@ -3,7 +3,7 @@
 //! values of every cycle, so the same run can be replayed on the generated Verilog.
 
 use crate::core::accelerator::{Accelerator, Counter};
-use crate::sim::golden::ImageRun;
+use crate::sim::compare::ImageRun;
 use crate::sim::{from_bits32, prepare, settle};
 use anyhow::{Result, bail};
 

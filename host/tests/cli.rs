@@ -149,7 +149,10 @@ fn import_rejects_wrong_shapes() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(e.contains("layer 0 takes 5 inputs but receives 64"), "{e}");
+    assert!(
+        e.contains("layer 0 (dense): takes 5 inputs but receives 64"),
+        "{e}"
+    );
     assert!(!out.exists());
 }
 
@@ -334,4 +337,26 @@ fn board_facts_carry_what_the_build_script_reads() {
     let first_words: Vec<&str> = listed.lines().filter_map(|l| l.split(' ').next()).collect();
     let expected: Vec<&str> = boards.iter().map(|b| b["name"].as_str().unwrap()).collect();
     assert_eq!(first_words, expected);
+}
+
+/// A convolutional model runs in the golden model, but the RTL has no convolution yet: every
+/// command that would build hardware for it refuses, naming the layer.
+#[test]
+fn hardware_commands_refuse_a_convolutional_model_by_layer() {
+    let model = fs_testkit::random::random_model(3, &fs_testkit::random::ModelSpec::cnn());
+    let path = temp("cnn.fsnn");
+    fs_model::modelfile::save(&model, &path).unwrap();
+    let file = path.display().to_string();
+    let out = temp("cnn-rtl").display().to_string();
+    for line in [
+        format!("verilog --model {file} --out {out}"),
+        format!("verify --model {file} --dataset digits --count 2"),
+        format!("infer --device sim --model {file} --dataset digits --count 2"),
+    ] {
+        let e = fails(&args(&line));
+        assert!(
+            e.contains("layer 0 is a conv2d") && e.contains("dense layers without pooling only"),
+            "{line}: {e}"
+        );
+    }
 }

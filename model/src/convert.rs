@@ -25,7 +25,7 @@ use crate::data::Dataset;
 use crate::eval::fixed_accuracy;
 use crate::fixed::{FixedFormat, MAX_MEMBRANE_BITS, SignedRange, bits_for_magnitude};
 use crate::infer::ann_forward_batch;
-use crate::network::{Ann, ConversionInfo, FsLayer, Model, Units, accumulation_bounds};
+use crate::network::{Ann, ConversionInfo, FsLayer, LayerKind, Model, Units, accumulation_bounds};
 use crate::neuron::{FsParams, FsRom};
 use anyhow::{Context, Result, bail, ensure};
 use ndarray::Array2;
@@ -97,6 +97,19 @@ pub fn convert(
     config: &ConvertConfig,
 ) -> Result<Conversion> {
     ann.validate()?;
+    if let Some((l, layer)) = ann
+        .layers
+        .iter()
+        .enumerate()
+        .find(|(_, layer)| layer.kind != LayerKind::Dense || layer.pool.is_some())
+    {
+        bail!(
+            "layer {l} is a {}{} layer: the converter handles dense layers without pooling only \
+             (convolution and pooling are in the golden model, their conversion is not built yet)",
+            layer.kind_name(),
+            if layer.pool.is_some() { " pooled" } else { "" }
+        );
+    }
     ensure!(
         (1..=crate::neuron::MAX_K).contains(&config.k),
         "K = {} is outside 1..={}",
@@ -323,7 +336,11 @@ pub fn quantise_rom(neuron: &FsParams, acc_unit: f64, out_unit: f64) -> FsRom {
 fn choose_format(ann: &Ann, layers: &[FsLayer], config: &ConvertConfig) -> Result<FixedFormat> {
     let mut membrane_need = 0u64;
     let mut d_max = ann.input.spike_values()[0].unsigned_abs();
-    for (layer, bounds) in layers.iter().zip(accumulation_bounds(&ann.input, layers)) {
+    for (layer, bounds) in
+        layers
+            .iter()
+            .zip(accumulation_bounds(&ann.input, &ann.geometry()?, layers))
+    {
         // The fire phase can grow the membrane by the negative resets.
         let growth: u64 = layer.rom.as_ref().map_or(0, |rom| {
             rom.h

@@ -15,7 +15,8 @@ pub struct StageStats {
     pub steps: usize,
     pub spikes_per_image: f64,
     pub spikes_per_neuron: f64,
-    /// Receivers of each spike.
+    /// The most receivers of one spike (every neuron of a dense layer; a convolution's
+    /// senders at the map's edges have fewer).
     pub fan_out: usize,
 }
 
@@ -31,7 +32,7 @@ pub struct EvalReport {
     /// Mean spikes per hidden neuron per image.
     pub spikes_per_neuron: f64,
     pub layers: Vec<StageStats>,
-    /// Spike events times their fan-out, per image (all stages).
+    /// Spike events times the receivers of their sender, per image (all stages).
     pub synaptic_ops_per_image: f64,
     pub ann_macs_per_image: usize,
     /// Saturations per layer over all images (accumulation and fire phase).
@@ -60,12 +61,7 @@ fn check_data(model: &Model, data: &Dataset) -> Result<()> {
 pub fn fixed_accuracy(model: &Model, data: &Dataset) -> Result<(f64, f64)> {
     check_data(model, data)?;
     let engine = FixedEngine::new(model);
-    let hidden: usize = model
-        .layers
-        .iter()
-        .filter(|l| l.rom.is_some())
-        .map(|l| l.outputs())
-        .sum();
+    let hidden: usize = model.stage_sizes()[1..].iter().sum();
     let mut correct = 0;
     let mut spikes = 0u64;
     for i in 0..data.len() {
@@ -88,6 +84,7 @@ pub fn evaluate(
     check_data(model, data)?;
     let engine = FixedEngine::new(model);
     let classes = model.layers.last().map_or(0, |l| l.outputs());
+    let mut synaptic_ops = 0u64;
     let n = data.len();
     let ann_correct = ann_correct(model, data);
     let mut float_correct = 0;
@@ -105,6 +102,7 @@ pub fn evaluate(
         fixed_correct += (fixed == label) as usize;
         agree += (fixed == ann_correct.1[i]) as usize;
         float_correct += (argmax(&fs_float_logits(model, image)) == label) as usize;
+        synaptic_ops += engine.synaptic_ops(&run);
         for (s, c) in run.spike_counts().into_iter().enumerate() {
             spikes[s] += c;
         }
@@ -118,7 +116,7 @@ pub fn evaluate(
             progress(i + 1);
         }
     }
-    let widths = model.ann.widths();
+    let widths = model.stage_sizes();
     let steps = model.steps();
     let layers: Vec<StageStats> = (0..stages)
         .map(|s| StageStats {
@@ -131,7 +129,7 @@ pub fn evaluate(
             steps: steps[s],
             spikes_per_image: spikes[s] as f64 / n as f64,
             spikes_per_neuron: spikes[s] as f64 / (n * widths[s]) as f64,
-            fan_out: widths[s + 1],
+            fan_out: engine.max_fan_out(s),
         })
         .collect();
     let hidden_neurons: usize = layers[1..].iter().map(|l| l.neurons).sum();
@@ -144,10 +142,7 @@ pub fn evaluate(
         fs_fixed_accuracy: fixed_correct as f64 / n as f64,
         fixed_agrees_with_ann: agree as f64 / n as f64,
         spikes_per_neuron: hidden_spikes as f64 / (hidden_neurons.max(1) * n) as f64,
-        synaptic_ops_per_image: layers
-            .iter()
-            .map(|l| l.spikes_per_image * l.fan_out as f64)
-            .sum(),
+        synaptic_ops_per_image: synaptic_ops as f64 / n as f64,
         layers,
         ann_macs_per_image: model.ann.macs(),
         saturations_total: saturations.iter().sum(),

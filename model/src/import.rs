@@ -7,7 +7,7 @@
 //! logits, before any softmax). Both `numpy.savez` and `numpy.savez_compressed` work.
 
 use crate::activation::Activation;
-use crate::network::{Ann, DenseAnn, InputEncoding};
+use crate::network::{Ann, AnnLayer, InputEncoding};
 use anyhow::{Context, Result, bail, ensure};
 use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2};
 use ndarray_npy::NpzReader;
@@ -83,15 +83,12 @@ pub fn read_npz(
             "array `{bias_name}` (bias of layer {l}) is missing"
         );
         let bias = read_vector(&mut npz, &bias_name)?;
-        layers.push(DenseAnn {
-            weight,
-            bias,
-            activation: if l + 1 == count {
-                Activation::Identity
-            } else {
-                activation
-            },
-        });
+        let activation = if l + 1 == count {
+            Activation::Identity
+        } else {
+            activation
+        };
+        layers.push(AnnLayer::dense(weight, bias, activation));
     }
     let unused: Vec<&String> = names
         .iter()
@@ -215,7 +212,10 @@ mod tests {
             "{:#}",
             read_npz(Cursor::new(bad), input(), Activation::Relu, Layout::Torch).unwrap_err()
         );
-        assert!(e.contains("layer 0 takes 5 inputs but receives 4"), "{e}");
+        assert!(
+            e.contains("layer 0 (dense): takes 5 inputs but receives 4"),
+            "{e}"
+        );
 
         let bad = archive(vec![("w0", mat(10, 4)), ("b0", vec1(9))], false);
         let e = format!(

@@ -2,12 +2,16 @@
 //! integer arithmetic of [`crate::fixed`] — bit for bit what the hardware computes.
 //!
 //! ## The integer schedule (what the RTL must match)
-//! For each layer, the accumulator of output `j` starts at `B_j + IMP`. The sending layer
-//! (the input encoding first) fires step `t = 1..=K`; within a step, its neurons spike in
-//! ascending index order; every spike `(i, t)` adds `W_ji * D(t)` to every accumulator `j`,
-//! saturating to `membrane_bits`. Then each hidden neuron fires its `K` steps from `v(1) = acc`
-//! ([`FsRom::fire`]). The output layer's accumulators are the logits; the class is the first
-//! index of the largest logit.
+//! For each layer, the accumulator of neuron `j` starts at `B_j + IMP` (`B` of its channel for
+//! a convolution). The sending stage (the input encoding first) fires step `t = 1..=K`; within
+//! a step, its senders spike in ascending index order; every spike `(i, t)` adds
+//! `W * D(t)` to every accumulator `j` that sender `i` feeds, with the weight that connects
+//! them ([`crate::geometry::fan_out`]: every neuron of a dense layer, the receptive fields of a
+//! convolution), in ascending `j`, saturating to `membrane_bits`. Then each hidden neuron
+//! fires its `K` steps from `v(1) = acc` ([`FsRom::fire`]). A max-pooled layer then sends, for
+//! each window, the spike train of its largest value; an average-pooled layer sends its
+//! neurons' spikes and the next layer takes each through its window's weight. The output
+//! layer's accumulators are the logits; the class is the first index of the largest logit.
 //!
 //! When a layer's worst case (`|B + IMP| + sum_i |W_ji| * max_i |sum_t D(t) z_i(t)|`) fits the
 //! membrane, no partial sum can saturate and the order of additions cannot matter, so the
@@ -17,6 +21,7 @@
 
 use crate::activation::Activation;
 use crate::fixed::SignedRange;
+use crate::geometry::{FanOut, Geometry, LayerKind, PoolKind, fan_out};
 use crate::network::{Ann, Model};
 use crate::network::{InputEncoding, accumulation_bounds};
 use crate::neuron::{FsRom, output_value};
@@ -37,6 +42,12 @@ pub fn argmax<T: PartialOrd + Copy>(values: &[T]) -> usize {
 /// another): returns the logits, one row per image.
 pub fn ann_forward_batch(ann: &Ann, pixels: &[u8]) -> Array2<f32> {
     let size = ann.input.size();
+    if !is_plain(ann) {
+        // Convolutions and pooling: image by image.
+        let rows: Vec<Vec<f32>> = pixels.chunks(size).map(|p| ann_logits(ann, p)).collect();
+        let classes = rows.first().map_or(0, Vec::len);
+        return Array2::from_shape_fn((rows.len(), classes), |(r, c)| rows[r][c]);
+    }
     let scale = 1.0 / ann.input.max_value as f32;
     let mut x = Array2::from_shape_fn((pixels.len() / size, size), |(r, c)| {
         pixels[r * size + c] as f32 * scale
@@ -51,8 +62,27 @@ pub fn ann_forward_batch(ann: &Ann, pixels: &[u8]) -> Array2<f32> {
     x
 }
 
+/// Whether every layer is dense and unpooled (the matrix-product paths).
+fn is_plain(ann: &Ann) -> bool {
+    ann.layers
+        .iter()
+        .all(|l| l.kind == LayerKind::Dense && l.pool.is_none())
+}
+
 /// Float forward pass of the ANN on one image: returns the logits.
 pub fn ann_logits(ann: &Ann, pixels: &[u8]) -> Vec<f32> {
+    if !is_plain(ann) {
+        let geometry = ann.geometry().expect("a validated network");
+        let mut x: Vec<f64> = pixels.iter().map(|&p| ann.input.value(p as u32)).collect();
+        for (layer, g) in ann.layers.iter().zip(&geometry) {
+            let mut z = linear(g, &layer.weight, |j| layer.bias[g.row(j)] as f64, &x);
+            if layer.activation != Activation::Identity {
+                z.iter_mut().for_each(|v| *v = layer.activation.apply(*v));
+            }
+            x = pool_values(g, z);
+        }
+        return x.into_iter().map(|v| v as f32).collect();
+    }
     let scale = 1.0 / ann.input.max_value as f32;
     let mut x: Array1<f32> = pixels.iter().map(|&p| p as f32 * scale).collect();
     for layer in &ann.layers {
@@ -70,17 +100,63 @@ pub fn ann_logits(ann: &Ann, pixels: &[u8]) -> Vec<f32> {
 pub fn fs_float_logits(model: &Model, pixels: &[u8]) -> Vec<f64> {
     let input = model.input();
     let mut x: Vec<f64> = pixels.iter().map(|&p| input.value(p as u32)).collect();
-    for (fs, ann) in model.layers.iter().zip(&model.ann.layers) {
-        let mut z: Vec<f64> = ann.bias.iter().map(|&b| b as f64 + fs.imp_float).collect();
-        for (j, row) in ann.weight.outer_iter().enumerate() {
-            z[j] += row.iter().zip(&x).map(|(&w, &a)| w as f64 * a).sum::<f64>();
+    for ((fs, ann), g) in model
+        .layers
+        .iter()
+        .zip(&model.ann.layers)
+        .zip(model.geometry())
+    {
+        let mut z = linear(&g, &ann.weight, |j| ann.bias[g.row(j)] as f64, &x);
+        for v in z.iter_mut() {
+            *v += fs.imp_float;
         }
         if let Some(neuron) = &fs.neuron {
             z.iter_mut().for_each(|v| *v = neuron.fire(*v).0);
         }
-        x = z;
+        x = pool_values(&g, z);
     }
     x
+}
+
+/// A layer's pre-activations in float: `bias(j) + sum W x` over the connections of
+/// [`Geometry::receivers`] (the one definition of who feeds whom).
+fn linear(g: &Geometry, weight: &Array2<f32>, bias: impl Fn(usize) -> f64, x: &[f64]) -> Vec<f64> {
+    let mut z: Vec<f64> = (0..g.neurons.size()).map(bias).collect();
+    match g.kind {
+        LayerKind::Dense => {
+            for (j, row) in weight.outer_iter().enumerate() {
+                z[j] += row.iter().zip(x).map(|(&w, &a)| w as f64 * a).sum::<f64>();
+            }
+        }
+        LayerKind::Conv2d { .. } => {
+            for (i, &a) in x.iter().enumerate() {
+                if a == 0.0 {
+                    continue;
+                }
+                for (j, column) in g.receivers(i) {
+                    z[j] += weight[[g.row(j), column]] as f64 * a;
+                }
+            }
+        }
+    }
+    z
+}
+
+/// A layer's outputs pooled as its geometry says (the largest or the mean of each window).
+fn pool_values(g: &Geometry, values: Vec<f64>) -> Vec<f64> {
+    let Some(pool) = g.pool else {
+        return values;
+    };
+    pool.windows(g.neurons, g.output)
+        .iter()
+        .map(|w| match pool.kind {
+            PoolKind::Max => w
+                .iter()
+                .map(|&i| values[i])
+                .fold(f64::NEG_INFINITY, f64::max),
+            PoolKind::Avg => w.iter().map(|&i| values[i]).sum::<f64>() / w.len() as f64,
+        })
+        .collect()
 }
 
 /// What one image did in the integer FS-SNN.
@@ -109,11 +185,24 @@ impl FixedRun {
     }
 }
 
+/// How a layer's senders reach its accumulators.
+#[derive(Clone)]
+enum Connection {
+    /// Weights transposed to `[inputs][outputs]` so one sender's fan-out is contiguous (a
+    /// dense layer fed by unpooled senders).
+    Dense { weight_t: Vec<i16> },
+    /// Each sender's receivers and weights ([`fan_out`]): convolutions, and any layer fed by
+    /// an average-pooled stage.
+    Sparse(FanOut),
+}
+
 /// One layer prepared for fast integer inference.
+#[derive(Clone)]
 struct EngineLayer {
-    /// Weights transposed to `[inputs][outputs]` so one sender's fan-out is contiguous.
-    weight_t: Vec<i16>,
+    connection: Connection,
     outputs: usize,
+    /// The windows of the max pooling of this layer's spikes, if any.
+    max_pool: Option<Vec<Vec<usize>>>,
     /// `B_j + IMP`.
     init: Vec<i64>,
     rom: Option<FsRom>,
@@ -162,23 +251,41 @@ fn select_axpy() -> Axpy {
 impl FixedEngine {
     pub fn new(model: &Model) -> Self {
         let membrane = model.format.membrane_range();
-        let bounds = accumulation_bounds(model.input(), &model.layers);
+        let geometry = model.geometry();
+        let bounds = accumulation_bounds(model.input(), &geometry, &model.layers);
         let layers = model
             .layers
             .iter()
             .zip(&bounds)
-            .map(|(l, bounds)| {
-                let (outputs, inputs) = l.weight.dim();
-                let mut weight_t = vec![0i16; inputs * outputs];
-                for ((j, i), &w) in l.weight.indexed_iter() {
-                    weight_t[i * outputs + j] = w;
-                }
-                let init: Vec<i64> = l.bias.iter().map(|&b| b as i64 + l.imp as i64).collect();
+            .enumerate()
+            .map(|(n, (l, bounds))| {
+                let g = &geometry[n];
+                let previous = n.checked_sub(1).map(|p| &geometry[p]);
+                let averaged =
+                    previous.is_some_and(|p| p.pool.is_some_and(|q| q.kind == PoolKind::Avg));
+                let connection = if g.kind == LayerKind::Dense && !averaged {
+                    let (outputs, inputs) = l.weight.dim();
+                    let mut weight_t = vec![0i16; inputs * outputs];
+                    for ((j, i), &w) in l.weight.indexed_iter() {
+                        weight_t[i * outputs + j] = w;
+                    }
+                    Connection::Dense { weight_t }
+                } else {
+                    Connection::Sparse(fan_out(g, &l.weight, previous))
+                };
+                let init: Vec<i64> = (0..g.neurons.size())
+                    .map(|j| l.bias[g.row(j)] as i64 + l.imp as i64)
+                    .collect();
                 // The range is symmetric but for its minimum, so `max` bounds both signs.
                 let exact = bounds.iter().all(|&b| b <= membrane.max as u64);
+                let max_pool = g
+                    .pool
+                    .filter(|p| p.kind == PoolKind::Max)
+                    .map(|p| p.windows(g.neurons, g.output));
                 EngineLayer {
-                    weight_t,
-                    outputs,
+                    connection,
+                    outputs: g.neurons.size(),
+                    max_pool,
                     init,
                     rom: l.rom.clone(),
                     exact,
@@ -214,6 +321,18 @@ impl FixedEngine {
                         .map(|&v| rom.fire(v, self.membrane, &mut saturations))
                         .collect();
                     values = &rom.d;
+                    if let Some(windows) = &layer.max_pool {
+                        // The train of the largest value: `D` orders trains (validated).
+                        masks = windows
+                            .iter()
+                            .map(|w| {
+                                w.iter()
+                                    .map(|&i| masks[i])
+                                    .max_by_key(|&m| output_value(m, values))
+                                    .unwrap_or(0)
+                            })
+                            .collect();
+                    }
                 }
                 None => {
                     run.logits = acc;
@@ -234,8 +353,18 @@ impl FixedEngine {
                 continue;
             }
             let y = output_value(mask, values) as i32;
-            let row = &layer.weight_t[i * layer.outputs..(i + 1) * layer.outputs];
-            (self.axpy)(&mut acc, row, y);
+            match &layer.connection {
+                Connection::Dense { weight_t } => {
+                    let row = &weight_t[i * layer.outputs..(i + 1) * layer.outputs];
+                    (self.axpy)(&mut acc, row, y);
+                }
+                Connection::Sparse(fan) => {
+                    let (targets, weights) = fan.of(i);
+                    for (&j, &w) in targets.iter().zip(weights) {
+                        acc[j as usize] += w as i32 * y;
+                    }
+                }
+            }
         }
         acc.into_iter().map(i64::from).collect()
     }
@@ -254,13 +383,59 @@ impl FixedEngine {
                 if mask >> step & 1 == 0 {
                     continue;
                 }
-                let row = &layer.weight_t[i * layer.outputs..(i + 1) * layer.outputs];
-                for (a, &w) in acc.iter_mut().zip(row) {
-                    *a = self.membrane.saturate(*a + w as i64 * d, saturations);
+                match &layer.connection {
+                    Connection::Dense { weight_t } => {
+                        let row = &weight_t[i * layer.outputs..(i + 1) * layer.outputs];
+                        for (a, &w) in acc.iter_mut().zip(row) {
+                            *a = self.membrane.saturate(*a + w as i64 * d, saturations);
+                        }
+                    }
+                    Connection::Sparse(fan) => {
+                        let (targets, weights) = fan.of(i);
+                        for (&j, &w) in targets.iter().zip(weights) {
+                            let a = &mut acc[j as usize];
+                            *a = self.membrane.saturate(*a + w as i64 * d, saturations);
+                        }
+                    }
                 }
             }
         }
         acc
+    }
+
+    /// The receivers of each sender of layer `l` (the stage that feeds it).
+    fn receivers(&self, l: usize, i: usize) -> usize {
+        match &self.layers[l].connection {
+            Connection::Dense { .. } => self.layers[l].outputs,
+            Connection::Sparse(fan) => fan.offset[i + 1] - fan.offset[i],
+        }
+    }
+
+    /// The most receivers of one sender of layer `l` (every neuron, for a dense layer).
+    pub fn max_fan_out(&self, l: usize) -> usize {
+        match &self.layers[l].connection {
+            Connection::Dense { .. } => self.layers[l].outputs,
+            Connection::Sparse(fan) => (0..fan.senders())
+                .map(|i| self.receivers(l, i))
+                .max()
+                .unwrap_or(0),
+        }
+    }
+
+    /// Synaptic operations of a run: every spike times the receivers of its sender.
+    pub fn synaptic_ops(&self, run: &FixedRun) -> u64 {
+        run.spikes
+            .iter()
+            .enumerate()
+            .take(self.layers.len())
+            .map(|(l, masks)| {
+                masks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| m.count_ones() as u64 * self.receivers(l, i) as u64)
+                    .sum::<u64>()
+            })
+            .sum()
     }
 
     /// The event-order path regardless of the saturation bound (for tests of the fast path).
@@ -271,11 +446,8 @@ impl FixedEngine {
                 .layers
                 .iter()
                 .map(|l| EngineLayer {
-                    weight_t: l.weight_t.clone(),
-                    outputs: l.outputs,
-                    init: l.init.clone(),
-                    rom: l.rom.clone(),
                     exact: false,
+                    ..l.clone()
                 })
                 .collect(),
             input_values: self.input_values.clone(),
@@ -284,5 +456,81 @@ impl FixedEngine {
             axpy: self.axpy,
         };
         forced.run(pixels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Pool;
+    use crate::network::{AnnLayer, InputEncoding};
+    use ndarray::{Array1, array};
+
+    /// A 3x3 image through a 2x2 convolution (bias 0.5, ReLU), pooled, then a dense layer that
+    /// outputs the pooled value and its negative.
+    fn tiny(pool: PoolKind) -> Ann {
+        Ann {
+            input: InputEncoding {
+                width: 3,
+                height: 3,
+                channels: 1,
+                bits: 4,
+                max_value: 8,
+            },
+            layers: vec![
+                AnnLayer {
+                    kind: LayerKind::Conv2d {
+                        kernel: 2,
+                        stride: 1,
+                        padding: 0,
+                    },
+                    weight: array![[1.0, 2.0, -3.0, 0.5]],
+                    bias: Array1::from(vec![0.5]),
+                    activation: Activation::Relu,
+                    pool: Some(Pool {
+                        kind: pool,
+                        window: 2,
+                        stride: 2,
+                    }),
+                },
+                AnnLayer::dense(
+                    array![[1.0], [-1.0]],
+                    Array1::zeros(2),
+                    Activation::Identity,
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_convolution_and_its_pooling_compute_what_pytorch_would() {
+        let pixels = [8u8, 4, 0, 2, 6, 8, 0, 1, 3];
+        let x: Vec<f64> = pixels.iter().map(|&p| p as f64 / 8.0).collect();
+        let at = |y: usize, x_: usize| x[y * 3 + x_];
+        let conv = |oy: usize, ox: usize| {
+            let z = 0.5 + at(oy, ox) + 2.0 * at(oy, ox + 1) - 3.0 * at(oy + 1, ox)
+                + 0.5 * at(oy + 1, ox + 1);
+            z.max(0.0)
+        };
+        let maps = [conv(0, 0), conv(0, 1), conv(1, 0), conv(1, 1)];
+        assert!(maps.contains(&0.0) && maps.iter().any(|&v| v > 0.0));
+        for (kind, pooled) in [
+            (PoolKind::Max, maps.iter().copied().fold(f64::MIN, f64::max)),
+            (PoolKind::Avg, maps.iter().sum::<f64>() / 4.0),
+        ] {
+            let ann = tiny(kind);
+            ann.validate().unwrap();
+            let logits = ann_logits(&ann, &pixels);
+            assert!(
+                (logits[0] as f64 - pooled).abs() < 1e-6,
+                "{kind:?}: {logits:?}"
+            );
+            assert!(
+                (logits[1] as f64 + pooled).abs() < 1e-6,
+                "{kind:?}: {logits:?}"
+            );
+            let batch = ann_forward_batch(&ann, &[pixels, pixels].concat());
+            assert_eq!(batch.row(1).to_vec(), logits);
+        }
     }
 }

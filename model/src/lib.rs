@@ -8,6 +8,7 @@
 //! - [`fixed`]: the fixed-point format (widths, saturation, the RTL's width limits);
 //! - [`neuron`]: the FS-neuron step, float and integer, and the firing rule;
 //! - [`activation`]: activations and their published FS parameters;
+//! - [`geometry`]: dense and convolution layers, pooling, map shapes and who feeds whom;
 //! - [`network`]: the network description (input encoding, ANN, FS layers and ROMs);
 //! - [`modelfile`]: the `.fsnn` model file;
 //! - [`infer`]: golden inference, the integer schedule the RTL follows.
@@ -23,6 +24,7 @@
 // The hardware contract.
 pub mod activation;
 pub mod fixed;
+pub mod geometry;
 pub mod infer;
 pub mod modelfile;
 pub mod network;

@@ -7,8 +7,10 @@
 
 use crate::activation::Activation;
 use crate::fixed::FixedFormat;
+use crate::geometry::fan_out;
+pub use crate::geometry::{Geometry, LayerKind, Pool, PoolKind, Shape};
 use crate::neuron::{FsParams, FsRom};
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -84,18 +86,37 @@ impl InputEncoding {
     }
 }
 
-/// A dense float layer: `y = act(W x + b)`, `W` laid out `[outputs, inputs]` (PyTorch order).
+/// A float layer: `y = pool(act(W * x + b))`, `*` the layer's connection ([`LayerKind`]: a
+/// matrix product, `W` laid out `[outputs, inputs]` as PyTorch's `nn.Linear`, or a
+/// convolution, `W` laid out `[out_channels, in_channels * k * k]`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct DenseAnn {
+pub struct AnnLayer {
+    pub kind: LayerKind,
     pub weight: Array2<f32>,
     pub bias: Array1<f32>,
     pub activation: Activation,
+    /// Pooling of the activations (hidden layers only).
+    pub pool: Option<Pool>,
 }
 
-impl DenseAnn {
+impl AnnLayer {
+    /// A dense layer without pooling.
+    pub fn dense(weight: Array2<f32>, bias: Array1<f32>, activation: Activation) -> Self {
+        AnnLayer {
+            kind: LayerKind::Dense,
+            weight,
+            bias,
+            activation,
+            pool: None,
+        }
+    }
+
+    /// Columns of the weight matrix: inputs of a dense layer, `in_channels * k * k` of a
+    /// convolution.
     pub fn inputs(&self) -> usize {
         self.weight.ncols()
     }
+    /// Rows of the weight matrix: neurons of a dense layer, output channels of a convolution.
     pub fn outputs(&self) -> usize {
         self.weight.nrows()
     }
@@ -105,22 +126,43 @@ impl DenseAnn {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ann {
     pub input: InputEncoding,
-    pub layers: Vec<DenseAnn>,
+    pub layers: Vec<AnnLayer>,
 }
 
 impl Ann {
+    /// The shape of the input maps.
+    pub fn input_shape(&self) -> Shape {
+        Shape {
+            channels: self.input.channels,
+            height: self.input.height,
+            width: self.input.width,
+        }
+    }
+
+    /// Every layer's geometry, input to output; an error names the first layer whose weights
+    /// or pooling do not fit what it receives.
+    pub fn geometry(&self) -> Result<Vec<Geometry>> {
+        let mut input = self.input_shape();
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| {
+                // One message, so the layer and the problem stay on one line in any report.
+                let g = Geometry::new(layer.kind, input, layer.weight.dim(), layer.pool)
+                    .map_err(|e| anyhow!("layer {l} ({}): {e:#}", layer.kind_name()))?;
+                input = g.output;
+                Ok(g)
+            })
+            .collect()
+    }
+
     /// Checks that layers chain, the last one is the identity output and all numbers are finite.
     pub fn validate(&self) -> Result<()> {
         self.input.validate().context("input encoding")?;
         ensure!(!self.layers.is_empty(), "the network has no layers");
-        let mut width = self.input.size();
+        self.geometry()?;
         for (l, layer) in self.layers.iter().enumerate() {
             let ctx = || format!("layer {l}");
-            ensure!(
-                layer.inputs() == width,
-                "layer {l} takes {} inputs but receives {width}",
-                layer.inputs()
-            );
             ensure!(
                 layer.bias.len() == layer.outputs(),
                 "layer {l} has {} outputs but {} biases",
@@ -137,21 +179,36 @@ impl Ann {
                  (its potentials are the logits); found {}",
                 layer.activation
             );
-            width = layer.outputs();
+            ensure!(
+                !(last && layer.pool.is_some()),
+                "layer {l}: the output layer cannot be pooled (its potentials are the logits)"
+            );
         }
         Ok(())
     }
 
-    /// Widths from input to output, e.g. `[784, 256, 10]`.
+    /// Neurons from input to output, e.g. `[784, 256, 10]` (a valid network).
     pub fn widths(&self) -> Vec<usize> {
+        let geometry = self.geometry().unwrap_or_default();
         std::iter::once(self.input.size())
-            .chain(self.layers.iter().map(|l| l.outputs()))
+            .chain(geometry.iter().map(|g| g.neurons.size()))
             .collect()
     }
 
-    /// Multiply-accumulates of one forward pass.
+    /// Multiply-accumulates of one forward pass (a valid network).
     pub fn macs(&self) -> usize {
-        self.layers.iter().map(|l| l.inputs() * l.outputs()).sum()
+        let geometry = self.geometry().unwrap_or_default();
+        geometry.iter().map(Geometry::macs).sum()
+    }
+}
+
+impl AnnLayer {
+    /// The layer's kind as the model file names it.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            LayerKind::Dense => "dense",
+            LayerKind::Conv2d { .. } => "conv2d",
+        }
     }
 }
 
@@ -204,21 +261,29 @@ impl FsLayer {
 
 /// The worst-case magnitude of each layer's accumulators, per neuron: `|B + IMP|` plus every
 /// sender at its largest output (`max |sum_t D(t) z(t)|`, bounded by `sum_t |D(t)|`) times
-/// `|W|`. No partial sum of the accumulation, in any order, can exceed it.
-pub fn accumulation_bounds(input: &InputEncoding, layers: &[FsLayer]) -> Vec<Vec<u64>> {
+/// `|W|`, over every connection ([`fan_out`]). No partial sum of the accumulation, in any
+/// order, can exceed it. `geometry` is [`Ann::geometry`]'s.
+pub fn accumulation_bounds(
+    input: &InputEncoding,
+    geometry: &[Geometry],
+    layers: &[FsLayer],
+) -> Vec<Vec<u64>> {
     let mut sender_max: u64 = input.spike_values().iter().map(|d| d.unsigned_abs()).sum();
     layers
         .iter()
-        .map(|layer| {
-            let bounds = layer
-                .weight
-                .outer_iter()
-                .zip(&layer.bias)
-                .map(|(row, &b)| {
-                    let weights: u64 = row.iter().map(|&w| (w as i64).unsigned_abs()).sum();
-                    (b as i64 + layer.imp as i64).unsigned_abs() + weights * sender_max
-                })
+        .zip(geometry)
+        .enumerate()
+        .map(|(l, (layer, g))| {
+            let mut bounds: Vec<u64> = (0..g.neurons.size())
+                .map(|j| (layer.bias[g.row(j)] as i64 + layer.imp as i64).unsigned_abs())
                 .collect();
+            let fan = fan_out(g, &layer.weight, l.checked_sub(1).map(|p| &geometry[p]));
+            for i in 0..fan.senders() {
+                let (targets, weights) = fan.of(i);
+                for (&j, &w) in targets.iter().zip(weights) {
+                    bounds[j as usize] += (w as i64).unsigned_abs() * sender_max;
+                }
+            }
             if let Some(rom) = &layer.rom {
                 sender_max = rom.d.iter().map(|d| d.unsigned_abs()).sum();
             }
@@ -277,7 +342,15 @@ impl Model {
         Ok(())
     }
 
-    fn validate_layer(&self, fs: &FsLayer, ann: &DenseAnn) -> Result<()> {
+    fn validate_layer(&self, fs: &FsLayer, ann: &AnnLayer) -> Result<()> {
+        if let (Some(pool), Some(rom)) = (ann.pool, &fs.rom) {
+            ensure!(
+                pool.kind != PoolKind::Max || outweighs_later(&rom.d),
+                "max pooling of spikes needs a code in which every spike outweighs all later \
+                 ones (ReLU's binary code); this layer's D(t) = {:?} is not one",
+                rom.d
+            );
+        }
         ensure!(
             fs.weight.dim() == ann.weight.dim(),
             "integer weights are {:?}, float weights {:?}",
@@ -338,6 +411,32 @@ impl Model {
         Ok(())
     }
 
+    /// Every layer's geometry (see [`Ann::geometry`]).
+    ///
+    /// Panics on a model whose layers do not chain: every model from a file, the converter or
+    /// the trainer has passed [`Model::validate`], which checks that they do.
+    pub fn geometry(&self) -> Vec<Geometry> {
+        self.ann
+            .geometry()
+            .unwrap_or_else(|e| panic!("a model's layers must be validated: {e:#}"))
+    }
+
+    /// Senders of each spiking stage, input encoding first: a hidden layer's neurons, or its
+    /// pooled neurons when it is max-pooled (an average-pooled layer sends its neurons).
+    pub fn stage_sizes(&self) -> Vec<usize> {
+        let geometry = self.geometry();
+        std::iter::once(self.input().size())
+            .chain(
+                geometry[..geometry.len().saturating_sub(1)]
+                    .iter()
+                    .map(|g| match g.pool {
+                        Some(p) if p.kind == PoolKind::Max => g.output.size(),
+                        _ => g.neurons.size(),
+                    }),
+            )
+            .collect()
+    }
+
     /// Time steps of each layer's spikes, input encoding first (the output layer has none).
     pub fn steps(&self) -> Vec<usize> {
         std::iter::once(self.input().bits as usize)
@@ -348,4 +447,18 @@ impl Model {
             )
             .collect()
     }
+}
+
+/// Whether every spike value is positive and larger than all later ones together: then a
+/// spike train's value orders as its mask read first step first, and the largest of several
+/// trains is found step by step (exact max pooling).
+pub fn outweighs_later(d: &[i64]) -> bool {
+    let mut later = 0i64;
+    for &v in d.iter().rev() {
+        if v <= later {
+            return false;
+        }
+        later = later.saturating_add(v);
+    }
+    true
 }

@@ -4,7 +4,7 @@
 
 use crate::activation::Activation;
 use crate::data::Dataset;
-use crate::network::{Ann, DenseAnn, InputEncoding};
+use crate::network::{Ann, AnnLayer, InputEncoding};
 use anyhow::{Result, ensure};
 use ndarray::{Array1, Array2, Axis};
 use rand::seq::SliceRandom;
@@ -106,7 +106,7 @@ pub fn train(
     ensure!(!data.is_empty(), "the training set is empty");
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let n_layers = config.widths.len() - 1;
-    let mut layers: Vec<DenseAnn> = (0..n_layers)
+    let mut layers: Vec<AnnLayer> = (0..n_layers)
         .map(|l| {
             let (fan_in, fan_out) = (config.widths[l], config.widths[l + 1]);
             // He (ReLU) or Glorot (smooth activations) uniform initialisation.
@@ -120,11 +120,11 @@ pub fn train(
             } else {
                 (6.0 / (fan_in + fan_out) as f32).sqrt()
             };
-            DenseAnn {
-                weight: Array2::from_shape_fn((fan_out, fan_in), |_| rng.gen_range(-limit..limit)),
-                bias: Array1::zeros(fan_out),
-                activation: act,
-            }
+            AnnLayer::dense(
+                Array2::from_shape_fn((fan_out, fan_in), |_| rng.gen_range(-limit..limit)),
+                Array1::zeros(fan_out),
+                act,
+            )
         })
         .collect();
     let mut adam: Vec<AdamState> = layers

@@ -105,3 +105,50 @@ fn garbage_is_rejected() {
         let _ = err(bytes);
     }
 }
+
+#[test]
+fn random_cnns_round_trip_as_version_2() {
+    for seed in 0..50 {
+        let model = fs_testkit::random::random_model(seed, &fs_testkit::random::ModelSpec::cnn());
+        let bytes = to_bytes(&model).unwrap();
+        assert!(contains(&bytes, br#"\"version\":2"#), "seed {seed}");
+        assert_eq!(from_bytes(&bytes).unwrap(), model, "seed {seed}");
+    }
+}
+
+/// A dense network is still written as version 1, byte for byte as before convolutions
+/// existed: the design and model fingerprints that devices report (checksums of these bytes,
+/// built into the bitstreams) must not move. The digests were taken from the writer of
+/// version 1 (commit bfef4a2).
+#[test]
+fn dense_models_are_written_as_before() {
+    use md5::{Digest, Md5};
+    for (name, digest) in [
+        ("digits-mlp.fsnn", "73a842ea944dfa7d9dbba12b069593b9"),
+        ("mnist-mlp.fsnn", "2b1d2d38394b5ef56166ab8327c4ccff"),
+    ] {
+        let bytes = to_bytes(&load(&shipped::path(name)).unwrap()).unwrap();
+        assert!(contains(&bytes, br#"\"version\":1"#), "{name}");
+        let got: String = Md5::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(got, digest, "{name}");
+    }
+}
+
+#[test]
+fn a_version_1_file_with_a_convolution_is_refused_by_name() {
+    let model = fs_testkit::random::random_model(1, &fs_testkit::random::ModelSpec::cnn());
+    let bytes = to_bytes(&model).unwrap();
+    let v1 = replace_once(&bytes, br#"\"version\":2"#, br#"\"version\":1"#);
+    let e = err(&v1);
+    assert!(
+        e.contains("version-1 model file holds dense layers only, found conv2d"),
+        "{e}"
+    );
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

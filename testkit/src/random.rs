@@ -6,7 +6,10 @@
 
 use fs_model::activation::Activation;
 use fs_model::fixed::{FixedFormat, SignedRange};
-use fs_model::network::{Ann, ConversionInfo, DenseAnn, FsLayer, InputEncoding, Model, Units};
+use fs_model::network::{
+    Ann, AnnLayer, ConversionInfo, FsLayer, InputEncoding, LayerKind, Model, Pool, PoolKind, Shape,
+    Units,
+};
 use fs_model::neuron::{FsParams, FsRom};
 use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
@@ -31,6 +34,11 @@ pub struct ModelSpec {
     /// Membrane width; `None`: anything from 8 to 31 bits.
     pub membrane_bits: Option<u32>,
     pub spike_values: SpikeValues,
+    /// Convolutional front-ends (conv2d layers, max and average pooling) before the dense
+    /// layers; `hidden` then counts the dense hidden layers (at most 1).
+    pub convolutions: bool,
+    /// The input (for a CNN: its maps); `None`: a small one at random.
+    pub input: Option<InputEncoding>,
 }
 
 impl Default for ModelSpec {
@@ -39,6 +47,8 @@ impl Default for ModelSpec {
             hidden: None,
             membrane_bits: None,
             spike_values: SpikeValues::Either,
+            convolutions: false,
+            input: None,
         }
     }
 }
@@ -48,6 +58,14 @@ impl ModelSpec {
     pub fn hidden(hidden: usize) -> Self {
         ModelSpec {
             hidden: Some(hidden),
+            ..Default::default()
+        }
+    }
+
+    /// Convolutional networks, everything else at random.
+    pub fn cnn() -> Self {
+        ModelSpec {
+            convolutions: true,
             ..Default::default()
         }
     }
@@ -64,8 +82,91 @@ fn edgy(rng: &mut ChaCha8Rng, r: SignedRange) -> i64 {
     }
 }
 
+/// The spike values of one hidden layer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Values {
+    /// Positive powers of two, anywhere.
+    PowersOfTwo,
+    /// Anything in the parameter range.
+    General,
+    /// `2^(K - t)`: every spike outweighs all later ones (what max pooling needs).
+    BinaryCode,
+}
+
+/// One random layer with `weight_dim` weights; hidden unless `last`.
+fn layer(
+    rng: &mut ChaCha8Rng,
+    format: &FixedFormat,
+    kind: LayerKind,
+    (rows, cols): (usize, usize),
+    last: bool,
+    values: Values,
+) -> (AnnLayer, FsLayer) {
+    let (m, p) = (format.membrane_range(), format.param_range());
+    let weight = Array2::from_shape_fn((rows, cols), |_| edgy(rng, format.weight_range()) as i16);
+    let imp = if rng.gen_bool(0.5) {
+        0
+    } else {
+        rng.gen_range(-100..=100)
+    };
+    // Bias and offset together stay in the membrane range (a converted model's do).
+    let bias: Vec<i32> = (0..rows)
+        .map(|_| ((edgy(rng, m) + imp).clamp(m.min, m.max) - imp) as i32)
+        .collect();
+    let rom = (!last).then(|| {
+        let mut k = rng.gen_range(1..=10);
+        if values == Values::BinaryCode {
+            k = k.min(format.param_bits as usize - 1);
+        }
+        FsRom {
+            t: (0..k).map(|_| edgy(rng, m)).collect(),
+            h: (0..k).map(|_| edgy(rng, m)).collect(),
+            d: (0..k)
+                .map(|t| match values {
+                    Values::PowersOfTwo => 1 << rng.gen_range(0..=format.param_bits - 2),
+                    Values::General => edgy(rng, p),
+                    Values::BinaryCode => 1 << (k - 1 - t),
+                })
+                .collect(),
+        }
+    });
+    let float = |v: &Vec<i64>| v.iter().map(|&x| x as f64).collect();
+    let ann = AnnLayer {
+        kind,
+        weight: weight.mapv(|w| w as f32),
+        bias: Array1::from_iter(bias.iter().map(|&b| b as f32)),
+        activation: if last {
+            Activation::Identity
+        } else {
+            Activation::Relu
+        },
+        pool: None,
+    };
+    let fs = FsLayer {
+        neuron: rom.as_ref().map(|r| FsParams {
+            t: float(&r.t),
+            h: float(&r.h),
+            d: float(&r.d),
+        }),
+        imp_float: imp as f64,
+        weight,
+        bias,
+        imp: imp as i32,
+        units: Units {
+            weight: 1.0,
+            acc: 1.0,
+            out: rom.as_ref().map(|_| 1.0),
+        },
+        rom,
+    };
+    (ann, fs)
+}
+
 /// A valid random model from a seed (the same seed and spec, the same model).
 pub fn random_model(seed: u64, spec: &ModelSpec) -> Model {
+    if spec.convolutions {
+        return random_cnn(seed, spec);
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let bits = rng.gen_range(1..=8u32);
     let input = InputEncoding {
@@ -86,67 +187,26 @@ pub fn random_model(seed: u64, spec: &ModelSpec) -> Model {
         SpikeValues::General => false,
         SpikeValues::Either => rng.gen_bool(0.5),
     };
-    let (m, p) = (format.membrane_range(), format.param_range());
     let mut width = input.size();
     let (mut ann_layers, mut fs_layers) = (Vec::new(), Vec::new());
     for l in 0..=hidden {
         let last = l == hidden;
         let outputs = rng.gen_range(1..=8);
-        let weight = Array2::from_shape_fn((outputs, width), |_| {
-            edgy(&mut rng, format.weight_range()) as i16
-        });
-        let imp = if rng.gen_bool(0.5) {
-            0
+        let values = if powers_of_two {
+            Values::PowersOfTwo
         } else {
-            rng.gen_range(-100..=100)
+            Values::General
         };
-        // Bias and offset together stay in the membrane range (a converted model's do).
-        let bias: Vec<i32> = (0..outputs)
-            .map(|_| ((edgy(&mut rng, m) + imp).clamp(m.min, m.max) - imp) as i32)
-            .collect();
-        let rom = (!last).then(|| {
-            let k = rng.gen_range(1..=10);
-            FsRom {
-                t: (0..k).map(|_| edgy(&mut rng, m)).collect(),
-                h: (0..k).map(|_| edgy(&mut rng, m)).collect(),
-                d: (0..k)
-                    .map(|_| {
-                        if powers_of_two {
-                            1 << rng.gen_range(0..=format.param_bits - 2)
-                        } else {
-                            edgy(&mut rng, p)
-                        }
-                    })
-                    .collect(),
-            }
-        });
-        let float = |v: &Vec<i64>| v.iter().map(|&x| x as f64).collect();
-        ann_layers.push(DenseAnn {
-            weight: weight.mapv(|w| w as f32),
-            bias: Array1::from_iter(bias.iter().map(|&b| b as f32)),
-            activation: if last {
-                Activation::Identity
-            } else {
-                Activation::Relu
-            },
-        });
-        fs_layers.push(FsLayer {
-            neuron: rom.as_ref().map(|r| FsParams {
-                t: float(&r.t),
-                h: float(&r.h),
-                d: float(&r.d),
-            }),
-            imp_float: imp as f64,
-            weight,
-            bias,
-            imp: imp as i32,
-            units: Units {
-                weight: 1.0,
-                acc: 1.0,
-                out: rom.as_ref().map(|_| 1.0),
-            },
-            rom,
-        });
+        let (ann, fs) = layer(
+            &mut rng,
+            &format,
+            LayerKind::Dense,
+            (outputs, width),
+            last,
+            values,
+        );
+        ann_layers.push(ann);
+        fs_layers.push(fs);
         width = outputs;
     }
     let model = Model {
@@ -161,6 +221,119 @@ pub fn random_model(seed: u64, spec: &ModelSpec) -> Model {
     model
         .validate()
         .unwrap_or_else(|e| panic!("random model {seed} is invalid: {e:#}"));
+    model
+}
+
+/// A random convolutional network: one or two conv2d layers (kernel 1 to 3, stride 1 or 2,
+/// any padding below the kernel, 1 to 3 channels), each unpooled, max-pooled or
+/// average-pooled, then up to `spec.hidden` (at most 1) dense hidden layers and a dense output
+/// layer, on maps of 1 or 2 channels of 3 to 7 pixels a side.
+fn random_cnn(seed: u64, spec: &ModelSpec) -> Model {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let bits = rng.gen_range(1..=8u32);
+    let drawn = InputEncoding {
+        width: rng.gen_range(3..=7),
+        height: rng.gen_range(3..=7),
+        channels: rng.gen_range(1..=2),
+        bits,
+        max_value: rng.gen_range(1..(1u32 << bits)),
+    };
+    let input = spec.input.unwrap_or(drawn);
+    let format = FixedFormat {
+        weight_bits: rng.gen_range(2..=16),
+        membrane_bits: spec.membrane_bits.unwrap_or_else(|| rng.gen_range(8..=31)),
+        param_bits: rng.gen_range(2..=16),
+    };
+    let general = match spec.spike_values {
+        SpikeValues::PowersOfTwo => false,
+        SpikeValues::General => true,
+        SpikeValues::Either => rng.gen_bool(0.5),
+    };
+    let (mut ann_layers, mut fs_layers) = (Vec::new(), Vec::new());
+    let mut shape = Shape {
+        channels: input.channels,
+        height: input.height,
+        width: input.width,
+    };
+    for _ in 0..rng.gen_range(1..=2) {
+        let padding = rng.gen_range(0..=1);
+        let largest = (shape.height.min(shape.width) + 2 * padding).min(3);
+        let kernel = rng.gen_range((padding + 1).max(1)..=largest.max(padding + 1));
+        let stride = rng.gen_range(1..=2);
+        let kind = LayerKind::Conv2d {
+            kernel,
+            stride,
+            padding,
+        };
+        let channels = rng.gen_range(1..=3);
+        let neurons = Shape {
+            channels,
+            height: (shape.height + 2 * padding - kernel) / stride + 1,
+            width: (shape.width + 2 * padding - kernel) / stride + 1,
+        };
+        let fits = |w: usize| w <= neurons.height && w <= neurons.width;
+        let pool = match rng.gen_range(0..3) {
+            1 if fits(2) => Some(Pool {
+                kind: PoolKind::Max,
+                window: 2,
+                stride: rng.gen_range(1..=2),
+            }),
+            2 if fits(2) => Some(Pool {
+                kind: PoolKind::Avg,
+                window: 2,
+                stride: 2,
+            }),
+            _ => None,
+        };
+        let values = match pool {
+            Some(p) if p.kind == PoolKind::Max => Values::BinaryCode,
+            _ if general => Values::General,
+            _ => Values::PowersOfTwo,
+        };
+        let dim = (channels, shape.channels * kernel * kernel);
+        let (mut ann, fs) = layer(&mut rng, &format, kind, dim, false, values);
+        ann.pool = pool;
+        shape = match pool {
+            Some(p) => p.output(neurons).expect("the window fits"),
+            None => neurons,
+        };
+        ann_layers.push(ann);
+        fs_layers.push(fs);
+    }
+    let mut width = shape.size();
+    let hidden = spec.hidden.unwrap_or_else(|| rng.gen_range(0..=1)).min(1);
+    for l in 0..=hidden {
+        let last = l == hidden;
+        let outputs = rng.gen_range(1..=6);
+        let values = if general {
+            Values::General
+        } else {
+            Values::PowersOfTwo
+        };
+        let (ann, fs) = layer(
+            &mut rng,
+            &format,
+            LayerKind::Dense,
+            (outputs, width),
+            last,
+            values,
+        );
+        ann_layers.push(ann);
+        fs_layers.push(fs);
+        width = outputs;
+    }
+    let model = Model {
+        ann: Ann {
+            input,
+            layers: ann_layers,
+        },
+        format,
+        layers: fs_layers,
+        conversion: ConversionInfo::default(),
+    };
+    model
+        .validate()
+        .unwrap_or_else(|e| panic!("random CNN {seed} is invalid: {e:#}"));
     model
 }
 
@@ -225,6 +398,8 @@ mod tests {
                 hidden: Some(2),
                 membrane_bits: Some(12),
                 spike_values: SpikeValues::PowersOfTwo,
+                convolutions: false,
+                input: None,
             };
             let model = random_model(seed, &spec);
             assert_eq!(model.layers.len(), 3);

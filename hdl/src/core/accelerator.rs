@@ -15,7 +15,7 @@ use crate::core::dense_layer::DenseLayer;
 use crate::core::input_encoder::InputEncoder;
 use crate::core::spike_fifo::SpikeFifo;
 use anyhow::{Context, Result, bail};
-use fs_model::network::Model;
+use fs_model::network::{LayerKind, Model};
 use rust_hdl::prelude::*;
 
 /// Events a spike-bus FIFO holds unless the configuration says otherwise.
@@ -48,6 +48,26 @@ impl HwConfig {
                 .collect(),
         )
     }
+}
+
+/// Whether this RTL can run `model`; the error names the first layer it cannot run.
+pub fn supports(model: &Model) -> Result<()> {
+    if let Some((l, layer)) = model
+        .ann
+        .layers
+        .iter()
+        .enumerate()
+        .find(|(_, layer)| layer.kind != LayerKind::Dense || layer.pool.is_some())
+    {
+        bail!(
+            "layer {l} is a {}{} layer: the RTL runs dense layers without pooling only \
+             (convolution and pooling run in the golden model; their hardware is not built \
+             yet)",
+            layer.kind_name(),
+            if layer.pool.is_some() { " pooled" } else { "" }
+        );
+    }
+    Ok(())
 }
 
 /// The counters of an accelerator with `layers` layers, by `counter_select` number.
@@ -144,6 +164,7 @@ impl Accelerator {
     /// Builds the accelerator of `model`; fails with a message naming what this RTL does not
     /// support yet.
     pub fn new(model: &Model, config: &HwConfig) -> Result<Self> {
+        supports(model)?;
         if config.lanes.len() != model.layers.len() {
             bail!(
                 "{} lane counts for {} layers",

@@ -116,6 +116,8 @@ struct Report {
 
 pub fn run(args: InferArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
+    // Before anything is sent or simulated: whether any device can run this model at all.
+    fs_hdl::core::accelerator::supports(&model)?;
     let test = args.data.load()?.test.take(args.count);
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
     for image in &images {

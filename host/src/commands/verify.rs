@@ -77,6 +77,7 @@ fn interval(stamps: &[u64]) -> f64 {
 
 pub fn run(args: VerifyArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
+    fs_hdl::core::accelerator::supports(&model)?;
     let test = args.data.load()?.test.take(args.count);
     let config = args.hw.config(&model)?;
     let mut accel = Accelerator::new(&model, &config)?;

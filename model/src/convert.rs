@@ -19,13 +19,21 @@
 //!    rounding; it is one constant per layer added to every accumulator's initial value.
 //! 6. **Widths.** Unless given, `membrane_bits` is the smallest width that no partial sum can
 //!    leave (so no saturation can ever occur) and `param_bits` the smallest that holds every `D`.
+//!
+//! Convolutions are converted as dense layers are (one weight unit per layer, one bias per
+//! output channel, the range `alpha` over all the layer's neurons). Max pooling keeps its
+//! sender's unit; after an average pool one input unit of the next layer is the pooled
+//! layer's spike unit divided by the window's size, which the next layer's accumulator unit
+//! carries (the integer engine adds the window's spikes unscaled).
 
 use crate::activation::Activation;
 use crate::data::Dataset;
 use crate::eval::fixed_accuracy;
 use crate::fixed::{FixedFormat, MAX_MEMBRANE_BITS, SignedRange, bits_for_magnitude};
 use crate::infer::ann_forward_batch;
-use crate::network::{Ann, ConversionInfo, FsLayer, LayerKind, Model, Units, accumulation_bounds};
+use crate::network::{
+    Ann, ConversionInfo, FsLayer, LayerKind, Model, PoolKind, Units, accumulation_bounds,
+};
 use crate::neuron::{FsParams, FsRom};
 use anyhow::{Context, Result, bail, ensure};
 use ndarray::Array2;
@@ -97,19 +105,6 @@ pub fn convert(
     config: &ConvertConfig,
 ) -> Result<Conversion> {
     ann.validate()?;
-    if let Some((l, layer)) = ann
-        .layers
-        .iter()
-        .enumerate()
-        .find(|(_, layer)| layer.kind != LayerKind::Dense || layer.pool.is_some())
-    {
-        bail!(
-            "layer {l} is a {}{} layer: the converter handles dense layers without pooling only \
-             (convolution and pooling are in the golden model, their conversion is not built yet)",
-            layer.kind_name(),
-            if layer.pool.is_some() { " pooled" } else { "" }
-        );
-    }
     ensure!(
         (1..=crate::neuron::MAX_K).contains(&config.k),
         "K = {} is outside 1..={}",
@@ -183,6 +178,23 @@ fn hidden_positive_preactivations(ann: &Ann, data: &Dataset) -> Vec<Vec<f32>> {
     let hidden = ann.layers.len() - 1;
     let mut values = vec![Vec::new(); hidden];
     let size = ann.input.size();
+    let plain = ann
+        .layers
+        .iter()
+        .all(|l| l.kind == LayerKind::Dense && l.pool.is_none());
+    if !plain {
+        // Convolutions and pooling: image by image, through the float ANN's own layers.
+        for i in 0..data.len() {
+            let pre = crate::infer::ann_preactivations(ann, data.image(i));
+            for (l, z) in pre[..hidden].iter().enumerate() {
+                values[l].extend(z.iter().filter(|&&v| v > 0.0).map(|&v| v as f32));
+            }
+        }
+        for v in &mut values {
+            v.sort_by(f32::total_cmp);
+        }
+        return values;
+    }
     for start in (0..data.len()).step_by(1024) {
         let end = (start + 1024).min(data.len());
         let truncated = Ann {
@@ -298,7 +310,12 @@ fn build(
             },
         });
         if let Some(o) = out {
-            in_unit = o;
+            // An average pool hands the next layer the mean of its window: one unit of the
+            // next layer's input is a spike unit over the window's size.
+            in_unit = match layer.pool {
+                Some(p) if p.kind == PoolKind::Avg => o / (p.window * p.window) as f64,
+                _ => o,
+            };
         }
     }
     let alphas_used = ann.layers.iter().any(|l| l.activation == Activation::Relu);

@@ -95,6 +95,25 @@ pub fn ann_logits(ann: &Ann, pixels: &[u8]) -> Vec<f32> {
     x.to_vec()
 }
 
+/// Every layer's pre-activations (`W * x + b`, before the activation and the pooling) for one
+/// image of the float ANN: what the converter normalises on.
+pub fn ann_preactivations(ann: &Ann, pixels: &[u8]) -> Vec<Vec<f64>> {
+    let geometry = ann.geometry().expect("a validated network");
+    let mut x: Vec<f64> = pixels.iter().map(|&p| ann.input.value(p as u32)).collect();
+    let mut out = Vec::with_capacity(ann.layers.len());
+    for (layer, g) in ann.layers.iter().zip(&geometry) {
+        let z = linear(g, &layer.weight, |j| layer.bias[g.row(j)] as f64, &x);
+        let a: Vec<f64> = if layer.activation == Activation::Identity {
+            z.clone()
+        } else {
+            z.iter().map(|&v| layer.activation.apply(v)).collect()
+        };
+        out.push(z);
+        x = pool_values(g, a);
+    }
+    out
+}
+
 /// The FS-SNN with float weights and float neuron parameters: the ANN with each activation
 /// replaced by its FS-neuron (and the input by its exact binary code). Returns the logits.
 pub fn fs_float_logits(model: &Model, pixels: &[u8]) -> Vec<f64> {
@@ -118,8 +137,8 @@ pub fn fs_float_logits(model: &Model, pixels: &[u8]) -> Vec<f64> {
     x
 }
 
-/// A layer's pre-activations in float: `bias(j) + sum W x` over the connections of
-/// [`Geometry::receivers`] (the one definition of who feeds whom).
+/// A layer's pre-activations in float: `bias(j) + sum W x` over the layer's connections
+/// (the ones [`Geometry::receivers`] lists, here read from each neuron's side).
 fn linear(g: &Geometry, weight: &Array2<f32>, bias: impl Fn(usize) -> f64, x: &[f64]) -> Vec<f64> {
     let mut z: Vec<f64> = (0..g.neurons.size()).map(bias).collect();
     match g.kind {
@@ -128,13 +147,41 @@ fn linear(g: &Geometry, weight: &Array2<f32>, bias: impl Fn(usize) -> f64, x: &[
                 z[j] += row.iter().zip(x).map(|(&w, &a)| w as f64 * a).sum::<f64>();
             }
         }
-        LayerKind::Conv2d { .. } => {
-            for (i, &a) in x.iter().enumerate() {
-                if a == 0.0 {
-                    continue;
-                }
-                for (j, column) in g.receivers(i) {
-                    z[j] += weight[[g.row(j), column]] as f64 * a;
+        LayerKind::Conv2d {
+            kernel,
+            stride,
+            padding,
+        } => {
+            // The forward definition (the connections of `Geometry::receivers`, read from the
+            // neuron's side): z(o, oy, ox) += W[o][c][ky][kx] x(c, oy s + ky - p, ox s + kx - p).
+            let (input, n) = (g.input, g.neurons);
+            for o in 0..n.channels {
+                let w = weight.row(o);
+                for oy in 0..n.height {
+                    for ox in 0..n.width {
+                        let mut sum = 0.0;
+                        for c in 0..input.channels {
+                            for ky in 0..kernel {
+                                let Some(y) = (oy * stride + ky).checked_sub(padding) else {
+                                    continue;
+                                };
+                                if y >= input.height {
+                                    continue;
+                                }
+                                for kx in 0..kernel {
+                                    let Some(x_) = (ox * stride + kx).checked_sub(padding) else {
+                                        continue;
+                                    };
+                                    if x_ >= input.width {
+                                        continue;
+                                    }
+                                    sum += w[(c * kernel + ky) * kernel + kx] as f64
+                                        * x[input.index(c, y, x_)];
+                                }
+                            }
+                        }
+                        z[n.index(o, oy, ox)] += sum;
+                    }
                 }
             }
         }

@@ -6,7 +6,7 @@ use fs_model::convert::{ConvertConfig, convert};
 use fs_model::data::{Dataset, DatasetKind};
 use fs_model::eval::evaluate;
 use fs_model::network::Ann;
-use fs_model::train::{TrainConfig, accuracy, train};
+use fs_model::train::{LayerSpec, TrainConfig, accuracy, train};
 use fs_testkit::shipped;
 
 #[test]
@@ -43,7 +43,7 @@ fn shipped_digits_model_meets_its_target_on_the_held_out_split() {
 
 fn digits_config(seed: u64, epochs: usize) -> TrainConfig {
     TrainConfig {
-        widths: vec![64, 32, 10],
+        layers: vec![LayerSpec::Dense(32), LayerSpec::Dense(10)],
         activation: Activation::Relu,
         epochs,
         batch_size: 64,
@@ -137,4 +137,35 @@ fn smooth_activations_convert_with_their_fitted_ranges() {
         );
         assert_eq!(r.saturations_total, 0);
     }
+}
+
+/// A CNN with both poolings trains (reproducibly), converts, and its FS fixed-point network
+/// follows the ANN.
+#[test]
+fn a_convolutional_network_trains_and_converts() {
+    let split = shipped::split(DatasetKind::Digits);
+    let input = fs_model::train::input_encoding(&split.train);
+    let config = TrainConfig {
+        layers: fs_model::train::parse_layers("conv8k3,maxpool2,conv16k3,avgpool2,dense10", &input)
+            .unwrap(),
+        ..digits_config(3, 30)
+    };
+    let a = train_digits(&split.train, &config);
+    assert_eq!(a, train_digits(&split.train, &config), "reproducible");
+    let kinds: Vec<&str> = a.layers.iter().map(|l| l.kind_name()).collect();
+    assert_eq!(kinds, ["conv2d", "conv2d", "dense"]);
+    let ann_accuracy = accuracy(&a, &split.test).unwrap();
+    assert!(
+        ann_accuracy > 0.85,
+        "digits CNN test accuracy {ann_accuracy}"
+    );
+    let convert_config = ConvertConfig {
+        k: 6,
+        ..ConvertConfig::default()
+    };
+    let conv = convert(&a, &split.train, &split.train, &convert_config).unwrap();
+    let r = evaluate(&conv.model, &split.test, &mut |_| {}).unwrap();
+    assert_eq!(r.saturations_total, 0);
+    assert!(r.fixed_agrees_with_ann > 0.95, "{r:?}");
+    assert!(r.fs_fixed_accuracy > ann_accuracy - 0.03, "{r:?}");
 }

@@ -1,4 +1,4 @@
-//! `fpga-host train`: train an MLP, then convert it.
+//! `fpga-host train`: train an MLP or a CNN, then convert it.
 
 use super::DataArgs;
 use super::convert::{ConvertArgs, convert_and_save};
@@ -7,16 +7,18 @@ use anyhow::{Context, Result};
 use clap::Args;
 use fs_model::activation::Activation;
 use fs_model::data::DatasetKind;
-use fs_model::train::{TrainConfig, accuracy, train};
+use fs_model::train::{TrainConfig, accuracy, input_encoding, parse_layers, train};
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Layer widths, input first, e.g. 784,256,10.
-    #[arg(long, value_delimiter = ',', required = true)]
-    pub layers: Vec<usize>,
+    /// The layers: widths input first (784,256,10), or layer specifications
+    /// (conv16k5s2,conv32k5s2,dense10; conv{C}k{K}[s{S}][p{P}], maxpool{W}[s{S}],
+    /// avgpool{W}, dense{N}; see README).
+    #[arg(long, required = true)]
+    pub layers: String,
     /// Hidden activation: relu, silu or sigmoid.
     #[arg(long, default_value = "relu")]
     pub activation: Activation,
@@ -44,8 +46,9 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     let split = args.data.load()?;
     let mnist = args.data.dataset == DatasetKind::Mnist;
+    let input = input_encoding(&split.train);
     let config = TrainConfig {
-        widths: args.layers.clone(),
+        layers: parse_layers(&args.layers, &input)?,
         activation: args.activation,
         epochs: args.epochs.unwrap_or(if mnist { 30 } else { 200 }),
         batch_size: args.batch_size,
@@ -56,15 +59,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let source = format!(
         "fpga-host train --dataset {} --layers {} --activation {} --epochs {} --seed {}",
-        args.data.dataset,
-        args.layers
-            .iter()
-            .map(|w| w.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
-        args.activation,
-        config.epochs,
-        args.seed
+        args.data.dataset, args.layers, args.activation, config.epochs, args.seed
     );
     let bar = progress::bar(0, "training");
     let ann = train(

@@ -475,11 +475,7 @@ fn batch_gradients(
 
 /// The batch's mean loss and gradients for `ann` (finite-difference tests).
 #[cfg(test)]
-fn loss_and_gradients(
-    ann: &Ann,
-    x: &Array2<f32>,
-    labels: &[usize],
-) -> (f32, Gradients) {
+fn loss_and_gradients(ann: &Ann, x: &Array2<f32>, labels: &[usize]) -> (f32, Gradients) {
     let plans: Vec<Plan> = ann.geometry().unwrap().iter().map(Plan::of).collect();
     let (loss, _, grads) = batch_gradients(&ann.layers, &plans, x.clone(), labels);
     ((loss / x.nrows() as f64) as f32, grads)

@@ -210,56 +210,50 @@ proptest! {
 
     #[test]
     fn engine_matches_the_reference(seed in any::<u64>(), image in any::<u64>()) {
-        let model = random_model(seed, &ModelSpec::default());
-        let pixels = random_image(&model, image);
-        let run = FixedEngine::new(&model).run(&pixels);
-        let (spikes, logits, sats) = reference(&model, &pixels);
-        prop_assert_eq!(&run.spikes, &spikes);
-        prop_assert_eq!(&run.logits, &logits);
-        prop_assert_eq!(&run.saturations, &sats);
+        matches_the_reference(&random_model(seed, &ModelSpec::default()), image)?;
     }
 
     /// Convolutional networks (convolutions of every kernel, stride and padding drawn, max
     /// and average pooling) against the same reference.
     #[test]
     fn cnn_engine_matches_the_reference(seed in any::<u64>(), image in any::<u64>()) {
-        let model = random_model(seed, &ModelSpec::cnn());
-        let pixels = random_image(&model, image);
-        let run = FixedEngine::new(&model).run(&pixels);
-        let (spikes, logits, sats) = reference(&model, &pixels);
-        prop_assert_eq!(&run.spikes, &spikes);
-        prop_assert_eq!(&run.logits, &logits);
-        prop_assert_eq!(&run.saturations, &sats);
+        matches_the_reference(&random_model(seed, &ModelSpec::cnn()), image)?;
     }
 
     #[test]
     fn cnn_fast_path_equals_event_order(seed in any::<u64>(), image in any::<u64>()) {
-        let model = random_model(
-            seed,
-            &ModelSpec {
-                membrane_bits: Some(fs_model::fixed::MAX_MEMBRANE_BITS),
-                ..ModelSpec::cnn()
-            },
-        );
-        let pixels = random_image(&model, image);
-        let engine = FixedEngine::new(&model);
-        prop_assert_eq!(engine.run(&pixels), engine.run_event_order(&pixels));
+        fast_path_is_event_order(&ModelSpec::cnn(), seed, image)?;
     }
 
     /// With a wide membrane the engine takes its fast path; it must equal the event order.
     #[test]
     fn fast_path_equals_event_order(seed in any::<u64>(), image in any::<u64>()) {
-        let model = random_model(
-            seed,
-            &ModelSpec {
-                membrane_bits: Some(fs_model::fixed::MAX_MEMBRANE_BITS),
-                ..Default::default()
-            },
-        );
-        let pixels = random_image(&model, image);
-        let engine = FixedEngine::new(&model);
-        prop_assert_eq!(engine.run(&pixels), engine.run_event_order(&pixels));
+        fast_path_is_event_order(&ModelSpec::default(), seed, image)?;
     }
+}
+
+fn matches_the_reference(model: &Model, image: u64) -> Result<(), TestCaseError> {
+    let pixels = random_image(model, image);
+    let run = FixedEngine::new(model).run(&pixels);
+    let (spikes, logits, sats) = reference(model, &pixels);
+    prop_assert_eq!(&run.spikes, &spikes);
+    prop_assert_eq!(&run.logits, &logits);
+    prop_assert_eq!(&run.saturations, &sats);
+    Ok(())
+}
+
+/// With the widest membrane the engine takes its fast path where no sum can saturate; it
+/// must equal the event order.
+fn fast_path_is_event_order(spec: &ModelSpec, seed: u64, image: u64) -> Result<(), TestCaseError> {
+    let spec = ModelSpec {
+        membrane_bits: Some(fs_model::fixed::MAX_MEMBRANE_BITS),
+        ..*spec
+    };
+    let model = random_model(seed, &spec);
+    let pixels = random_image(&model, image);
+    let engine = FixedEngine::new(&model);
+    prop_assert_eq!(engine.run(&pixels), engine.run_event_order(&pixels));
+    Ok(())
 }
 
 /// The property tests above must see saturating and non-saturating networks alike.

@@ -23,6 +23,22 @@ fn events(masks: &[u32]) -> Vec<Event> {
         .collect()
 }
 
+/// Puts `event` (or nothing) on the layer's input bus.
+fn offer(layer: &mut DenseLayer, event: Option<Event>) {
+    layer.event_valid.next = event.is_some();
+    let (index, step) = event.flatten().map_or((0, 0), |(i, t, _)| (i, t));
+    layer.event_index.next = index.into();
+    layer.event_step.next = step.into();
+    layer.event_last.next = matches!(event, Some(None));
+}
+
+fn clock(layer: &mut DenseLayer) {
+    layer.clock.next = true.into();
+    settle(layer);
+    layer.clock.next = false.into();
+    settle(layer);
+}
+
 fn run(layer: &mut DenseLayer, datapath: Datapath, input: Vec<Event>, seed: u64) -> Vec<Event> {
     prepare(layer);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -34,11 +50,7 @@ fn run(layer: &mut DenseLayer, datapath: Datapath, input: Vec<Event>, seed: u64)
             return out;
         }
         let event = queue.front().copied();
-        layer.event_valid.next = event.is_some();
-        let (index, step) = event.flatten().map_or((0, 0), |(i, t, _)| (i, t));
-        layer.event_index.next = index.into();
-        layer.event_step.next = step.into();
-        layer.event_last.next = matches!(event, Some(None));
+        offer(layer, event);
         let ready = rng.gen_bool(0.7);
         layer.spike_ready.next = ready;
         settle(layer);
@@ -56,10 +68,7 @@ fn run(layer: &mut DenseLayer, datapath: Datapath, input: Vec<Event>, seed: u64)
         if event.is_some() && layer.event_ready.val() {
             queue.pop_front();
         }
-        layer.clock.next = true.into();
-        settle(layer);
-        layer.clock.next = false.into();
-        settle(layer);
+        clock(layer);
     }
     panic!(
         "the layer did not finish: {} of {images} images out",
@@ -115,11 +124,7 @@ fn timing(layer: &mut DenseLayer, input: &[Event]) -> (Vec<u64>, u64) {
     let mut taken = Vec::new();
     for cycle in 0..1_000_000 {
         let event = queue.front().copied();
-        layer.event_valid.next = event.is_some();
-        let (index, step) = event.flatten().map_or((0, 0), |(i, t, _)| (i, t));
-        layer.event_index.next = index.into();
-        layer.event_step.next = step.into();
-        layer.event_last.next = matches!(event, Some(None));
+        offer(layer, event);
         layer.spike_ready.next = true;
         settle(layer);
         if layer.spike_valid.val() && layer.spike_last.val() {
@@ -129,10 +134,7 @@ fn timing(layer: &mut DenseLayer, input: &[Event]) -> (Vec<u64>, u64) {
             queue.pop_front();
             taken.push(cycle);
         }
-        layer.clock.next = true.into();
-        settle(layer);
-        layer.clock.next = false.into();
-        settle(layer);
+        clock(layer);
     }
     panic!("the layer did not finish the image");
 }

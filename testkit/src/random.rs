@@ -187,28 +187,58 @@ pub fn random_model(seed: u64, spec: &ModelSpec) -> Model {
         SpikeValues::General => false,
         SpikeValues::Either => rng.gen_bool(0.5),
     };
-    let mut width = input.size();
-    let (mut ann_layers, mut fs_layers) = (Vec::new(), Vec::new());
+    let values = if powers_of_two {
+        Values::PowersOfTwo
+    } else {
+        Values::General
+    };
+    let mut layers = Vec::new();
+    dense_layers(
+        &mut rng,
+        &format,
+        input.size(),
+        hidden,
+        8,
+        values,
+        &mut layers,
+    );
+    finish(seed, input, format, layers)
+}
+
+/// `hidden` dense hidden layers of 1 to `most` neurons and a dense output layer, after
+/// `width` inputs, appended to `layers`.
+fn dense_layers(
+    rng: &mut ChaCha8Rng,
+    format: &FixedFormat,
+    mut width: usize,
+    hidden: usize,
+    most: usize,
+    values: Values,
+    layers: &mut Vec<(AnnLayer, FsLayer)>,
+) {
     for l in 0..=hidden {
-        let last = l == hidden;
-        let outputs = rng.gen_range(1..=8);
-        let values = if powers_of_two {
-            Values::PowersOfTwo
-        } else {
-            Values::General
-        };
-        let (ann, fs) = layer(
-            &mut rng,
-            &format,
+        let outputs = rng.gen_range(1..=most);
+        let dim = (outputs, width);
+        layers.push(layer(
+            rng,
+            format,
             LayerKind::Dense,
-            (outputs, width),
-            last,
+            dim,
+            l == hidden,
             values,
-        );
-        ann_layers.push(ann);
-        fs_layers.push(fs);
+        ));
         width = outputs;
     }
+}
+
+/// The model of `layers`, checked.
+fn finish(
+    seed: u64,
+    input: InputEncoding,
+    format: FixedFormat,
+    layers: Vec<(AnnLayer, FsLayer)>,
+) -> Model {
+    let (ann_layers, fs_layers) = layers.into_iter().unzip();
     let model = Model {
         ann: Ann {
             input,
@@ -249,7 +279,7 @@ fn random_cnn(seed: u64, spec: &ModelSpec) -> Model {
         SpikeValues::General => true,
         SpikeValues::Either => rng.gen_bool(0.5),
     };
-    let (mut ann_layers, mut fs_layers) = (Vec::new(), Vec::new());
+    let mut layers = Vec::new();
     let mut shape = Shape {
         channels: input.channels,
         height: input.height,
@@ -297,44 +327,24 @@ fn random_cnn(seed: u64, spec: &ModelSpec) -> Model {
             Some(p) => p.output(neurons).expect("the window fits"),
             None => neurons,
         };
-        ann_layers.push(ann);
-        fs_layers.push(fs);
+        layers.push((ann, fs));
     }
-    let mut width = shape.size();
     let hidden = spec.hidden.unwrap_or_else(|| rng.gen_range(0..=1)).min(1);
-    for l in 0..=hidden {
-        let last = l == hidden;
-        let outputs = rng.gen_range(1..=6);
-        let values = if general {
-            Values::General
-        } else {
-            Values::PowersOfTwo
-        };
-        let (ann, fs) = layer(
-            &mut rng,
-            &format,
-            LayerKind::Dense,
-            (outputs, width),
-            last,
-            values,
-        );
-        ann_layers.push(ann);
-        fs_layers.push(fs);
-        width = outputs;
-    }
-    let model = Model {
-        ann: Ann {
-            input,
-            layers: ann_layers,
-        },
-        format,
-        layers: fs_layers,
-        conversion: ConversionInfo::default(),
+    let values = if general {
+        Values::General
+    } else {
+        Values::PowersOfTwo
     };
-    model
-        .validate()
-        .unwrap_or_else(|e| panic!("random CNN {seed} is invalid: {e:#}"));
-    model
+    dense_layers(
+        &mut rng,
+        &format,
+        shape.size(),
+        hidden,
+        6,
+        values,
+        &mut layers,
+    );
+    finish(seed, input, format, layers)
 }
 
 /// One random image for a model's input (the first of [`random_images`]).

@@ -1,4 +1,4 @@
-//! `fpga-host import`: bring dense weights trained elsewhere, then convert them.
+//! `fpga-host import`: bring weights trained elsewhere, then convert them.
 
 use super::DataArgs;
 use super::convert::{ConvertArgs, convert_and_save};
@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use fs_model::activation::Activation;
 use fs_model::import::{Layout, import_npz};
-use fs_model::train::{accuracy, input_encoding};
+use fs_model::train::{accuracy, input_encoding, parse_layers};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -18,9 +18,14 @@ pub struct ImportArgs {
     /// Hidden activation of the imported network.
     #[arg(long, default_value = "relu")]
     pub activation: Activation,
-    /// Weight layout: torch ([outputs, inputs]) or keras ([inputs, outputs]).
+    /// Weight layout: torch ([outputs, inputs]; conv [out, in, k, k]) or keras ([inputs,
+    /// outputs]; conv [k, k, in, out]).
     #[arg(long, default_value = "torch")]
     pub layout: Layout,
+    /// The layers, as `train --layers` spells them (conv16k5s2,maxpool2,dense10): needed for
+    /// convolutions and pooling, checked against the arrays.
+    #[arg(long)]
+    pub layers: Option<String>,
     /// Model file to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -30,11 +35,18 @@ pub struct ImportArgs {
 
 pub fn run(args: ImportArgs) -> Result<()> {
     let split = args.data.load()?;
+    let input = input_encoding(&split.train);
+    let topology = args
+        .layers
+        .as_deref()
+        .map(|l| parse_layers(l, &input))
+        .transpose()?;
     let ann = import_npz(
         &args.npz,
-        input_encoding(&split.train),
+        input,
         args.activation,
         args.layout,
+        topology.as_deref(),
     )?;
     eprintln!(
         "imported {:?}: ANN test accuracy {:.4}",

@@ -169,3 +169,22 @@ fn a_convolutional_network_trains_and_converts() {
     assert!(r.fixed_agrees_with_ann > 0.95, "{r:?}");
     assert!(r.fs_fixed_accuracy > ann_accuracy - 0.03, "{r:?}");
 }
+
+/// The shipped CNN meets the CNN issue's targets on all 10,000 MNIST test images.
+#[test]
+fn shipped_mnist_cnn_meets_the_targets_on_all_10000_test_images() {
+    let model = fs_testkit::shipped::model("mnist-cnn.fsnn");
+    let test = shipped::mnist().1;
+    let r = evaluate(&model, &test, &mut |_| {}).unwrap();
+    assert_eq!(r.images, 10_000);
+    assert!(r.ann_accuracy >= 0.994, "ANN {}", r.ann_accuracy);
+    assert!(r.fs_fixed_accuracy >= 0.993, "{r:?}");
+    assert!(
+        (r.fs_fixed_accuracy - r.ann_accuracy).abs() <= 0.001,
+        "{r:?}"
+    );
+    assert!(r.spikes_per_neuron <= 1.0, "{}", r.spikes_per_neuron);
+    assert_eq!(r.saturations_total, 0);
+    let kinds: Vec<&str> = model.ann.layers.iter().map(|l| l.kind_name()).collect();
+    assert_eq!(kinds, ["conv2d", "conv2d", "dense", "dense"]);
+}

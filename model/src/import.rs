@@ -13,7 +13,7 @@
 //! of the first dense layer after maps are reordered to the channel-major order of the model.
 
 use crate::activation::Activation;
-use crate::network::{Ann, AnnLayer, InputEncoding, LayerKind, Pool};
+use crate::network::{Ann, AnnLayer, Geometry, InputEncoding, LayerKind, Pool, Shape};
 use crate::train::LayerSpec;
 use anyhow::{Context, Result, bail, ensure};
 use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2, Ix4};
@@ -121,8 +121,13 @@ pub fn read_npz(
         );
     }
     let mut layers: Vec<AnnLayer> = Vec::with_capacity(count);
-    // Whether the previous layer's outputs are maps (Keras flattens them channel-last).
-    let mut maps: Option<crate::network::Shape> = None;
+    // What the next layer receives, and whether it is maps (Keras flattens them channel-last).
+    let mut shape = Ann {
+        input,
+        layers: Vec::new(),
+    }
+    .input_shape();
+    let mut maps: Option<Shape> = None;
     for l in 0..count {
         let name = format!("w{l}");
         let (kind, rows) = kinds.get(l).copied().unwrap_or((LayerKind::Dense, 0));
@@ -169,23 +174,14 @@ pub fn read_npz(
             activation,
             pool: pools.get(l).copied().flatten(),
         });
-        // The shape this layer hands on, for the next dense layer's Keras column order.
-        maps = match (
-            kind,
-            Ann {
-                input,
-                layers: layers.clone(),
-            }
-            .geometry(),
-        ) {
-            (_, Ok(g))
-                if g.last()
-                    .is_some_and(|g| g.output.height * g.output.width > 1) =>
-            {
-                g.last().map(|g| g.output)
-            }
-            _ => None,
-        };
+        // The shape this layer hands on, for the next dense layer's Keras column order (a
+        // layer that does not fit is named by the validation below).
+        let last = layers.last().expect("just pushed");
+        maps = Geometry::new(kind, shape, last.weight.dim(), last.pool)
+            .ok()
+            .map(|g| g.output)
+            .filter(|out| out.height * out.width > 1);
+        shape = maps.unwrap_or_else(|| Shape::flat(last.outputs()));
     }
     let unused: Vec<&String> = names
         .iter()
@@ -238,11 +234,7 @@ fn conv_weights(a: ArrayD<f32>, kernel: usize, layout: Layout, name: &str) -> Re
 
 /// A Keras dense kernel (already `[outputs, inputs]`) whose inputs are maps flattened
 /// channel-last (`(y, x, c)`), with its columns put in the model's `(c, y, x)` order.
-fn channel_major_columns(
-    w: &Array2<f32>,
-    shape: crate::network::Shape,
-    name: &str,
-) -> Result<Array2<f32>> {
+fn channel_major_columns(w: &Array2<f32>, shape: Shape, name: &str) -> Result<Array2<f32>> {
     ensure!(
         w.ncols() == shape.size(),
         "`{name}` takes {} inputs, the maps before it hold {}",

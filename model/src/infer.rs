@@ -72,16 +72,9 @@ fn is_plain(ann: &Ann) -> bool {
 /// Float forward pass of the ANN on one image: returns the logits.
 pub fn ann_logits(ann: &Ann, pixels: &[u8]) -> Vec<f32> {
     if !is_plain(ann) {
-        let geometry = ann.geometry().expect("a validated network");
-        let mut x: Vec<f64> = pixels.iter().map(|&p| ann.input.value(p as u32)).collect();
-        for (layer, g) in ann.layers.iter().zip(&geometry) {
-            let mut z = linear(g, &layer.weight, |j| layer.bias[g.row(j)] as f64, &x);
-            if layer.activation != Activation::Identity {
-                z.iter_mut().for_each(|v| *v = layer.activation.apply(*v));
-            }
-            x = pool_values(g, z);
-        }
-        return x.into_iter().map(|v| v as f32).collect();
+        // The output layer is the identity and unpooled: its pre-activations are the logits.
+        let logits = ann_preactivations(ann, pixels).pop().unwrap_or_default();
+        return logits.into_iter().map(|v| v as f32).collect();
     }
     let scale = 1.0 / ann.input.max_value as f32;
     let mut x: Array1<f32> = pixels.iter().map(|&p| p as f32 * scale).collect();

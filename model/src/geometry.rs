@@ -40,6 +40,22 @@ impl Shape {
     }
 }
 
+/// The order in which a layer's stage of `shape` sends one step's spikes on the bus:
+/// position-major (every channel of position 0, then every channel of position 1, ...), the
+/// order in which the convolution hardware fires a map whatever its lanes. `None` when that is
+/// ascending index (flat stages, one-channel maps). The input encoder always sends ascending.
+pub fn send_order(shape: Shape) -> Option<Vec<usize>> {
+    let plane = shape.height * shape.width;
+    if shape.channels == 1 || plane == 1 {
+        return None;
+    }
+    Some(
+        (0..plane)
+            .flat_map(|pos| (0..shape.channels).map(move |c| c * plane + pos))
+            .collect(),
+    )
+}
+
 /// How a layer's neurons connect to its inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]

@@ -21,11 +21,12 @@
 
 use crate::activation::Activation;
 use crate::fixed::SignedRange;
-use crate::geometry::{FanOut, Geometry, LayerKind, PoolKind, fan_out};
+use crate::geometry::{FanOut, Geometry, LayerKind, PoolKind, fan_out, send_order};
 use crate::network::{Ann, Model};
 use crate::network::{InputEncoding, accumulation_bounds};
 use crate::neuron::{FsRom, output_value};
 use ndarray::{Array1, Array2};
+use std::sync::Arc;
 
 /// Index of the first largest value: the one tie rule used for every class decision.
 pub fn argmax<T: PartialOrd + Copy>(values: &[T]) -> usize {
@@ -209,11 +210,20 @@ pub struct FixedRun {
     pub logits: Vec<i64>,
     /// Saturations per layer (accumulation and fire phase).
     pub saturations: Vec<u64>,
+    /// The bus order of every stage's spikes within a step ([`crate::geometry::send_order`];
+    /// `None`: ascending), shared by every run of one engine.
+    pub orders: Arc<Vec<Option<Vec<usize>>>>,
 }
 
 impl FixedRun {
     pub fn class(&self) -> usize {
         argmax(&self.logits)
+    }
+
+    /// Stage `s`'s spikes as bus events `(neuron, 0-based step)`, in bus order.
+    pub fn bus_events(&self, s: usize) -> Vec<(u32, u32)> {
+        let order = self.orders.get(s).and_then(Option::as_deref);
+        bus_events(&self.spikes[s], order)
     }
 
     /// Spike count of each stage, input encoding first.
@@ -223,6 +233,29 @@ impl FixedRun {
             .map(|s| s.iter().map(|m| m.count_ones() as u64).sum())
             .collect()
     }
+}
+
+/// Spike masks as bus events `(neuron, 0-based step)`: step-major, and within a step in
+/// `order` (ascending index when `None`): the order in which every engine adds them.
+pub fn bus_events(masks: &[u32], order: Option<&[usize]>) -> Vec<(u32, u32)> {
+    let steps = masks
+        .iter()
+        .map(|m| 32 - m.leading_zeros())
+        .max()
+        .unwrap_or(0);
+    let mut events = Vec::new();
+    for t in 0..steps {
+        let mut push = |i: usize| {
+            if masks[i] >> t & 1 == 1 {
+                events.push((i as u32, t));
+            }
+        };
+        match order {
+            Some(order) => order.iter().for_each(|&i| push(i)),
+            None => (0..masks.len()).for_each(push),
+        }
+    }
+    events
 }
 
 /// How a layer's senders reach its accumulators.
@@ -259,6 +292,8 @@ pub struct FixedEngine {
     membrane: SignedRange,
     /// The fan-out kernel, chosen for this CPU once.
     axpy: Axpy,
+    /// Every stage's bus order (see [`FixedRun::orders`]).
+    orders: Arc<Vec<Option<Vec<usize>>>>,
 }
 
 /// `acc[j] += row[j] * y`: one sender's contribution to every receiver.
@@ -332,26 +367,40 @@ impl FixedEngine {
                 }
             })
             .collect();
+        // The input encoder sends ascending; each hidden layer its sent map position-major.
+        let orders = std::iter::once(None)
+            .chain(geometry.iter().map(|g| {
+                send_order(match g.pool {
+                    Some(p) if p.kind == PoolKind::Max => g.output,
+                    _ => g.neurons,
+                })
+            }))
+            .collect();
         FixedEngine {
             layers,
             input_values: model.input().spike_values(),
             input: *model.input(),
             membrane,
             axpy: select_axpy(),
+            orders: Arc::new(orders),
         }
     }
 
     /// Runs one image (pixels must already be checked against the input encoding).
     pub fn run(&self, pixels: &[u8]) -> FixedRun {
-        let mut run = FixedRun::default();
+        let mut run = FixedRun {
+            orders: self.orders.clone(),
+            ..FixedRun::default()
+        };
         let mut masks: Vec<u32> = pixels.iter().map(|&p| self.input.mask(p as u32)).collect();
         let mut values: &[i64] = &self.input_values;
-        for layer in &self.layers {
+        for (l, layer) in self.layers.iter().enumerate() {
             let mut saturations = 0;
             let acc = if layer.exact {
                 self.accumulate_exact(layer, &masks, values)
             } else {
-                self.accumulate_events(layer, &masks, values, &mut saturations)
+                let order = self.orders[l].as_deref();
+                self.accumulate_events(layer, &masks, order, values, &mut saturations)
             };
             run.spikes.push(masks);
             match &layer.rom {
@@ -414,28 +463,25 @@ impl FixedEngine {
         &self,
         layer: &EngineLayer,
         masks: &[u32],
+        order: Option<&[usize]>,
         values: &[i64],
         saturations: &mut u64,
     ) -> Vec<i64> {
         let mut acc = layer.init.clone();
-        for (step, &d) in values.iter().enumerate() {
-            for (i, &mask) in masks.iter().enumerate() {
-                if mask >> step & 1 == 0 {
-                    continue;
-                }
-                match &layer.connection {
-                    Connection::Dense { weight_t } => {
-                        let row = &weight_t[i * layer.outputs..(i + 1) * layer.outputs];
-                        for (a, &w) in acc.iter_mut().zip(row) {
-                            *a = self.membrane.saturate(*a + w as i64 * d, saturations);
-                        }
+        for (i, step) in bus_events(masks, order) {
+            let (i, d) = (i as usize, values[step as usize]);
+            match &layer.connection {
+                Connection::Dense { weight_t } => {
+                    let row = &weight_t[i * layer.outputs..(i + 1) * layer.outputs];
+                    for (a, &w) in acc.iter_mut().zip(row) {
+                        *a = self.membrane.saturate(*a + w as i64 * d, saturations);
                     }
-                    Connection::Sparse(fan) => {
-                        let (targets, weights) = fan.of(i);
-                        for (&j, &w) in targets.iter().zip(weights) {
-                            let a = &mut acc[j as usize];
-                            *a = self.membrane.saturate(*a + w as i64 * d, saturations);
-                        }
+                }
+                Connection::Sparse(fan) => {
+                    let (targets, weights) = fan.of(i);
+                    for (&j, &w) in targets.iter().zip(weights) {
+                        let a = &mut acc[j as usize];
+                        *a = self.membrane.saturate(*a + w as i64 * d, saturations);
                     }
                 }
             }
@@ -464,6 +510,11 @@ impl FixedEngine {
 
     /// Synaptic operations of a run: every spike times the receivers of its sender.
     pub fn synaptic_ops(&self, run: &FixedRun) -> u64 {
+        self.layer_synaptic_ops(run).iter().sum()
+    }
+
+    /// [`FixedEngine::synaptic_ops`] of each layer.
+    pub fn layer_synaptic_ops(&self, run: &FixedRun) -> Vec<u64> {
         run.spikes
             .iter()
             .enumerate()
@@ -475,7 +526,7 @@ impl FixedEngine {
                     .map(|(i, m)| m.count_ones() as u64 * self.receivers(l, i) as u64)
                     .sum::<u64>()
             })
-            .sum()
+            .collect()
     }
 
     /// The event-order path regardless of the saturation bound (for tests of the fast path).
@@ -494,6 +545,7 @@ impl FixedEngine {
             input: self.input,
             membrane: self.membrane,
             axpy: self.axpy,
+            orders: self.orders.clone(),
         };
         forced.run(pixels)
     }

@@ -92,6 +92,8 @@ fn reference(model: &Model, pixels: &[u8]) -> (Vec<Vec<u32>>, Vec<i64>, Vec<u64>
         w: i.width,
     };
     let mut averaged_from = None;
+    // The map the previous layer sent, if it was a convolution.
+    let mut sent_map: Option<Maps> = None;
     let mut spikes = Vec::new();
     let mut logits = Vec::new();
     let mut sats = Vec::new();
@@ -125,8 +127,17 @@ fn reference(model: &Model, pixels: &[u8]) -> (Vec<Vec<u32>>, Vec<i64>, Vec<u64>
                 layer.bias[row] as i128 + layer.imp as i128
             })
             .collect();
+        // Bus order within a step: pixels and dense neurons ascending, a convolution's map
+        // position by position, every channel of a position in turn.
+        let order: Vec<usize> = match sent_map {
+            Some(map) => (0..map.h * map.w)
+                .flat_map(|pos| (0..map.c).map(move |c| c * map.h * map.w + pos))
+                .collect(),
+            None => (0..masks.len()).collect(),
+        };
         for (step, &d) in values.iter().enumerate() {
-            for (i, &mask) in masks.iter().enumerate() {
+            for &i in &order {
+                let mask = masks[i];
                 if mask & (1 << step) != 0 {
                     for (j, a) in acc.iter_mut().enumerate() {
                         if let Some(w) = weight_of(model, l, input, neurons, averaged_from, j, i) {
@@ -159,6 +170,7 @@ fn reference(model: &Model, pixels: &[u8]) -> (Vec<Vec<u32>>, Vec<i64>, Vec<u64>
         }
         averaged_from = None;
         input = neurons;
+        sent_map = (ann.kind != LayerKind::Dense).then_some(neurons);
         if let Some(pool) = ann.pool {
             let pooled = Maps {
                 c: neurons.c,
@@ -195,6 +207,7 @@ fn reference(model: &Model, pixels: &[u8]) -> (Vec<Vec<u32>>, Vec<i64>, Vec<u64>
                     }
                 }
                 masks = out;
+                sent_map = Some(pooled);
             } else {
                 averaged_from = Some((neurons, pool.window));
             }

@@ -22,27 +22,15 @@ pub struct ImageRun {
     pub stage_done: Vec<u64>,
 }
 
-/// Spike masks as bus events, in bus order (step-major, ascending neuron).
+/// Spike masks as bus events, in ascending order within each step (the input encoder's and
+/// a dense layer's bus order).
 pub fn spike_events(masks: &[u32]) -> Vec<Spike> {
-    let steps = masks
-        .iter()
-        .map(|m| 32 - m.leading_zeros())
-        .max()
-        .unwrap_or(0);
-    (0..steps)
-        .flat_map(|t| {
-            masks
-                .iter()
-                .enumerate()
-                .filter(move |(_, m)| *m >> t & 1 == 1)
-                .map(move |(i, _)| (i as u32, t))
-        })
-        .collect()
+    fs_model::infer::bus_events(masks, None)
 }
 
 /// The golden run's spikes in bus order, per stage.
 pub fn golden_spikes(run: &FixedRun) -> Vec<Vec<Spike>> {
-    run.spikes.iter().map(|masks| spike_events(masks)).collect()
+    (0..run.spikes.len()).map(|s| run.bus_events(s)).collect()
 }
 
 /// Where a run first left the golden model.

@@ -32,7 +32,7 @@ fn compare(model: &fs_model::network::Model, config: &HwConfig, images: &[&[u8]]
     let mut accel = Accelerator::new(model, config).unwrap();
     let (runs, _) = run_images(&mut accel, images, 50_000_000).unwrap();
     assert_golden(model, images, &runs);
-    assert_counters(model, images, &runs, &read_counters(&mut accel));
+    assert_counters(model, config, images, &runs, &read_counters(&mut accel));
     runs
 }
 
@@ -40,6 +40,7 @@ fn compare(model: &fs_model::network::Model, config: &HwConfig, images: &[&[u8]]
 /// golden model counts them, busy cycles no fewer than the operations the spikes need.
 fn assert_counters(
     model: &fs_model::network::Model,
+    config: &HwConfig,
     images: &[&[u8]],
     runs: &[ImageRun],
     counters: &[u64],
@@ -65,12 +66,21 @@ fn assert_counters(
         // The counter counts cycles with a saturated write in any lane.
         let saturations: u64 = golden.iter().map(|g| g.saturations[l]).sum();
         let cycles = get(Counter::Saturations(l));
-        let lanes = model.layers[l].outputs() as u64;
+        let lanes = config.lanes[l] as u64;
         assert!(
             cycles <= saturations && saturations <= cycles * lanes,
             "layer {l}: {cycles} saturation cycles for {saturations} saturations"
         );
-        assert!(get(Counter::Busy(l)) >= spikes, "busy cycles of layer {l}");
+        // Every busy cycle does at most one operation per lane; a dense layer's every event
+        // takes one cycle at least.
+        let ops: u64 = golden.iter().map(|g| engine.layer_synaptic_ops(g)[l]).sum();
+        assert!(
+            get(Counter::Busy(l)) * lanes >= ops,
+            "busy cycles of layer {l}"
+        );
+        if model.ann.layers[l].kind == fs_model::geometry::LayerKind::Dense {
+            assert!(get(Counter::Busy(l)) >= spikes, "busy cycles of layer {l}");
+        }
     }
 }
 
@@ -100,6 +110,37 @@ proptest::proptest! {
         let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
         compare(&model, &HwConfig::new(lanes), &images);
     }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Random convolutional networks (kernels, strides, padding, channels, max and average
+    /// pooling, general spike values, saturating edges of the format) with random banks per
+    /// convolution and lanes per dense layer: RTL equals golden, bit for bit.
+    #[test]
+    fn random_convolutional_networks_are_bit_exact(seed in proptest::prelude::any::<u64>()) {
+        let model = random_model(seed, &ModelSpec::rtl_cnn());
+        let lanes = random_lanes(&model, seed);
+        let images = random_images(&model, 3, seed ^ 0x5eed);
+        let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+        compare(&model, &HwConfig::new(lanes), &images);
+    }
+}
+
+/// Random lanes for every layer: any count for a dense layer, whole banks for a convolution.
+fn random_lanes(model: &fs_model::network::Model, seed: u64) -> Vec<usize> {
+    let unit = HwConfig::uniform(model, 1);
+    let most = HwConfig::uniform(model, 256);
+    unit.lanes
+        .iter()
+        .zip(&most.lanes)
+        .enumerate()
+        .map(|(l, (&u, &m))| {
+            let r = (seed as usize >> (8 * l)) & 0xff;
+            u * (1 + r % (m / u))
+        })
+        .collect()
 }
 
 #[test]

@@ -39,6 +39,9 @@ pub struct ModelSpec {
     pub convolutions: bool,
     /// The input (for a CNN: its maps); `None`: a small one at random.
     pub input: Option<InputEncoding>,
+    /// Only what the RTL runs (`fs_hdl::core::accelerator::supports`): max pooling of windows
+    /// that tile the map, average pooling only in front of another convolution.
+    pub rtl: bool,
 }
 
 impl Default for ModelSpec {
@@ -49,6 +52,7 @@ impl Default for ModelSpec {
             spike_values: SpikeValues::Either,
             convolutions: false,
             input: None,
+            rtl: false,
         }
     }
 }
@@ -67,6 +71,14 @@ impl ModelSpec {
         ModelSpec {
             convolutions: true,
             ..Default::default()
+        }
+    }
+
+    /// A random convolutional network that the RTL runs.
+    pub fn rtl_cnn() -> Self {
+        ModelSpec {
+            rtl: true,
+            ..Self::cnn()
         }
     }
 }
@@ -285,7 +297,8 @@ fn random_cnn(seed: u64, spec: &ModelSpec) -> Model {
         height: input.height,
         width: input.width,
     };
-    for _ in 0..rng.gen_range(1..=2) {
+    let convolutions = rng.gen_range(1..=2);
+    for c in 0..convolutions {
         let padding = rng.gen_range(0..=1);
         let largest = (shape.height.min(shape.width) + 2 * padding).min(3);
         let kernel = rng.gen_range((padding + 1).max(1)..=largest.max(padding + 1));
@@ -302,13 +315,14 @@ fn random_cnn(seed: u64, spec: &ModelSpec) -> Model {
             width: (shape.width + 2 * padding - kernel) / stride + 1,
         };
         let fits = |w: usize| w <= neurons.height && w <= neurons.width;
+        let tiles = |w: usize| neurons.height % w == 0 && neurons.width % w == 0;
         let pool = match rng.gen_range(0..3) {
-            1 if fits(2) => Some(Pool {
+            1 if fits(2) && (!spec.rtl || tiles(2)) => Some(Pool {
                 kind: PoolKind::Max,
                 window: 2,
-                stride: rng.gen_range(1..=2),
+                stride: if spec.rtl { 2 } else { rng.gen_range(1..=2) },
             }),
-            2 if fits(2) => Some(Pool {
+            2 if fits(2) && (!spec.rtl || c + 1 < convolutions) => Some(Pool {
                 kind: PoolKind::Avg,
                 window: 2,
                 stride: 2,
@@ -410,6 +424,7 @@ mod tests {
                 spike_values: SpikeValues::PowersOfTwo,
                 convolutions: false,
                 input: None,
+                rtl: false,
             };
             let model = random_model(seed, &spec);
             assert_eq!(model.layers.len(), 3);

@@ -10,12 +10,14 @@
 //! Counters, readable through `counter_select` / `counter_value` (see [`Counter`]), count
 //! cycles, images, the spikes on every bus and the busy cycles of every layer.
 
+use crate::core::conv_layer::ConvLayer;
 use crate::core::datapath::Datapath;
 use crate::core::dense_layer::DenseLayer;
 use crate::core::input_encoder::InputEncoder;
 use crate::core::spike_fifo::SpikeFifo;
 use anyhow::{Context, Result, bail};
-use fs_model::network::{LayerKind, Model};
+use fs_model::geometry::{LayerKind, PoolKind};
+use fs_model::network::Model;
 use rust_hdl::prelude::*;
 
 /// Events a spike-bus FIFO holds unless the configuration says otherwise.
@@ -38,34 +40,80 @@ impl HwConfig {
         }
     }
 
-    /// Up to `max_lanes` lanes per layer, never more than the layer has neurons.
+    /// Up to `max_lanes` lanes per layer, never more than the layer has neurons; a
+    /// convolution layer takes whole banks (every output channel, times the pooling window's
+    /// neurons), at least one.
     pub fn uniform(model: &Model, max_lanes: usize) -> Self {
+        let geometry = model.geometry();
         Self::new(
             model
                 .layers
                 .iter()
-                .map(|l| l.outputs().min(max_lanes))
+                .zip(&geometry)
+                .map(|(l, g)| match g.kind {
+                    LayerKind::Dense => l.outputs().min(max_lanes),
+                    LayerKind::Conv2d { .. } => {
+                        let slots = match g.pool {
+                            Some(p) if p.kind == PoolKind::Max => p.window * p.window,
+                            _ => 1,
+                        };
+                        let unit = g.neurons.channels * slots;
+                        let positions = g.neurons.height * g.neurons.width;
+                        unit * (max_lanes / unit).clamp(1, positions / slots)
+                    }
+                })
                 .collect(),
         )
     }
 }
 
-/// Whether this RTL can run `model`; the error names the first layer it cannot run.
+/// Whether this RTL can run `model`; the error names the first layer it cannot run and why.
 pub fn supports(model: &Model) -> Result<()> {
-    if let Some((l, layer)) = model
-        .ann
-        .layers
-        .iter()
-        .enumerate()
-        .find(|(_, layer)| layer.kind != LayerKind::Dense || layer.pool.is_some())
-    {
-        bail!(
-            "layer {l} is a {}{} layer: the RTL runs dense layers without pooling only \
-             (convolution and pooling run in the golden model; their hardware is not built \
-             yet)",
-            layer.kind_name(),
-            if layer.pool.is_some() { " pooled" } else { "" }
-        );
+    let geometry = model.geometry();
+    let last = geometry.len() - 1;
+    for (l, g) in geometry.iter().enumerate() {
+        let previous = l.checked_sub(1).map(|p| &geometry[p]);
+        let averaged = previous.is_some_and(|p| p.pool.is_some_and(|q| q.kind == PoolKind::Avg));
+        match g.kind {
+            LayerKind::Conv2d { .. } => {
+                if l == last {
+                    bail!("layer {l} is a convolution: the RTL's output layer is dense");
+                }
+                if previous.is_some_and(|p| p.kind == LayerKind::Dense) {
+                    bail!(
+                        "layer {l} is a convolution after a dense layer: the RTL runs \
+                         convolutions first, then dense layers"
+                    );
+                }
+                if let Some(p) = g.pool.filter(|p| p.kind == PoolKind::Max) {
+                    let map = g.neurons;
+                    if p.stride != p.window
+                        || map.height % p.window != 0
+                        || map.width % p.window != 0
+                    {
+                        bail!(
+                            "layer {l} max-pools {0}x{0} windows with stride {1} on a {2}x{3} \
+                             map: the RTL pools windows that tile the map",
+                            p.window,
+                            p.stride,
+                            map.height,
+                            map.width
+                        );
+                    }
+                }
+            }
+            LayerKind::Dense => {
+                if g.pool.is_some() {
+                    bail!("layer {l} is a pooled dense layer: the RTL pools convolutions only");
+                }
+                if averaged {
+                    bail!(
+                        "layer {l} is a dense layer fed by an average-pooled layer: the RTL \
+                         feeds average-pooled maps to convolutions only"
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -135,7 +183,10 @@ pub struct Accelerator {
     pub load_address: Signal<In, Bits<16>>,
     pub load_data: Signal<In, Bits<32>>,
     pub encoder: InputEncoder,
+    /// FIFO `s` feeds stage `s` (layer `s`; the last one the result port).
     pub fifos: Vec<SpikeFifo>,
+    /// The convolution layers (stages `0..C`), then the dense layers (stages `C..`).
+    pub convs: Vec<ConvLayer>,
     pub layers: Vec<DenseLayer>,
     cycles: DFF<Bits<32>>,
     images_in: DFF<Bits<32>>,
@@ -157,7 +208,12 @@ pub struct Accelerator {
     sign_bit: Constant<Bits<32>>,
     sign_extension: Constant<Bits<32>>,
     logit: Signal<Local, Bits<32>>,
+    /// Per stage: the layer's busy and saturated pulses and its event handshake.
+    stage_busy: Vec<Signal<Local, Bit>>,
+    stage_saturated: Vec<Signal<Local, Bit>>,
+    stage_ready: Vec<Signal<Local, Bit>>,
     _layers: usize,
+    _convs: usize,
 }
 
 impl Accelerator {
@@ -178,18 +234,37 @@ impl Accelerator {
         let datapath = Datapath::of_model(model)?;
         let weight_bits = model.format.weight_bits as usize;
         let mut sender_values = model.input().spike_values();
-        let mut layers = Vec::new();
+        let geometry = model.geometry();
+        let (mut convs, mut layers) = (Vec::new(), Vec::new());
         for (l, (layer, &lanes)) in model.layers.iter().zip(&config.lanes).enumerate() {
-            layers.push(
-                DenseLayer::new(layer, datapath, weight_bits, &sender_values, lanes)
+            let g = &geometry[l];
+            let previous = l.checked_sub(1).map(|p| &geometry[p]);
+            if matches!(g.kind, LayerKind::Conv2d { .. }) {
+                convs.push(
+                    ConvLayer::new(
+                        layer,
+                        g,
+                        previous,
+                        datapath,
+                        weight_bits,
+                        &sender_values,
+                        lanes,
+                    )
                     .with_context(|| format!("layer {l}"))?,
-            );
+                );
+            } else {
+                layers.push(
+                    DenseLayer::new(layer, datapath, weight_bits, &sender_values, lanes)
+                        .with_context(|| format!("layer {l}"))?,
+                );
+            }
             if let Some(rom) = &layer.rom {
                 sender_values = rom.d.clone();
             }
         }
         let sign_bit = datapath.sign_bit();
-        let count = layers.len();
+        let stages = convs.len() + layers.len();
+        let count = stages;
         let select = |counter: fn(usize) -> Counter| {
             (0..count)
                 .map(|l| Constant::new((counter(l).select(count) as u64).into()))
@@ -215,26 +290,31 @@ impl Accelerator {
             load_lane: Default::default(),
             load_address: Default::default(),
             load_data: Default::default(),
-            layer_number: (0..layers.len())
+            layer_number: (0..stages)
                 .map(|l| Constant::new((l as u64).into()))
                 .collect(),
             encoder: InputEncoder::new(model.input()),
             // One in front of every layer, and one between the output layer and the port.
-            fifos: (0..=layers.len())
+            fifos: (0..=stages)
                 .map(|_| SpikeFifo::new(config.fifo_depth))
                 .collect(),
             cycles: Default::default(),
             images_in: Default::default(),
             images_out: Default::default(),
-            spikes: (0..layers.len()).map(|_| Default::default()).collect(),
-            busy_pulse: (0..layers.len()).map(|_| Default::default()).collect(),
-            saturated_pulse: (0..layers.len()).map(|_| Default::default()).collect(),
-            busy: (0..layers.len()).map(|_| Default::default()).collect(),
-            saturations: (0..layers.len()).map(|_| Default::default()).collect(),
+            spikes: (0..stages).map(|_| Default::default()).collect(),
+            busy_pulse: (0..stages).map(|_| Default::default()).collect(),
+            saturated_pulse: (0..stages).map(|_| Default::default()).collect(),
+            busy: (0..stages).map(|_| Default::default()).collect(),
+            saturations: (0..stages).map(|_| Default::default()).collect(),
             spikes_select: select(Counter::Spikes),
             busy_select: select(Counter::Busy),
             saturations_select: select(Counter::Saturations),
-            _layers: layers.len(),
+            _layers: stages,
+            _convs: convs.len(),
+            stage_busy: (0..stages).map(|_| Default::default()).collect(),
+            stage_saturated: (0..stages).map(|_| Default::default()).collect(),
+            stage_ready: (0..stages).map(|_| Default::default()).collect(),
+            convs,
             layers,
             best_flipped: Default::default(),
             best_index: Default::default(),
@@ -261,48 +341,82 @@ impl Logic for Accelerator {
         self.encoder.pixel_valid.next = self.pixel_valid.val();
         self.encoder.pixel_value.next = self.pixel_value.val();
         self.pixel_ready.next = self.encoder.pixel_ready.val();
-        for l in 0..self._layers {
-            self.layers[l].clock.next = self.clock.val();
-            self.fifos[l].clock.next = self.clock.val();
-            // FIFO l feeds layer l.
-            self.layers[l].event_valid.next = self.fifos[l].out_valid.val();
-            self.layers[l].event_index.next = self.fifos[l].out_index.val();
-            self.layers[l].event_step.next = self.fifos[l].out_step.val();
-            self.layers[l].event_last.next = self.fifos[l].out_last.val();
-            self.fifos[l].out_ready.next = self.layers[l].event_ready.val();
-            self.layers[l].load_enable.next =
-                self.load_enable.val() & (self.load_layer.val() == self.layer_number[l].val());
-            self.layers[l].load_state.next = self.load_state.val();
-            self.layers[l].load_lane.next = self.load_lane.val();
-            self.layers[l].load_address.next = self.load_address.val();
-            self.layers[l].load_data.next = self.load_data.val();
+        // FIFO s feeds stage s; stage s - 1 fills FIFO s (the encoder fills FIFO 0).
+        for c in 0..self._convs {
+            self.convs[c].clock.next = self.clock.val();
+            self.fifos[c].clock.next = self.clock.val();
+            self.convs[c].event_valid.next = self.fifos[c].out_valid.val();
+            self.convs[c].event_index.next = self.fifos[c].out_index.val();
+            self.convs[c].event_step.next = self.fifos[c].out_step.val();
+            self.convs[c].event_last.next = self.fifos[c].out_last.val();
+            self.fifos[c].out_ready.next = self.convs[c].event_ready.val();
+            self.stage_ready[c].next = self.convs[c].event_ready.val();
+            self.stage_busy[c].next = self.convs[c].busy.val();
+            self.stage_saturated[c].next = self.convs[c].saturated.val();
+            self.convs[c].load_enable.next =
+                self.load_enable.val() & (self.load_layer.val() == self.layer_number[c].val());
+            self.convs[c].load_state.next = self.load_state.val();
+            self.convs[c].load_lane.next = self.load_lane.val();
+            self.convs[c].load_address.next = self.load_address.val();
+            self.convs[c].load_data.next = self.load_data.val();
+            self.fifos[c + 1].in_valid.next = self.convs[c].spike_valid.val();
+            self.fifos[c + 1].in_index.next = self.convs[c].spike_index.val();
+            self.fifos[c + 1].in_step.next = self.convs[c].spike_step.val();
+            self.fifos[c + 1].in_value.next = 0.into();
+            self.fifos[c + 1].in_last.next = self.convs[c].spike_last.val();
+            self.convs[c].spike_ready.next = self.fifos[c + 1].in_ready.val();
         }
-        // The spike bus: encoder -> FIFO 0, layer l - 1 -> FIFO l.
+        // (`k` is the number of convolution layers: the Verilog generator evaluates indices
+        // from loop variables only.)
+        for k in self._convs..(self._convs + 1) {
+            for l in self._convs..self._layers {
+                self.layers[l - k].clock.next = self.clock.val();
+                self.fifos[l].clock.next = self.clock.val();
+                self.layers[l - k].event_valid.next = self.fifos[l].out_valid.val();
+                self.layers[l - k].event_index.next = self.fifos[l].out_index.val();
+                self.layers[l - k].event_step.next = self.fifos[l].out_step.val();
+                self.layers[l - k].event_last.next = self.fifos[l].out_last.val();
+                self.fifos[l].out_ready.next = self.layers[l - k].event_ready.val();
+                self.stage_ready[l].next = self.layers[l - k].event_ready.val();
+                self.stage_busy[l].next = self.layers[l - k].busy.val();
+                self.stage_saturated[l].next = self.layers[l - k].saturated.val();
+                self.layers[l - k].load_enable.next =
+                    self.load_enable.val() & (self.load_layer.val() == self.layer_number[l].val());
+                self.layers[l - k].load_state.next = self.load_state.val();
+                self.layers[l - k].load_lane.next = self.load_lane.val();
+                self.layers[l - k].load_address.next = self.load_address.val();
+                self.layers[l - k].load_data.next = self.load_data.val();
+            }
+            for l in (self._convs + 1)..self._layers {
+                self.fifos[l].in_valid.next = self.layers[l - 1 - k].spike_valid.val();
+                self.fifos[l].in_index.next = self.layers[l - 1 - k].spike_index.val();
+                self.fifos[l].in_step.next = self.layers[l - 1 - k].spike_step.val();
+                self.fifos[l].in_value.next = 0.into();
+                self.fifos[l].in_last.next = self.layers[l - 1 - k].spike_last.val();
+                self.layers[l - 1 - k].spike_ready.next = self.fifos[l].in_ready.val();
+            }
+        }
         self.fifos[0].in_valid.next = self.encoder.event_valid.val();
         self.fifos[0].in_index.next = self.encoder.event_index.val();
         self.fifos[0].in_step.next = self.encoder.event_step.val();
         self.fifos[0].in_value.next = 0.into();
         self.fifos[0].in_last.next = self.encoder.event_last.val();
         self.encoder.event_ready.next = self.fifos[0].in_ready.val();
-        for l in 1..self._layers {
-            self.fifos[l].in_valid.next = self.layers[l - 1].spike_valid.val();
-            self.fifos[l].in_index.next = self.layers[l - 1].spike_index.val();
-            self.fifos[l].in_step.next = self.layers[l - 1].spike_step.val();
-            self.fifos[l].in_value.next = 0.into();
-            self.fifos[l].in_last.next = self.layers[l - 1].spike_last.val();
-            self.layers[l - 1].spike_ready.next = self.fifos[l].in_ready.val();
-        }
         // The output layer's logits go through the last FIFO to the result port, sign-extended,
         // and into the running argmax (first largest wins). (A one-iteration loop names the
         // last layer: the Verilog generator evaluates indices from loop variables only.)
+        for k in self._convs..(self._convs + 1) {
+            for l in (self._layers - 1)..self._layers {
+                self.fifos[l + 1].clock.next = self.clock.val();
+                self.fifos[l + 1].in_valid.next = self.layers[l - k].spike_valid.val();
+                self.fifos[l + 1].in_index.next = self.layers[l - k].spike_index.val();
+                self.fifos[l + 1].in_step.next = 0.into();
+                self.fifos[l + 1].in_value.next = self.layers[l - k].spike_value.val();
+                self.fifos[l + 1].in_last.next = self.layers[l - k].spike_last.val();
+                self.layers[l - k].spike_ready.next = self.fifos[l + 1].in_ready.val();
+            }
+        }
         for l in (self._layers - 1)..self._layers {
-            self.fifos[l + 1].clock.next = self.clock.val();
-            self.fifos[l + 1].in_valid.next = self.layers[l].spike_valid.val();
-            self.fifos[l + 1].in_index.next = self.layers[l].spike_index.val();
-            self.fifos[l + 1].in_step.next = 0.into();
-            self.fifos[l + 1].in_value.next = self.layers[l].spike_value.val();
-            self.fifos[l + 1].in_last.next = self.layers[l].spike_last.val();
-            self.layers[l].spike_ready.next = self.fifos[l + 1].in_ready.val();
             self.result_valid.next = self.fifos[l + 1].out_valid.val();
             self.result_index.next = self.fifos[l + 1].out_index.val();
             self.logit.next = self.fifos[l + 1].out_value.val();
@@ -343,10 +457,10 @@ impl Logic for Accelerator {
             self.saturations[l].d.next = self.saturations[l].q.val();
             self.busy_pulse[l].clock.next = self.clock.val();
             self.saturated_pulse[l].clock.next = self.clock.val();
-            self.busy_pulse[l].d.next = self.layers[l].busy.val();
-            self.saturated_pulse[l].d.next = self.layers[l].saturated.val();
+            self.busy_pulse[l].d.next = self.stage_busy[l].val();
+            self.saturated_pulse[l].d.next = self.stage_saturated[l].val();
             if self.fifos[l].out_valid.val()
-                & self.layers[l].event_ready.val()
+                & self.stage_ready[l].val()
                 & !self.fifos[l].out_last.val()
             {
                 self.spikes[l].d.next = self.spikes[l].q.val() + 1;

@@ -4,7 +4,10 @@
 //! pipeline depths it counts are the blocks' own constants, so the model follows the RTL.
 
 use crate::core::accelerator::HwConfig;
+use crate::core::conv_layer::CONV_FIRE_STEP_CYCLES;
+use crate::core::conv_layout::ConvLayout;
 use crate::core::dense_layer::{FIRE_STEP_CYCLES, SINGLE_GROUP_EVENT_CYCLES};
+use fs_model::geometry::LayerKind;
 use fs_model::network::Model;
 
 /// The cycles per image of every stage (the input encoder, then every layer), from the mean
@@ -16,12 +19,32 @@ pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Ve
     // Loading and draining overlap; a drain costs its events, one cycle per plane, priming and
     // the end marker.
     let encoder = (input.size() as f64).max(mean_spikes[0] + input.bits as f64 + 2.0);
+    let geometry = model.geometry();
     let layers = model
         .layers
         .iter()
         .zip(&config.lanes)
         .enumerate()
         .map(|(l, (layer, &lanes))| {
+            let spikes_in = mean_spikes[l];
+            if geometry[l].kind != LayerKind::Dense {
+                let previous = l.checked_sub(1).map(|p| &geometry[p]);
+                let Ok(layout) = ConvLayout::new(&geometry[l], previous, lanes) else {
+                    return f64::INFINITY;
+                };
+                // Every bank works through its entries in parallel: E per event (the mean over
+                // senders), one cycle each; a fire step of a group takes
+                // CONV_FIRE_STEP_CYCLES, plus a cycle per (pooled) spike.
+                let entries = layout.senders.iter().map(|r| r.count).sum::<usize>() as f64
+                    / layout.senders.len() as f64;
+                let groups = layout.groups as f64;
+                let steps = layer.rom.as_ref().map_or(1, |rom| rom.k()) as f64;
+                let spikes_out = mean_spikes.get(l + 1).copied().unwrap_or(0.0);
+                let operations = spikes_in * entries + 1.0;
+                let fire =
+                    steps * groups * CONV_FIRE_STEP_CYCLES as f64 + spikes_out + groups + 1.0;
+                return operations.max(fire);
+            }
             let groups = layer.outputs().div_ceil(lanes) as f64;
             let steps = layer.rom.as_ref().map_or(1, |rom| rom.k()) as f64;
             let spikes_out = match &layer.rom {

@@ -94,6 +94,11 @@ pub struct Lane {
     forward_data: DFF<Bits<32>>,
     state_word: Signal<Local, Bits<32>>,
     address_mask: Constant<Bits<16>>,
+    /// With [`Lane::with_adjacent_forwarding`]: the state word read in stage 1 is the one that
+    /// the operation in stage 2 in the same cycle writes, so stage 2 takes its sum (from
+    /// `write_back_data`).
+    adjacent: Constant<Bit>,
+    forward_adjacent: DFF<Bit>,
 }
 
 impl Lane {
@@ -157,6 +162,8 @@ impl Lane {
             forward_data: Default::default(),
             state_word: Default::default(),
             address_mask,
+            adjacent: Constant::new(false),
+            forward_adjacent: Default::default(),
         }
     }
 }
@@ -166,6 +173,16 @@ impl Lane {
     /// two cycles after `weight_address`, and stage 2 three.
     pub fn with_registered_weights(mut self) -> Self {
         self.registered_weights = Constant::new(true);
+        self
+    }
+}
+
+impl Lane {
+    /// Operations on one word may come in consecutive cycles: the second takes the first's
+    /// sum straight from the write-back register (the convolution layer, whose consecutive
+    /// input events can feed the same neuron).
+    pub fn with_adjacent_forwarding(mut self) -> Self {
+        self.adjacent = Constant::new(true);
         self
     }
 }
@@ -184,7 +201,8 @@ impl Logic for Lane {
             forward,
             forward_data,
             weight_register,
-            spike_register
+            spike_register,
+            forward_adjacent
         );
         clock!(self, clock, weights, state);
         self.weights.read_address.next = self.weight_address.val();
@@ -222,6 +240,9 @@ impl Logic for Lane {
         if self.forward.q.val() {
             self.state_word.next = self.forward_data.q.val();
         }
+        if self.forward_adjacent.q.val() {
+            self.state_word.next = self.write_back_data.q.val();
+        }
         self.alu.membrane.next = self.state_word.val();
         // Sub-block inputs are written once per evaluation (see `NeuronAlu`).
         self.addend_selected.next = self.addend.val();
@@ -255,5 +276,11 @@ impl Logic for Lane {
                 & self.address_mask.val())
             .any());
         self.forward_data.d.next = self.write_back_data.q.val();
+        // (Accumulations only: a fire step's write depends on its spike, and the layer never
+        // puts another operation on its word in the next cycle.)
+        self.forward_adjacent.d.next = self.adjacent.val()
+            & self.write_enable.val()
+            & !(((self.write_address.val() ^ self.state_address.val()) & self.address_mask.val())
+                .any());
     }
 }

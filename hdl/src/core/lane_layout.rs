@@ -3,7 +3,26 @@
 //! [`crate::core::lane`]) and by the run-time loader that writes them over the link
 //! ([`crate::protocol::requests`]).
 
-use fs_model::network::FsLayer;
+use crate::core::conv_layout::ConvLayout;
+use anyhow::Result;
+use fs_model::geometry::LayerKind;
+use fs_model::network::{FsLayer, Model};
+
+/// The memory contents (weights, initial values) of every lane of layer `l` of `model` built
+/// with `lanes` lanes: a dense layer's as [`lane_contents`] lays them out, a convolution's as
+/// [`ConvLayout::lane_contents`].
+pub fn layer_contents(model: &Model, l: usize, lanes: usize) -> Result<Vec<(Vec<i64>, Vec<i64>)>> {
+    let geometry = model.geometry();
+    let layer = &model.layers[l];
+    Ok(match geometry[l].kind {
+        LayerKind::Dense => (0..lanes).map(|p| lane_contents(layer, lanes, p)).collect(),
+        LayerKind::Conv2d { .. } => {
+            let previous = l.checked_sub(1).map(|p| &geometry[p]);
+            let layout = ConvLayout::new(&geometry[l], previous, lanes)?;
+            (0..lanes).map(|p| layout.lane_contents(layer, p)).collect()
+        }
+    })
+}
 
 /// The memory contents of lane `p` of `lanes` for `layer`: the weights of its neurons
 /// `j = g P + p` at `g * inputs + i`, and their initial values `B + IMP` (zeros past the last

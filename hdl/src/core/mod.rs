@@ -1,12 +1,15 @@
 //! The accelerator, bottom up: [`neuron_alu`] (the FS-neuron step), [`bram`] (block RAM with
 //! its contents), [`lane`] (one processing element) and [`lane_layout`] (what its memories
-//! hold), [`dense_layer`] (lanes behind an address-event bus), [`spike_fifo`] (the bus between
+//! hold), [`dense_layer`] (lanes behind an address-event bus), [`conv_layer`] (the
+//! event-driven convolution with max pooling) and [`conv_layout`] (its tables), [`spike_fifo`] (the bus between
 //! stages), [`input_encoder`] (pixels to bit-plane spikes), and [`accelerator`], the whole
 //! pipeline for one model. [`datapath`] is the width everything is built at; [`cycle_model`]
 //! the cycles per image it takes.
 
 pub mod accelerator;
 pub mod bram;
+pub mod conv_layer;
+pub mod conv_layout;
 pub mod cycle_model;
 pub mod datapath;
 pub mod dense_layer;

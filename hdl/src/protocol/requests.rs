@@ -9,7 +9,7 @@ use super::{
 };
 use crate::core::accelerator::HwConfig;
 use crate::core::lane_layout::initial_state;
-use crate::core::lane_layout::lane_contents;
+use crate::core::lane_layout::layer_contents;
 use anyhow::Result;
 use fs_model::network::Model;
 
@@ -32,9 +32,11 @@ pub fn identity(model: &Model, config: &HwConfig) -> Result<Identity> {
 pub fn load_requests(model: &Model, lanes: &[usize]) -> Result<Vec<Vec<u8>>> {
     let per_request = (DEVICE_MAX_PAYLOAD - LOAD_HEADER_BYTES) / 4;
     let mut requests = vec![load_payload(0, LoadTarget::ModelHash, 0, 0, &[0, 0])];
-    for (l, (layer, &lane_count)) in model.layers.iter().zip(lanes).enumerate() {
-        for p in 0..lane_count {
-            let (weights, init) = lane_contents(layer, lane_count, p);
+    for (l, &lane_count) in lanes.iter().enumerate().take(model.layers.len()) {
+        for (p, (weights, init)) in layer_contents(model, l, lane_count)?
+            .into_iter()
+            .enumerate()
+        {
             for (target, words) in [
                 (LoadTarget::Weights, weights),
                 (LoadTarget::InitialValues, initial_state(&init)),

@@ -19,7 +19,8 @@ pub fn run_images(
 ) -> Result<(Vec<ImageRun>, PortVectors)> {
     prepare(accel);
     let mut vectors = Vec::new();
-    let stages = accel.layers.len(); // the encoder and every hidden layer send spikes
+    // The encoder and every hidden layer send spikes: FIFO s takes stage s's input.
+    let stages = accel.fifos.len() - 1;
     let mut runs: Vec<ImageRun> = (0..images.len())
         .map(|_| ImageRun {
             spikes: vec![Vec::new(); stages],
@@ -46,25 +47,14 @@ pub fn run_images(
         settle(accel);
         // Every bus transfer of this cycle.
         for (s, carrying) in bus_image.iter_mut().enumerate() {
-            let (valid, ready, last, index, step) = if s == 0 {
-                let e = &accel.encoder;
-                (
-                    e.event_valid.val(),
-                    e.event_ready.val(),
-                    e.event_last.val(),
-                    e.event_index.val(),
-                    e.event_step.val(),
-                )
-            } else {
-                let l = &accel.layers[s - 1];
-                (
-                    l.spike_valid.val(),
-                    l.spike_ready.val(),
-                    l.spike_last.val(),
-                    l.spike_index.val(),
-                    l.spike_step.val(),
-                )
-            };
+            let f = &accel.fifos[s];
+            let (valid, ready, last, index, step) = (
+                f.in_valid.val(),
+                f.in_ready.val(),
+                f.in_last.val(),
+                f.in_index.val(),
+                f.in_step.val(),
+            );
             if valid && ready {
                 if last {
                     if let Some(run) = runs.get_mut(*carrying) {
@@ -110,7 +100,7 @@ pub fn run_images(
 
 /// Reads every counter through the accelerator's counter port, in [`Counter::select`] order.
 pub fn read_counters(accel: &mut Accelerator) -> Vec<u64> {
-    let layers = accel.layers.len();
+    let layers = accel.fifos.len() - 1;
     (0..Counter::count(layers))
         .map(|select| {
             accel.counter_select.next = (select as u64).into();

@@ -24,20 +24,9 @@ fn probe_top(stages: usize) -> String {
     let mut ports = String::new();
     let mut assigns = String::new();
     for s in 0..stages {
-        let (prefix, valid, ready) = if s == 0 {
-            (
-                "encoder$event".to_string(),
-                "encoder$event_valid".to_string(),
-                "encoder$event_ready".to_string(),
-            )
-        } else {
-            let l = s - 1;
-            (
-                format!("layers${l}$spike"),
-                format!("layers${l}$spike_valid"),
-                format!("layers${l}$spike_ready"),
-            )
-        };
+        // Stage s's input FIFO takes what stage s - 1 (the encoder for s = 0) sends.
+        let prefix = format!("fifos${s}$in");
+        let (valid, ready) = (format!("{prefix}_valid"), format!("{prefix}_ready"));
         ports += &format!(
             "    output wire s{s}_fire, output wire s{s}_last, output wire [15:0] s{s}_index, output wire [4:0] s{s}_step,\n"
         );
@@ -66,7 +55,7 @@ impl VerilatedAccelerator {
     /// same). Needs `verilator`, `make` and a C++ compiler.
     pub fn build(accel: &mut Accelerator, cache: &Path) -> Result<Self> {
         crate::sim::checked(accel)?;
-        let stages = accel.layers.len();
+        let stages = accel.fifos.len() - 1;
         let verilog = generate_verilog(accel);
         let (wrapper, bench) = (probe_top(stages), testbench(stages));
         let binary = verilate(

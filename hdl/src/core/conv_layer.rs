@@ -1,0 +1,935 @@
+//! An event-driven convolution layer, max pooling in hardware: address-event spikes in, `B C`
+//! [`Lane`]s (`B` banks of map positions times `C` output channels), spikes out in the bus
+//! order of [`fs_model::geometry::send_order`]. [`ConvLayout`] says where every neuron,
+//! weight and table word lives.
+//!
+//! - **Accumulate.** An input event reads its sender's row of the sender table (its first
+//!   entry, their count `E` and its column base), then the `E` entries of every bank's table,
+//!   one per cycle in all banks at once: each names a neuron group and a kernel offset, and
+//!   every lane of the bank adds its channel's weight `W[c][base + offset] * D(t)` to that
+//!   group's word. Events follow each other without a gap: two operations on one word in
+//!   consecutive cycles are correct because the lanes forward the sum of the first to the
+//!   second ([`Lane::with_adjacent_forwarding`]).
+//! - **Fire** as the dense layer does, a group at a time in every lane: for `t = 1..K`, for
+//!   each group, one fire step; then the bank is re-initialised and an end-of-image marker
+//!   closes the image.
+//! - **Max pooling** (windows that tile the map, `S = w^2` slots): a window's neurons are one
+//!   group's `S` neighbouring lanes. Each keeps a candidate bit: still tied with the largest
+//!   spike train of its window so far. At each step the pooled neuron spikes when a candidate
+//!   spikes, and then the candidates that did not spike drop out. With a code in which every
+//!   spike outweighs all later ones (validated by the model), that is the train of the largest
+//!   value, exactly what `fs_model::infer` sends.
+//!
+//! The front end is one cycle longer than the dense layer's (the entry-table read), so a fire
+//! step takes [`CONV_FIRE_STEP_CYCLES`].
+
+use crate::core::bram::Bram;
+use crate::core::conv_layout::ConvLayout;
+use crate::core::datapath::Datapath;
+use crate::core::dense_layer::{MAX_LANES, SpikeProduct};
+use crate::core::lane::Lane;
+use anyhow::{Result, bail};
+use fs_model::geometry::Geometry;
+use fs_model::network::FsLayer;
+use rust_hdl::prelude::*;
+
+/// Cycles one fire step of one group takes, its spikes aside: the dense layer's
+/// [`crate::core::dense_layer::FIRE_STEP_CYCLES`] and the entry-table read.
+pub const CONV_FIRE_STEP_CYCLES: u32 = 8;
+
+#[derive(LogicBlock)]
+pub struct ConvLayer {
+    pub clock: Signal<In, Clock>,
+    /// Input events, as [`crate::core::dense_layer::DenseLayer`]'s.
+    pub event_valid: Signal<In, Bit>,
+    pub event_index: Signal<In, Bits<16>>,
+    pub event_step: Signal<In, Bits<5>>,
+    pub event_last: Signal<In, Bit>,
+    pub event_ready: Signal<Out, Bit>,
+    /// Output spikes `(spike_index, spike_step)` (the flat index of the sent map), then
+    /// `spike_last`.
+    pub spike_valid: Signal<Out, Bit>,
+    pub spike_index: Signal<Out, Bits<16>>,
+    pub spike_step: Signal<Out, Bits<5>>,
+    pub spike_last: Signal<Out, Bit>,
+    pub spike_ready: Signal<In, Bit>,
+    pub busy: Signal<Out, Bit>,
+    pub saturated: Signal<Out, Bit>,
+    /// Run-time loads, as the dense layer's (lane layouts: [`ConvLayout::lane_contents`]).
+    pub load_enable: Signal<In, Bit>,
+    pub load_state: Signal<In, Bit>,
+    pub load_lane: Signal<In, Bits<16>>,
+    pub load_address: Signal<In, Bits<16>>,
+    pub load_data: Signal<In, Bits<32>>,
+    lanes: Vec<Lane>,
+    sender_table: Bram<32>,
+    entry_tables: Vec<Bram<32>>,
+    /// Max pooling: each lane's candidate bits, one per group.
+    candidates: Vec<Bram<32>>,
+    lane_number: Vec<Constant<Bits<16>>>,
+    /// The flat index of each emission lane's neuron in group 0 of the sent map.
+    emit_offset: Vec<Constant<Bits<16>>>,
+    /// Whether lane `p` is the first slot of its window.
+    slot_first: Vec<Constant<Bit>>,
+    /// Lane `p`'s neuron exists in the last group.
+    lane_in_last_group: Vec<Constant<Bit>>,
+    sender_shift: Vec<Constant<Bits<5>>>,
+    sender_value: Vec<Constant<Bits<16>>>,
+    threshold: Vec<Constant<Bits<32>>>,
+    reset_addend: Vec<Constant<Bits<32>>>,
+    // Table word fields.
+    start_mask: Constant<Bits<32>>,
+    count_shift: Constant<Bits<5>>,
+    count_mask: Constant<Bits<32>>,
+    base_shift: Constant<Bits<5>>,
+    group_mask: Constant<Bits<32>>,
+    offset_shift: Constant<Bits<5>>,
+    groups: Constant<Bits<16>>,
+    last_group_index: Constant<Bits<16>>,
+    init_base: Constant<Bits<16>>,
+    sent_per_group: Constant<Bits<16>>,
+    last_step: Constant<Bits<5>>,
+    full_group: Constant<Bits<MAX_LANES>>,
+    last_group: Constant<Bits<MAX_LANES>>,
+    lane_bit: Vec<Constant<Bits<MAX_LANES>>>,
+    bank: DFF<Bit>,
+    // The event whose sender row is being read, and the entries being issued.
+    a_valid: DFF<Bit>,
+    a_index: DFF<Bits<16>>,
+    a_step: DFF<Bits<5>>,
+    a_take: Signal<Local, Bit>,
+    a_accept: Signal<Local, Bit>,
+    sender_word: Signal<Local, Bits<32>>,
+    /// The sender row's fields (whole signals: the Verilog slices signals, not expressions).
+    sender_start: Signal<Local, Bits<32>>,
+    sender_count: Signal<Local, Bits<32>>,
+    sender_base: Signal<Local, Bits<32>>,
+    it_valid: DFF<Bit>,
+    it_address: DFF<Bits<16>>,
+    it_remaining: DFF<Bits<16>>,
+    it_base: DFF<Bits<16>>,
+    it_step: DFF<Bits<5>>,
+    it_issue: Signal<Local, Bit>,
+    it_last: Signal<Local, Bit>,
+    // P1: the entries' read data is valid.
+    p1_acc: DFF<Bit>,
+    p1_fire: DFF<Bit>,
+    p1_init: DFF<Bit>,
+    p1_step: DFF<Bits<5>>,
+    p1_shift: DFF<Bits<5>>,
+    p1_value: DFF<Bits<16>>,
+    p1_base: DFF<Bits<16>>,
+    p1_read: DFF<Bits<16>>,
+    p1_write: DFF<Bits<16>>,
+    p1_last_group: DFF<Bit>,
+    // Per bank: the lanes' weight address (stage 0), state addresses and enable.
+    entry_word: Vec<Signal<Local, Bits<32>>>,
+    entry_group: Vec<Signal<Local, Bits<32>>>,
+    entry_offset: Vec<Signal<Local, Bits<32>>>,
+    weight_address_register: Vec<DFF<Bits<16>>>,
+    s1_read: Vec<DFF<Bits<16>>>,
+    s1_write: Vec<DFF<Bits<16>>>,
+    s1_enable: Vec<DFF<Bit>>,
+    r1_read: Vec<DFF<Bits<16>>>,
+    r1_write: Vec<DFF<Bits<16>>>,
+    r1_enable: Vec<DFF<Bit>>,
+    r2_read: Vec<DFF<Bits<16>>>,
+    r2_write: Vec<DFF<Bits<16>>>,
+    r2_enable: Vec<DFF<Bit>>,
+    s2_write: Vec<DFF<Bits<16>>>,
+    s2_enable: Vec<DFF<Bit>>,
+    // Shared fields of the operation in flight.
+    s1_acc: DFF<Bit>,
+    s1_fire: DFF<Bit>,
+    s1_init: DFF<Bit>,
+    s1_shift: DFF<Bits<5>>,
+    s1_value: DFF<Bits<16>>,
+    s1_step: DFF<Bits<5>>,
+    s1_last_group: DFF<Bit>,
+    r1_acc: DFF<Bit>,
+    r1_fire: DFF<Bit>,
+    r1_init: DFF<Bit>,
+    r1_shift: DFF<Bits<5>>,
+    r1_value: DFF<Bits<16>>,
+    r1_step: DFF<Bits<5>>,
+    r1_last_group: DFF<Bit>,
+    r2_acc: DFF<Bit>,
+    r2_fire: DFF<Bit>,
+    r2_init: DFF<Bit>,
+    r2_shift: DFF<Bits<5>>,
+    r2_value: DFF<Bits<16>>,
+    r2_step: DFF<Bits<5>>,
+    r2_last_group: DFF<Bit>,
+    s2_acc: DFF<Bit>,
+    s2_fire: DFF<Bit>,
+    s2_init: DFF<Bit>,
+    s2_last_group: DFF<Bit>,
+    s3_last_group: DFF<Bit>,
+    s2_use_product: DFF<Bit>,
+    s2_threshold: DFF<Bits<32>>,
+    s2_addend: DFF<Bits<32>>,
+    threshold_next: Signal<Local, Bits<32>>,
+    addend_next: Signal<Local, Bits<32>>,
+    acc_bank_base: Signal<Local, Bits<16>>,
+    fire_bank_base: Signal<Local, Bits<16>>,
+    fire_issue: Signal<Local, Bit>,
+    fire_issue_next: DFF<Bit>,
+    // Firing and emission.
+    fire_active: DFF<Bit>,
+    fire_state: DFF<Bits<4>>,
+    fire_step: DFF<Bits<5>>,
+    fire_group: DFF<Bits<16>>,
+    fire_base: DFF<Bits<16>>,
+    fire_done: DFF<Bit>,
+    out_group: DFF<Bits<16>>,
+    out_step: DFF<Bits<5>>,
+    out_base: DFF<Bits<16>>,
+    /// Per lane: candidate (always, unpooled), and spiking candidate; per window the OR of
+    /// its spiking candidates, gathered lane by lane (`hit_chain[p + 1]` ends at lane `p`).
+    candidate: Vec<Signal<Local, Bit>>,
+    hit: Vec<Signal<Local, Bit>>,
+    hit_chain: Vec<Signal<Local, Bit>>,
+    window_spike: Vec<Signal<Local, Bit>>,
+    pending: DFF<Bits<MAX_LANES>>,
+    pending_lanes: Signal<Local, Bits<MAX_LANES>>,
+    lowest: Signal<Local, Bits<MAX_LANES>>,
+    collected_vector: Vec<Signal<Local, Bits<MAX_LANES>>>,
+    collected_offset: Vec<Signal<Local, Bits<16>>>,
+    captured: Signal<Local, Bits<MAX_LANES>>,
+    lowest_index: Signal<Local, Bits<16>>,
+    selected_valid: DFF<Bit>,
+    selected: DFF<Bits<MAX_LANES>>,
+    selected_step: DFF<Bits<5>>,
+    selected_base: DFF<Bits<16>>,
+    selected_free: Signal<Local, Bit>,
+    emit_valid: DFF<Bit>,
+    emit_index: DFF<Bits<16>>,
+    emit_step: DFF<Bits<5>>,
+    emit_last: DFF<Bit>,
+    emit_free: Signal<Local, Bit>,
+    _lanes: usize,
+    _banks: usize,
+    _channels: usize,
+    _slots: usize,
+    _windows: usize,
+    _emitters: usize,
+    _candidate_lanes: usize,
+    _candidate_windows: usize,
+    _sender_steps: usize,
+    _steps: usize,
+}
+
+fn word(datapath: Datapath, x: i64) -> Constant<Bits<32>> {
+    Constant::new(datapath.pattern(x))
+}
+
+fn mask(bits: usize) -> Constant<Bits<32>> {
+    Constant::new(((1u64 << bits) - 1).into())
+}
+
+impl ConvLayer {
+    /// Convolution layer `layer` at `geometry` (fed by `previous`'s stage, whose spike values
+    /// are `sender_values`), with `lanes` lanes.
+    pub fn new(
+        layer: &FsLayer,
+        geometry: &Geometry,
+        previous: Option<&Geometry>,
+        datapath: Datapath,
+        weight_bits: usize,
+        sender_values: &[i64],
+        lanes: usize,
+    ) -> Result<Self> {
+        let layout = ConvLayout::new(geometry, previous, lanes)?;
+        if lanes > MAX_LANES {
+            bail!("{lanes} lanes (at most {MAX_LANES})");
+        }
+        let Some(rom) = &layer.rom else {
+            bail!("a convolution layer cannot be the output layer");
+        };
+        let product = SpikeProduct::of(sender_values)?;
+        let steps_in = sender_values.len();
+        let (shifts, values) = match &product {
+            SpikeProduct::Shift(shifts) => (shifts.clone(), vec![0; steps_in]),
+            SpikeProduct::Multiply(values) => (vec![0; steps_in], values.clone()),
+        };
+        let multiply = matches!(product, SpikeProduct::Multiply(_));
+        let lane_blocks = (0..lanes)
+            .map(|p| {
+                let (weights, init) = layout.lane_contents(layer, p);
+                Lane::new(datapath, weight_bits, &weights, &init, multiply)
+                    .with_registered_weights()
+                    .with_adjacent_forwarding()
+            })
+            .collect();
+        let (start_bits, count_bits, _) = layout.sender_fields();
+        let (group_bits, _) = layout.entry_fields();
+        let table = |words: Vec<i64>, bits: usize| Bram::new(bits, &words).sign_extended_to(bits);
+        let sender_words = layout.sender_words();
+        let sender_bits = layout.sender_word_bits();
+        let entry_bits = layout.entry_word_bits();
+        let slots = layout.slots;
+        let windows = layout.sent_per_group();
+        let channels = layout.channels;
+        let emitters = windows * channels;
+        let sent_in_last = layout.positions / slots - (layout.groups - 1) * windows;
+        let positions_in_last = layout.positions - (layout.groups - 1) * layout.banks;
+        let emitter_mask = |n: usize| {
+            // Emission lane q = window * C + channel.
+            Constant::new((0..emitters).fold(Bits::<MAX_LANES>::default(), |m, q| {
+                if q / channels < n {
+                    m.replace_bit(q, true)
+                } else {
+                    m
+                }
+            }))
+        };
+        let steps = rom.k();
+        Ok(ConvLayer {
+            clock: Default::default(),
+            event_valid: Default::default(),
+            event_index: Default::default(),
+            event_step: Default::default(),
+            event_last: Default::default(),
+            event_ready: Default::default(),
+            spike_valid: Default::default(),
+            spike_index: Default::default(),
+            spike_step: Default::default(),
+            spike_last: Default::default(),
+            spike_ready: Default::default(),
+            busy: Default::default(),
+            saturated: Default::default(),
+            load_enable: Default::default(),
+            load_state: Default::default(),
+            load_lane: Default::default(),
+            load_address: Default::default(),
+            load_data: Default::default(),
+            lanes: lane_blocks,
+            sender_table: table(sender_words, sender_bits),
+            entry_tables: (0..layout.banks)
+                .map(|b| table(layout.entry_words(b), entry_bits))
+                .collect(),
+            candidates: (0..if slots > 1 { lanes } else { 0 })
+                .map(|_| Bram::new(1, &vec![0; layout.groups]))
+                .collect(),
+            lane_number: (0..lanes)
+                .map(|p| Constant::new((p as u64).into()))
+                .collect(),
+            emit_offset: (0..emitters)
+                .map(|q| {
+                    let (window, c) = (q / channels, q % channels);
+                    Constant::new(((c * layout.sent_plane + window) as u64).into())
+                })
+                .collect(),
+            slot_first: (0..lanes).map(|p| Constant::new(p % slots == 0)).collect(),
+            lane_in_last_group: (0..lanes)
+                .map(|p| Constant::new(layout.bank_channel(p).0 < positions_in_last))
+                .collect(),
+            sender_shift: shifts.iter().map(|&s| Constant::new(s.into())).collect(),
+            sender_value: values
+                .iter()
+                .map(|&d| Constant::new((d as u64 & 0xffff).into()))
+                .collect(),
+            threshold: rom.t.iter().map(|&t| word(datapath, t)).collect(),
+            reset_addend: rom.h.iter().map(|&h| word(datapath, -h)).collect(),
+            start_mask: mask(start_bits),
+            count_shift: Constant::new((start_bits as u64).into()),
+            count_mask: mask(count_bits),
+            base_shift: Constant::new(((start_bits + count_bits) as u64).into()),
+            group_mask: mask(group_bits),
+            offset_shift: Constant::new(((1 + group_bits) as u64).into()),
+            groups: Constant::new((layout.groups as u64).into()),
+            last_group_index: Constant::new(((layout.groups - 1) as u64).into()),
+            init_base: Constant::new(((2 * layout.groups) as u64).into()),
+            sent_per_group: Constant::new((windows as u64).into()),
+            last_step: Constant::new(((steps - 1) as u64).into()),
+            full_group: emitter_mask(windows),
+            last_group: emitter_mask(sent_in_last),
+            lane_bit: (0..emitters)
+                .map(|q| Constant::new(Bits::<MAX_LANES>::default().replace_bit(q, true)))
+                .collect(),
+            bank: Default::default(),
+            a_valid: Default::default(),
+            a_index: Default::default(),
+            a_step: Default::default(),
+            a_take: Default::default(),
+            a_accept: Default::default(),
+            sender_word: Default::default(),
+            sender_start: Default::default(),
+            sender_count: Default::default(),
+            sender_base: Default::default(),
+            it_valid: Default::default(),
+            it_address: Default::default(),
+            it_remaining: Default::default(),
+            it_base: Default::default(),
+            it_step: Default::default(),
+            it_issue: Default::default(),
+            it_last: Default::default(),
+            p1_acc: Default::default(),
+            p1_fire: Default::default(),
+            p1_init: Default::default(),
+            p1_step: Default::default(),
+            p1_shift: Default::default(),
+            p1_value: Default::default(),
+            p1_base: Default::default(),
+            p1_read: Default::default(),
+            p1_write: Default::default(),
+            p1_last_group: Default::default(),
+            entry_word: (0..layout.banks).map(|_| Default::default()).collect(),
+            entry_group: (0..layout.banks).map(|_| Default::default()).collect(),
+            entry_offset: (0..layout.banks).map(|_| Default::default()).collect(),
+            weight_address_register: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_read: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_write: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_enable: (0..layout.banks).map(|_| Default::default()).collect(),
+            r1_read: (0..layout.banks).map(|_| Default::default()).collect(),
+            r1_write: (0..layout.banks).map(|_| Default::default()).collect(),
+            r1_enable: (0..layout.banks).map(|_| Default::default()).collect(),
+            r2_read: (0..layout.banks).map(|_| Default::default()).collect(),
+            r2_write: (0..layout.banks).map(|_| Default::default()).collect(),
+            r2_enable: (0..layout.banks).map(|_| Default::default()).collect(),
+            s2_write: (0..layout.banks).map(|_| Default::default()).collect(),
+            s2_enable: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_acc: Default::default(),
+            s1_fire: Default::default(),
+            s1_init: Default::default(),
+            s1_shift: Default::default(),
+            s1_value: Default::default(),
+            s1_step: Default::default(),
+            s1_last_group: Default::default(),
+            r1_acc: Default::default(),
+            r1_fire: Default::default(),
+            r1_init: Default::default(),
+            r1_shift: Default::default(),
+            r1_value: Default::default(),
+            r1_step: Default::default(),
+            r1_last_group: Default::default(),
+            r2_acc: Default::default(),
+            r2_fire: Default::default(),
+            r2_init: Default::default(),
+            r2_shift: Default::default(),
+            r2_value: Default::default(),
+            r2_step: Default::default(),
+            r2_last_group: Default::default(),
+            s2_acc: Default::default(),
+            s2_fire: Default::default(),
+            s2_init: Default::default(),
+            s2_last_group: Default::default(),
+            s3_last_group: Default::default(),
+            s2_use_product: Default::default(),
+            s2_threshold: Default::default(),
+            s2_addend: Default::default(),
+            threshold_next: Default::default(),
+            addend_next: Default::default(),
+            acc_bank_base: Default::default(),
+            fire_bank_base: Default::default(),
+            fire_issue: Default::default(),
+            fire_issue_next: Default::default(),
+            fire_active: Default::default(),
+            fire_state: Default::default(),
+            fire_step: Default::default(),
+            fire_group: Default::default(),
+            fire_base: Default::default(),
+            fire_done: Default::default(),
+            out_group: Default::default(),
+            out_step: Default::default(),
+            out_base: Default::default(),
+            candidate: (0..lanes).map(|_| Default::default()).collect(),
+            hit: (0..lanes).map(|_| Default::default()).collect(),
+            hit_chain: (0..=lanes).map(|_| Default::default()).collect(),
+            window_spike: (0..emitters).map(|_| Default::default()).collect(),
+            pending: Default::default(),
+            pending_lanes: Default::default(),
+            lowest: Default::default(),
+            collected_vector: (0..=emitters).map(|_| Default::default()).collect(),
+            collected_offset: (0..=emitters).map(|_| Default::default()).collect(),
+            captured: Default::default(),
+            lowest_index: Default::default(),
+            selected_valid: Default::default(),
+            selected: Default::default(),
+            selected_step: Default::default(),
+            selected_base: Default::default(),
+            selected_free: Default::default(),
+            emit_valid: Default::default(),
+            emit_index: Default::default(),
+            emit_step: Default::default(),
+            emit_last: Default::default(),
+            emit_free: Default::default(),
+            _lanes: lanes,
+            _banks: layout.banks,
+            _channels: channels,
+            _slots: slots,
+            _windows: windows,
+            _emitters: emitters,
+            _candidate_lanes: if slots > 1 { lanes } else { 0 },
+            _candidate_windows: if slots > 1 { emitters } else { 0 },
+            _sender_steps: steps_in,
+            _steps: steps,
+        })
+    }
+}
+
+impl Logic for ConvLayer {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            bank,
+            a_valid,
+            a_index,
+            a_step,
+            it_valid,
+            it_address,
+            it_remaining,
+            it_base,
+            it_step,
+            p1_acc,
+            p1_fire,
+            p1_init,
+            p1_step,
+            p1_shift,
+            p1_value,
+            p1_base,
+            p1_read,
+            p1_write,
+            p1_last_group,
+            s1_acc,
+            s1_fire,
+            s1_init,
+            s1_shift,
+            s1_value,
+            s1_step,
+            s1_last_group,
+            r1_acc,
+            r1_fire,
+            r1_init,
+            r1_shift,
+            r1_value,
+            r1_step,
+            r1_last_group,
+            r2_acc,
+            r2_fire,
+            r2_init,
+            r2_shift,
+            r2_value,
+            r2_step,
+            r2_last_group,
+            s2_acc,
+            s2_fire,
+            s2_init,
+            s2_last_group,
+            s3_last_group,
+            s2_use_product,
+            s2_threshold,
+            s2_addend,
+            fire_issue_next,
+            fire_active,
+            fire_state,
+            fire_step,
+            fire_group,
+            fire_base,
+            fire_done,
+            out_group,
+            out_step,
+            out_base,
+            pending,
+            selected_valid,
+            selected,
+            selected_step,
+            selected_base,
+            emit_valid,
+            emit_index,
+            emit_step,
+            emit_last
+        );
+        clock!(self, clock, sender_table);
+        self.sender_table.write_enable.next = false;
+        self.sender_table.write_address.next = 0.into();
+        self.sender_table.write_data.next = 0.into();
+        self.acc_bank_base.next = 0.into();
+        self.fire_bank_base.next = self.groups.val();
+        if self.bank.q.val() {
+            self.acc_bank_base.next = self.groups.val();
+            self.fire_bank_base.next = 0.into();
+        }
+
+        // P0: a fire or initialisation operation has the slot, else the next entry.
+        self.fire_issue.next = self.fire_issue_next.q.val();
+        self.it_issue.next = self.it_valid.q.val() & !self.fire_issue.val();
+        self.it_last.next = self.it_remaining.q.val() == 1;
+        self.busy.next = self.fire_issue.val() | self.it_issue.val();
+        self.p1_acc.d.next = self.it_issue.val();
+        self.p1_fire.d.next = false;
+        self.p1_init.d.next = false;
+        self.p1_base.d.next = self.it_base.q.val();
+        self.p1_shift.d.next = 0.into();
+        self.p1_value.d.next = 0.into();
+        for s in 0..self._sender_steps {
+            if self.it_step.q.val().index() == s {
+                self.p1_shift.d.next = self.sender_shift[s].val();
+                self.p1_value.d.next = self.sender_value[s].val();
+            }
+        }
+        self.p1_step.d.next = self.fire_step.q.val();
+        self.p1_read.d.next = 0.into();
+        self.p1_write.d.next = 0.into();
+        self.p1_last_group.d.next = false;
+        if self.it_issue.val() {
+            self.it_address.d.next = self.it_address.q.val() + 1;
+            self.it_remaining.d.next = self.it_remaining.q.val() - 1;
+            if self.it_last.val() {
+                self.it_valid.d.next = false;
+            }
+        }
+        // The event in A (its sender row read) moves to the iterator when it is free.
+        self.sender_word.next = self.sender_table.read_data.val();
+        self.a_take.next = self.a_valid.q.val()
+            & (!self.it_valid.q.val() | (self.it_issue.val() & self.it_last.val()));
+        self.sender_start.next = self.sender_word.val() & self.start_mask.val();
+        self.sender_count.next =
+            (self.sender_word.val() >> self.count_shift.val()) & self.count_mask.val();
+        self.sender_base.next = self.sender_word.val() >> self.base_shift.val();
+        if self.a_take.val() {
+            self.it_address.d.next = self.sender_start.val().get_bits::<16>(0);
+            self.it_remaining.d.next = self.sender_count.val().get_bits::<16>(0);
+            self.it_base.d.next = self.sender_base.val().get_bits::<16>(0);
+            self.it_step.d.next = self.a_step.q.val();
+            // (A sender that feeds nothing is done here.)
+            self.it_valid.d.next = self.sender_count.val().any();
+            self.a_valid.d.next = false;
+        }
+        self.a_accept.next = self.event_valid.val()
+            & !self.event_last.val()
+            & (!self.a_valid.q.val() | self.a_take.val());
+        self.event_ready.next = self.a_accept.val();
+        self.sender_table.read_address.next = self.a_index.q.val();
+        if self.a_accept.val() {
+            self.a_valid.d.next = true;
+            self.a_index.d.next = self.event_index.val();
+            self.a_step.d.next = self.event_step.val();
+            self.sender_table.read_address.next = self.event_index.val();
+        }
+        // End of image: once every event has issued, swap the banks if the last image fired.
+        if self.event_valid.val()
+            & self.event_last.val()
+            & !self.a_valid.q.val()
+            & !self.it_valid.q.val()
+            & !self.fire_active.q.val()
+        {
+            self.event_ready.next = true;
+            self.bank.d.next = !self.bank.q.val();
+            self.fire_active.d.next = true;
+            self.fire_state.d.next = 0.into();
+            self.fire_step.d.next = 0.into();
+            self.fire_group.d.next = 0.into();
+            self.fire_base.d.next = 0.into();
+            self.fire_done.d.next = false;
+        }
+
+        // P1: every bank's entry becomes its lanes' addresses.
+        for b in 0..self._banks {
+            self.entry_tables[b].clock.next = self.clock.val();
+            self.entry_tables[b].read_address.next = self.it_address.q.val();
+            self.entry_tables[b].write_enable.next = false;
+            self.entry_tables[b].write_address.next = 0.into();
+            self.entry_tables[b].write_data.next = 0.into();
+            self.entry_word[b].next = self.entry_tables[b].read_data.val();
+            self.entry_group[b].next = (self.entry_word[b].val() >> 1) & self.group_mask.val();
+            self.entry_offset[b].next = self.entry_word[b].val() >> self.offset_shift.val();
+            self.weight_address_register[b].clock.next = self.clock.val();
+            self.weight_address_register[b].d.next =
+                self.p1_base.q.val() + self.entry_offset[b].val().get_bits::<16>(0);
+            self.s1_read[b].clock.next = self.clock.val();
+            self.s1_write[b].clock.next = self.clock.val();
+            self.s1_enable[b].clock.next = self.clock.val();
+            self.s1_read[b].d.next = self.p1_read.q.val();
+            self.s1_write[b].d.next = self.p1_write.q.val();
+            self.s1_enable[b].d.next = self.p1_fire.q.val() | self.p1_init.q.val();
+            if self.p1_acc.q.val() {
+                self.s1_read[b].d.next =
+                    self.acc_bank_base.val() + self.entry_group[b].val().get_bits::<16>(0);
+                self.s1_write[b].d.next =
+                    self.acc_bank_base.val() + self.entry_group[b].val().get_bits::<16>(0);
+                self.s1_enable[b].d.next = self.entry_word[b].val().get_bit(0);
+            }
+            self.r1_read[b].clock.next = self.clock.val();
+            self.r1_write[b].clock.next = self.clock.val();
+            self.r1_enable[b].clock.next = self.clock.val();
+            self.r2_read[b].clock.next = self.clock.val();
+            self.r2_write[b].clock.next = self.clock.val();
+            self.r2_enable[b].clock.next = self.clock.val();
+            self.s2_write[b].clock.next = self.clock.val();
+            self.s2_enable[b].clock.next = self.clock.val();
+            self.r1_read[b].d.next = self.s1_read[b].q.val();
+            self.r1_write[b].d.next = self.s1_write[b].q.val();
+            self.r1_enable[b].d.next = self.s1_enable[b].q.val();
+            self.r2_read[b].d.next = self.r1_read[b].q.val();
+            self.r2_write[b].d.next = self.r1_write[b].q.val();
+            self.r2_enable[b].d.next = self.r1_enable[b].q.val();
+            self.s2_write[b].d.next = self.r2_write[b].q.val();
+            self.s2_enable[b].d.next = self.r2_enable[b].q.val();
+        }
+        self.s1_acc.d.next = self.p1_acc.q.val();
+        self.s1_fire.d.next = self.p1_fire.q.val();
+        self.s1_init.d.next = self.p1_init.q.val();
+        self.s1_shift.d.next = self.p1_shift.q.val();
+        self.s1_value.d.next = self.p1_value.q.val();
+        self.s1_step.d.next = self.p1_step.q.val();
+        self.s1_last_group.d.next = self.p1_last_group.q.val();
+        self.r1_acc.d.next = self.s1_acc.q.val();
+        self.r1_fire.d.next = self.s1_fire.q.val();
+        self.r1_init.d.next = self.s1_init.q.val();
+        self.r1_shift.d.next = self.s1_shift.q.val();
+        self.r1_value.d.next = self.s1_value.q.val();
+        self.r1_step.d.next = self.s1_step.q.val();
+        self.r1_last_group.d.next = self.s1_last_group.q.val();
+        self.r2_acc.d.next = self.r1_acc.q.val();
+        self.r2_fire.d.next = self.r1_fire.q.val();
+        self.r2_init.d.next = self.r1_init.q.val();
+        self.r2_shift.d.next = self.r1_shift.q.val();
+        self.r2_value.d.next = self.r1_value.q.val();
+        self.r2_step.d.next = self.r1_step.q.val();
+        self.r2_last_group.d.next = self.r1_last_group.q.val();
+        self.s2_acc.d.next = self.r2_acc.q.val();
+        self.s2_fire.d.next = self.r2_fire.q.val();
+        self.s2_init.d.next = self.r2_init.q.val();
+        self.s2_last_group.d.next = self.r2_last_group.q.val();
+        self.s3_last_group.d.next = self.s2_last_group.q.val();
+        self.threshold_next.next = 0.into();
+        self.addend_next.next = 0.into();
+        for s in 0..self._steps {
+            if self.r2_step.q.val().index() == s {
+                self.threshold_next.next = self.threshold[s].val();
+                self.addend_next.next = self.reset_addend[s].val();
+            }
+        }
+        if self.r2_init.q.val() {
+            self.addend_next.next = 0.into();
+        }
+        self.s2_use_product.d.next = self.r2_acc.q.val();
+        self.s2_threshold.d.next = self.threshold_next.val();
+        self.s2_addend.d.next = self.addend_next.val();
+
+        // Pooling: each lane's candidate bit (all are candidates at the first step).
+        for p in 0..self._lanes {
+            self.candidate[p].next = true;
+        }
+        for p in 0..self._candidate_lanes {
+            self.candidates[p].clock.next = self.clock.val();
+            self.candidates[p].read_address.next = self.out_group.q.val();
+            self.candidates[p].write_address.next = self.out_group.q.val();
+            self.candidates[p].write_enable.next = false;
+            self.candidates[p].write_data.next = 0.into();
+            if self.out_step.q.val().any() {
+                self.candidate[p].next = self.candidates[p].read_data.val().get_bit(0);
+            }
+        }
+        self.hit_chain[0].next = false;
+        // The lanes, bank by bank (lane ((b / S) C + c) S + b % S holds bank b, channel c).
+        self.saturated.next = false;
+        for sl in self._slots..(self._slots + 1) {
+            for ch in self._channels..(self._channels + 1) {
+                for w in 0..self._windows {
+                    for c in 0..self._channels {
+                        for s in 0..self._slots {
+                            self.lanes[(w * ch + c) * sl + s].weight_address.next =
+                                self.weight_address_register[w * sl + s].q.val();
+                            self.lanes[(w * ch + c) * sl + s].state_address.next =
+                                self.r2_read[w * sl + s].q.val();
+                            self.lanes[(w * ch + c) * sl + s].write_address.next =
+                                self.s2_write[w * sl + s].q.val();
+                            self.lanes[(w * ch + c) * sl + s].write_enable.next =
+                                (self.s2_acc.q.val() | self.s2_init.q.val())
+                                    & self.s2_enable[w * sl + s].q.val();
+                        }
+                    }
+                }
+            }
+        }
+        for p in 0..self._lanes {
+            self.lanes[p].clock.next = self.clock.val();
+            self.lanes[p].spike_shift.next = self.r2_shift.q.val();
+            self.lanes[p].spike_value.next = self.r2_value.q.val();
+            self.lanes[p].use_product.next = self.s2_use_product.q.val();
+            self.lanes[p].addend.next = self.s2_addend.q.val();
+            self.lanes[p].threshold.next = self.s2_threshold.q.val();
+            self.lanes[p].write_on_spike.next = self.s2_fire.q.val();
+            self.lanes[p].weight_write_enable.next = self.load_enable.val()
+                & !self.load_state.val()
+                & (self.load_lane.val() == self.lane_number[p].val());
+            self.lanes[p].state_write_enable.next = self.load_enable.val()
+                & self.load_state.val()
+                & (self.load_lane.val() == self.lane_number[p].val());
+            self.lanes[p].weight_write_address.next = self.load_address.val();
+            self.lanes[p].weight_write_data.next = self.load_data.val();
+            if self.lanes[p].saturated.val()
+                & (!self.s3_last_group.q.val() | self.lane_in_last_group[p].val())
+            {
+                self.saturated.next = true;
+            }
+            // Pooling: a lane's spike counts while it is a candidate of its window.
+            self.hit[p].next = self.lanes[p].spike_registered.val() & self.candidate[p].val();
+            self.hit_chain[p + 1].next = self.hit[p].val();
+            if !self.slot_first[p].val() {
+                self.hit_chain[p + 1].next = self.hit_chain[p].val() | self.hit[p].val();
+            }
+        }
+        // Each emission lane's spike: its window's (pooled) or its lane's.
+        for sl in self._slots..(self._slots + 1) {
+            for q in 0..self._emitters {
+                self.window_spike[q].next = self.hit_chain[q * sl + sl].val();
+            }
+        }
+        self.collected_vector[0].next = 0.into();
+        self.collected_offset[0].next = 0.into();
+        for q in 0..self._emitters {
+            self.collected_vector[q + 1].next = self.collected_vector[q].val();
+            if self.window_spike[q].val() {
+                self.collected_vector[q + 1].next =
+                    self.collected_vector[q].val() | self.lane_bit[q].val();
+            }
+            self.collected_offset[q + 1].next = self.collected_offset[q].val();
+            if self.selected.q.val().get_bit(q) {
+                self.collected_offset[q + 1].next =
+                    self.collected_offset[q].val() | self.emit_offset[q].val();
+            }
+        }
+        self.captured.next = 0.into();
+        self.lowest_index.next = 0.into();
+        for q in (self._emitters - 1)..self._emitters {
+            self.captured.next = self.collected_vector[q + 1].val();
+            self.lowest_index.next =
+                self.selected_base.q.val() + self.collected_offset[q + 1].val();
+        }
+        self.pending_lanes.next = self.pending.q.val() & self.full_group.val();
+        self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
+
+        // Output events leave from a register.
+        self.spike_valid.next = self.emit_valid.q.val();
+        self.spike_index.next = self.emit_index.q.val();
+        self.spike_step.next = self.emit_step.q.val();
+        self.spike_last.next = self.emit_last.q.val();
+        self.emit_free.next = !self.emit_valid.q.val() | self.spike_ready.val();
+        if self.emit_free.val() {
+            self.emit_valid.d.next = false;
+        }
+        self.selected_free.next = !self.selected_valid.q.val() | self.emit_free.val();
+        if self.emit_free.val() & self.selected_valid.q.val() {
+            self.emit_valid.d.next = true;
+            self.emit_index.d.next = self.lowest_index.val();
+            self.emit_step.d.next = self.selected_step.q.val();
+            self.emit_last.d.next = false;
+            self.selected_valid.d.next = false;
+        }
+
+        // Fire: issue (0), the entry-table cycle (9), stage 1 (1, 6, 8), stage 2 (2), the
+        // lanes' registered spikes and the windows' candidates (7), emission (3); after the
+        // last step, re-initialise every group (4); then the end-of-image marker (5).
+        if self.fire_active.q.val() {
+            match self.fire_state.q.val().index() {
+                0 => {
+                    self.p1_acc.d.next = false;
+                    self.p1_fire.d.next = true;
+                    self.p1_read.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
+                    self.p1_write.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
+                    self.p1_last_group.d.next =
+                        self.fire_group.q.val() == self.last_group_index.val();
+                    self.out_group.d.next = self.fire_group.q.val();
+                    self.out_step.d.next = self.fire_step.q.val();
+                    self.out_base.d.next = self.fire_base.q.val();
+                    self.fire_group.d.next = self.fire_group.q.val() + 1;
+                    self.fire_base.d.next = self.fire_base.q.val() + self.sent_per_group.val();
+                    if self.fire_group.q.val() == self.last_group_index.val() {
+                        self.fire_group.d.next = 0.into();
+                        self.fire_base.d.next = 0.into();
+                        self.fire_step.d.next = self.fire_step.q.val() + 1;
+                        if self.fire_step.q.val() == self.last_step.val() {
+                            self.fire_done.d.next = true;
+                        }
+                    }
+                    self.fire_state.d.next = 9.into();
+                }
+                9 => {
+                    self.fire_state.d.next = 1.into();
+                }
+                1 => {
+                    self.fire_state.d.next = 6.into();
+                }
+                6 => {
+                    self.fire_state.d.next = 8.into();
+                }
+                8 => {
+                    self.fire_state.d.next = 2.into();
+                }
+                2 => {
+                    self.fire_state.d.next = 7.into();
+                }
+                7 => {
+                    self.pending.d.next = self.captured.val() & self.full_group.val();
+                    if self.out_group.q.val() == self.last_group_index.val() {
+                        self.pending.d.next = self.captured.val() & self.last_group.val();
+                    }
+                    self.fire_state.d.next = 3.into();
+                }
+                3 => {
+                    if self.pending_lanes.val().any() {
+                        if self.selected_free.val() {
+                            self.selected_valid.d.next = true;
+                            self.selected.d.next = self.lowest.val();
+                            self.selected_step.d.next = self.out_step.q.val();
+                            self.selected_base.d.next = self.out_base.q.val();
+                            self.pending.d.next = self.pending_lanes.val() & !self.lowest.val();
+                        }
+                    } else if !self.selected_valid.q.val() {
+                        self.fire_state.d.next = 0.into();
+                        if self.fire_done.q.val() {
+                            self.fire_state.d.next = 4.into();
+                        }
+                    }
+                }
+                4 => {
+                    self.p1_acc.d.next = false;
+                    self.p1_init.d.next = true;
+                    self.p1_read.d.next = self.init_base.val() + self.fire_group.q.val();
+                    self.p1_write.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
+                    self.p1_last_group.d.next =
+                        self.fire_group.q.val() == self.last_group_index.val();
+                    self.fire_group.d.next = self.fire_group.q.val() + 1;
+                    if self.fire_group.q.val() == self.last_group_index.val() {
+                        self.fire_group.d.next = 0.into();
+                        self.fire_state.d.next = 5.into();
+                    }
+                }
+                _ => {
+                    if self.emit_free.val() {
+                        self.emit_valid.d.next = true;
+                        self.emit_index.d.next = 0.into();
+                        self.emit_step.d.next = 0.into();
+                        self.emit_last.d.next = true;
+                        self.fire_active.d.next = false;
+                        self.fire_state.d.next = 0.into();
+                    }
+                }
+            }
+        }
+        // The windows' candidates after this step: those that spiked, if any did.
+        if self.fire_active.q.val() & (self.fire_state.q.val() == 7) {
+            for sl in self._slots..(self._slots + 1) {
+                for q in 0..self._candidate_windows {
+                    for s in 0..self._slots {
+                        self.candidates[q * sl + s].write_enable.next = true;
+                        if self.window_spike[q].val() {
+                            if self.hit[q * sl + s].val() {
+                                self.candidates[q * sl + s].write_data.next = 1.into();
+                            }
+                        } else if self.candidate[q * sl + s].val() {
+                            self.candidates[q * sl + s].write_data.next = 1.into();
+                        }
+                    }
+                }
+            }
+        }
+        self.fire_issue_next.d.next = self.fire_active.d.val()
+            & ((self.fire_state.d.val() == 0) | (self.fire_state.d.val() == 4));
+    }
+}

@@ -247,3 +247,45 @@ fn verilator_build_of_the_accelerator_is_bit_exact() {
     .unwrap();
     assert_eq!(&runs[..5], &rusthdl[..]);
 }
+
+/// A convolutional network's generated Verilog under Verilator (a max-pooled and an
+/// average-pooled convolution, then dense layers): bit-exact against the golden model, and
+/// cycle for cycle equal to the RustHDL simulation of the same design.
+#[test]
+fn verilator_build_of_a_convolutional_accelerator_is_bit_exact() {
+    use fs_model::geometry::PoolKind;
+    // The first random RTL CNN with both kinds of pooling.
+    let model = (0..)
+        .map(|seed| random_model(seed, &ModelSpec::rtl_cnn()))
+        .find(|m| {
+            let kinds: Vec<_> = m
+                .ann
+                .layers
+                .iter()
+                .filter_map(|l| l.pool.map(|p| p.kind))
+                .collect();
+            kinds.contains(&PoolKind::Max) && kinds.contains(&PoolKind::Avg)
+        })
+        .unwrap();
+    let config = HwConfig::new(random_lanes(&model, 7));
+    let images = random_images(&model, 8, 11);
+    let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+    let mut accel = Accelerator::new(&model, &config).unwrap();
+    let cache = std::env::temp_dir().join("fs-accel-verilator-test");
+    let sim = fs_hdl::sim::verilator::accelerator::VerilatedAccelerator::build(&mut accel, &cache)
+        .unwrap();
+    let mut runs = Vec::new();
+    sim.run(&images, 10_000_000, &mut |_, run| {
+        runs.push(run);
+        Ok(())
+    })
+    .unwrap();
+    assert_golden(&model, &images, &runs);
+    let (rusthdl, _) = run_images(
+        &mut Accelerator::new(&model, &config).unwrap(),
+        &images,
+        10_000_000,
+    )
+    .unwrap();
+    assert_eq!(runs, rusthdl);
+}

@@ -10,9 +10,13 @@
 //!   group's word. Events follow each other without a gap: two operations on one word in
 //!   consecutive cycles are correct because the lanes forward the sum of the first to the
 //!   second ([`Lane::with_adjacent_forwarding`]).
-//! - **Fire** as the dense layer does, a group at a time in every lane: for `t = 1..K`, for
-//!   each group, one fire step; then the bank is re-initialised and an end-of-image marker
-//!   closes the image.
+//! - **Fire**, pipelined: a fire step of one group in every lane takes one operation slot, step
+//!   by step, group by group (`K G` slots; a group's steps two cycles apart at least). Each
+//!   step's spikes are captured six cycles after its issue (stage 3: the lanes' registered
+//!   spikes) and, when there are any, wait in a queue of [`QUEUE_DEPTH`] groups from which they
+//!   leave one per cycle, lowest lane first; steps issue only while the queue has room for all
+//!   in flight. Then every group is re-initialised (`G` slots) and, once every spike has left,
+//!   an end-of-image marker closes the image.
 //! - **Max pooling** (windows that tile the map, `S = w^2` slots): a window's neurons are one
 //!   group's `S` neighbouring lanes. Each keeps a candidate bit: still tied with the largest
 //!   spike train of its window so far. At each step the pooled neuron spikes when a candidate
@@ -20,8 +24,8 @@
 //!   spike outweighs all later ones (validated by the model), that is the train of the largest
 //!   value, exactly what `fs_model::infer` sends.
 //!
-//! The front end is one cycle longer than the dense layer's (the entry-table read), so a fire
-//! step takes [`CONV_FIRE_STEP_CYCLES`].
+//! The dense layer fires one group at a time, a whole pipeline pass each, which is cheap for
+//! its few groups; a map has hundreds, hence the queue here.
 
 use crate::core::bram::Bram;
 use crate::core::conv_layout::ConvLayout;
@@ -33,9 +37,9 @@ use fs_model::geometry::Geometry;
 use fs_model::network::FsLayer;
 use rust_hdl::prelude::*;
 
-/// Cycles one fire step of one group takes, its spikes aside: the dense layer's
-/// [`crate::core::dense_layer::FIRE_STEP_CYCLES`] and the entry-table read.
-pub const CONV_FIRE_STEP_CYCLES: u32 = 8;
+/// Captured groups that may wait for emission; fire steps issue while the queue has room for
+/// every step in flight, so with sparse spikes one issues in every slot.
+pub const QUEUE_DEPTH: usize = 8;
 
 #[derive(LogicBlock)]
 pub struct ConvLayer {
@@ -173,24 +177,56 @@ pub struct ConvLayer {
     acc_bank_base: Signal<Local, Bits<16>>,
     fire_bank_base: Signal<Local, Bits<16>>,
     fire_issue: Signal<Local, Bit>,
-    fire_issue_next: DFF<Bit>,
     // Firing and emission.
     fire_active: DFF<Bit>,
-    fire_state: DFF<Bits<4>>,
+    /// 0: issuing fire steps, 1: re-initialising, 2: draining, then the end marker.
+    fire_phase: DFF<Bits<2>>,
     fire_step: DFF<Bits<5>>,
     fire_group: DFF<Bits<16>>,
     fire_base: DFF<Bits<16>>,
-    fire_done: DFF<Bit>,
-    out_group: DFF<Bits<16>>,
-    out_step: DFF<Bits<5>>,
-    out_base: DFF<Bits<16>>,
+    /// A fire step issued in the previous cycle (with one group, steps are two cycles apart).
+    fire_previous: DFF<Bit>,
+    single_group: Constant<Bit>,
+    // A fire step's group, step and first emitted index, carried to its capture (stage 3).
+    p1_group: DFF<Bits<16>>,
+    p1_emit_base: DFF<Bits<16>>,
+    s1_group: DFF<Bits<16>>,
+    s1_emit_base: DFF<Bits<16>>,
+    r1_group: DFF<Bits<16>>,
+    r1_emit_base: DFF<Bits<16>>,
+    r2_group: DFF<Bits<16>>,
+    r2_emit_base: DFF<Bits<16>>,
+    s2_group: DFF<Bits<16>>,
+    s2_emit_base: DFF<Bits<16>>,
+    s2_step: DFF<Bits<5>>,
+    s3_group: DFF<Bits<16>>,
+    s3_emit_base: DFF<Bits<16>>,
+    s3_step: DFF<Bits<5>>,
+    s3_fire: DFF<Bit>,
+    /// Captured groups with spikes, waiting for emission (a ring of `QUEUE_DEPTH`); fire
+    /// steps issue only while the ring has room for every step in flight.
+    queue_pending: Vec<DFF<Bits<MAX_LANES>>>,
+    queue_step: Vec<DFF<Bits<5>>>,
+    queue_base: Vec<DFF<Bits<16>>>,
+    queue_number: Vec<Constant<Bits<4>>>,
+    queue_head: DFF<Bits<4>>,
+    queue_tail: DFF<Bits<4>>,
+    queue_count: DFF<Bits<5>>,
+    in_flight: DFF<Bits<5>>,
+    queue_depth: Constant<Bits<5>>,
+    queue_last: Constant<Bits<4>>,
+    head_pending: Signal<Local, Bits<MAX_LANES>>,
+    head_step: Signal<Local, Bits<5>>,
+    head_base: Signal<Local, Bits<16>>,
+    capture_vector: Signal<Local, Bits<MAX_LANES>>,
+    push: Signal<Local, Bit>,
+    pop: Signal<Local, Bit>,
     /// Per lane: candidate (always, unpooled), and spiking candidate; per window the OR of
     /// its spiking candidates, gathered lane by lane (`hit_chain[p + 1]` ends at lane `p`).
     candidate: Vec<Signal<Local, Bit>>,
     hit: Vec<Signal<Local, Bit>>,
     hit_chain: Vec<Signal<Local, Bit>>,
     window_spike: Vec<Signal<Local, Bit>>,
-    pending: DFF<Bits<MAX_LANES>>,
     pending_lanes: Signal<Local, Bits<MAX_LANES>>,
     lowest: Signal<Local, Bits<MAX_LANES>>,
     collected_vector: Vec<Signal<Local, Bits<MAX_LANES>>>,
@@ -215,6 +251,7 @@ pub struct ConvLayer {
     _emitters: usize,
     _candidate_lanes: usize,
     _candidate_windows: usize,
+    _queue: usize,
     _sender_steps: usize,
     _steps: usize,
 }
@@ -423,21 +460,50 @@ impl ConvLayer {
             acc_bank_base: Default::default(),
             fire_bank_base: Default::default(),
             fire_issue: Default::default(),
-            fire_issue_next: Default::default(),
             fire_active: Default::default(),
-            fire_state: Default::default(),
+            fire_phase: Default::default(),
             fire_step: Default::default(),
             fire_group: Default::default(),
             fire_base: Default::default(),
-            fire_done: Default::default(),
-            out_group: Default::default(),
-            out_step: Default::default(),
-            out_base: Default::default(),
+            fire_previous: Default::default(),
+            single_group: Constant::new(layout.groups == 1),
+            p1_group: Default::default(),
+            p1_emit_base: Default::default(),
+            s1_group: Default::default(),
+            s1_emit_base: Default::default(),
+            r1_group: Default::default(),
+            r1_emit_base: Default::default(),
+            r2_group: Default::default(),
+            r2_emit_base: Default::default(),
+            s2_group: Default::default(),
+            s2_emit_base: Default::default(),
+            s2_step: Default::default(),
+            s3_group: Default::default(),
+            s3_emit_base: Default::default(),
+            s3_step: Default::default(),
+            s3_fire: Default::default(),
+            queue_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
+            queue_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
+            queue_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
+            queue_number: (0..QUEUE_DEPTH)
+                .map(|e| Constant::new((e as u64).into()))
+                .collect(),
+            queue_head: Default::default(),
+            queue_tail: Default::default(),
+            queue_count: Default::default(),
+            in_flight: Default::default(),
+            queue_depth: Constant::new((QUEUE_DEPTH as u64).into()),
+            queue_last: Constant::new(((QUEUE_DEPTH - 1) as u64).into()),
+            head_pending: Default::default(),
+            head_step: Default::default(),
+            head_base: Default::default(),
+            capture_vector: Default::default(),
+            push: Default::default(),
+            pop: Default::default(),
             candidate: (0..lanes).map(|_| Default::default()).collect(),
             hit: (0..lanes).map(|_| Default::default()).collect(),
             hit_chain: (0..=lanes).map(|_| Default::default()).collect(),
             window_spike: (0..emitters).map(|_| Default::default()).collect(),
-            pending: Default::default(),
             pending_lanes: Default::default(),
             lowest: Default::default(),
             collected_vector: (0..=emitters).map(|_| Default::default()).collect(),
@@ -462,6 +528,7 @@ impl ConvLayer {
             _emitters: emitters,
             _candidate_lanes: if slots > 1 { lanes } else { 0 },
             _candidate_windows: if slots > 1 { emitters } else { 0 },
+            _queue: QUEUE_DEPTH,
             _sender_steps: steps_in,
             _steps: steps,
         })
@@ -522,17 +589,31 @@ impl Logic for ConvLayer {
             s2_use_product,
             s2_threshold,
             s2_addend,
-            fire_issue_next,
             fire_active,
-            fire_state,
+            fire_phase,
             fire_step,
             fire_group,
             fire_base,
-            fire_done,
-            out_group,
-            out_step,
-            out_base,
-            pending,
+            fire_previous,
+            p1_group,
+            p1_emit_base,
+            s1_group,
+            s1_emit_base,
+            r1_group,
+            r1_emit_base,
+            r2_group,
+            r2_emit_base,
+            s2_group,
+            s2_emit_base,
+            s2_step,
+            s3_group,
+            s3_emit_base,
+            s3_step,
+            s3_fire,
+            queue_head,
+            queue_tail,
+            queue_count,
+            in_flight,
             selected_valid,
             selected,
             selected_step,
@@ -554,7 +635,12 @@ impl Logic for ConvLayer {
         }
 
         // P0: a fire or initialisation operation has the slot, else the next entry.
-        self.fire_issue.next = self.fire_issue_next.q.val();
+        self.fire_issue.next = self.fire_active.q.val()
+            & (((self.fire_phase.q.val() == 0)
+                & ((self.in_flight.q.val() + self.queue_count.q.val()) < self.queue_depth.val())
+                & !(self.single_group.val() & self.fire_previous.q.val()))
+                | (self.fire_phase.q.val() == 1));
+        self.fire_previous.d.next = self.fire_issue.val() & (self.fire_phase.q.val() == 0);
         self.it_issue.next = self.it_valid.q.val() & !self.fire_issue.val();
         self.it_last.next = self.it_remaining.q.val() == 1;
         self.busy.next = self.fire_issue.val() | self.it_issue.val();
@@ -619,11 +705,10 @@ impl Logic for ConvLayer {
             self.event_ready.next = true;
             self.bank.d.next = !self.bank.q.val();
             self.fire_active.d.next = true;
-            self.fire_state.d.next = 0.into();
+            self.fire_phase.d.next = 0.into();
             self.fire_step.d.next = 0.into();
             self.fire_group.d.next = 0.into();
             self.fire_base.d.next = 0.into();
-            self.fire_done.d.next = false;
         }
 
         // P1: every bank's entry becomes its lanes' addresses.
@@ -676,6 +761,19 @@ impl Logic for ConvLayer {
         self.s1_value.d.next = self.p1_value.q.val();
         self.s1_step.d.next = self.p1_step.q.val();
         self.s1_last_group.d.next = self.p1_last_group.q.val();
+        self.s1_group.d.next = self.p1_group.q.val();
+        self.s1_emit_base.d.next = self.p1_emit_base.q.val();
+        self.r1_group.d.next = self.s1_group.q.val();
+        self.r1_emit_base.d.next = self.s1_emit_base.q.val();
+        self.r2_group.d.next = self.r1_group.q.val();
+        self.r2_emit_base.d.next = self.r1_emit_base.q.val();
+        self.s2_group.d.next = self.r2_group.q.val();
+        self.s2_emit_base.d.next = self.r2_emit_base.q.val();
+        self.s2_step.d.next = self.r2_step.q.val();
+        self.s3_group.d.next = self.s2_group.q.val();
+        self.s3_emit_base.d.next = self.s2_emit_base.q.val();
+        self.s3_step.d.next = self.s2_step.q.val();
+        self.s3_fire.d.next = self.s2_fire.q.val();
         self.r1_acc.d.next = self.s1_acc.q.val();
         self.r1_fire.d.next = self.s1_fire.q.val();
         self.r1_init.d.next = self.s1_init.q.val();
@@ -716,11 +814,12 @@ impl Logic for ConvLayer {
         }
         for p in 0..self._candidate_lanes {
             self.candidates[p].clock.next = self.clock.val();
-            self.candidates[p].read_address.next = self.out_group.q.val();
-            self.candidates[p].write_address.next = self.out_group.q.val();
+            // Read for the fire step in stage 2, so the bit is there at its capture.
+            self.candidates[p].read_address.next = self.s2_group.q.val();
+            self.candidates[p].write_address.next = self.s3_group.q.val();
             self.candidates[p].write_enable.next = false;
             self.candidates[p].write_data.next = 0.into();
-            if self.out_step.q.val().any() {
+            if self.s3_step.q.val().any() {
                 self.candidate[p].next = self.candidates[p].read_data.val().get_bit(0);
             }
         }
@@ -801,10 +900,40 @@ impl Logic for ConvLayer {
             self.lowest_index.next =
                 self.selected_base.q.val() + self.collected_offset[q + 1].val();
         }
-        self.pending_lanes.next = self.pending.q.val() & self.full_group.val();
+
+        // Capture (stage 3 of a fire step: the lanes' registered spikes): a group with spikes
+        // joins the queue.
+        self.capture_vector.next = self.captured.val() & self.full_group.val();
+        if self.s3_last_group.q.val() {
+            self.capture_vector.next = self.captured.val() & self.last_group.val();
+        }
+        self.push.next = self.s3_fire.q.val() & self.capture_vector.val().any();
+        for e in 0..self._queue {
+            self.queue_pending[e].clock.next = self.clock.val();
+            self.queue_step[e].clock.next = self.clock.val();
+            self.queue_base[e].clock.next = self.clock.val();
+            self.queue_pending[e].d.next = self.queue_pending[e].q.val();
+            self.queue_step[e].d.next = self.queue_step[e].q.val();
+            self.queue_base[e].d.next = self.queue_base[e].q.val();
+        }
+        self.head_pending.next = 0.into();
+        self.head_step.next = 0.into();
+        self.head_base.next = 0.into();
+        for e in 0..self._queue {
+            if self.queue_head.q.val() == self.queue_number[e].val() {
+                self.head_pending.next = self.queue_pending[e].q.val();
+                self.head_step.next = self.queue_step[e].q.val();
+                self.head_base.next = self.queue_base[e].q.val();
+            }
+        }
+        self.pending_lanes.next = 0.into();
+        if self.queue_count.q.val().any() {
+            self.pending_lanes.next = self.head_pending.val();
+        }
         self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
 
-        // Output events leave from a register.
+        // Output events leave from a register; the head group's lowest spike moves to
+        // `selected` first (emission is two stages, as in the dense layer).
         self.spike_valid.next = self.emit_valid.q.val();
         self.spike_index.next = self.emit_index.q.val();
         self.spike_step.next = self.emit_step.q.val();
@@ -821,99 +950,98 @@ impl Logic for ConvLayer {
             self.emit_last.d.next = false;
             self.selected_valid.d.next = false;
         }
-
-        // Fire: issue (0), the entry-table cycle (9), stage 1 (1, 6, 8), stage 2 (2), the
-        // lanes' registered spikes and the windows' candidates (7), emission (3); after the
-        // last step, re-initialise every group (4); then the end-of-image marker (5).
-        if self.fire_active.q.val() {
-            match self.fire_state.q.val().index() {
-                0 => {
-                    self.p1_acc.d.next = false;
-                    self.p1_fire.d.next = true;
-                    self.p1_read.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
-                    self.p1_write.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
-                    self.p1_last_group.d.next =
-                        self.fire_group.q.val() == self.last_group_index.val();
-                    self.out_group.d.next = self.fire_group.q.val();
-                    self.out_step.d.next = self.fire_step.q.val();
-                    self.out_base.d.next = self.fire_base.q.val();
-                    self.fire_group.d.next = self.fire_group.q.val() + 1;
-                    self.fire_base.d.next = self.fire_base.q.val() + self.sent_per_group.val();
-                    if self.fire_group.q.val() == self.last_group_index.val() {
-                        self.fire_group.d.next = 0.into();
-                        self.fire_base.d.next = 0.into();
-                        self.fire_step.d.next = self.fire_step.q.val() + 1;
-                        if self.fire_step.q.val() == self.last_step.val() {
-                            self.fire_done.d.next = true;
-                        }
-                    }
-                    self.fire_state.d.next = 9.into();
+        self.pop.next = false;
+        if self.pending_lanes.val().any() & self.selected_free.val() {
+            self.selected_valid.d.next = true;
+            self.selected.d.next = self.lowest.val();
+            self.selected_step.d.next = self.head_step.val();
+            self.selected_base.d.next = self.head_base.val();
+            for e in 0..self._queue {
+                if self.queue_head.q.val() == self.queue_number[e].val() {
+                    self.queue_pending[e].d.next = self.pending_lanes.val() & !self.lowest.val();
                 }
-                9 => {
-                    self.fire_state.d.next = 1.into();
-                }
-                1 => {
-                    self.fire_state.d.next = 6.into();
-                }
-                6 => {
-                    self.fire_state.d.next = 8.into();
-                }
-                8 => {
-                    self.fire_state.d.next = 2.into();
-                }
-                2 => {
-                    self.fire_state.d.next = 7.into();
-                }
-                7 => {
-                    self.pending.d.next = self.captured.val() & self.full_group.val();
-                    if self.out_group.q.val() == self.last_group_index.val() {
-                        self.pending.d.next = self.captured.val() & self.last_group.val();
-                    }
-                    self.fire_state.d.next = 3.into();
-                }
-                3 => {
-                    if self.pending_lanes.val().any() {
-                        if self.selected_free.val() {
-                            self.selected_valid.d.next = true;
-                            self.selected.d.next = self.lowest.val();
-                            self.selected_step.d.next = self.out_step.q.val();
-                            self.selected_base.d.next = self.out_base.q.val();
-                            self.pending.d.next = self.pending_lanes.val() & !self.lowest.val();
-                        }
-                    } else if !self.selected_valid.q.val() {
-                        self.fire_state.d.next = 0.into();
-                        if self.fire_done.q.val() {
-                            self.fire_state.d.next = 4.into();
-                        }
-                    }
-                }
-                4 => {
-                    self.p1_acc.d.next = false;
-                    self.p1_init.d.next = true;
-                    self.p1_read.d.next = self.init_base.val() + self.fire_group.q.val();
-                    self.p1_write.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
-                    self.p1_last_group.d.next =
-                        self.fire_group.q.val() == self.last_group_index.val();
-                    self.fire_group.d.next = self.fire_group.q.val() + 1;
-                    if self.fire_group.q.val() == self.last_group_index.val() {
-                        self.fire_group.d.next = 0.into();
-                        self.fire_state.d.next = 5.into();
-                    }
-                }
-                _ => {
-                    if self.emit_free.val() {
-                        self.emit_valid.d.next = true;
-                        self.emit_index.d.next = 0.into();
-                        self.emit_step.d.next = 0.into();
-                        self.emit_last.d.next = true;
-                        self.fire_active.d.next = false;
-                        self.fire_state.d.next = 0.into();
-                    }
+            }
+            // The group's last spike: the next group becomes the head.
+            if !(self.pending_lanes.val() & !self.lowest.val()).any() {
+                self.pop.next = true;
+                self.queue_head.d.next = self.queue_head.q.val() + 1;
+                if self.queue_head.q.val() == self.queue_last.val() {
+                    self.queue_head.d.next = 0.into();
                 }
             }
         }
+        if self.push.val() {
+            for e in 0..self._queue {
+                if self.queue_tail.q.val() == self.queue_number[e].val() {
+                    self.queue_pending[e].d.next = self.capture_vector.val();
+                    self.queue_step[e].d.next = self.s3_step.q.val();
+                    self.queue_base[e].d.next = self.s3_emit_base.q.val();
+                }
+            }
+            self.queue_tail.d.next = self.queue_tail.q.val() + 1;
+            if self.queue_tail.q.val() == self.queue_last.val() {
+                self.queue_tail.d.next = 0.into();
+            }
+        }
+        if self.push.val() & !self.pop.val() {
+            self.queue_count.d.next = self.queue_count.q.val() + 1;
+        }
+        if self.pop.val() & !self.push.val() {
+            self.queue_count.d.next = self.queue_count.q.val() - 1;
+        }
+        // Fire steps in flight between their issue and their capture.
+        if self.fire_issue.val() & (self.fire_phase.q.val() == 0) & !self.s3_fire.q.val() {
+            self.in_flight.d.next = self.in_flight.q.val() + 1;
+        }
+        if self.s3_fire.q.val() & !(self.fire_issue.val() & (self.fire_phase.q.val() == 0)) {
+            self.in_flight.d.next = self.in_flight.q.val() - 1;
+        }
+
+        // Fire: one fire step per slot, step by step, group by group (phase 0); then every
+        // group's re-initialisation (1); once every spike has left, the end marker (2).
+        if self.fire_issue.val() {
+            self.p1_acc.d.next = false;
+            self.p1_group.d.next = self.fire_group.q.val();
+            self.p1_emit_base.d.next = self.fire_base.q.val();
+            self.p1_last_group.d.next = self.fire_group.q.val() == self.last_group_index.val();
+            self.p1_write.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
+            self.fire_group.d.next = self.fire_group.q.val() + 1;
+            self.fire_base.d.next = self.fire_base.q.val() + self.sent_per_group.val();
+            if self.fire_phase.q.val() == 0 {
+                self.p1_fire.d.next = true;
+                self.p1_read.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
+                if self.fire_group.q.val() == self.last_group_index.val() {
+                    self.fire_group.d.next = 0.into();
+                    self.fire_base.d.next = 0.into();
+                    self.fire_step.d.next = self.fire_step.q.val() + 1;
+                    if self.fire_step.q.val() == self.last_step.val() {
+                        self.fire_phase.d.next = 1.into();
+                    }
+                }
+            } else {
+                self.p1_init.d.next = true;
+                self.p1_read.d.next = self.init_base.val() + self.fire_group.q.val();
+                if self.fire_group.q.val() == self.last_group_index.val() {
+                    self.fire_group.d.next = 0.into();
+                    self.fire_phase.d.next = 2.into();
+                }
+            }
+        }
+        if self.fire_active.q.val()
+            & (self.fire_phase.q.val() == 2)
+            & !self.in_flight.q.val().any()
+            & !self.queue_count.q.val().any()
+            & !self.selected_valid.q.val()
+            & self.emit_free.val()
+        {
+            self.emit_valid.d.next = true;
+            self.emit_index.d.next = 0.into();
+            self.emit_step.d.next = 0.into();
+            self.emit_last.d.next = true;
+            self.fire_active.d.next = false;
+        }
         // The windows' candidates after this step: those that spiked, if any did.
-        if self.fire_active.q.val() & (self.fire_state.q.val() == 7) {
+        if self.s3_fire.q.val() {
             for sl in self._slots..(self._slots + 1) {
                 for q in 0..self._candidate_windows {
                     for s in 0..self._slots {
@@ -929,7 +1057,5 @@ impl Logic for ConvLayer {
                 }
             }
         }
-        self.fire_issue_next.d.next = self.fire_active.d.val()
-            & ((self.fire_state.d.val() == 0) | (self.fire_state.d.val() == 4));
     }
 }

@@ -4,7 +4,6 @@
 //! pipeline depths it counts are the blocks' own constants, so the model follows the RTL.
 
 use crate::core::accelerator::HwConfig;
-use crate::core::conv_layer::CONV_FIRE_STEP_CYCLES;
 use crate::core::conv_layout::ConvLayout;
 use crate::core::dense_layer::{FIRE_STEP_CYCLES, SINGLE_GROUP_EVENT_CYCLES};
 use fs_model::geometry::LayerKind;
@@ -33,16 +32,15 @@ pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Ve
                     return f64::INFINITY;
                 };
                 // Every bank works through its entries in parallel: E per event (the mean over
-                // senders), one cycle each; a fire step of a group takes
-                // CONV_FIRE_STEP_CYCLES, plus a cycle per (pooled) spike.
+                // senders), one slot each; the K G fire steps and G re-initialisations take a
+                // slot each too. The (pooled) spikes leave one per cycle, overlapped.
                 let entries = layout.senders.iter().map(|r| r.count).sum::<usize>() as f64
                     / layout.senders.len() as f64;
                 let groups = layout.groups as f64;
                 let steps = layer.rom.as_ref().map_or(1, |rom| rom.k()) as f64;
                 let spikes_out = mean_spikes.get(l + 1).copied().unwrap_or(0.0);
-                let operations = spikes_in * entries + 1.0;
-                let fire =
-                    steps * groups * CONV_FIRE_STEP_CYCLES as f64 + spikes_out + groups + 1.0;
+                let operations = spikes_in * entries + (steps + 1.0) * groups + 1.0;
+                let fire = spikes_out + 1.0;
                 return operations.max(fire);
             }
             let groups = layer.outputs().div_ceil(lanes) as f64;

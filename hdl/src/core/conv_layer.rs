@@ -285,11 +285,8 @@ impl ConvLayer {
         };
         let product = SpikeProduct::of(sender_values)?;
         let steps_in = sender_values.len();
-        let (shifts, values) = match &product {
-            SpikeProduct::Shift(shifts) => (shifts.clone(), vec![0; steps_in]),
-            SpikeProduct::Multiply(values) => (vec![0; steps_in], values.clone()),
-        };
-        let multiply = matches!(product, SpikeProduct::Multiply(_));
+        let (sender_shift, sender_value) = product.step_operands();
+        let multiply = product.multiplies();
         let lane_blocks = (0..lanes)
             .map(|p| {
                 let (weights, init) = layout.lane_contents(layer, p);
@@ -361,11 +358,8 @@ impl ConvLayer {
             lane_in_last_group: (0..lanes)
                 .map(|p| Constant::new(layout.bank_channel(p).0 < positions_in_last))
                 .collect(),
-            sender_shift: shifts.iter().map(|&s| Constant::new(s.into())).collect(),
-            sender_value: values
-                .iter()
-                .map(|&d| Constant::new((d as u64 & 0xffff).into()))
-                .collect(),
+            sender_shift,
+            sender_value,
             threshold: rom.t.iter().map(|&t| word(datapath, t)).collect(),
             reset_addend: rom.h.iter().map(|&h| word(datapath, -h)).collect(),
             start_mask: mask(start_bits),

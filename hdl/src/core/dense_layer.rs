@@ -50,6 +50,27 @@ impl SpikeProduct {
             SpikeProduct::Multiply(values.to_vec())
         })
     }
+
+    /// Whether the lanes multiply (else they shift).
+    pub fn multiplies(&self) -> bool {
+        matches!(self, SpikeProduct::Multiply(_))
+    }
+
+    /// The lanes' operands for each sender step: its shift and its 16-bit value (one of them
+    /// unused, zero).
+    pub fn step_operands(&self) -> (Vec<Constant<Bits<5>>>, Vec<Constant<Bits<16>>>) {
+        let (shifts, values) = match self {
+            SpikeProduct::Shift(shifts) => (shifts.clone(), vec![0; shifts.len()]),
+            SpikeProduct::Multiply(values) => (vec![0; values.len()], values.clone()),
+        };
+        (
+            shifts.iter().map(|&s| Constant::new(s.into())).collect(),
+            values
+                .iter()
+                .map(|&d| Constant::new((d as u64 & 0xffff).into()))
+                .collect(),
+        )
+    }
 }
 
 /// Cycles one fire step of one neuron group takes, its spikes aside: the fire state machine's
@@ -241,11 +262,8 @@ impl DenseLayer {
         }
         let product = SpikeProduct::of(sender_values)?;
         let steps_in = sender_values.len();
-        let (shifts, values) = match &product {
-            SpikeProduct::Shift(shifts) => (shifts.clone(), vec![0; steps_in]),
-            SpikeProduct::Multiply(values) => (vec![0; steps_in], values.clone()),
-        };
-        let multiply = matches!(product, SpikeProduct::Multiply(_));
+        let (sender_shift, sender_value) = product.step_operands();
+        let multiply = product.multiplies();
         let lane_blocks = (0..lanes)
             .map(|p| {
                 let (weights, init) = lane_contents(layer, lanes, p);
@@ -291,11 +309,8 @@ impl DenseLayer {
                 .collect(),
             lanes: lane_blocks,
             pending_value: (0..lanes).map(|_| Default::default()).collect(),
-            sender_shift: shifts.iter().map(|&s| Constant::new(s.into())).collect(),
-            sender_value: values
-                .iter()
-                .map(|&d| Constant::new((d as u64 & 0xffff).into()))
-                .collect(),
+            sender_shift,
+            sender_value,
             threshold: thresholds,
             reset_addend: resets,
             collected_vector: (0..=lanes).map(|_| Default::default()).collect(),

@@ -99,6 +99,10 @@ pub fn convert_and_save(
     );
     modelfile::save(m, out)?;
     eprintln!("wrote {}", out.display());
+    // The file serves `eval` either way; say now if the accelerator cannot run it.
+    if let Err(e) = fs_hdl::core::accelerator::supports(m) {
+        eprintln!("note: the accelerator cannot run this network ({e}); `eval` can");
+    }
     Ok(conversion)
 }
 

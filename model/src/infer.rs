@@ -21,7 +21,7 @@
 
 use crate::activation::Activation;
 use crate::fixed::SignedRange;
-use crate::geometry::{FanOut, Geometry, LayerKind, PoolKind, fan_out, send_order};
+use crate::geometry::{FanOut, Geometry, LayerKind, PoolKind, Shape, fan_out, send_order};
 use crate::network::{Ann, Model};
 use crate::network::{InputEncoding, accumulation_bounds};
 use crate::neuron::{FsRom, output_value};
@@ -213,6 +213,9 @@ pub struct FixedRun {
     /// The bus order of every stage's spikes within a step ([`crate::geometry::send_order`];
     /// `None`: ascending), shared by every run of one engine.
     pub orders: Arc<Vec<Option<Vec<usize>>>>,
+    /// The shape of every stage's map (the input's, then each hidden layer's sent map), so a
+    /// neuron can be named by channel and position.
+    pub shapes: Arc<Vec<Shape>>,
 }
 
 impl FixedRun {
@@ -224,6 +227,22 @@ impl FixedRun {
     pub fn bus_events(&self, s: usize) -> Vec<(u32, u32)> {
         let order = self.orders.get(s).and_then(Option::as_deref);
         bus_events(&self.spikes[s], order)
+    }
+
+    /// Neuron `i` of stage `s`, named by channel and position when the stage is a map.
+    pub fn neuron_name(&self, s: usize, i: usize) -> String {
+        match self.shapes.get(s) {
+            Some(m) if m.height * m.width > 1 && i < m.size() => {
+                let plane = m.height * m.width;
+                format!(
+                    "neuron {i} (channel {}, y {}, x {})",
+                    i / plane,
+                    i % plane / m.width,
+                    i % m.width
+                )
+            }
+            _ => format!("neuron {i}"),
+        }
     }
 
     /// Spike count of each stage, input encoding first.
@@ -294,6 +313,7 @@ pub struct FixedEngine {
     axpy: Axpy,
     /// Every stage's bus order (see [`FixedRun::orders`]).
     orders: Arc<Vec<Option<Vec<usize>>>>,
+    shapes: Arc<Vec<Shape>>,
 }
 
 /// `acc[j] += row[j] * y`: one sender's contribution to every receiver.
@@ -368,13 +388,19 @@ impl FixedEngine {
             })
             .collect();
         // The input encoder sends ascending; each hidden layer its sent map position-major.
+        let input = model.input();
+        let shapes: Vec<Shape> = std::iter::once(Shape {
+            channels: input.channels,
+            height: input.height,
+            width: input.width,
+        })
+        .chain(geometry.iter().map(|g| match g.pool {
+            Some(p) if p.kind == PoolKind::Max => g.output,
+            _ => g.neurons,
+        }))
+        .collect();
         let orders = std::iter::once(None)
-            .chain(geometry.iter().map(|g| {
-                send_order(match g.pool {
-                    Some(p) if p.kind == PoolKind::Max => g.output,
-                    _ => g.neurons,
-                })
-            }))
+            .chain(shapes[1..].iter().map(|&s| send_order(s)))
             .collect();
         FixedEngine {
             layers,
@@ -383,6 +409,7 @@ impl FixedEngine {
             membrane,
             axpy: select_axpy(),
             orders: Arc::new(orders),
+            shapes: Arc::new(shapes),
         }
     }
 
@@ -390,6 +417,7 @@ impl FixedEngine {
     pub fn run(&self, pixels: &[u8]) -> FixedRun {
         let mut run = FixedRun {
             orders: self.orders.clone(),
+            shapes: self.shapes.clone(),
             ..FixedRun::default()
         };
         let mut masks: Vec<u32> = pixels.iter().map(|&p| self.input.mask(p as u32)).collect();
@@ -546,6 +574,7 @@ impl FixedEngine {
             membrane: self.membrane,
             axpy: self.axpy,
             orders: self.orders.clone(),
+            shapes: self.shapes.clone(),
         };
         forced.run(pixels)
     }

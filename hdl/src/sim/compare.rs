@@ -67,11 +67,12 @@ pub fn first_difference(image: usize, run: &ImageRun, golden: &FixedRun) -> Opti
         );
         if let Some(k) = (0..rtl.len().max(gold.len())).find(|&k| rtl.get(k) != gold.get(k)) {
             let show = |e: Option<&Spike>| match e {
-                Some((i, t)) => format!("neuron {i} at step {}", t + 1),
+                Some(&(i, t)) => format!("{} at step {}", golden.neuron_name(s, i as usize), t + 1),
                 None => "nothing".to_string(),
             };
             return Some(Mismatch {
                 image,
+                // (Hidden stage s carries layer s - 1's spikes.)
                 stage: if s == 0 {
                     "input".to_string()
                 } else {
@@ -125,4 +126,53 @@ pub fn result_difference(
             format!("class: RTL {class}, golden {}", golden.class()),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fs_model::infer::FixedEngine;
+    use fs_testkit::random::{ModelSpec, random_image, random_model};
+
+    /// A spike that differs is named by stage, event, channel, position and step; equal runs
+    /// have no difference.
+    #[test]
+    fn the_first_difference_names_the_neuron_by_channel_and_position() {
+        let golden = (0..)
+            .map(|seed| random_model(seed, &ModelSpec::rtl_cnn()))
+            .find_map(|m| {
+                let golden = FixedEngine::new(&m).run(&random_image(&m, 1));
+                // A multi-channel first map with spikes on its bus.
+                let map = golden.shapes[1];
+                (map.channels > 1 && map.height * map.width > 1 && !golden.bus_events(1).is_empty())
+                    .then_some(golden)
+            })
+            .unwrap();
+        let mut run = ImageRun {
+            spikes: golden_spikes(&golden),
+            logits: golden.logits.clone(),
+            class: golden.class(),
+            ..Default::default()
+        };
+        assert_eq!(first_difference(0, &run, &golden), None);
+        let (i, t) = run.spikes[1][0];
+        run.spikes[1][0] = (i, t + 1);
+        let m = first_difference(4, &run, &golden).unwrap();
+        let map = golden.shapes[1];
+        let plane = map.height * map.width;
+        let (c, y, x) = (
+            i as usize / plane,
+            i as usize % plane / map.width,
+            i as usize % map.width,
+        );
+        assert_eq!((m.image, m.stage.as_str(), m.event), (4, "hidden1", 0));
+        assert!(
+            m.detail.contains(&format!(
+                "neuron {i} (channel {c}, y {y}, x {x}) at step {}",
+                t + 2
+            )),
+            "{}",
+            m.detail
+        );
+    }
 }

@@ -323,6 +323,45 @@ fn a_model_of_the_same_design_loads_at_run_time() {
     assert_golden(&other, &images, &results, 1);
 }
 
+/// A convolutional network (max pooling included) of the same design loads at run time: its
+/// kernels and initial values reach every bank's lanes, and its results are the golden
+/// model's.
+#[test]
+fn a_convolutional_model_of_the_same_design_loads_at_run_time() {
+    use fs_model::geometry::PoolKind;
+    use fs_testkit::random::{ModelSpec, random_images, random_model};
+    let model = (0..)
+        .map(|seed| random_model(seed, &ModelSpec::rtl_cnn()))
+        .find(|m| {
+            m.ann
+                .layers
+                .iter()
+                .any(|l| l.pool.is_some_and(|p| p.kind == PoolKind::Max))
+        })
+        .unwrap();
+    let images = random_images(&model, 6, 9);
+    let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+    // Other weights that change some result (else the load would prove nothing).
+    let built_in = FixedEngine::new(&model);
+    let other = (1..)
+        .map(|seed| retrained(&model, seed))
+        .find(|o| {
+            let e = FixedEngine::new(o);
+            images
+                .iter()
+                .any(|i| e.run(i).logits != built_in.run(i).logits)
+        })
+        .unwrap();
+    let config = HwConfig::uniform(&model, 16);
+    let mut s = Session::new(&model, &config);
+    for request in load_requests(&other, &config.lanes).unwrap() {
+        s.ok(Command::LoadWeights, request);
+    }
+    assert_eq!(s.identify(), identity(&other, &config).unwrap());
+    let results = s.classify(&images);
+    assert_golden(&other, &images, &results, 0);
+}
+
 /// The generated Verilog of the device agrees with RustHDL cycle for cycle on a session with
 /// every request kind, a bad frame and a run-time load.
 #[test]

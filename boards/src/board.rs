@@ -82,6 +82,15 @@ pub const BOARDS: [Board; 3] = [
     },
 ];
 
+/// The baud rates the boards' UARTs run at, each once, slowest first: what a host tries when it
+/// is not told the rate, so its default follows the bitstreams when their rates change.
+pub fn baud_rates() -> Vec<u32> {
+    let mut rates: Vec<u32> = BOARDS.iter().map(|b| b.baud).collect();
+    rates.sort_unstable();
+    rates.dedup();
+    rates
+}
+
 /// The board called `name`, or an error that lists the boards.
 pub fn by_name(name: &str) -> Result<&'static Board> {
     BOARDS.iter().find(|b| b.name == name).ok_or_else(|| {

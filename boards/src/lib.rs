@@ -25,7 +25,7 @@ pub mod xem7010;
 
 use alchitry_cu::AlchitryCuTop;
 use anyhow::Result;
-pub use board::{BOARDS, Board, TopKind, by_name};
+pub use board::{BOARDS, Board, TopKind, baud_rates, by_name};
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
 use uart_top::UartTop;

@@ -72,6 +72,31 @@ impl Client {
         }
     }
 
+    /// Opens a serial port at the first of `rates` at which the device answers an identify
+    /// request within `probe` (one try each), then keeps `timeout` and `retries`; returns the
+    /// rate too. The error lists the rates tried.
+    pub fn open_probing(
+        path: &str,
+        rates: &[u32],
+        probe: Duration,
+        timeout: Duration,
+        retries: u32,
+    ) -> Result<(Self, u32)> {
+        for &baud in rates {
+            let mut client = Client::open(path, baud, probe, 0)?;
+            if client.identify().is_ok() {
+                client.timeout = timeout;
+                client.retries = retries;
+                client.stats = LinkStats::default();
+                return Ok((client, baud));
+            }
+        }
+        bail!(
+            "no answer from serial port {path} at any of the boards' baud rates {rates:?}: check \
+             the port, that the board is programmed, or give --baud"
+        )
+    }
+
     /// Opens a serial port at `baud`.
     pub fn open(path: &str, baud: u32, timeout: Duration, retries: u32) -> Result<Self> {
         let port = serialport::new(path, baud)

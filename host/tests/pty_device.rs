@@ -53,6 +53,45 @@ fn a_device_that_is_silent_is_retried_then_declared_gone() {
 }
 
 #[test]
+fn without_a_baud_rate_the_client_tries_the_boards_rates() {
+    let rates = fs_boards::baud_rates();
+    assert!(
+        rates.len() >= 2 && rates.windows(2).all(|w| w[0] < w[1]),
+        "{rates:?}"
+    );
+    assert!(fs_boards::BOARDS.iter().all(|b| rates.contains(&b.baud)));
+    // Nothing answers: every rate is tried once, and the error names them.
+    let (_master, slave) = serialport::TTYPort::pair().unwrap();
+    let path = slave.name().unwrap();
+    let probe = Duration::from_millis(100);
+    let e = match Client::open_probing(&path, &rates, probe, Duration::from_secs(1), 2) {
+        Ok(_) => panic!("a silent terminal answered"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        e.contains(&format!("{rates:?}")) && e.contains("--baud"),
+        "{e}"
+    );
+    // A device answers: the first rate is kept, with the caller's timeout and retries.
+    let model = fs_testkit::shipped::model("digits-mlp.fsnn");
+    let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
+    let (mut client, baud) = Client::open_probing(
+        &sim.path,
+        &rates,
+        Duration::from_secs(10),
+        Duration::from_secs(7),
+        3,
+    )
+    .unwrap();
+    assert_eq!(
+        (baud, client.timeout, client.retries),
+        (rates[0], Duration::from_secs(7), 3)
+    );
+    client.identify().unwrap();
+    sim.stop().unwrap();
+}
+
+#[test]
 fn the_verilator_device_agrees_with_the_golden_model() {
     use fpga_host::stream::{classify, prepare};
     let (model, test) = digits();

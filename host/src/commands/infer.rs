@@ -40,9 +40,10 @@ pub struct InferArgs {
     /// XEM7010 only: configure its FPGA with this bitstream first.
     #[arg(long)]
     pub bitstream: Option<PathBuf>,
-    /// Baud rate of the serial port.
-    #[arg(long, default_value_t = 3_000_000)]
-    pub baud: u32,
+    /// Baud rate of the serial port (default: the rates the boards' bitstreams use, as
+    /// `fpga-host boards` lists them, tried slowest first until the device answers).
+    #[arg(long)]
+    pub baud: Option<u32>,
     /// Model file: loaded into the device when the device holds another model of its design.
     #[arg(long, default_value = "models/mnist-mlp.fsnn")]
     pub model: PathBuf,
@@ -151,15 +152,24 @@ pub fn run(args: InferArgs) -> Result<()> {
         (None, _) => 1.0,
     };
     let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(default_timeout));
-    let mut client = match (&sim, args.device) {
-        (Some(s), _) => Client::open(&s.path, args.baud, timeout, args.retries)?,
-        (None, DeviceKind::Xem7010) => xem7010_client(&args, timeout)?,
-        (None, _) => Client::open(
-            args.port.as_deref().expect("clap requires --port"),
-            args.baud,
-            timeout,
-            args.retries,
-        )?,
+    let rates = args.baud.map_or_else(fs_boards::baud_rates, |b| vec![b]);
+    let (mut client, baud) = match (&sim, args.device) {
+        // (A pseudo-terminal has no baud rate.)
+        (Some(s), _) => (
+            Client::open(&s.path, rates[0], timeout, args.retries)?,
+            rates[0],
+        ),
+        (None, DeviceKind::Xem7010) => (xem7010_client(&args, timeout)?, rates[0]),
+        (None, _) => {
+            let port = args.port.as_deref().expect("clap requires --port");
+            match args.baud {
+                Some(baud) => (Client::open(port, baud, timeout, args.retries)?, baud),
+                None => {
+                    let probe = timeout.min(Duration::from_millis(300));
+                    Client::open_probing(port, &rates, probe, timeout, args.retries)?
+                }
+            }
+        }
     };
 
     let (identity, model_loaded) = prepare(&mut client, &model, args.json)?;
@@ -232,7 +242,7 @@ pub fn run(args: InferArgs) -> Result<()> {
         wire_ratio_to_raw: per_image(sent) / raw,
         response_bytes_per_image: per_image(received),
         link_utilisation: (args.device == DeviceKind::Serial)
-            .then(|| sent.max(received) * 10.0 / args.baud as f64 / elapsed.max(1e-9)),
+            .then(|| sent.max(received) * 10.0 / baud as f64 / elapsed.max(1e-9)),
         model_loaded,
         link: client.stats.clone(),
         device_counters: status.as_ref().map_or(Vec::new(), device_counters),

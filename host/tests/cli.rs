@@ -366,3 +366,34 @@ fn hardware_commands_refuse_a_network_the_rtl_cannot_run_by_layer() {
         assert!(e.contains(&reason), "{line}: {e}");
     }
 }
+
+/// `serve` runs the simulated device on a terminal whose path it prints; `infer --port` in
+/// another process classifies through it like through a board, checked by the golden model.
+#[test]
+fn infer_through_a_served_device_in_another_process() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_fpga-host"))
+        .args(args(
+            "serve --device sim --model models/digits-mlp.fsnn --lanes 2,2",
+        ))
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut path = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut path)
+        .unwrap();
+    let line = format!(
+        "infer --port {} --model models/digits-mlp.fsnn --dataset digits --count 12 --check \
+         --timeout 60 --json",
+        path.trim()
+    );
+    let report = json_of(&args(&line));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(report["classified"], 12, "{report}");
+    assert_eq!(report["mismatches"], 0, "{report}");
+}

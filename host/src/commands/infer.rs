@@ -164,10 +164,9 @@ pub fn run(args: InferArgs) -> Result<()> {
             let port = args.port.as_deref().expect("clap requires --port");
             match args.baud {
                 Some(baud) => (Client::open(port, baud, timeout, args.retries)?, baud),
-                None => {
-                    let probe = timeout.min(Duration::from_millis(300));
-                    Client::open_probing(port, &rates, probe, timeout, args.retries)?
-                }
+                // (One try per rate, each with the full timeout: a simulated device served
+                // on a terminal can be slow to answer.)
+                None => Client::open_probing(port, &rates, timeout, timeout, args.retries)?,
             }
         }
     };

@@ -7,6 +7,7 @@ mod fit;
 mod import;
 mod infer;
 mod ports;
+mod serve;
 mod train;
 mod verify;
 mod verilog;
@@ -19,9 +20,9 @@ use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Train an MLP on a data set and convert it to an FS-SNN model file.
+    /// Train an MLP or a CNN on a data set and convert it to an FS-SNN model file.
     Train(train::TrainArgs),
-    /// Import dense weights from a NumPy .npz (PyTorch/Keras) and convert them.
+    /// Import weights (dense and convolution) from a NumPy .npz (PyTorch/Keras) and convert them.
     Import(import::ImportArgs),
     /// Re-convert the ANN inside a model file with other conversion settings.
     Convert(convert::ConvertCmdArgs),
@@ -36,6 +37,9 @@ pub enum Command {
     /// Classify test images on a board (serial port) or the simulated device, checked
     /// against the golden model.
     Infer(infer::InferArgs),
+    /// Run the simulated device on a pseudo-terminal and print its path, for any host to open
+    /// like a board's serial port.
+    Serve(serve::ServeArgs),
     /// List serial ports.
     Ports,
     /// List the boards with an open flow: part, clock, baud rate, model, lanes, pin file.
@@ -53,6 +57,7 @@ impl Command {
             Command::Verify(a) => verify::run(a),
             Command::Verilog(a) => verilog::run(a),
             Command::Infer(a) => infer::run(a),
+            Command::Serve(a) => serve::run(a),
             Command::Ports => ports::run(),
             Command::Boards(a) => boards::run(a),
         }

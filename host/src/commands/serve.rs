@@ -1,0 +1,62 @@
+//! `fpga-host serve`: a simulated device on a pseudo-terminal, which any program opens like a
+//! board's serial port (`fpga-host infer --port PATH`, a host of one's own in another language,
+//! a fault-injecting proxy).
+
+use super::{Engine, HwArgs};
+use crate::pty_device::PtyDevice;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use fs_model::modelfile;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// The devices `serve` can run.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ServedDevice {
+    /// The device's RTL in simulation.
+    Sim,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[arg(long, value_enum, default_value_t = ServedDevice::Sim)]
+    pub device: ServedDevice,
+    /// Simulator: RustHDL (no tools needed) or the Verilog under Verilator (much faster).
+    #[arg(long, value_enum, default_value_t = Engine::Rusthdl)]
+    pub engine: Engine,
+    /// The model the device is built with (and holds until a host loads another).
+    #[arg(long, default_value = "models/mnist-mlp.fsnn")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub hw: HwArgs,
+    /// Where Verilator builds are cached.
+    #[arg(long, default_value = "build/verilator")]
+    pub build_dir: PathBuf,
+}
+
+/// Starts the device, prints its terminal's path as the first line on stdout, and serves
+/// until the process is stopped (Ctrl-C, or a signal).
+pub fn run(args: ServeArgs) -> Result<()> {
+    let ServedDevice::Sim = args.device;
+    let model = modelfile::load(&args.model)?;
+    fs_hdl::core::accelerator::supports(&model)?;
+    let config = args.hw.config(&model)?;
+    let sim = match args.engine {
+        Engine::Rusthdl => PtyDevice::start(&model, &config)?,
+        Engine::Verilator => PtyDevice::start_verilator(&model, &config, &args.build_dir)?,
+    };
+    println!("{}", sim.path);
+    std::io::stdout().flush()?;
+    eprintln!(
+        "serving {} (lanes {:?}, {:?} simulation) on {}; stop with Ctrl-C",
+        args.model.display(),
+        config.lanes,
+        args.engine,
+        sim.path
+    );
+    // The device runs in its own threads; this one only keeps the process (and the terminal)
+    // alive.
+    loop {
+        std::thread::park();
+    }
+}

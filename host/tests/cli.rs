@@ -371,29 +371,81 @@ fn hardware_commands_refuse_a_network_the_rtl_cannot_run_by_layer() {
 /// another process classifies through it like through a board, checked by the golden model.
 #[test]
 fn infer_through_a_served_device_in_another_process() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    let mut server = Command::new(env!("CARGO_BIN_EXE_fpga-host"))
-        .args(args(
-            "serve --device sim --model models/digits-mlp.fsnn --lanes 2,2",
-        ))
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut path = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut path)
-        .unwrap();
+    let served = Served::start("serve --device sim --model models/digits-mlp.fsnn --lanes 2,2");
     let line = format!(
         "infer --port {} --model models/digits-mlp.fsnn --dataset digits --count 12 --check \
          --timeout 60 --json",
-        path.trim()
+        served.1
     );
     let report = json_of(&args(&line));
-    server.kill().unwrap();
-    server.wait().unwrap();
     assert_eq!(report["classified"], 12, "{report}");
     assert_eq!(report["mismatches"], 0, "{report}");
+}
+
+/// A served simulated device, stopped on drop.
+struct Served(std::process::Child, String);
+
+impl Served {
+    fn start(line: &str) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fpga-host"))
+            .args(args(line))
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut path = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut path)
+            .unwrap();
+        Served(child, path.trim().to_string())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `selftest` passes on a good device (loading a model of its design when it holds another),
+/// and diagnoses silence and a different design with what to try.
+#[test]
+fn selftest_passes_a_good_device_and_explains_what_is_wrong() {
+    let served = Served::start("serve --device sim --model models/digits-mlp.fsnn --lanes 2,2");
+    let other = temp("retrained-digits.fsnn");
+    let model = fs_testkit::shipped::model("digits-mlp.fsnn");
+    fs_model::modelfile::save(&fs_testkit::random::retrained(&model, 4), &other).unwrap();
+    let check = |model: &str| {
+        format!(
+            "selftest --port {} --model {model} --dataset digits --count 6 --timeout 30",
+            served.1
+        )
+    };
+    for (model, says) in [
+        ("models/digits-mlp.fsnn", "model already on the board"),
+        (other.to_str().unwrap(), "model loaded"),
+    ] {
+        let o = fpga_host(&args(&check(model)));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        assert!(
+            out.contains(says) && out.contains("ok    known images: 6"),
+            "{out}"
+        );
+    }
+    let e = fails(&args(&check("models/mnist-mlp.fsnn")));
+    assert!(e.contains("design:") && e.contains("another design"), "{e}");
+    // A terminal with nothing behind it.
+    let (_master, slave) = serialport::TTYPort::pair().unwrap();
+    let path = serialport::SerialPort::name(&slave).unwrap();
+    let e = fails(&args(&format!(
+        "selftest --port {path} --model models/digits-mlp.fsnn --dataset digits --timeout 0.2"
+    )));
+    assert!(
+        e.contains("no answer") && e.contains(&format!("{:?}", fs_boards::baud_rates())),
+        "{e}"
+    );
 }

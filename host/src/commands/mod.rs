@@ -7,6 +7,7 @@ mod fit;
 mod import;
 mod infer;
 mod ports;
+mod selftest;
 mod serve;
 mod train;
 mod verify;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Classify test images on a board (serial port) or the simulated device, checked
     /// against the golden model.
     Infer(infer::InferArgs),
+    /// Check a freshly programmed board: link, design and model, link test, known images;
+    /// every failure says what it means and what to try.
+    Selftest(selftest::SelftestArgs),
     /// Run the simulated device on a pseudo-terminal and print its path, for any host to open
     /// like a board's serial port.
     Serve(serve::ServeArgs),
@@ -57,6 +61,7 @@ impl Command {
             Command::Verify(a) => verify::run(a),
             Command::Verilog(a) => verilog::run(a),
             Command::Infer(a) => infer::run(a),
+            Command::Selftest(a) => selftest::run(a),
             Command::Serve(a) => serve::run(a),
             Command::Ports => ports::run(),
             Command::Boards(a) => boards::run(a),

@@ -11,6 +11,7 @@
 //! cycles, images, the spikes on every bus and the busy cycles of every layer.
 
 use crate::core::conv_layer::ConvLayer;
+use crate::core::conv_layout::pool_slots;
 use crate::core::datapath::Datapath;
 use crate::core::dense_layer::DenseLayer;
 use crate::core::input_encoder::InputEncoder;
@@ -53,10 +54,8 @@ impl HwConfig {
                 .map(|(l, g)| match g.kind {
                     LayerKind::Dense => l.outputs().min(max_lanes),
                     LayerKind::Conv2d { .. } => {
-                        let slots = match g.pool {
-                            Some(p) if p.kind == PoolKind::Max => p.window * p.window,
-                            _ => 1,
-                        };
+                        // (A pooling the RTL cannot do is refused when the layer is built.)
+                        let slots = pool_slots(g).unwrap_or(1);
                         let unit = g.neurons.channels * slots;
                         let positions = g.neurons.height * g.neurons.width;
                         unit * (max_lanes / unit).clamp(1, positions / slots)
@@ -85,21 +84,8 @@ pub fn supports(model: &Model) -> Result<()> {
                          convolutions first, then dense layers"
                     );
                 }
-                if let Some(p) = g.pool.filter(|p| p.kind == PoolKind::Max) {
-                    let map = g.neurons;
-                    if p.stride != p.window
-                        || map.height % p.window != 0
-                        || map.width % p.window != 0
-                    {
-                        bail!(
-                            "layer {l} max-pools {0}x{0} windows with stride {1} on a {2}x{3} \
-                             map: the RTL pools windows that tile the map",
-                            p.window,
-                            p.stride,
-                            map.height,
-                            map.width
-                        );
-                    }
+                if let Err(e) = pool_slots(g) {
+                    bail!("layer {l} {e}");
                 }
             }
             LayerKind::Dense => {

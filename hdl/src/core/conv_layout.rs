@@ -24,8 +24,6 @@ use anyhow::{Result, bail, ensure};
 use fs_model::geometry::{Geometry, LayerKind, PoolKind};
 use fs_model::network::FsLayer;
 
-use crate::core::lane_layout::initial_state;
-
 /// One sender's row of the sender table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SenderRow {
@@ -63,8 +61,30 @@ pub struct ConvLayout {
     pub entries: Vec<Vec<Option<Entry>>>,
 }
 
+/// The neurons of one max-pooling window of a convolution at `geometry` (1 when it is not
+/// max-pooled): the lanes that fire together for one pooled neuron. Fails, saying why, when
+/// the windows do not tile the map (the only max pooling the hardware does).
+pub fn pool_slots(geometry: &Geometry) -> Result<usize> {
+    let map = geometry.neurons;
+    match geometry.pool {
+        Some(p) if p.kind == PoolKind::Max => {
+            ensure!(
+                p.stride == p.window && map.height % p.window == 0 && map.width % p.window == 0,
+                "max-pools {0}x{0} windows with stride {1} on a {2}x{3} map: the RTL pools \
+                 windows that tile the map",
+                p.window,
+                p.stride,
+                map.height,
+                map.width
+            );
+            Ok(p.window * p.window)
+        }
+        _ => Ok(1),
+    }
+}
+
 /// Bits to hold every value up to `max` (at least 1).
-pub fn bits_for(max: usize) -> usize {
+fn bits_for(max: usize) -> usize {
     (usize::BITS - max.leading_zeros()).max(1) as usize
 }
 
@@ -78,21 +98,7 @@ impl ConvLayout {
         let map = geometry.neurons;
         let channels = map.channels;
         let plane = map.height * map.width;
-        let slots = match geometry.pool {
-            Some(p) if p.kind == PoolKind::Max => {
-                ensure!(
-                    p.stride == p.window && map.height % p.window == 0 && map.width % p.window == 0,
-                    "the hardware max-pools windows that tile the map; a {0}x{0} window with \
-                     stride {1} on a {2}x{3} map does not",
-                    p.window,
-                    p.stride,
-                    map.height,
-                    map.width
-                );
-                p.window * p.window
-            }
-            _ => 1,
-        };
+        let slots = pool_slots(geometry)?;
         ensure!(
             lanes > 0 && lanes % (channels * slots) == 0,
             "{lanes} lanes: a convolution layer needs a multiple of its {channels} output \
@@ -276,11 +282,6 @@ impl ConvLayout {
             })
             .collect();
         (weights, init)
-    }
-
-    /// Lane `p`'s state memory as the RTL starts it (see [`initial_state`]).
-    pub fn lane_state(&self, layer: &FsLayer, p: usize) -> Vec<i64> {
-        initial_state(&self.lane_contents(layer, p).1)
     }
 }
 

@@ -74,7 +74,8 @@ impl Client {
 
     /// Opens a serial port at the first of `rates` at which the device answers an identify
     /// request within `probe` (one try each), then keeps `timeout` and `retries`; returns the
-    /// rate too. The error lists the rates tried.
+    /// rate too. When none answers, the error tells silence (port, programming, rate) from
+    /// bad frames (a baud rate or clock mismatch) and lists the rates tried.
     pub fn open_probing(
         path: &str,
         rates: &[u32],
@@ -82,18 +83,32 @@ impl Client {
         timeout: Duration,
         retries: u32,
     ) -> Result<(Self, u32)> {
+        let (mut corrupt, mut noise) = (0, 0);
         for &baud in rates {
             let mut client = Client::open(path, baud, probe, 0)?;
-            if client.identify().is_ok() {
+            let answer = client.identify();
+            corrupt += client.stats.corrupt_responses;
+            noise += client.stats.noise_bytes;
+            if answer.is_ok() {
                 client.timeout = timeout;
                 client.retries = retries;
                 client.stats = LinkStats::default();
                 return Ok((client, baud));
             }
         }
+        if corrupt + noise > 0 {
+            bail!(
+                "bad frames: serial port {path} answered at {rates:?} baud, but with {corrupt} \
+                 corrupted frames and {noise} noise bytes. The baud rate or the board's clock \
+                 differs from the host's: give the rate its bitstream was built for (--baud; \
+                 `fpga-host boards` lists them), and check the board's oscillator"
+            )
+        }
         bail!(
-            "no answer from serial port {path} at any of the boards' baud rates {rates:?}: check \
-             the port, that the board is programmed, or give --baud"
+            "no answer: nothing came back from serial port {path} at {rates:?} baud. Check \
+             that it is the board's port (`fpga-host ports`; an FTDI board has two, the UART is \
+             usually the second), that the board is programmed (its LEDs), and the baud rate \
+             (--baud)"
         )
     }
 

@@ -1,9 +1,8 @@
 //! `fpga-host infer`: classify test images on a device (a board on a serial port, or the
 //! simulated device behind a pseudo-terminal) and compare every result with the golden model.
 
-use super::{DataArgs, Engine, HwArgs, print_json};
+use super::{DataArgs, Engine, HwArgs, print_json, start_simulated};
 use crate::client::{Client, LinkStats};
-use crate::pty_device::PtyDevice;
 use crate::stream::{classify, prepare};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
@@ -131,18 +130,13 @@ pub fn run(args: InferArgs) -> Result<()> {
                 fifo_depth: fs_hdl::core::accelerator::DEFAULT_FIFO_DEPTH,
             };
             let config = hw.config(&model)?;
-            Some(match args.engine {
-                Engine::Rusthdl => PtyDevice::start(&model, &config)?,
-                Engine::Verilator => {
-                    if !args.json {
-                        eprintln!(
-                            "building the device with Verilator in {} ...",
-                            args.build_dir.display()
-                        );
-                    }
-                    PtyDevice::start_verilator(&model, &config, &args.build_dir)?
-                }
-            })
+            Some(start_simulated(
+                &model,
+                &config,
+                args.engine,
+                &args.build_dir,
+                !args.json,
+            )?)
         }
         DeviceKind::Serial | DeviceKind::Xem7010 => None,
     };

@@ -78,6 +78,30 @@ pub enum Engine {
     Rusthdl,
 }
 
+/// Starts the simulated device of `model` built with `config` on a pseudo-terminal, under
+/// `engine` (Verilator builds cached in `build_dir`; `announce` says so on stderr first).
+pub fn start_simulated(
+    model: &fs_model::network::Model,
+    config: &fs_hdl::core::accelerator::HwConfig,
+    engine: Engine,
+    build_dir: &std::path::Path,
+    announce: bool,
+) -> Result<crate::pty_device::PtyDevice> {
+    use crate::pty_device::PtyDevice;
+    match engine {
+        Engine::Rusthdl => PtyDevice::start(model, config),
+        Engine::Verilator => {
+            if announce {
+                eprintln!(
+                    "building the device with Verilator in {} ...",
+                    build_dir.display()
+                );
+            }
+            PtyDevice::start_verilator(model, config, build_dir)
+        }
+    }
+}
+
 /// Which data set, and where the data folder is.
 #[derive(Args, Clone)]
 pub struct DataArgs {

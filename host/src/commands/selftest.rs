@@ -34,44 +34,13 @@ pub struct SelftestArgs {
     pub timeout: f64,
 }
 
-/// The link's verdict after every rate was tried and none gave an identity.
-fn diagnose_silence(port: &str, rates: &[u32], corrupt: u64, noise: u64) -> String {
-    if corrupt + noise > 0 {
-        format!(
-            "bad frames: {port} answered at {rates:?} baud, but with {corrupt} corrupted \
-             frames and {noise} noise bytes. The baud rate or the board's clock differs from the \
-             host's: give the rate its bitstream was built for (`fpga-host boards`), and check \
-             the board's oscillator"
-        )
-    } else {
-        format!(
-            "no answer: nothing came back from {port} at {rates:?} baud. Check that it is the \
-             board's port (`fpga-host ports`; an FTDI board has two, the UART is usually the \
-             second), that the board is programmed (its LEDs), and the baud rate (--baud)"
-        )
-    }
-}
-
 pub fn run(args: SelftestArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     let timeout = Duration::from_secs_f64(args.timeout);
     let rates = args.baud.map_or_else(fs_boards::baud_rates, |b| vec![b]);
-    // 1. The link: the first rate at which the board identifies itself.
-    let (mut corrupt, mut noise) = (0, 0);
-    let mut found = None;
-    for &baud in &rates {
-        let mut client = Client::open(&args.port, baud, timeout, 1)?;
-        let answer = client.identify();
-        corrupt += client.stats.corrupt_responses;
-        noise += client.stats.noise_bytes;
-        if answer.is_ok() {
-            found = Some((client, baud));
-            break;
-        }
-    }
-    let Some((mut client, baud)) = found else {
-        bail!("{}", diagnose_silence(&args.port, &rates, corrupt, noise));
-    };
+    // 1. The link: the first rate at which the board identifies itself (the error tells
+    // silence from bad frames).
+    let (mut client, baud) = Client::open_probing(&args.port, &rates, timeout, timeout, 1)?;
     println!("ok    link: the board answers at {baud} baud");
     // 2. The design and the model.
     // (`prepare` says what to do about another design, and loads another model.)

@@ -2,8 +2,7 @@
 //! board's serial port (`fpga-host infer --port PATH`, a host of one's own in another language,
 //! a fault-injecting proxy).
 
-use super::{Engine, HwArgs};
-use crate::pty_device::PtyDevice;
+use super::{Engine, HwArgs, start_simulated};
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use fs_model::modelfile;
@@ -41,10 +40,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     fs_hdl::core::accelerator::supports(&model)?;
     let config = args.hw.config(&model)?;
-    let sim = match args.engine {
-        Engine::Rusthdl => PtyDevice::start(&model, &config)?,
-        Engine::Verilator => PtyDevice::start_verilator(&model, &config, &args.build_dir)?,
-    };
+    let sim = start_simulated(&model, &config, args.engine, &args.build_dir, false)?;
     println!("{}", sim.path);
     std::io::stdout().flush()?;
     eprintln!(

@@ -341,6 +341,19 @@ mod tests {
         assert_eq!(a.layers[1].activation, Activation::Identity);
     }
 
+    /// The full error of reading `bytes` as a PyTorch-layout ReLU network on `input()`.
+    fn torch_error(bytes: Vec<u8>) -> String {
+        let e = read_npz(
+            Cursor::new(bytes),
+            input(),
+            Activation::Relu,
+            Layout::Torch,
+            None,
+        )
+        .unwrap_err();
+        format!("{e:#}")
+    }
+
     #[test]
     fn wrong_shapes_are_named() {
         let bad = archive(
@@ -352,91 +365,31 @@ mod tests {
             ],
             false,
         );
-        let e = format!(
-            "{:#}",
-            read_npz(
-                Cursor::new(bad),
-                input(),
-                Activation::Relu,
-                Layout::Torch,
-                None
-            )
-            .unwrap_err()
-        );
+        let e = torch_error(bad);
         assert!(
             e.contains("layer 0 (dense): takes 5 inputs but receives 4"),
             "{e}"
         );
 
         let bad = archive(vec![("w0", mat(10, 4)), ("b0", vec1(9))], false);
-        let e = format!(
-            "{:#}",
-            read_npz(
-                Cursor::new(bad),
-                input(),
-                Activation::Relu,
-                Layout::Torch,
-                None
-            )
-            .unwrap_err()
-        );
+        let e = torch_error(bad);
         assert!(e.contains("10 outputs but 9 biases"), "{e}");
 
         let bad = archive(vec![("w0", vec1(40)), ("b0", vec1(10))], false);
-        let e = format!(
-            "{:#}",
-            read_npz(
-                Cursor::new(bad),
-                input(),
-                Activation::Relu,
-                Layout::Torch,
-                None
-            )
-            .unwrap_err()
-        );
+        let e = torch_error(bad);
         assert!(e.contains("`w0` has shape [40]"), "{e}");
     }
 
     #[test]
     fn missing_and_stray_arrays_are_named() {
-        let e = format!(
-            "{:#}",
-            read_npz(
-                Cursor::new(archive(vec![("weight", mat(10, 4))], false)),
-                input(),
-                Activation::Relu,
-                Layout::Torch,
-                None
-            )
-            .unwrap_err()
-        );
+        let e = torch_error(archive(vec![("weight", mat(10, 4))], false));
         assert!(e.contains("no array `w0`") && e.contains("weight"), "{e}");
-        let e = format!(
-            "{:#}",
-            read_npz(
-                Cursor::new(archive(vec![("w0", mat(10, 4))], false)),
-                input(),
-                Activation::Relu,
-                Layout::Torch,
-                None
-            )
-            .unwrap_err()
-        );
+        let e = torch_error(archive(vec![("w0", mat(10, 4))], false));
         assert!(e.contains("`b0`"), "{e}");
-        let e = format!(
-            "{:#}",
-            read_npz(
-                Cursor::new(archive(
-                    vec![("w0", mat(10, 4)), ("b0", vec1(10)), ("w2", mat(1, 1))],
-                    false
-                )),
-                input(),
-                Activation::Relu,
-                Layout::Torch,
-                None
-            )
-            .unwrap_err()
-        );
+        let e = torch_error(archive(
+            vec![("w0", mat(10, 4)), ("b0", vec1(10)), ("w2", mat(1, 1))],
+            false,
+        ));
         assert!(e.contains("unexpected arrays") && e.contains("w2"), "{e}");
     }
 

@@ -15,6 +15,7 @@ use crate::core::conv_layout::pool_slots;
 use crate::core::datapath::Datapath;
 use crate::core::dense_layer::DenseLayer;
 use crate::core::input_encoder::InputEncoder;
+use crate::core::pixel_conv_layer::{PixelConvLayer, from_pixels};
 use crate::core::spike_fifo::SpikeFifo;
 use anyhow::{Context, Result, bail};
 use fs_model::geometry::{LayerKind, PoolKind};
@@ -168,10 +169,15 @@ pub struct Accelerator {
     pub load_lane: Signal<In, Bits<16>>,
     pub load_address: Signal<In, Bits<16>>,
     pub load_data: Signal<In, Bits<32>>,
-    pub encoder: InputEncoder,
+    /// The input encoder (pixels to bit-plane spikes), unless the first layer is computed
+    /// from pixels ([`from_pixels`]): then `pixel_convs` has it, and FIFO 0 carries only the
+    /// end of every image's pixels.
+    pub encoders: Vec<InputEncoder>,
+    pub pixel_convs: Vec<PixelConvLayer>,
     /// FIFO `s` feeds stage `s` (layer `s`; the last one the result port).
     pub fifos: Vec<SpikeFifo>,
-    /// The convolution layers (stages `0..C`), then the dense layers (stages `C..`).
+    /// The event-driven convolution layers (stages `P..C`, after the `P` = 0 or 1 layers
+    /// computed from pixels), then the dense layers (stages `C..`).
     pub convs: Vec<ConvLayer>,
     pub layers: Vec<DenseLayer>,
     cycles: DFF<Bits<32>>,
@@ -198,8 +204,13 @@ pub struct Accelerator {
     stage_busy: Vec<Signal<Local, Bit>>,
     stage_saturated: Vec<Signal<Local, Bit>>,
     stage_ready: Vec<Signal<Local, Bit>>,
+    /// Per stage, the spikes that entered it this cycle.
+    stage_spikes: Vec<Signal<Local, Bits<32>>>,
+    image_loaded: Signal<Local, Bit>,
     _layers: usize,
     _convs: usize,
+    _pixel: usize,
+    _encoders: usize,
 }
 
 impl Accelerator {
@@ -221,11 +232,17 @@ impl Accelerator {
         let weight_bits = model.format.weight_bits as usize;
         let mut sender_values = model.input().spike_values();
         let geometry = model.geometry();
-        let (mut convs, mut layers) = (Vec::new(), Vec::new());
+        let (mut convs, mut layers, mut pixel_convs) = (Vec::new(), Vec::new(), Vec::new());
+        let pixel = from_pixels(model);
         for (l, (layer, &lanes)) in model.layers.iter().zip(&config.lanes).enumerate() {
             let g = &geometry[l];
             let previous = l.checked_sub(1).map(|p| &geometry[p]);
-            if matches!(g.kind, LayerKind::Conv2d { .. }) {
+            if l == 0 && pixel {
+                pixel_convs.push(
+                    PixelConvLayer::new(layer, g, model.input(), datapath, weight_bits, lanes)
+                        .context("layer 0")?,
+                );
+            } else if matches!(g.kind, LayerKind::Conv2d { .. }) {
                 convs.push(
                     ConvLayer::new(
                         layer,
@@ -249,7 +266,7 @@ impl Accelerator {
             }
         }
         let sign_bit = datapath.sign_bit();
-        let stages = convs.len() + layers.len();
+        let stages = pixel_convs.len() + convs.len() + layers.len();
         let count = stages;
         let select = |counter: fn(usize) -> Counter| {
             (0..count)
@@ -279,7 +296,11 @@ impl Accelerator {
             layer_number: (0..stages)
                 .map(|l| Constant::new((l as u64).into()))
                 .collect(),
-            encoder: InputEncoder::new(model.input()),
+            encoders: if pixel {
+                Vec::new()
+            } else {
+                vec![InputEncoder::new(model.input())]
+            },
             // One in front of every layer, and one between the output layer and the port.
             fifos: (0..=stages)
                 .map(|_| SpikeFifo::new(config.fifo_depth))
@@ -296,7 +317,12 @@ impl Accelerator {
             busy_select: select(Counter::Busy),
             saturations_select: select(Counter::Saturations),
             _layers: stages,
-            _convs: convs.len(),
+            _convs: pixel_convs.len() + convs.len(),
+            _pixel: pixel_convs.len(),
+            _encoders: (!pixel) as usize,
+            stage_spikes: (0..stages).map(|_| Default::default()).collect(),
+            image_loaded: Default::default(),
+            pixel_convs,
             stage_busy: (0..stages).map(|_| Default::default()).collect(),
             stage_saturated: (0..stages).map(|_| Default::default()).collect(),
             stage_ready: (0..stages).map(|_| Default::default()).collect(),
@@ -323,34 +349,80 @@ impl Logic for Accelerator {
             images_in,
             images_out
         );
-        self.encoder.clock.next = self.clock.val();
-        self.encoder.pixel_valid.next = self.pixel_valid.val();
-        self.encoder.pixel_value.next = self.pixel_value.val();
-        self.pixel_ready.next = self.encoder.pixel_ready.val();
-        // FIFO s feeds stage s; stage s - 1 fills FIFO s (the encoder fills FIFO 0).
-        for c in 0..self._convs {
-            self.convs[c].clock.next = self.clock.val();
-            self.fifos[c].clock.next = self.clock.val();
-            self.convs[c].event_valid.next = self.fifos[c].out_valid.val();
-            self.convs[c].event_index.next = self.fifos[c].out_index.val();
-            self.convs[c].event_step.next = self.fifos[c].out_step.val();
-            self.convs[c].event_last.next = self.fifos[c].out_last.val();
-            self.fifos[c].out_ready.next = self.convs[c].event_ready.val();
-            self.stage_ready[c].next = self.convs[c].event_ready.val();
-            self.stage_busy[c].next = self.convs[c].busy.val();
-            self.stage_saturated[c].next = self.convs[c].saturated.val();
-            self.convs[c].load_enable.next =
-                self.load_enable.val() & (self.load_layer.val() == self.layer_number[c].val());
-            self.convs[c].load_state.next = self.load_state.val();
-            self.convs[c].load_lane.next = self.load_lane.val();
-            self.convs[c].load_address.next = self.load_address.val();
-            self.convs[c].load_data.next = self.load_data.val();
-            self.fifos[c + 1].in_valid.next = self.convs[c].spike_valid.val();
-            self.fifos[c + 1].in_index.next = self.convs[c].spike_index.val();
-            self.fifos[c + 1].in_step.next = self.convs[c].spike_step.val();
-            self.fifos[c + 1].in_value.next = 0.into();
-            self.fifos[c + 1].in_last.next = self.convs[c].spike_last.val();
-            self.convs[c].spike_ready.next = self.fifos[c + 1].in_ready.val();
+        // The pixels go to the encoder, or to the first layer if it takes them itself.
+        self.pixel_ready.next = false;
+        self.image_loaded.next = false;
+        self.fifos[0].clock.next = self.clock.val();
+        for e in 0..self._encoders {
+            self.encoders[e].clock.next = self.clock.val();
+            self.encoders[e].pixel_valid.next = self.pixel_valid.val();
+            self.encoders[e].pixel_value.next = self.pixel_value.val();
+            self.pixel_ready.next = self.encoders[e].pixel_ready.val();
+            self.image_loaded.next = self.encoders[e].image_loaded.val();
+            self.fifos[e].in_valid.next = self.encoders[e].event_valid.val();
+            self.fifos[e].in_index.next = self.encoders[e].event_index.val();
+            self.fifos[e].in_step.next = self.encoders[e].event_step.val();
+            self.fifos[e].in_value.next = 0.into();
+            self.fifos[e].in_last.next = self.encoders[e].event_last.val();
+            self.encoders[e].event_ready.next = self.fifos[e].in_ready.val();
+        }
+        for p in 0..self._pixel {
+            self.pixel_convs[p].clock.next = self.clock.val();
+            self.pixel_convs[p].pixel_valid.next = self.pixel_valid.val();
+            self.pixel_convs[p].pixel_value.next = self.pixel_value.val();
+            self.pixel_ready.next = self.pixel_convs[p].pixel_ready.val();
+            self.image_loaded.next = self.pixel_convs[p].image_loaded.val();
+            // FIFO 0 marks the end of each image's pixels (the stage's "input done").
+            self.fifos[p].in_valid.next = self.pixel_convs[p].image_loaded.val();
+            self.fifos[p].in_index.next = 0.into();
+            self.fifos[p].in_step.next = 0.into();
+            self.fifos[p].in_value.next = 0.into();
+            self.fifos[p].in_last.next = true;
+            self.fifos[p].out_ready.next = true;
+            self.stage_ready[p].next = true;
+            self.stage_busy[p].next = self.pixel_convs[p].busy.val();
+            self.stage_saturated[p].next = self.pixel_convs[p].saturated.val();
+            self.pixel_convs[p].load_enable.next =
+                self.load_enable.val() & (self.load_layer.val() == self.layer_number[p].val());
+            self.pixel_convs[p].load_state.next = self.load_state.val();
+            self.pixel_convs[p].load_lane.next = self.load_lane.val();
+            self.pixel_convs[p].load_address.next = self.load_address.val();
+            self.pixel_convs[p].load_data.next = self.load_data.val();
+            self.fifos[p + 1].in_valid.next = self.pixel_convs[p].spike_valid.val();
+            self.fifos[p + 1].in_index.next = self.pixel_convs[p].spike_index.val();
+            self.fifos[p + 1].in_step.next = self.pixel_convs[p].spike_step.val();
+            self.fifos[p + 1].in_value.next = 0.into();
+            self.fifos[p + 1].in_last.next = self.pixel_convs[p].spike_last.val();
+            self.pixel_convs[p].spike_ready.next = self.fifos[p + 1].in_ready.val();
+        }
+        // FIFO s feeds stage s; stage s - 1 fills FIFO s. (`p` is the number of layers
+        // computed from pixels: the Verilog generator evaluates indices from loop variables
+        // only.)
+        for p in self._pixel..(self._pixel + 1) {
+            for c in self._pixel..self._convs {
+                self.convs[c - p].clock.next = self.clock.val();
+                self.fifos[c].clock.next = self.clock.val();
+                self.convs[c - p].event_valid.next = self.fifos[c].out_valid.val();
+                self.convs[c - p].event_index.next = self.fifos[c].out_index.val();
+                self.convs[c - p].event_step.next = self.fifos[c].out_step.val();
+                self.convs[c - p].event_last.next = self.fifos[c].out_last.val();
+                self.fifos[c].out_ready.next = self.convs[c - p].event_ready.val();
+                self.stage_ready[c].next = self.convs[c - p].event_ready.val();
+                self.stage_busy[c].next = self.convs[c - p].busy.val();
+                self.stage_saturated[c].next = self.convs[c - p].saturated.val();
+                self.convs[c - p].load_enable.next =
+                    self.load_enable.val() & (self.load_layer.val() == self.layer_number[c].val());
+                self.convs[c - p].load_state.next = self.load_state.val();
+                self.convs[c - p].load_lane.next = self.load_lane.val();
+                self.convs[c - p].load_address.next = self.load_address.val();
+                self.convs[c - p].load_data.next = self.load_data.val();
+                self.fifos[c + 1].in_valid.next = self.convs[c - p].spike_valid.val();
+                self.fifos[c + 1].in_index.next = self.convs[c - p].spike_index.val();
+                self.fifos[c + 1].in_step.next = self.convs[c - p].spike_step.val();
+                self.fifos[c + 1].in_value.next = 0.into();
+                self.fifos[c + 1].in_last.next = self.convs[c - p].spike_last.val();
+                self.convs[c - p].spike_ready.next = self.fifos[c + 1].in_ready.val();
+            }
         }
         // (`k` is the number of convolution layers: the Verilog generator evaluates indices
         // from loop variables only.)
@@ -382,12 +454,6 @@ impl Logic for Accelerator {
                 self.layers[l - 1 - k].spike_ready.next = self.fifos[l].in_ready.val();
             }
         }
-        self.fifos[0].in_valid.next = self.encoder.event_valid.val();
-        self.fifos[0].in_index.next = self.encoder.event_index.val();
-        self.fifos[0].in_step.next = self.encoder.event_step.val();
-        self.fifos[0].in_value.next = 0.into();
-        self.fifos[0].in_last.next = self.encoder.event_last.val();
-        self.encoder.event_ready.next = self.fifos[0].in_ready.val();
         // The output layer's logits go through the last FIFO to the result port, sign-extended,
         // and into the running argmax (first largest wins). (A one-iteration loop names the
         // last layer: the Verilog generator evaluates indices from loop variables only.)
@@ -426,9 +492,22 @@ impl Logic for Accelerator {
             }
         }
 
-        // Counters (numbered as `Counter::select` says).
+        // Counters (numbered as `Counter::select` says). A layer computed from pixels counts
+        // the input code's spikes in every pixel it takes.
+        for p in 0..self._pixel {
+            self.stage_spikes[p].next = self.pixel_convs[p].pixel_spikes.val();
+        }
+        for l in self._pixel..self._layers {
+            self.stage_spikes[l].next = 0.into();
+            if self.fifos[l].out_valid.val()
+                & self.stage_ready[l].val()
+                & !self.fifos[l].out_last.val()
+            {
+                self.stage_spikes[l].next = 1.into();
+            }
+        }
         self.cycles.d.next = self.cycles.q.val() + 1;
-        if self.encoder.image_loaded.val() {
+        if self.image_loaded.val() {
             self.images_in.d.next = self.images_in.q.val() + 1;
         }
         if self.result_valid.val() & self.result_ready.val() & self.result_last.val() {
@@ -445,12 +524,7 @@ impl Logic for Accelerator {
             self.saturated_pulse[l].clock.next = self.clock.val();
             self.busy_pulse[l].d.next = self.stage_busy[l].val();
             self.saturated_pulse[l].d.next = self.stage_saturated[l].val();
-            if self.fifos[l].out_valid.val()
-                & self.stage_ready[l].val()
-                & !self.fifos[l].out_last.val()
-            {
-                self.spikes[l].d.next = self.spikes[l].q.val() + 1;
-            }
+            self.spikes[l].d.next = self.spikes[l].q.val() + self.stage_spikes[l].val();
             if self.busy_pulse[l].q.val() {
                 self.busy[l].d.next = self.busy[l].q.val() + 1;
             }

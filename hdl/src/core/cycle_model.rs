@@ -6,6 +6,7 @@
 use crate::core::accelerator::HwConfig;
 use crate::core::conv_layout::ConvLayout;
 use crate::core::dense_layer::{FIRE_STEP_CYCLES, SINGLE_GROUP_EVENT_CYCLES};
+use crate::core::pixel_conv_layer::{PixelConvShape, from_pixels};
 use fs_model::geometry::LayerKind;
 use fs_model::network::Model;
 
@@ -17,7 +18,13 @@ pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Ve
     let input = model.input();
     // Loading and draining overlap; a drain costs its events, one cycle per plane, priming and
     // the end marker.
-    let encoder = (input.size() as f64).max(mean_spikes[0] + input.bits as f64 + 2.0);
+    let pixel = from_pixels(model);
+    let encoder = if pixel {
+        // The first layer takes the pixels itself, one per cycle.
+        input.size() as f64
+    } else {
+        (input.size() as f64).max(mean_spikes[0] + input.bits as f64 + 2.0)
+    };
     let geometry = model.geometry();
     let layers = model
         .layers
@@ -26,6 +33,18 @@ pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Ve
         .enumerate()
         .map(|(l, (layer, &lanes))| {
             let spikes_in = mean_spikes[l];
+            if l == 0 && pixel {
+                // Computing (a tap per cycle in every lane, groups of `P` cycles) overlaps
+                // the previous image's emission: a mask per step and unit, a cycle per spike.
+                let steps = layer.rom.as_ref().map_or(1, |rom| rom.k());
+                let Ok(shape) = PixelConvShape::new(&geometry[0], steps, lanes) else {
+                    return f64::INFINITY;
+                };
+                let spikes_out = mean_spikes.get(1).copied().unwrap_or(0.0);
+                return (shape.compute_cycles() as f64)
+                    .max(shape.mask_cycles() as f64)
+                    .max(spikes_out + 2.0);
+            }
             if geometry[l].kind != LayerKind::Dense {
                 let previous = l.checked_sub(1).map(|p| &geometry[p]);
                 let Ok(layout) = ConvLayout::new(&geometry[l], previous, lanes) else {

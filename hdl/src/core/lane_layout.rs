@@ -4,16 +4,22 @@
 //! ([`crate::protocol::requests`]).
 
 use crate::core::conv_layout::ConvLayout;
+use crate::core::pixel_conv_layer::{channel_contents, from_pixels};
 use anyhow::Result;
 use fs_model::geometry::LayerKind;
 use fs_model::network::{FsLayer, Model};
 
 /// The memory contents (weights, initial values) of every lane of layer `l` of `model` built
 /// with `lanes` lanes: a dense layer's as [`lane_contents`] lays them out, a convolution's as
-/// [`ConvLayout::lane_contents`].
+/// [`ConvLayout::lane_contents`]; a first layer computed from pixels has them per channel
+/// ([`channel_contents`]), whatever its lanes.
 pub fn layer_contents(model: &Model, l: usize, lanes: usize) -> Result<Vec<(Vec<i64>, Vec<i64>)>> {
     let geometry = model.geometry();
     let layer = &model.layers[l];
+    if l == 0 && from_pixels(model) {
+        let channels = geometry[0].neurons.channels;
+        return Ok((0..channels).map(|c| channel_contents(layer, c)).collect());
+    }
     Ok(match geometry[l].kind {
         LayerKind::Dense => (0..lanes).map(|p| lane_contents(layer, lanes, p)).collect(),
         LayerKind::Conv2d { .. } => {

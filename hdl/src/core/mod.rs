@@ -17,4 +17,5 @@ pub mod input_encoder;
 pub mod lane;
 pub mod lane_layout;
 pub mod neuron_alu;
+pub mod pixel_conv_layer;
 pub mod spike_fifo;

@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow};
 use clap::Args;
 use fs_hdl::core::accelerator::Accelerator;
 use fs_hdl::core::cycle_model::stage_bounds;
+use fs_hdl::core::pixel_conv_layer::from_pixels;
 use fs_hdl::sim::compare::{ImageRun, Mismatch, first_difference};
 use fs_hdl::sim::rusthdl::accelerator::run_images;
 use fs_hdl::sim::verilator::accelerator::VerilatedAccelerator;
@@ -149,6 +150,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         .enumerate()
         .map(|(s, (&bound, stamps))| StageCycles {
             name: match s {
+                0 if from_pixels(&model) => "pixel load".to_string(),
                 0 => "input encoder".to_string(),
                 s if s == stages - 1 => "output layer".to_string(),
                 s => format!("hidden layer {s}"),

@@ -24,6 +24,7 @@ pub fn run_images(
     let mut runs: Vec<ImageRun> = (0..images.len())
         .map(|_| ImageRun {
             spikes: vec![Vec::new(); stages],
+            first_bus: accel.pixel_convs.len(),
             ..Default::default()
         })
         .collect();

@@ -17,6 +17,7 @@ const TESTBENCH: &str = include_str!("tb.cpp");
 pub struct VerilatedAccelerator {
     binary: PathBuf,
     stages: usize,
+    first_bus: usize,
 }
 
 /// The wrapper: the accelerator's ports, plus each spike bus's transfers as outputs.
@@ -67,7 +68,11 @@ impl VerilatedAccelerator {
             ],
             "probe_top",
         )?;
-        Ok(VerilatedAccelerator { binary, stages })
+        Ok(VerilatedAccelerator {
+            binary,
+            stages,
+            first_bus: accel.pixel_convs.len(),
+        })
     }
 
     /// Runs images through the compiled design. `on_image(n, run)` gets every image as soon as
@@ -112,6 +117,7 @@ impl VerilatedAccelerator {
                         while pending.len() <= n - done {
                             pending.push_back(ImageRun {
                                 spikes: vec![Vec::new(); self.stages],
+                                first_bus: self.first_bus,
                                 ..Default::default()
                             });
                         }

@@ -1,0 +1,1189 @@
+//! The first convolution of a network computed from its pixels, output-stationary: pixels
+//! in, spikes out in the bus order of [`fs_model::geometry::send_order`], max pooling in
+//! hardware. The accelerator builds it in place of the input encoder and an event-driven
+//! [`crate::core::conv_layer::ConvLayer`] when [`from_pixels`] says the result is the same.
+//!
+//! Why: an event-driven first convolution reads and writes a membrane for every input spike
+//! times every receiver (a pixel's eight bit-plane spikes each touch its whole receptive
+//! field), so its lanes need a block-RAM port each and a state memory far larger than the
+//! map. Here a lane holds one neuron's membrane in a register while it multiplies the
+//! neuron's `Ci k k` pixels by their weights, one tap per cycle, then fires it; a neuron's
+//! value is `B + IMP + sum_i W_i x_i` exactly when no partial sum can saturate
+//! ([`fs_model::network::accumulation_bounds`]), whatever the order of the additions.
+//!
+//! - **Load.** Pixels arrive one per cycle into every bank's copy of the image (two sets:
+//!   image n+1 loads while image n is computed).
+//! - **Compute.** Lanes are `B` banks times `C` output channels; bank `b = r S + s` computes
+//!   slot `s` of the pooling window (`S = w^2` slots, 1 unpooled) of unit `g m + r` in group
+//!   `g` (`m = B / S` units per group, units in raster order of the sent map). A group takes
+//!   `P = max(Ci k k, K + 1)` cycles: a tap per cycle in every lane (the bank's pixel, from
+//!   address arithmetic, zero in the padding, times the channel's weight), accumulated on
+//!   `B + IMP`. Pipeline: address, block-RAM word, registered operands, product, sum.
+//! - **Fire.** The group's sums move to the fire registers, and `K` fire steps follow, one per
+//!   cycle, while the next group accumulates. Each window's pooled spike is found step by step
+//!   (a candidate bit per lane, as in the event-driven layer), and each step's pooled spikes
+//!   of a unit are written as a `C`-bit mask into the unit's spike memory (two sets).
+//! - **Emit.** Step by step, unit by unit, the masks are read; non-zero ones wait in a small
+//!   queue, and leave one spike per cycle, lowest channel first; then the end-of-image marker.
+
+use crate::core::bram::Bram;
+use crate::core::conv_layout::pool_slots;
+use crate::core::datapath::Datapath;
+use crate::core::neuron_alu::NeuronAlu;
+use crate::core::spike_fifo::SpikeFifo;
+use anyhow::{Result, bail, ensure};
+use fs_model::geometry::{Geometry, LayerKind, PoolKind};
+use fs_model::network::{FsLayer, InputEncoding, Model, accumulation_bounds};
+use rust_hdl::prelude::*;
+
+/// Masks of `C` channels travel in the queue's 32-bit value field.
+pub const MAX_CHANNELS: usize = 32;
+/// Entries of the mask queue between the spike memories and the emitter.
+const QUEUE_DEPTH: usize = 8;
+
+/// Whether the accelerator computes `model`'s first layer from pixels: a convolution whose
+/// accumulation cannot saturate (so its order does not matter), with at most
+/// [`MAX_CHANNELS`] output channels and an image that fits the pixel memories.
+pub fn from_pixels(model: &Model) -> bool {
+    let geometry = model.geometry();
+    let Some(g) = geometry.first() else {
+        return false;
+    };
+    let Some(rom) = &model.layers[0].rom else {
+        return false;
+    };
+    let membrane = model.format.membrane_range();
+    matches!(g.kind, LayerKind::Conv2d { .. })
+        && g.neurons.channels <= MAX_CHANNELS
+        && model.input().size() <= 1 << 15
+        && rom.k() < 32
+        && pool_slots(g).is_ok()
+        && accumulation_bounds(model.input(), &geometry[..1], &model.layers[..1])[0]
+            .iter()
+            .all(|&b| b <= membrane.max as u64)
+}
+
+/// The shape of a [`PixelConvLayer`] with some number of lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PixelConvShape {
+    /// Output channels `C`.
+    pub channels: usize,
+    /// Banks `B` (lanes `B C`).
+    pub banks: usize,
+    /// Pooling slots `S` (1 when not max-pooled).
+    pub slots: usize,
+    /// Units of the sent map (pooled positions, or positions), and per group `m = B / S`.
+    pub units: usize,
+    pub units_per_group: usize,
+    pub groups: usize,
+    /// Units whose masks one read of the spike memories brings (their `C`-bit masks fill
+    /// at most 32 bits), and reads per group.
+    pub units_per_read: usize,
+    pub chunks: usize,
+    /// Taps per neuron `Ci k k`, and cycles per group.
+    pub taps: usize,
+    pub period: usize,
+    pub steps: usize,
+}
+
+impl PixelConvShape {
+    pub fn new(geometry: &Geometry, steps: usize, lanes: usize) -> Result<Self> {
+        let LayerKind::Conv2d { kernel, .. } = geometry.kind else {
+            bail!("not a convolution layer");
+        };
+        let slots = pool_slots(geometry)?;
+        let channels = geometry.neurons.channels;
+        let unit = channels * slots;
+        ensure!(
+            lanes >= unit && lanes % unit == 0,
+            "{lanes} lanes: a first convolution takes lanes in multiples of its {channels} \
+             channels times {slots} pooling slots ({unit})"
+        );
+        let sent = if slots > 1 {
+            geometry.output
+        } else {
+            geometry.neurons
+        };
+        let units = sent.height * sent.width;
+        let banks = lanes / channels;
+        let units_per_group = banks / slots;
+        ensure!(
+            units_per_group <= units,
+            "{lanes} lanes for {units} positions of {unit} neurons each"
+        );
+        let taps = geometry.input.channels * kernel * kernel;
+        let units_per_read = units_per_group.min((MAX_CHANNELS / channels).max(1));
+        Ok(PixelConvShape {
+            units_per_read,
+            chunks: units_per_group.div_ceil(units_per_read),
+            channels,
+            banks,
+            slots,
+            units,
+            units_per_group,
+            groups: units.div_ceil(units_per_group),
+            taps,
+            period: taps.max(steps + 1),
+            steps,
+        })
+    }
+
+    /// Cycles the compute takes per image: the groups, the pipeline and the last fire.
+    pub fn compute_cycles(&self) -> usize {
+        self.groups * self.period + self.steps + 8
+    }
+
+    /// Cycles the emission takes per image at least: a read per step and chunk.
+    pub fn mask_cycles(&self) -> usize {
+        self.steps * self.groups * self.chunks + 4
+    }
+}
+
+/// The run-time contents of channel `c`'s memories: its weights in tap order and `B + IMP`.
+pub fn channel_contents(layer: &FsLayer, c: usize) -> (Vec<i64>, Vec<i64>) {
+    let weights = layer.weight.row(c).iter().map(|&w| w as i64).collect();
+    (weights, vec![layer.bias[c] as i64 + layer.imp as i64])
+}
+
+#[derive(LogicBlock)]
+pub struct PixelConvLayer {
+    pub clock: Signal<In, Clock>,
+    /// An image's pixels in order; taken when `pixel_ready` is high.
+    pub pixel_valid: Signal<In, Bit>,
+    pub pixel_value: Signal<In, Bits<16>>,
+    pub pixel_ready: Signal<Out, Bit>,
+    /// High in the cycle an image's last pixel is taken.
+    pub image_loaded: Signal<Out, Bit>,
+    /// The input code's spikes in the pixel taken this cycle (its set bits), for the counters.
+    pub pixel_spikes: Signal<Out, Bits<32>>,
+    /// Spikes `(spike_index, spike_step)` of the sent map, or with `spike_last` the end of
+    /// the image.
+    pub spike_valid: Signal<Out, Bit>,
+    pub spike_index: Signal<Out, Bits<16>>,
+    pub spike_step: Signal<Out, Bits<5>>,
+    pub spike_last: Signal<Out, Bit>,
+    pub spike_ready: Signal<In, Bit>,
+    /// The lanes work (a tap or a fire step) in this cycle.
+    pub busy: Signal<Out, Bit>,
+    /// A fire step wrote a saturated membrane (registered).
+    pub saturated: Signal<Out, Bit>,
+    /// Run-time loads while idle: channel `load_lane`'s weight at tap `load_address`, or with
+    /// `load_state` its `B + IMP` (any address of 0..3).
+    pub load_enable: Signal<In, Bit>,
+    pub load_state: Signal<In, Bit>,
+    pub load_lane: Signal<In, Bits<16>>,
+    pub load_address: Signal<In, Bits<16>>,
+    pub load_data: Signal<In, Bits<32>>,
+    /// Per bank, the two images; per channel, the weights and `B + IMP`; per unit of a group,
+    /// the masks of both sets.
+    pixels: Vec<Bram<32>>,
+    weights: Vec<Bram<16>>,
+    inits: Vec<Bram<32>>,
+    masks: Vec<Bram<32>>,
+    channel_number: Vec<Constant<Bits<16>>>,
+    // Loading.
+    taking: Signal<Local, Bit>,
+    load_index: DFF<Bits<16>>,
+    load_set: DFF<Bit>,
+    full_a: DFF<Bit>,
+    full_b: DFF<Bit>,
+    last_pixel: Constant<Bits<16>>,
+    pixel_set: Constant<Bits<16>>,
+    pixel_mask: Constant<Bits<16>>,
+    pixel_count: Signal<Local, Bits<32>>,
+    // Compute.
+    computing: DFF<Bit>,
+    image_open: DFF<Bit>,
+    compute_set: DFF<Bit>,
+    out_set: DFF<Bit>,
+    start: Signal<Local, Bit>,
+    issue: Signal<Local, Bit>,
+    group: DFF<Bits<16>>,
+    tap: DFF<Bits<16>>,
+    kx: DFF<Bits<16>>,
+    ky: DFF<Bits<16>>,
+    tap_index: DFF<Bits<16>>,
+    tap_offset: DFF<Bits<16>>,
+    taps_last: Constant<Bits<16>>,
+    period_last: Constant<Bits<16>>,
+    group_last: Constant<Bits<16>>,
+    kernel_last: Constant<Bits<16>>,
+    row_step: Constant<Bits<16>>,
+    channel_step: Constant<Bits<16>>,
+    padding: Constant<Bits<16>>,
+    height_end: Constant<Bits<16>>,
+    width_end: Constant<Bits<16>>,
+    unit_columns: Constant<Bits<16>>,
+    column_step: Constant<Bits<16>>,
+    by_step: Constant<Bits<16>>,
+    by_wrap: Constant<Bits<16>>,
+    bx_step: Constant<Bits<16>>,
+    bx_wrap: Constant<Bits<16>>,
+    base_step: Constant<Bits<16>>,
+    base_wrap: Constant<Bits<16>>,
+    /// Per bank: the padded input coordinates of tap (0, 0) of its neuron, the address of
+    /// that pixel (mod 2^16), and its unit's column; their values at the image's start.
+    by: Vec<DFF<Bits<16>>>,
+    bx: Vec<DFF<Bits<16>>>,
+    base: Vec<DFF<Bits<16>>>,
+    px: Vec<DFF<Bits<16>>>,
+    by0: Vec<Constant<Bits<16>>>,
+    bx0: Vec<Constant<Bits<16>>>,
+    base0: Vec<Constant<Bits<16>>>,
+    px0: Vec<Constant<Bits<16>>>,
+    iy: Vec<Signal<Local, Bits<16>>>,
+    ix: Vec<Signal<Local, Bits<16>>>,
+    next_px: Vec<Signal<Local, Bits<16>>>,
+    // The tap pipeline: B (block RAM words), C (operands), D (products).
+    b_valid: DFF<Bit>,
+    b_first: DFF<Bit>,
+    b_last: DFF<Bit>,
+    b_last_group: DFF<Bit>,
+    b_group: DFF<Bits<16>>,
+    b_inside: Vec<DFF<Bit>>,
+    c_valid: DFF<Bit>,
+    c_first: DFF<Bit>,
+    c_last: DFF<Bit>,
+    c_last_group: DFF<Bit>,
+    c_group: DFF<Bits<16>>,
+    c_pixel: Vec<DFF<Bits<32>>>,
+    pixel16: Vec<Signal<Local, Bits<16>>>,
+    c_weight: Vec<DFF<Bits<16>>>,
+    d_valid: DFF<Bit>,
+    d_first: DFF<Bit>,
+    d_last: DFF<Bit>,
+    d_last_group: DFF<Bit>,
+    d_group: DFF<Bits<16>>,
+    d_product: Vec<DFF<Bits<32>>>,
+    raw_product: Vec<Signal<Local, Bits<32>>>,
+    correction: Vec<Signal<Local, Bits<32>>>,
+    acc: Vec<DFF<Bits<32>>>,
+    sum: Vec<Signal<Local, Bits<32>>>,
+    mask: Constant<Bits<32>>,
+    // Fire.
+    fire_active: DFF<Bit>,
+    fire_step: DFF<Bits<5>>,
+    fire_group: DFF<Bits<16>>,
+    fire_last_group: DFF<Bit>,
+    fire_v: Vec<DFF<Bits<32>>>,
+    candidate: Vec<DFF<Bit>>,
+    candidate_now: Vec<Signal<Local, Bit>>,
+    alus: Vec<NeuronAlu>,
+    hit: Vec<Signal<Local, Bit>>,
+    mask_word: Vec<Signal<Local, Bits<32>>>,
+    channel_bit: Vec<Constant<Bits<32>>>,
+    threshold: Vec<Constant<Bits<32>>>,
+    reset_addend: Vec<Constant<Bits<32>>>,
+    step_number: Vec<Constant<Bits<5>>>,
+    steps_last: Constant<Bits<5>>,
+    threshold_now: Signal<Local, Bits<32>>,
+    addend_now: Signal<Local, Bits<32>>,
+    saturating: Signal<Local, Bit>,
+    saturated_reg: DFF<Bit>,
+    write_enable: DFF<Bit>,
+    write_address: DFF<Bits<16>>,
+    write_data: Vec<DFF<Bits<32>>>,
+    fire_done: DFF<Bit>,
+    masks_full_a: DFF<Bit>,
+    masks_full_b: DFF<Bit>,
+    /// Mask address `(set, step, group)`: the step's shift and the set's bit.
+    step_shift: Constant<Bits<16>>,
+    mask_set: Constant<Bits<16>>,
+    // Emission: the mask reader, the queue, the emitter.
+    reading: DFF<Bit>,
+    read_end: DFF<Bit>,
+    emit_set: DFF<Bit>,
+    read_step: DFF<Bits<5>>,
+    read_unit: DFF<Bits<16>>,
+    read_row: DFF<Bits<16>>,
+    read_chunk: DFF<Bits<16>>,
+    units_last: Constant<Bits<16>>,
+    chunk_last: Constant<Bits<16>>,
+    row_unit_step: Constant<Bits<16>>,
+    units_per_read: Constant<Bits<16>>,
+    /// Per unit of a group (spike memory `r`): its chunk, its place in the chunk (as a unit
+    /// offset and as a shift of its mask), and whether the unit exists (the last row may be
+    /// partial).
+    mask_chunk: Vec<Constant<Bits<16>>>,
+    unit_offset: Vec<Constant<Bits<16>>>,
+    mask_shift: Vec<Constant<Bits<32>>>,
+    unit_ok: Vec<Signal<Local, Bit>>,
+    room: Signal<Local, Bit>,
+    read_issue: Signal<Local, Bit>,
+    outstanding: DFF<Bits<8>>,
+    outstanding_next: Signal<Local, Bits<8>>,
+    queue_depth: Constant<Bits<8>>,
+    e1_valid: DFF<Bit>,
+    e1_last: DFF<Bit>,
+    e1_unit: DFF<Bits<16>>,
+    e1_step: DFF<Bits<5>>,
+    e1_chunk: DFF<Bits<16>>,
+    e2_valid: DFF<Bit>,
+    e2_last: DFF<Bit>,
+    e2_unit: DFF<Bits<16>>,
+    e2_step: DFF<Bits<5>>,
+    e2_mask: DFF<Bits<32>>,
+    e2_mask_next: Signal<Local, Bits<32>>,
+    push: Signal<Local, Bit>,
+    dropped: Signal<Local, Bit>,
+    pop: Signal<Local, Bit>,
+    queue: SpikeFifo,
+    current_valid: DFF<Bit>,
+    current_last: DFF<Bit>,
+    current_unit: DFF<Bits<16>>,
+    current_step: DFF<Bits<5>>,
+    current_mask: DFF<Bits<32>>,
+    lowest: Signal<Local, Bits<32>>,
+    remaining: Signal<Local, Bits<32>>,
+    lowest_offset: Signal<Local, Bits<16>>,
+    /// Per bit of a chunk's masks (`i C + c`): `i + c U`, its neuron's index less the
+    /// chunk's first unit.
+    bit_offset: Vec<Constant<Bits<16>>>,
+    emit_free: Signal<Local, Bit>,
+    current_free: Signal<Local, Bit>,
+    out_valid: DFF<Bit>,
+    out_last: DFF<Bit>,
+    out_index: DFF<Bits<16>>,
+    out_step: DFF<Bits<5>>,
+    _banks: usize,
+    _channels: usize,
+    _slots: usize,
+    _units_per_group: usize,
+    _chunk_bits: usize,
+    _steps: usize,
+    _bits: usize,
+}
+
+fn word16(x: i64) -> Constant<Bits<16>> {
+    Constant::new((x.rem_euclid(1 << 16) as u64).into())
+}
+
+impl PixelConvLayer {
+    /// The layer for `layer` at `geometry` (the network's first), on images of `input`, with
+    /// `lanes` lanes. The caller checks [`from_pixels`].
+    pub fn new(
+        layer: &FsLayer,
+        geometry: &Geometry,
+        input: &InputEncoding,
+        datapath: Datapath,
+        weight_bits: usize,
+        lanes: usize,
+    ) -> Result<Self> {
+        let LayerKind::Conv2d {
+            kernel,
+            stride,
+            padding,
+        } = geometry.kind
+        else {
+            bail!("not a convolution layer");
+        };
+        let Some(rom) = &layer.rom else {
+            bail!("a convolution layer cannot be the output layer");
+        };
+        let steps = rom.k();
+        let shape = PixelConvShape::new(geometry, steps, lanes)?;
+        let PixelConvShape {
+            channels,
+            banks,
+            slots,
+            units,
+            units_per_group: m,
+            groups,
+            taps,
+            period,
+            units_per_read: per_read,
+            chunks,
+            ..
+        } = shape;
+        let (h, w) = (input.height as i64, input.width as i64);
+        let (k, s, p) = (kernel as i64, stride as i64, padding as i64);
+        // The unit map's width, and the pooling window (1 unpooled).
+        let (unit_width, window) = if slots > 1 {
+            let pool = geometry.pool.filter(|q| q.kind == PoolKind::Max);
+            (geometry.output.width, pool.map_or(1, |q| q.window))
+        } else {
+            (geometry.neurons.width, 1)
+        };
+        let (uw, win) = (unit_width as i64, window as i64);
+        // A unit moves m places on per group: dys rows and dxs columns, plus a row on a wrap.
+        let (dys, dxs) = ((m as i64) / uw, (m as i64) % uw);
+        let unit_stride = win * s;
+        let (by_step, by_wrap) = (dys * unit_stride, unit_stride);
+        let (bx_step, bx_wrap) = (dxs * unit_stride, -uw * unit_stride);
+        let pixel_set = (input.size()).next_power_of_two();
+        let position = |b: usize| {
+            let (r, slot) = ((b / slots) as i64, (b % slots) as i64);
+            let (py, px) = (r / uw, r % uw);
+            let (oy, ox) = (py * win + slot / win, px * win + slot % win);
+            (oy * s, ox * s, px)
+        };
+        let bank_constants = |f: &dyn Fn(i64, i64, i64) -> i64| {
+            (0..banks)
+                .map(|b| {
+                    let (by, bx, px) = position(b);
+                    word16(f(by, bx, px))
+                })
+                .collect::<Vec<_>>()
+        };
+        let group_bits = (usize::BITS - (groups - 1).leading_zeros()) as usize;
+        let step_bits = (usize::BITS - (steps - 1).leading_zeros()) as usize;
+        let mask_depth = 1usize << (1 + step_bits + group_bits);
+        ensure!(
+            mask_depth <= 1 << 16 && 2 * pixel_set <= 1 << 16,
+            "the first convolution's memories exceed 65,536 words"
+        );
+        let bits = input.bits as usize;
+        let lane_count = banks * channels;
+        let sent_plane = units as i64;
+        Ok(PixelConvLayer {
+            clock: Default::default(),
+            pixel_valid: Default::default(),
+            pixel_value: Default::default(),
+            pixel_ready: Default::default(),
+            image_loaded: Default::default(),
+            pixel_spikes: Default::default(),
+            spike_valid: Default::default(),
+            spike_index: Default::default(),
+            spike_step: Default::default(),
+            spike_last: Default::default(),
+            spike_ready: Default::default(),
+            busy: Default::default(),
+            saturated: Default::default(),
+            load_enable: Default::default(),
+            load_state: Default::default(),
+            load_lane: Default::default(),
+            load_address: Default::default(),
+            load_data: Default::default(),
+            pixels: (0..banks)
+                .map(|_| Bram::new(bits, &vec![0; 2 * pixel_set]).sign_extended_to(bits))
+                .collect(),
+            weights: (0..channels)
+                .map(|c| Bram::new(weight_bits, &channel_contents(layer, c).0))
+                .collect(),
+            inits: (0..channels)
+                .map(|c| {
+                    let init = channel_contents(layer, c).1[0];
+                    Bram::new(datapath.membrane_bits, &[init; 4]).sign_extended_to(datapath.width)
+                })
+                .collect(),
+            masks: (0..m)
+                .map(|_| Bram::new(channels, &vec![0; mask_depth]).sign_extended_to(channels))
+                .collect(),
+            channel_number: (0..channels).map(|c| word16(c as i64)).collect(),
+            taking: Default::default(),
+            load_index: Default::default(),
+            load_set: Default::default(),
+            full_a: Default::default(),
+            full_b: Default::default(),
+            last_pixel: word16(input.size() as i64 - 1),
+            pixel_set: word16(pixel_set as i64),
+            pixel_mask: word16(pixel_set as i64 - 1),
+            pixel_count: Default::default(),
+            computing: Default::default(),
+            image_open: Default::default(),
+            compute_set: Default::default(),
+            out_set: Default::default(),
+            start: Default::default(),
+            issue: Default::default(),
+            group: Default::default(),
+            tap: Default::default(),
+            kx: Default::default(),
+            ky: Default::default(),
+            tap_index: Default::default(),
+            tap_offset: Default::default(),
+            taps_last: word16(taps as i64 - 1),
+            period_last: word16(period as i64 - 1),
+            group_last: word16(groups as i64 - 1),
+            kernel_last: word16(k - 1),
+            row_step: word16(w - (k - 1)),
+            channel_step: word16(h * w - (k - 1) * w - (k - 1)),
+            padding: word16(p),
+            height_end: word16(h + p),
+            width_end: word16(w + p),
+            unit_columns: word16(uw),
+            column_step: word16(dxs),
+            by_step: word16(by_step),
+            by_wrap: word16(by_wrap),
+            bx_step: word16(bx_step),
+            bx_wrap: word16(bx_wrap),
+            base_step: word16(by_step * w + bx_step),
+            base_wrap: word16(by_wrap * w + bx_wrap),
+            by: (0..banks).map(|_| Default::default()).collect(),
+            bx: (0..banks).map(|_| Default::default()).collect(),
+            base: (0..banks).map(|_| Default::default()).collect(),
+            px: (0..banks).map(|_| Default::default()).collect(),
+            by0: bank_constants(&|by, _, _| by),
+            bx0: bank_constants(&|_, bx, _| bx),
+            base0: bank_constants(&|by, bx, _| (by - p) * w + (bx - p)),
+            px0: bank_constants(&|_, _, px| px),
+            iy: (0..banks).map(|_| Default::default()).collect(),
+            ix: (0..banks).map(|_| Default::default()).collect(),
+            next_px: (0..banks).map(|_| Default::default()).collect(),
+            b_valid: Default::default(),
+            b_first: Default::default(),
+            b_last: Default::default(),
+            b_last_group: Default::default(),
+            b_group: Default::default(),
+            b_inside: (0..banks).map(|_| Default::default()).collect(),
+            c_valid: Default::default(),
+            c_first: Default::default(),
+            c_last: Default::default(),
+            c_last_group: Default::default(),
+            c_group: Default::default(),
+            c_pixel: (0..banks).map(|_| Default::default()).collect(),
+            pixel16: (0..banks).map(|_| Default::default()).collect(),
+            c_weight: (0..channels).map(|_| Default::default()).collect(),
+            d_valid: Default::default(),
+            d_first: Default::default(),
+            d_last: Default::default(),
+            d_last_group: Default::default(),
+            d_group: Default::default(),
+            d_product: (0..lane_count).map(|_| Default::default()).collect(),
+            raw_product: (0..lane_count).map(|_| Default::default()).collect(),
+            correction: (0..lane_count).map(|_| Default::default()).collect(),
+            acc: (0..lane_count).map(|_| Default::default()).collect(),
+            sum: (0..lane_count).map(|_| Default::default()).collect(),
+            mask: Constant::new(datapath.mask().into()),
+            fire_active: Default::default(),
+            fire_step: Default::default(),
+            fire_group: Default::default(),
+            fire_last_group: Default::default(),
+            fire_v: (0..lane_count).map(|_| Default::default()).collect(),
+            candidate: (0..lane_count).map(|_| Default::default()).collect(),
+            candidate_now: (0..lane_count).map(|_| Default::default()).collect(),
+            alus: (0..lane_count).map(|_| NeuronAlu::new(datapath)).collect(),
+            hit: (0..m * channels).map(|_| Default::default()).collect(),
+            mask_word: (0..m).map(|_| Default::default()).collect(),
+            channel_bit: (0..channels)
+                .map(|c| Constant::new((1u64 << c).into()))
+                .collect(),
+            threshold: rom
+                .t
+                .iter()
+                .map(|&t| Constant::new(datapath.pattern(t)))
+                .collect(),
+            reset_addend: rom
+                .h
+                .iter()
+                .map(|&h| Constant::new(datapath.pattern(-h)))
+                .collect(),
+            step_number: (0..steps)
+                .map(|t| Constant::new((t as u64).into()))
+                .collect(),
+            steps_last: Constant::new(((steps - 1) as u64).into()),
+            threshold_now: Default::default(),
+            addend_now: Default::default(),
+            saturating: Default::default(),
+            saturated_reg: Default::default(),
+            write_enable: Default::default(),
+            write_address: Default::default(),
+            write_data: (0..m).map(|_| Default::default()).collect(),
+            fire_done: Default::default(),
+            masks_full_a: Default::default(),
+            masks_full_b: Default::default(),
+            step_shift: word16(group_bits as i64),
+            mask_set: word16(1 << (step_bits + group_bits)),
+            reading: Default::default(),
+            read_end: Default::default(),
+            emit_set: Default::default(),
+            read_step: Default::default(),
+            read_unit: Default::default(),
+            read_row: Default::default(),
+            read_chunk: Default::default(),
+            units_last: word16(units as i64 - 1),
+            chunk_last: word16(chunks as i64 - 1),
+            row_unit_step: word16((m - (chunks - 1) * per_read) as i64),
+            units_per_read: word16(per_read as i64),
+            mask_chunk: (0..m).map(|r| word16((r / per_read) as i64)).collect(),
+            unit_offset: (0..m).map(|r| word16((r % per_read) as i64)).collect(),
+            mask_shift: (0..m)
+                .map(|r| Constant::new((((r % per_read) * channels) as u64).into()))
+                .collect(),
+            unit_ok: (0..m).map(|_| Default::default()).collect(),
+            room: Default::default(),
+            read_issue: Default::default(),
+            outstanding: Default::default(),
+            outstanding_next: Default::default(),
+            queue_depth: Constant::new((QUEUE_DEPTH as u64).into()),
+            e1_valid: Default::default(),
+            e1_last: Default::default(),
+            e1_unit: Default::default(),
+            e1_step: Default::default(),
+            e1_chunk: Default::default(),
+            e2_valid: Default::default(),
+            e2_last: Default::default(),
+            e2_unit: Default::default(),
+            e2_step: Default::default(),
+            e2_mask: Default::default(),
+            e2_mask_next: Default::default(),
+            push: Default::default(),
+            dropped: Default::default(),
+            pop: Default::default(),
+            queue: SpikeFifo::new(QUEUE_DEPTH),
+            current_valid: Default::default(),
+            current_last: Default::default(),
+            current_unit: Default::default(),
+            current_step: Default::default(),
+            current_mask: Default::default(),
+            lowest: Default::default(),
+            remaining: Default::default(),
+            lowest_offset: Default::default(),
+            bit_offset: (0..per_read * channels)
+                .map(|p| word16((p / channels) as i64 + (p % channels) as i64 * sent_plane))
+                .collect(),
+            emit_free: Default::default(),
+            current_free: Default::default(),
+            out_valid: Default::default(),
+            out_last: Default::default(),
+            out_index: Default::default(),
+            out_step: Default::default(),
+            _banks: banks,
+            _channels: channels,
+            _slots: slots,
+            _units_per_group: m,
+            _chunk_bits: per_read * channels,
+            _steps: steps,
+            _bits: bits,
+        })
+    }
+}
+
+impl Logic for PixelConvLayer {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            load_index,
+            load_set,
+            full_a,
+            full_b,
+            computing,
+            image_open,
+            compute_set,
+            out_set,
+            group,
+            tap,
+            kx,
+            ky,
+            tap_index,
+            tap_offset,
+            b_valid,
+            b_first,
+            b_last,
+            b_last_group,
+            b_group,
+            c_valid,
+            c_first,
+            c_last,
+            c_last_group,
+            c_group,
+            d_valid,
+            d_first,
+            d_last,
+            d_last_group,
+            d_group,
+            fire_active,
+            fire_step,
+            fire_group,
+            fire_last_group,
+            saturated_reg,
+            write_enable,
+            write_address,
+            fire_done,
+            masks_full_a,
+            masks_full_b,
+            reading,
+            read_end,
+            emit_set,
+            read_step,
+            read_unit,
+            read_row,
+            read_chunk,
+            outstanding,
+            e1_valid,
+            e1_last,
+            e1_unit,
+            e1_step,
+            e1_chunk,
+            e2_valid,
+            e2_last,
+            e2_unit,
+            e2_step,
+            e2_mask,
+            current_valid,
+            current_last,
+            current_unit,
+            current_step,
+            current_mask,
+            out_valid,
+            out_last,
+            out_index,
+            out_step
+        );
+        self.queue.clock.next = self.clock.val();
+
+        // Load: every bank's copy of the image takes the pixel, in the free set.
+        self.pixel_ready.next = !self.full_a.q.val();
+        if self.load_set.q.val() {
+            self.pixel_ready.next = !self.full_b.q.val();
+        }
+        self.taking.next = self.pixel_valid.val() & self.pixel_ready.val();
+        for b in 0..self._banks {
+            self.pixels[b].clock.next = self.clock.val();
+            self.pixels[b].write_enable.next = self.taking.val();
+            self.pixels[b].write_address.next = self.load_index.q.val();
+            if self.load_set.q.val() {
+                self.pixels[b].write_address.next = self.load_index.q.val() | self.pixel_set.val();
+            }
+            self.pixels[b].write_data.next = bit_cast::<32, 16>(self.pixel_value.val());
+        }
+        self.image_loaded.next = false;
+        if self.taking.val() {
+            self.load_index.d.next = self.load_index.q.val() + 1;
+            if self.load_index.q.val() == self.last_pixel.val() {
+                self.load_index.d.next = 0.into();
+                self.image_loaded.next = true;
+                self.load_set.d.next = !self.load_set.q.val();
+                if self.load_set.q.val() {
+                    self.full_b.d.next = true;
+                } else {
+                    self.full_a.d.next = true;
+                }
+            }
+        }
+        self.pixel_count.next = 0.into();
+        for i in 0..self._bits {
+            if self.pixel_value.val().get_bit(i) {
+                self.pixel_count.next = self.pixel_count.val() + 1;
+            }
+        }
+        self.pixel_spikes.next = 0.into();
+        if self.taking.val() {
+            self.pixel_spikes.next = self.pixel_count.val();
+        }
+
+        // Run-time loads.
+        for c in 0..self._channels {
+            self.weights[c].clock.next = self.clock.val();
+            self.inits[c].clock.next = self.clock.val();
+            self.weights[c].write_enable.next = self.load_enable.val()
+                & !self.load_state.val()
+                & (self.load_lane.val() == self.channel_number[c].val());
+            self.inits[c].write_enable.next = self.load_enable.val()
+                & self.load_state.val()
+                & (self.load_lane.val() == self.channel_number[c].val());
+            self.weights[c].write_address.next = self.load_address.val();
+            self.inits[c].write_address.next = self.load_address.val();
+            self.weights[c].write_data.next = self.load_data.val().get_bits::<16>(0);
+            self.inits[c].write_data.next = self.load_data.val();
+            self.weights[c].read_address.next = self.tap_index.q.val();
+            self.inits[c].read_address.next = 0.into();
+        }
+
+        // Compute: an image starts when its pixels are in, its mask set is free and the
+        // previous image has fired.
+        self.start.next = !self.computing.q.val()
+            & !self.image_open.q.val()
+            & ((!self.compute_set.q.val() & self.full_a.q.val())
+                | (self.compute_set.q.val() & self.full_b.q.val()))
+            & ((!self.out_set.q.val() & !self.masks_full_a.q.val())
+                | (self.out_set.q.val() & !self.masks_full_b.q.val()));
+        if self.start.val() {
+            self.computing.d.next = true;
+            self.image_open.d.next = true;
+            self.group.d.next = 0.into();
+            self.tap.d.next = 0.into();
+            self.kx.d.next = 0.into();
+            self.ky.d.next = 0.into();
+            self.tap_index.d.next = 0.into();
+            self.tap_offset.d.next = 0.into();
+        }
+        self.issue.next = self.computing.q.val() & (self.tap.q.val() <= self.taps_last.val());
+        for b in 0..self._banks {
+            self.by[b].clock.next = self.clock.val();
+            self.bx[b].clock.next = self.clock.val();
+            self.base[b].clock.next = self.clock.val();
+            self.px[b].clock.next = self.clock.val();
+            self.b_inside[b].clock.next = self.clock.val();
+            self.c_pixel[b].clock.next = self.clock.val();
+            self.by[b].d.next = self.by[b].q.val();
+            self.bx[b].d.next = self.bx[b].q.val();
+            self.base[b].d.next = self.base[b].q.val();
+            self.px[b].d.next = self.px[b].q.val();
+            // The tap's padded coordinates, and its pixel in the set being computed.
+            self.iy[b].next = self.by[b].q.val() + self.ky.q.val();
+            self.ix[b].next = self.bx[b].q.val() + self.kx.q.val();
+            self.b_inside[b].d.next = (self.iy[b].val() >= self.padding.val())
+                & (self.iy[b].val() < self.height_end.val())
+                & (self.ix[b].val() >= self.padding.val())
+                & (self.ix[b].val() < self.width_end.val());
+            self.pixels[b].read_address.next =
+                (self.base[b].q.val() + self.tap_offset.q.val()) & self.pixel_mask.val();
+            if self.compute_set.q.val() {
+                self.pixels[b].read_address.next =
+                    ((self.base[b].q.val() + self.tap_offset.q.val()) & self.pixel_mask.val())
+                        | self.pixel_set.val();
+            }
+            // The next group: the unit moves on by m places (a row more on a wrap).
+            self.next_px[b].next = self.px[b].q.val() + self.column_step.val();
+            if self.start.val() {
+                self.by[b].d.next = self.by0[b].val();
+                self.bx[b].d.next = self.bx0[b].val();
+                self.base[b].d.next = self.base0[b].val();
+                self.px[b].d.next = self.px0[b].val();
+            }
+            if self.computing.q.val() & (self.tap.q.val() == self.period_last.val()) {
+                self.by[b].d.next = self.by[b].q.val() + self.by_step.val();
+                self.bx[b].d.next = self.bx[b].q.val() + self.bx_step.val();
+                self.base[b].d.next = self.base[b].q.val() + self.base_step.val();
+                self.px[b].d.next = self.next_px[b].val();
+                if self.next_px[b].val() >= self.unit_columns.val() {
+                    self.by[b].d.next =
+                        self.by[b].q.val() + self.by_step.val() + self.by_wrap.val();
+                    self.bx[b].d.next =
+                        self.bx[b].q.val() + self.bx_step.val() + self.bx_wrap.val();
+                    self.base[b].d.next =
+                        self.base[b].q.val() + self.base_step.val() + self.base_wrap.val();
+                    self.px[b].d.next = self.next_px[b].val() - self.unit_columns.val();
+                }
+            }
+        }
+        if self.issue.val() {
+            self.tap_index.d.next = self.tap_index.q.val() + 1;
+            self.kx.d.next = self.kx.q.val() + 1;
+            self.tap_offset.d.next = self.tap_offset.q.val() + 1;
+            if self.kx.q.val() == self.kernel_last.val() {
+                self.kx.d.next = 0.into();
+                self.ky.d.next = self.ky.q.val() + 1;
+                self.tap_offset.d.next = self.tap_offset.q.val() + self.row_step.val();
+                if self.ky.q.val() == self.kernel_last.val() {
+                    self.ky.d.next = 0.into();
+                    self.tap_offset.d.next = self.tap_offset.q.val() + self.channel_step.val();
+                }
+            }
+        }
+        if self.computing.q.val() {
+            self.tap.d.next = self.tap.q.val() + 1;
+            if self.tap.q.val() == self.period_last.val() {
+                self.tap.d.next = 0.into();
+                self.kx.d.next = 0.into();
+                self.ky.d.next = 0.into();
+                self.tap_index.d.next = 0.into();
+                self.tap_offset.d.next = 0.into();
+                self.group.d.next = self.group.q.val() + 1;
+                if self.group.q.val() == self.group_last.val() {
+                    // Every pixel read: the set is free for the next image.
+                    self.computing.d.next = false;
+                    self.compute_set.d.next = !self.compute_set.q.val();
+                    if self.compute_set.q.val() {
+                        self.full_b.d.next = false;
+                    } else {
+                        self.full_a.d.next = false;
+                    }
+                }
+            }
+        }
+        self.b_valid.d.next = self.issue.val();
+        self.b_first.d.next = self.tap.q.val() == 0;
+        self.b_last.d.next = self.tap.q.val() == self.taps_last.val();
+        self.b_last_group.d.next = self.group.q.val() == self.group_last.val();
+        self.b_group.d.next = self.group.q.val();
+        self.c_valid.d.next = self.b_valid.q.val();
+        self.c_first.d.next = self.b_first.q.val();
+        self.c_last.d.next = self.b_last.q.val();
+        self.c_last_group.d.next = self.b_last_group.q.val();
+        self.c_group.d.next = self.b_group.q.val();
+        self.d_valid.d.next = self.c_valid.q.val();
+        self.d_first.d.next = self.c_first.q.val();
+        self.d_last.d.next = self.c_last.q.val();
+        self.d_last_group.d.next = self.c_last_group.q.val();
+        self.d_group.d.next = self.c_group.q.val();
+        for b in 0..self._banks {
+            // (Registered straight from the block RAM; zero in the padding.)
+            self.c_pixel[b].d.next = 0.into();
+            if self.b_inside[b].q.val() {
+                self.c_pixel[b].d.next = self.pixels[b].read_data.val();
+            }
+            self.pixel16[b].next = self.c_pixel[b].q.val().get_bits::<16>(0);
+        }
+        for c in 0..self._channels {
+            self.c_weight[c].clock.next = self.clock.val();
+            self.c_weight[c].d.next = self.weights[c].read_data.val();
+        }
+
+        // Per lane: the product (signed weight times unsigned pixel, from an unsigned
+        // 16 x 16 multiply less the pixel << 16 when the weight is negative), the sum on
+        // `B + IMP` or the running sum, and the fire steps.
+        self.threshold_now.next = 0.into();
+        self.addend_now.next = 0.into();
+        for t in 0..self._steps {
+            if self.fire_step.q.val() == self.step_number[t].val() {
+                self.threshold_now.next = self.threshold[t].val();
+                self.addend_now.next = self.reset_addend[t].val();
+            }
+        }
+        self.saturating.next = false;
+        for nc in self._channels..(self._channels + 1) {
+            for b in 0..self._banks {
+                for c in 0..self._channels {
+                    self.d_product[b * nc + c].clock.next = self.clock.val();
+                    self.acc[b * nc + c].clock.next = self.clock.val();
+                    self.fire_v[b * nc + c].clock.next = self.clock.val();
+                    self.candidate[b * nc + c].clock.next = self.clock.val();
+                    self.raw_product[b * nc + c].next =
+                        self.c_weight[c].q.val() * self.pixel16[b].val();
+                    self.correction[b * nc + c].next = 0.into();
+                    if self.c_weight[c].q.val().get_bit(15) {
+                        self.correction[b * nc + c].next = self.c_pixel[b].q.val() << 16;
+                    }
+                    self.d_product[b * nc + c].d.next = (self.raw_product[b * nc + c].val()
+                        - self.correction[b * nc + c].val())
+                        & self.mask.val();
+                    self.sum[b * nc + c].next = (self.acc[b * nc + c].q.val()
+                        + self.d_product[b * nc + c].q.val())
+                        & self.mask.val();
+                    if self.d_first.q.val() {
+                        self.sum[b * nc + c].next = (self.inits[c].read_data.val()
+                            + self.d_product[b * nc + c].q.val())
+                            & self.mask.val();
+                    }
+                    self.acc[b * nc + c].d.next = self.acc[b * nc + c].q.val();
+                    if self.d_valid.q.val() {
+                        self.acc[b * nc + c].d.next = self.sum[b * nc + c].val();
+                    }
+                    self.alus[b * nc + c].membrane.next = self.fire_v[b * nc + c].q.val();
+                    self.alus[b * nc + c].addend.next = self.addend_now.val();
+                    self.alus[b * nc + c].threshold.next = self.threshold_now.val();
+                    self.fire_v[b * nc + c].d.next = self.fire_v[b * nc + c].q.val();
+                    if self.fire_active.q.val() & self.alus[b * nc + c].spike.val() {
+                        self.fire_v[b * nc + c].d.next = self.alus[b * nc + c].sum.val();
+                        if self.alus[b * nc + c].saturated.val() {
+                            self.saturating.next = true;
+                        }
+                    }
+                    if self.d_valid.q.val() & self.d_last.q.val() {
+                        self.fire_v[b * nc + c].d.next = self.sum[b * nc + c].val();
+                    }
+                    self.candidate_now[b * nc + c].next =
+                        self.candidate[b * nc + c].q.val() | (self.fire_step.q.val() == 0);
+                }
+            }
+        }
+        // Pooling: the window (r, c) spikes when a candidate spikes; then the candidates
+        // that did not spike drop out.
+        for nc in self._channels..(self._channels + 1) {
+            for ns in self._slots..(self._slots + 1) {
+                for r in 0..self._units_per_group {
+                    self.mask_word[r].next = 0.into();
+                    for c in 0..self._channels {
+                        self.hit[r * nc + c].next = false;
+                        for s in 0..self._slots {
+                            if self.candidate_now[(r * ns + s) * nc + c].val()
+                                & self.alus[(r * ns + s) * nc + c].spike.val()
+                            {
+                                self.hit[r * nc + c].next = true;
+                            }
+                        }
+                        for s in 0..self._slots {
+                            self.candidate[(r * ns + s) * nc + c].d.next =
+                                self.candidate_now[(r * ns + s) * nc + c].val()
+                                    & (self.alus[(r * ns + s) * nc + c].spike.val()
+                                        | !self.hit[r * nc + c].val());
+                        }
+                        if self.hit[r * nc + c].val() {
+                            self.mask_word[r].next =
+                                self.mask_word[r].val() | self.channel_bit[c].val();
+                        }
+                    }
+                }
+            }
+        }
+        self.saturated_reg.d.next = self.saturating.val() & self.fire_active.q.val();
+        self.saturated.next = self.saturated_reg.q.val();
+        self.busy.next = self.issue.val() | self.fire_active.q.val();
+        // A capture starts the group's fire steps; each step's masks are written a cycle
+        // later, from registers.
+        if self.d_valid.q.val() & self.d_last.q.val() {
+            self.fire_active.d.next = true;
+            self.fire_step.d.next = 0.into();
+            self.fire_group.d.next = self.d_group.q.val();
+            self.fire_last_group.d.next = self.d_last_group.q.val();
+        }
+        self.write_enable.d.next = self.fire_active.q.val();
+        self.write_address.d.next = (bit_cast::<16, 5>(self.fire_step.q.val())
+            << self.step_shift.val())
+            | self.fire_group.q.val();
+        if self.out_set.q.val() {
+            self.write_address.d.next = (bit_cast::<16, 5>(self.fire_step.q.val())
+                << self.step_shift.val())
+                | self.fire_group.q.val()
+                | self.mask_set.val();
+        }
+        self.fire_done.d.next = false;
+        if self.fire_active.q.val() {
+            self.fire_step.d.next = self.fire_step.q.val() + 1;
+            if self.fire_step.q.val() == self.steps_last.val() {
+                self.fire_active.d.next = false;
+                self.fire_done.d.next = self.fire_last_group.q.val();
+            }
+        }
+        // The image's last masks land as `fire_done` is high: the set is then full.
+        if self.fire_done.q.val() {
+            self.image_open.d.next = false;
+            self.out_set.d.next = !self.out_set.q.val();
+            if self.out_set.q.val() {
+                self.masks_full_b.d.next = true;
+            } else {
+                self.masks_full_a.d.next = true;
+            }
+        }
+        for r in 0..self._units_per_group {
+            self.write_data[r].clock.next = self.clock.val();
+            self.write_data[r].d.next = self.mask_word[r].val();
+            self.masks[r].clock.next = self.clock.val();
+            self.masks[r].write_enable.next = self.write_enable.q.val();
+            self.masks[r].write_address.next = self.write_address.q.val();
+            self.masks[r].write_data.next = self.write_data[r].q.val();
+        }
+
+        // Emission: read the masks step by step, row by row (a group's units), a chunk of
+        // units per read, while the queue has room for every read in flight.
+        self.room.next = self.outstanding.q.val() < self.queue_depth.val();
+        self.read_issue.next = self.reading.q.val() & self.room.val();
+        if !self.reading.q.val()
+            & !self.read_end.q.val()
+            & ((!self.emit_set.q.val() & self.masks_full_a.q.val())
+                | (self.emit_set.q.val() & self.masks_full_b.q.val()))
+        {
+            self.reading.d.next = true;
+            self.read_step.d.next = 0.into();
+            self.read_unit.d.next = 0.into();
+            self.read_row.d.next = 0.into();
+            self.read_chunk.d.next = 0.into();
+        }
+        for r in 0..self._units_per_group {
+            self.masks[r].read_address.next = (bit_cast::<16, 5>(self.read_step.q.val())
+                << self.step_shift.val())
+                | self.read_row.q.val();
+            if self.emit_set.q.val() {
+                self.masks[r].read_address.next = (bit_cast::<16, 5>(self.read_step.q.val())
+                    << self.step_shift.val())
+                    | self.read_row.q.val()
+                    | self.mask_set.val();
+            }
+        }
+        self.e1_valid.d.next = false;
+        self.e1_last.d.next = false;
+        self.e1_unit.d.next = self.read_unit.q.val();
+        self.e1_step.d.next = self.read_step.q.val();
+        self.e1_chunk.d.next = self.read_chunk.q.val();
+        if self.read_issue.val() {
+            self.e1_valid.d.next = true;
+            self.read_unit.d.next = self.read_unit.q.val() + self.units_per_read.val();
+            self.read_chunk.d.next = self.read_chunk.q.val() + 1;
+            if self.read_chunk.q.val() == self.chunk_last.val() {
+                self.read_chunk.d.next = 0.into();
+                self.read_unit.d.next = self.read_unit.q.val() + self.row_unit_step.val();
+                self.read_row.d.next = self.read_row.q.val() + 1;
+                if self.read_row.q.val() == self.group_last.val() {
+                    self.read_unit.d.next = 0.into();
+                    self.read_row.d.next = 0.into();
+                    self.read_step.d.next = self.read_step.q.val() + 1;
+                    if self.read_step.q.val() == self.steps_last.val() {
+                        self.reading.d.next = false;
+                        self.read_end.d.next = true;
+                    }
+                }
+            }
+        }
+        // The end marker takes a slot of its own; the set is then free (its reads are done).
+        if self.read_end.q.val() & self.room.val() {
+            self.e1_valid.d.next = true;
+            self.e1_last.d.next = true;
+            self.read_end.d.next = false;
+            self.emit_set.d.next = !self.emit_set.q.val();
+            if self.emit_set.q.val() {
+                self.masks_full_b.d.next = false;
+            } else {
+                self.masks_full_a.d.next = false;
+            }
+        }
+        self.e2_valid.d.next = self.e1_valid.q.val();
+        self.e2_last.d.next = self.e1_last.q.val();
+        self.e2_unit.d.next = self.e1_unit.q.val();
+        self.e2_step.d.next = self.e1_step.q.val();
+        for r in 0..self._units_per_group {
+            self.unit_ok[r].next =
+                (self.e1_unit.q.val() + self.unit_offset[r].val()) <= self.units_last.val();
+        }
+        self.e2_mask_next.next = 0.into();
+        for r in 0..self._units_per_group {
+            if (self.e1_chunk.q.val() == self.mask_chunk[r].val()) & self.unit_ok[r].val() {
+                self.e2_mask_next.next = self.e2_mask_next.val()
+                    | (self.masks[r].read_data.val() << self.mask_shift[r].val());
+            }
+        }
+        self.e2_mask.d.next = self.e2_mask_next.val();
+        // Masks without a spike are dropped here.
+        self.push.next =
+            self.e2_valid.q.val() & (self.e2_last.q.val() | self.e2_mask.q.val().any());
+        self.dropped.next = self.e2_valid.q.val() & !self.push.val();
+        self.queue.in_valid.next = self.push.val();
+        self.queue.in_index.next = self.e2_unit.q.val();
+        self.queue.in_step.next = self.e2_step.q.val();
+        self.queue.in_value.next = self.e2_mask.q.val();
+        self.queue.in_last.next = self.e2_last.q.val();
+
+        // The emitter: the current mask's lowest channel leaves each cycle.
+        self.lowest.next = self.current_mask.q.val() & (!self.current_mask.q.val() + 1);
+        self.remaining.next = self.current_mask.q.val() & !self.lowest.val();
+        self.lowest_offset.next = 0.into();
+        for p in 0..self._chunk_bits {
+            if self.lowest.val().get_bit(p) {
+                self.lowest_offset.next = self.bit_offset[p].val();
+            }
+        }
+        self.emit_free.next = !self.out_valid.q.val() | self.spike_ready.val();
+        if self.emit_free.val() {
+            self.out_valid.d.next = false;
+        }
+        self.current_free.next = !self.current_valid.q.val();
+        if self.current_valid.q.val() & self.emit_free.val() {
+            self.out_valid.d.next = true;
+            self.out_last.d.next = self.current_last.q.val();
+            self.out_index.d.next = self.current_unit.q.val() + self.lowest_offset.val();
+            self.out_step.d.next = self.current_step.q.val();
+            self.current_mask.d.next = self.remaining.val();
+            if self.current_last.q.val() | !self.remaining.val().any() {
+                self.current_valid.d.next = false;
+                self.current_free.next = true;
+            }
+        }
+        self.pop.next = self.current_free.val() & self.queue.out_valid.val();
+        self.queue.out_ready.next = self.pop.val();
+        if self.pop.val() {
+            self.current_valid.d.next = true;
+            self.current_last.d.next = self.queue.out_last.val();
+            self.current_unit.d.next = self.queue.out_index.val();
+            self.current_step.d.next = self.queue.out_step.val();
+            self.current_mask.d.next = self.queue.out_value.val();
+        }
+        self.spike_valid.next = self.out_valid.q.val();
+        self.spike_index.next = self.out_index.q.val();
+        self.spike_step.next = self.out_step.q.val();
+        self.spike_last.next = self.out_last.q.val();
+        // Reads in flight or queued: one more per read, one less per drop and per pop.
+        self.outstanding_next.next = self.outstanding.q.val();
+        if self.read_issue.val() | (self.read_end.q.val() & self.room.val()) {
+            self.outstanding_next.next = self.outstanding_next.val() + 1;
+        }
+        if self.dropped.val() {
+            self.outstanding_next.next = self.outstanding_next.val() - 1;
+        }
+        if self.pop.val() {
+            self.outstanding_next.next = self.outstanding_next.val() - 1;
+        }
+        self.outstanding.d.next = self.outstanding_next.val();
+    }
+}

@@ -11,6 +11,9 @@
 
 use rust_hdl::prelude::*;
 
+/// Memories this deep or less are built from LUT RAM (`ram_style = "distributed"`).
+pub const DISTRIBUTED_DEPTH: usize = 64;
+
 #[derive(LogicBlock)]
 pub struct Bram<const PORT: usize> {
     pub clock: Signal<In, Clock>,
@@ -131,9 +134,16 @@ impl<const PORT: usize> Logic for Bram<PORT> {
         }
         parts.push("word".to_string());
         let extend = format!("{{{}}}", parts.join(", "));
+        // Small memories (a lane's few neuron groups) go to LUT RAM: a block RAM each would
+        // be nearly empty, and there are hundreds of lanes.
+        let style = if depth <= DISTRIBUTED_DEPTH {
+            ", ram_style = \"distributed\""
+        } else {
+            ""
+        };
         Verilog::Custom(format!(
             "\
-(* no_rw_check *)
+(* no_rw_check{style} *)
 reg [{top}:0] mem [0:{last}];
 reg [{top}:0] word;
 integer i;
@@ -167,7 +177,7 @@ pub fn set_memory_dir(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// Writes `contents` (one hex word per line) to the memory folder; returns its absolute path.
-fn memory_file(contents: &str) -> std::io::Result<String> {
+pub(crate) fn memory_file(contents: &str) -> std::io::Result<String> {
     use std::hash::{Hash, Hasher};
     let dir = MEMORY_DIR
         .lock()

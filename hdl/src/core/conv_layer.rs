@@ -31,6 +31,7 @@ use crate::core::bram::Bram;
 use crate::core::conv_layout::ConvLayout;
 use crate::core::datapath::Datapath;
 use crate::core::dense_layer::{MAX_LANES, SpikeProduct};
+use crate::core::field_bram::FieldBram;
 use crate::core::lane::Lane;
 use anyhow::{Result, bail};
 use fs_model::geometry::Geometry;
@@ -40,6 +41,10 @@ use rust_hdl::prelude::*;
 /// Captured groups that may wait for emission; fire steps issue while the queue has room for
 /// every step in flight, so with sparse spikes one issues in every slot.
 pub const QUEUE_DEPTH: usize = 8;
+
+/// Bits of a bank's kernel word port: up to 127 channels of 9-bit fields (or 63 of 18), with
+/// room to read a whole 32-bit field at the last one's offset.
+const KERNEL_PORT: usize = 1175;
 
 #[derive(LogicBlock)]
 pub struct ConvLayer {
@@ -66,6 +71,14 @@ pub struct ConvLayer {
     pub load_address: Signal<In, Bits<16>>,
     pub load_data: Signal<In, Bits<32>>,
     lanes: Vec<Lane>,
+    /// Per bank, its channels' kernels side by side (a field per lane, 9-bit aligned).
+    kernels: Vec<FieldBram<KERNEL_PORT>>,
+    channel_number: Vec<Constant<Bits<16>>>,
+    /// Per lane, its field of its bank's kernel word, and that field sign-extended.
+    lane_field: Vec<Signal<Local, Bits<32>>>,
+    lane_weight: Vec<Signal<Local, Bits<32>>>,
+    field_mask: Constant<Bits<32>>,
+    field_extension: Constant<Bits<32>>,
     sender_table: Bram<32>,
     entry_tables: Vec<Bram<32>>,
     /// Max pooling: each lane's candidate bits, one per group.
@@ -254,6 +267,7 @@ pub struct ConvLayer {
     _queue: usize,
     _sender_steps: usize,
     _steps: usize,
+    _field_bits: usize,
 }
 
 fn word(datapath: Datapath, x: i64) -> Constant<Bits<32>> {
@@ -289,11 +303,28 @@ impl ConvLayer {
         let multiply = product.multiplies();
         let lane_blocks = (0..lanes)
             .map(|p| {
-                let (weights, init) = layout.lane_contents(layer, p);
-                Lane::new(datapath, weight_bits, &weights, &init, multiply)
+                let (_, init) = layout.lane_contents(layer, p);
+                Lane::new(datapath, weight_bits, &[0], &init, multiply)
                     .with_registered_weights()
                     .with_adjacent_forwarding()
+                    .with_external_weights()
             })
+            .collect();
+        // A bank's lanes are its channels: every bank holds every channel's kernels.
+        let field_bits = weight_bits.div_ceil(9) * 9;
+        let channels = layout.channels;
+        if channels * field_bits + 32 > KERNEL_PORT {
+            bail!(
+                "{channels} output channels of {weight_bits}-bit weights: a convolution bank \
+                 holds at most {} channels",
+                (KERNEL_PORT - 32) / field_bits
+            );
+        }
+        let kernel_words: Vec<Vec<i64>> = (0..layout.columns)
+            .map(|i| (0..channels).map(|c| layer.weight[[c, i]] as i64).collect())
+            .collect();
+        let kernels = (0..layout.banks)
+            .map(|_| FieldBram::new(field_bits, &kernel_words))
             .collect();
         let (start_bits, count_bits, _) = layout.sender_fields();
         let (group_bits, _) = layout.entry_fields();
@@ -303,7 +334,6 @@ impl ConvLayer {
         let entry_bits = layout.entry_word_bits();
         let slots = layout.slots;
         let windows = layout.sent_per_group();
-        let channels = layout.channels;
         let emitters = windows * channels;
         let sent_in_last = layout.positions / slots - (layout.groups - 1) * windows;
         let positions_in_last = layout.positions - (layout.groups - 1) * layout.banks;
@@ -338,6 +368,14 @@ impl ConvLayer {
             load_address: Default::default(),
             load_data: Default::default(),
             lanes: lane_blocks,
+            kernels,
+            channel_number: (0..channels)
+                .map(|c| Constant::new((c as u64).into()))
+                .collect(),
+            lane_field: (0..lanes).map(|_| Default::default()).collect(),
+            lane_weight: (0..lanes).map(|_| Default::default()).collect(),
+            field_mask: Constant::new(((1u64 << field_bits) - 1).into()),
+            field_extension: Constant::new(((u64::MAX << field_bits) & 0xffff_ffff).into()),
             sender_table: table(sender_words, sender_bits),
             entry_tables: (0..layout.banks)
                 .map(|b| table(layout.entry_words(b), entry_bits))
@@ -525,6 +563,7 @@ impl ConvLayer {
             _queue: QUEUE_DEPTH,
             _sender_steps: steps_in,
             _steps: steps,
+            _field_bits: field_bits,
         })
     }
 }
@@ -820,20 +859,53 @@ impl Logic for ConvLayer {
         self.hit_chain[0].next = false;
         // The lanes, bank by bank (lane ((b / S) C + c) S + b % S holds bank b, channel c).
         self.saturated.next = false;
-        for sl in self._slots..(self._slots + 1) {
-            for ch in self._channels..(self._channels + 1) {
-                for w in 0..self._windows {
-                    for c in 0..self._channels {
-                        for s in 0..self._slots {
-                            self.lanes[(w * ch + c) * sl + s].weight_address.next =
-                                self.weight_address_register[w * sl + s].q.val();
-                            self.lanes[(w * ch + c) * sl + s].state_address.next =
-                                self.r2_read[w * sl + s].q.val();
-                            self.lanes[(w * ch + c) * sl + s].write_address.next =
-                                self.s2_write[w * sl + s].q.val();
-                            self.lanes[(w * ch + c) * sl + s].write_enable.next =
-                                (self.s2_acc.q.val() | self.s2_init.q.val())
-                                    & self.s2_enable[w * sl + s].q.val();
+        for b in 0..self._banks {
+            self.kernels[b].clock.next = self.clock.val();
+            self.kernels[b].read_address.next = self.weight_address_register[b].q.val();
+            self.kernels[b].write_enable.next = false;
+            self.kernels[b].write_field.next = 0.into();
+            self.kernels[b].write_address.next = self.load_address.val();
+            self.kernels[b].write_data.next = self.load_data.val();
+        }
+        for fb in self._field_bits..(self._field_bits + 1) {
+            for sl in self._slots..(self._slots + 1) {
+                for ch in self._channels..(self._channels + 1) {
+                    for w in 0..self._windows {
+                        for c in 0..self._channels {
+                            for s in 0..self._slots {
+                                self.lanes[(w * ch + c) * sl + s].weight_address.next =
+                                    self.weight_address_register[w * sl + s].q.val();
+                                self.lane_field[(w * ch + c) * sl + s].next = self.kernels
+                                    [w * sl + s]
+                                    .read_data
+                                    .val()
+                                    .get_bits::<32>(c * fb)
+                                    & self.field_mask.val();
+                                self.lane_weight[(w * ch + c) * sl + s].next =
+                                    self.lane_field[(w * ch + c) * sl + s].val();
+                                if self.lane_field[(w * ch + c) * sl + s].val().get_bit(fb - 1) {
+                                    self.lane_weight[(w * ch + c) * sl + s].next =
+                                        self.lane_field[(w * ch + c) * sl + s].val()
+                                            | self.field_extension.val();
+                                }
+                                self.lanes[(w * ch + c) * sl + s].weight_in.next =
+                                    self.lane_weight[(w * ch + c) * sl + s].val();
+                                if self.load_lane.val()
+                                    == self.lane_number[(w * ch + c) * sl + s].val()
+                                {
+                                    self.kernels[w * sl + s].write_enable.next =
+                                        self.load_enable.val() & !self.load_state.val();
+                                    self.kernels[w * sl + s].write_field.next =
+                                        self.channel_number[c].val();
+                                }
+                                self.lanes[(w * ch + c) * sl + s].state_address.next =
+                                    self.r2_read[w * sl + s].q.val();
+                                self.lanes[(w * ch + c) * sl + s].write_address.next =
+                                    self.s2_write[w * sl + s].q.val();
+                                self.lanes[(w * ch + c) * sl + s].write_enable.next =
+                                    (self.s2_acc.q.val() | self.s2_init.q.val())
+                                        & self.s2_enable[w * sl + s].q.val();
+                            }
                         }
                     }
                 }

@@ -593,6 +593,7 @@ impl Logic for DenseLayer {
         self.weight_address_register.d.next = self.weight_address.val();
         for p in 0..self._lanes {
             self.lanes[p].weight_address.next = self.weight_address_register.q.val();
+            self.lanes[p].weight_in.next = 0.into();
             self.lanes[p].spike_shift.next = self.r2_shift.q.val();
             self.lanes[p].spike_value.next = self.r2_value.q.val();
             self.lanes[p].state_address.next = self.r2_read_address.q.val();

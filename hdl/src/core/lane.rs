@@ -34,6 +34,9 @@ pub struct Lane {
     pub clock: Signal<In, Clock>,
     /// Stage 0.
     pub weight_address: Signal<In, Bits<16>>,
+    /// With [`Lane::with_external_weights`]: the weight word read for `weight_address` (the
+    /// layer's memory's registered output, sign-extended), in place of the lane's own.
+    pub weight_in: Signal<In, Bits<32>>,
     /// Stage 1: the shift (or the 16-bit value) of the spike whose weight was read in stage
     /// 0, and the state word to read.
     pub spike_shift: Signal<In, Bits<5>>,
@@ -75,6 +78,8 @@ pub struct Lane {
     multiply: Constant<Bit>,
     /// Stage 1 is two cycles after stage 0, the weight read registered in between.
     registered_weights: Constant<Bit>,
+    external_weights: Constant<Bit>,
+    weight_read: Signal<Local, Bits<32>>,
     weight_register: DFF<Bits<32>>,
     weight_word: Signal<Local, Bits<32>>,
     spike_register: DFF<Bit>,
@@ -119,6 +124,7 @@ impl Lane {
         Lane {
             clock: Default::default(),
             weight_address: Default::default(),
+            weight_in: Default::default(),
             spike_shift: Default::default(),
             spike_value: Default::default(),
             state_address: Default::default(),
@@ -146,6 +152,8 @@ impl Lane {
             mask: Constant::new(datapath.mask().into()),
             multiply: Constant::new(multiply),
             registered_weights: Constant::new(false),
+            external_weights: Constant::new(false),
+            weight_read: Default::default(),
             weight_register: Default::default(),
             weight_word: Default::default(),
             spike_register: Default::default(),
@@ -173,6 +181,15 @@ impl Lane {
     /// two cycles after `weight_address`, and stage 2 three.
     pub fn with_registered_weights(mut self) -> Self {
         self.registered_weights = Constant::new(true);
+        self
+    }
+}
+
+impl Lane {
+    /// The weights come from the layer (`weight_in`), read from a memory that the lanes of a
+    /// bank share ([`crate::core::field_bram::FieldBram`]); build the lane with one weight.
+    pub fn with_external_weights(mut self) -> Self {
+        self.external_weights = Constant::new(true);
         self
     }
 }
@@ -211,8 +228,12 @@ impl Logic for Lane {
         self.weights.write_data.next = self.weight_write_data.val();
         // W * D as unsigned 16 x 16 = 32 bits, corrected to the signed product (mod 2^32):
         // a negative operand was read as itself + 2^16, which added the other one << 16.
-        self.weight_register.d.next = self.weights.read_data.val();
-        self.weight_word.next = self.weights.read_data.val();
+        self.weight_read.next = self.weights.read_data.val();
+        if self.external_weights.val() {
+            self.weight_read.next = self.weight_in.val();
+        }
+        self.weight_register.d.next = self.weight_read.val();
+        self.weight_word.next = self.weight_read.val();
         if self.registered_weights.val() {
             self.weight_word.next = self.weight_register.q.val();
         }

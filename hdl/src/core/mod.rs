@@ -13,6 +13,7 @@ pub mod conv_layout;
 pub mod cycle_model;
 pub mod datapath;
 pub mod dense_layer;
+pub mod field_bram;
 pub mod input_encoder;
 pub mod lane;
 pub mod lane_layout;

@@ -11,8 +11,20 @@
 
 use rust_hdl::prelude::*;
 
-/// Memories this deep or less are built from LUT RAM (`ram_style = "distributed"`).
+/// Memories this deep or less are built from LUT RAM (`ram_style = "distributed"`) when
+/// [`set_lut_ram`] says the target has it.
 pub const DISTRIBUTED_DEPTH: usize = 64;
+
+/// Whether generated Verilog asks for LUT RAM for small memories: yes for a family that has
+/// it (ECP5, Xilinx 7), where hundreds of lanes' few words would otherwise take a block RAM
+/// each; no for iCE40, where a small memory is a block RAM or flip-flops.
+static LUT_RAM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes generated Verilog build memories of at most [`DISTRIBUTED_DEPTH`] words from LUT
+/// RAM (`true`) or leaves the choice to the synthesis tool (`false`, the default).
+pub fn set_lut_ram(on: bool) {
+    LUT_RAM.store(on, std::sync::atomic::Ordering::Relaxed);
+}
 
 #[derive(LogicBlock)]
 pub struct Bram<const PORT: usize> {
@@ -136,11 +148,12 @@ impl<const PORT: usize> Logic for Bram<PORT> {
         let extend = format!("{{{}}}", parts.join(", "));
         // Small memories (a lane's few neuron groups) go to LUT RAM: a block RAM each would
         // be nearly empty, and there are hundreds of lanes.
-        let style = if depth <= DISTRIBUTED_DEPTH {
-            ", ram_style = \"distributed\""
-        } else {
-            ""
-        };
+        let style =
+            if depth <= DISTRIBUTED_DEPTH && LUT_RAM.load(std::sync::atomic::Ordering::Relaxed) {
+                ", ram_style = \"distributed\""
+            } else {
+                ""
+            };
         Verilog::Custom(format!(
             "\
 (* no_rw_check{style} *)

@@ -34,6 +34,11 @@ pub struct VerilogArgs {
     /// builds from.
     #[arg(long, requires = "board")]
     pub json: bool,
+    /// Build memories of at most 64 words from LUT RAM (for ECP5 and Xilinx 7, which have it;
+    /// a lane's few neuron groups would otherwise take a block RAM each). With --board, the
+    /// board's family decides.
+    #[arg(long)]
+    pub lut_ram: bool,
 }
 
 pub fn run(args: VerilogArgs) -> Result<()> {
@@ -55,6 +60,10 @@ pub fn run(args: VerilogArgs) -> Result<()> {
         None => args.hw.config(&model)?,
     };
     memories_in(&args.out)?;
+    fs_hdl::core::bram::set_lut_ram(match board {
+        Some(b) => b.part.family != fs_hdl::fpga::Family::Ice40,
+        None => args.lut_ram,
+    });
     let verilog = if let Some(b) = board {
         top_verilog(b, &model)?
     } else if args.shell {

@@ -305,6 +305,7 @@ impl ConvLayer {
             .map(|p| {
                 let (_, init) = layout.lane_contents(layer, p);
                 Lane::new(datapath, weight_bits, &[0], &init, multiply)
+                    .with_max_shift(product.max_shift())
                     .with_registered_weights()
                     .with_adjacent_forwarding()
                     .with_external_weights()

@@ -51,6 +51,14 @@ impl SpikeProduct {
         })
     }
 
+    /// The largest shift (0 when the lanes multiply).
+    pub fn max_shift(&self) -> u32 {
+        match self {
+            SpikeProduct::Shift(shifts) => shifts.iter().copied().max().unwrap_or(0) as u32,
+            SpikeProduct::Multiply(_) => 0,
+        }
+    }
+
     /// Whether the lanes multiply (else they shift).
     pub fn multiplies(&self) -> bool {
         matches!(self, SpikeProduct::Multiply(_))
@@ -268,6 +276,7 @@ impl DenseLayer {
             .map(|p| {
                 let (weights, init) = lane_contents(layer, lanes, p);
                 Lane::new(datapath, weight_bits, &weights, &init, multiply)
+                    .with_max_shift(product.max_shift())
                     .with_registered_weights()
             })
             .collect();

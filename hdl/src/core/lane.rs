@@ -79,6 +79,10 @@ pub struct Lane {
     /// Stage 1 is two cycles after stage 0, the weight read registered in between.
     registered_weights: Constant<Bit>,
     external_weights: Constant<Bit>,
+    /// The shifts the spikes can ask for: `spike_shift` is cut to these bits, so the shifter
+    /// has only the stages it needs.
+    shift_mask: Constant<Bits<5>>,
+    shift_amount: Signal<Local, Bits<5>>,
     weight_read: Signal<Local, Bits<32>>,
     weight_register: DFF<Bits<32>>,
     weight_word: Signal<Local, Bits<32>>,
@@ -153,6 +157,8 @@ impl Lane {
             multiply: Constant::new(multiply),
             registered_weights: Constant::new(false),
             external_weights: Constant::new(false),
+            shift_mask: Constant::new(31.into()),
+            shift_amount: Default::default(),
             weight_read: Default::default(),
             weight_register: Default::default(),
             weight_word: Default::default(),
@@ -181,6 +187,15 @@ impl Lane {
     /// two cycles after `weight_address`, and stage 2 three.
     pub fn with_registered_weights(mut self) -> Self {
         self.registered_weights = Constant::new(true);
+        self
+    }
+}
+
+impl Lane {
+    /// Spikes shift by at most `max_shift` (the layer's largest `log2 D(t)`).
+    pub fn with_max_shift(mut self, max_shift: u32) -> Self {
+        let bits = u64::BITS - (max_shift as u64).leading_zeros();
+        self.shift_mask = Constant::new(((1u64 << bits) - 1).into());
         self
     }
 }
@@ -248,7 +263,8 @@ impl Logic for Lane {
             self.weight_correction.next = self.weight16.val();
         }
         self.correction.next = self.value_correction.val() + self.weight_correction.val();
-        self.product.d.next = (self.weight_word.val() << self.spike_shift.val()) & self.mask.val();
+        self.shift_amount.next = self.spike_shift.val() & self.shift_mask.val();
+        self.product.d.next = (self.weight_word.val() << self.shift_amount.val()) & self.mask.val();
         if self.multiply.val() {
             self.product.d.next = (self.raw_product.val()
                 - (bit_cast::<32, 16>(self.correction.val()) << 16))

@@ -19,4 +19,5 @@ pub mod lane;
 pub mod lane_layout;
 pub mod neuron_alu;
 pub mod pixel_conv_layer;
+pub mod signed_product;
 pub mod spike_fifo;

@@ -30,6 +30,7 @@ use crate::core::bram::Bram;
 use crate::core::conv_layout::pool_slots;
 use crate::core::datapath::Datapath;
 use crate::core::neuron_alu::NeuronAlu;
+use crate::core::signed_product::SignedProduct;
 use crate::core::spike_fifo::SpikeFifo;
 use anyhow::{Result, bail, ensure};
 use fs_model::geometry::{Geometry, LayerKind, PoolKind};
@@ -255,8 +256,9 @@ pub struct PixelConvLayer {
     d_last_group: DFF<Bit>,
     d_group: DFF<Bits<16>>,
     d_product: Vec<DFF<Bits<32>>>,
-    raw_product: Vec<Signal<Local, Bits<32>>>,
-    correction: Vec<Signal<Local, Bits<32>>>,
+    products: Vec<SignedProduct>,
+    /// The running sum's other operand: `B + IMP` on a group's first tap.
+    operand: Vec<Signal<Local, Bits<32>>>,
     acc: Vec<DFF<Bits<32>>>,
     sum: Vec<Signal<Local, Bits<32>>>,
     mask: Constant<Bits<32>>,
@@ -539,8 +541,8 @@ impl PixelConvLayer {
             d_last_group: Default::default(),
             d_group: Default::default(),
             d_product: (0..lane_count).map(|_| Default::default()).collect(),
-            raw_product: (0..lane_count).map(|_| Default::default()).collect(),
-            correction: (0..lane_count).map(|_| Default::default()).collect(),
+            products: (0..lane_count).map(|_| Default::default()).collect(),
+            operand: (0..lane_count).map(|_| Default::default()).collect(),
             acc: (0..lane_count).map(|_| Default::default()).collect(),
             sum: (0..lane_count).map(|_| Default::default()).collect(),
             mask: Constant::new(datapath.mask().into()),
@@ -912,9 +914,8 @@ impl Logic for PixelConvLayer {
             self.c_weight[c].d.next = self.weights[c].read_data.val();
         }
 
-        // Per lane: the product (signed weight times unsigned pixel, from an unsigned
-        // 16 x 16 multiply less the pixel << 16 when the weight is negative), the sum on
-        // `B + IMP` or the running sum, and the fire steps.
+        // Per lane: the product (signed weight times unsigned pixel), the sum on `B + IMP`
+        // or the running sum, and the fire steps.
         self.threshold_now.next = 0.into();
         self.addend_now.next = 0.into();
         for t in 0..self._steps {
@@ -931,23 +932,17 @@ impl Logic for PixelConvLayer {
                     self.acc[b * nc + c].clock.next = self.clock.val();
                     self.fire_v[b * nc + c].clock.next = self.clock.val();
                     self.candidate[b * nc + c].clock.next = self.clock.val();
-                    self.raw_product[b * nc + c].next =
-                        self.c_weight[c].q.val() * self.pixel16[b].val();
-                    self.correction[b * nc + c].next = 0.into();
-                    if self.c_weight[c].q.val().get_bit(15) {
-                        self.correction[b * nc + c].next = self.c_pixel[b].q.val() << 16;
+                    self.products[b * nc + c].a.next = self.c_weight[c].q.val();
+                    self.products[b * nc + c].b.next = self.pixel16[b].val();
+                    self.d_product[b * nc + c].d.next =
+                        self.products[b * nc + c].product.val() & self.mask.val();
+                    self.operand[b * nc + c].next = self.acc[b * nc + c].q.val();
+                    if self.d_first.q.val() {
+                        self.operand[b * nc + c].next = self.inits[c].read_data.val();
                     }
-                    self.d_product[b * nc + c].d.next = (self.raw_product[b * nc + c].val()
-                        - self.correction[b * nc + c].val())
-                        & self.mask.val();
-                    self.sum[b * nc + c].next = (self.acc[b * nc + c].q.val()
+                    self.sum[b * nc + c].next = (self.operand[b * nc + c].val()
                         + self.d_product[b * nc + c].q.val())
                         & self.mask.val();
-                    if self.d_first.q.val() {
-                        self.sum[b * nc + c].next = (self.inits[c].read_data.val()
-                            + self.d_product[b * nc + c].q.val())
-                            & self.mask.val();
-                    }
                     self.acc[b * nc + c].d.next = self.acc[b * nc + c].q.val();
                     if self.d_valid.q.val() {
                         self.acc[b * nc + c].d.next = self.sum[b * nc + c].val();

@@ -29,7 +29,7 @@ fn a_weight_bank_is_block_ram_on_every_family() {
 #[test]
 fn small_memories_are_lut_ram_when_asked_on_ecp5() {
     // A lane's state: 3 regions of a few neuron groups, 25-bit membranes.
-    let mut state = Bram::<32>::new(25, &[7; 48]);
+    let mut state = Bram::<32>::new(25, &[7; 48]).lut_ram_when_small();
     prepare(&mut state);
     // (Only yosys reads the attribute; simulations that generate Verilog meanwhile ignore it.)
     fs_hdl::core::bram::set_lut_ram(true);
@@ -37,5 +37,8 @@ fn small_memories_are_lut_ram_when_asked_on_ecp5() {
     fs_hdl::core::bram::set_lut_ram(false);
     let cells = cell_counts(&verilog, Family::Ecp5.representative()).unwrap();
     assert_eq!(cells.get("DP16KD"), None, "{cells:?}");
-    assert!(cells.get("TRELLIS_DPR16X4").copied().unwrap_or(0) >= 7, "{cells:?}");
+    assert!(
+        cells.get("TRELLIS_DPR16X4").copied().unwrap_or(0) >= 7,
+        "{cells:?}"
+    );
 }

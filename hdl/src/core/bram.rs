@@ -11,8 +11,8 @@
 
 use rust_hdl::prelude::*;
 
-/// Memories this deep or less are built from LUT RAM (`ram_style = "distributed"`) when
-/// [`set_lut_ram`] says the target has it.
+/// Memories this deep or less are built from LUT RAM (`ram_style = "distributed"`) when they
+/// ask ([`Bram::lut_ram_when_small`]) and [`set_lut_ram`] says the target has it.
 pub const DISTRIBUTED_DEPTH: usize = 64;
 
 /// Whether generated Verilog asks for LUT RAM for small memories: yes for a family that has
@@ -20,8 +20,9 @@ pub const DISTRIBUTED_DEPTH: usize = 64;
 /// each; no for iCE40, where a small memory is a block RAM or flip-flops.
 static LUT_RAM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Makes generated Verilog build memories of at most [`DISTRIBUTED_DEPTH`] words from LUT
-/// RAM (`true`) or leaves the choice to the synthesis tool (`false`, the default).
+/// Makes generated Verilog build the memories that ask, of at most [`DISTRIBUTED_DEPTH`]
+/// words, from LUT RAM (`true`), or leaves the choice to the synthesis tool (`false`, the
+/// default).
 pub fn set_lut_ram(on: bool) {
     LUT_RAM.store(on, std::sync::atomic::Ordering::Relaxed);
 }
@@ -41,6 +42,8 @@ pub struct Bram<const PORT: usize> {
     _extend: usize,
     /// Simulation contents, `width`-bit two's complement patterns.
     _mem: Vec<u64>,
+    /// Ask for LUT RAM when small ([`Bram::lut_ram_when_small`]).
+    _lut_ram: bool,
 }
 
 impl<const PORT: usize> Bram<PORT> {
@@ -70,7 +73,17 @@ impl<const PORT: usize> Bram<PORT> {
             _width: width,
             _extend: PORT,
             _mem: mem,
+            _lut_ram: false,
         }
+    }
+
+    /// Built from LUT RAM when at most [`DISTRIBUTED_DEPTH`] words deep and the target has it
+    /// ([`set_lut_ram`]): for memories the design itself writes (a lane's state). (A memory
+    /// only the host writes is a ROM in a design without a load port, and yosys maps no ROM
+    /// to LUT RAM.)
+    pub fn lut_ram_when_small(mut self) -> Self {
+        self._lut_ram = true;
+        self
     }
 
     /// Sign-extends reads to `bits` (>= the width) only, with zeros above.

@@ -122,7 +122,9 @@ impl Lane {
         multiply: bool,
     ) -> Self {
         let membrane_bits = datapath.membrane_bits;
-        let state = Bram::new(membrane_bits, &initial_state(init)).sign_extended_to(datapath.width);
+        let state = Bram::new(membrane_bits, &initial_state(init))
+            .sign_extended_to(datapath.width)
+            .lut_ram_when_small();
         // The memory's addresses wrap at its depth, and so does the forwarding's compare.
         let address_mask = Constant::new(((state.depth() - 1) as u64).into());
         Lane {

@@ -13,7 +13,7 @@ use rust_hdl::prelude::*;
 
 /// Memories this deep or less are built from LUT RAM (`ram_style = "distributed"`) when they
 /// ask ([`Bram::lut_ram_when_small`]) and [`set_lut_ram`] says the target has it.
-pub const DISTRIBUTED_DEPTH: usize = 64;
+pub const DISTRIBUTED_DEPTH: usize = 128;
 
 /// Whether generated Verilog asks for LUT RAM for small memories: yes for a family that has
 /// it (ECP5, Xilinx 7), where hundreds of lanes' few words would otherwise take a block RAM
@@ -44,6 +44,8 @@ pub struct Bram<const PORT: usize> {
     _mem: Vec<u64>,
     /// Ask for LUT RAM when small ([`Bram::lut_ram_when_small`]).
     _lut_ram: bool,
+    /// The words the design uses (the contents given; the depth is rounded up from it).
+    _words: usize,
 }
 
 impl<const PORT: usize> Bram<PORT> {
@@ -74,6 +76,7 @@ impl<const PORT: usize> Bram<PORT> {
             _extend: PORT,
             _mem: mem,
             _lut_ram: false,
+            _words: init.len(),
         }
     }
 
@@ -128,9 +131,21 @@ impl<const PORT: usize> Logic for Bram<PORT> {
         let depth = self._mem.len();
         // Address bits of the array (at least one, so the slices below are legal).
         let address_bits = depth.trailing_zeros().max(1);
+        // Small memories (a lane's few neuron groups) go to LUT RAM: a block RAM each would
+        // be nearly empty, and there are hundreds of lanes.
+        let lut_ram = self._lut_ram
+            && depth <= DISTRIBUTED_DEPTH
+            && LUT_RAM.load(std::sync::atomic::Ordering::Relaxed);
+        let style = if lut_ram {
+            ", ram_style = \"distributed\""
+        } else {
+            ""
+        };
+        // LUT RAM comes in 16-word slices, so its array has only the words the design
+        // addresses (a lane's three regions of G groups), not the power of two above them.
+        let words = if lut_ram { self._words } else { depth };
         let digits = w.div_ceil(4);
-        let contents: String = self
-            ._mem
+        let contents: String = self._mem[..words]
             .iter()
             .map(|v| format!("{v:0digits$x}\n"))
             .collect();
@@ -139,10 +154,10 @@ impl<const PORT: usize> Logic for Bram<PORT> {
             // Without a writable folder, the contents go inline (slow for yosys on big
             // designs, but correct).
             Err(_) => std::iter::once(format!(
-                "    for (i = 0; i < {depth}; i = i + 1) mem[i] = {w}'d0;\n"
+                "    for (i = 0; i < {words}; i = i + 1) mem[i] = {w}'d0;\n"
             ))
             .chain(
-                self._mem
+                self._mem[..words]
                     .iter()
                     .enumerate()
                     .filter(|(_, v)| **v != 0)
@@ -159,14 +174,6 @@ impl<const PORT: usize> Logic for Bram<PORT> {
         }
         parts.push("word".to_string());
         let extend = format!("{{{}}}", parts.join(", "));
-        // Small memories (a lane's few neuron groups) go to LUT RAM: a block RAM each would
-        // be nearly empty, and there are hundreds of lanes.
-        let style =
-            if depth <= DISTRIBUTED_DEPTH && LUT_RAM.load(std::sync::atomic::Ordering::Relaxed) {
-                ", ram_style = \"distributed\""
-            } else {
-                ""
-            };
         Verilog::Custom(format!(
             "\
 (* no_rw_check{style} *)
@@ -183,7 +190,7 @@ end
 always @(*) read_data = {extend};
 ",
             top = w - 1,
-            last = depth - 1,
+            last = words - 1,
             a = address_bits - 1,
         ))
     }

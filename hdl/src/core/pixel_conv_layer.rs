@@ -1182,3 +1182,56 @@ impl Logic for PixelConvLayer {
         self.outstanding.d.next = self.outstanding_next.val();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fs_model::geometry::{Pool, Shape};
+
+    fn mnist_first_layer() -> Geometry {
+        let kind = LayerKind::Conv2d {
+            kernel: 5,
+            stride: 1,
+            padding: 2,
+        };
+        let input = Shape {
+            channels: 1,
+            height: 28,
+            width: 28,
+        };
+        let pool = Pool {
+            kind: PoolKind::Max,
+            window: 2,
+            stride: 2,
+        };
+        Geometry::new(kind, input, (16, 25), Some(pool)).unwrap()
+    }
+
+    /// The MNIST CNN's first layer: 196 pooled positions, 2 per group at 128 lanes (4 slots
+    /// x 2 units x 16 channels), both units' masks in one read.
+    #[test]
+    fn shape_of_the_mnist_first_convolution() {
+        let shape = PixelConvShape::new(&mnist_first_layer(), 8, 128).unwrap();
+        assert_eq!(
+            (shape.banks, shape.slots, shape.units, shape.units_per_group),
+            (8, 4, 196, 2)
+        );
+        assert_eq!((shape.groups, shape.taps, shape.period), (98, 25, 25));
+        assert_eq!((shape.units_per_read, shape.chunks), (2, 1));
+        assert_eq!(shape.compute_cycles(), 98 * 25 + 8 + 8);
+        assert_eq!(shape.mask_cycles(), 8 * 98 + 4);
+    }
+
+    #[test]
+    fn lanes_come_in_whole_windows_of_channels() {
+        let e = PixelConvShape::new(&mnist_first_layer(), 8, 96).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("multiples of its 16 channels times 4"),
+            "{e}"
+        );
+        // A fire takes K + 1 cycles at least, whatever the taps.
+        let short = PixelConvShape::new(&mnist_first_layer(), 30, 64).unwrap();
+        assert_eq!(short.period, 31);
+    }
+}

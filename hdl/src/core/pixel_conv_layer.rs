@@ -281,6 +281,9 @@ pub struct PixelConvLayer {
     threshold_now: Signal<Local, Bits<32>>,
     addend_now: Signal<Local, Bits<32>>,
     saturating: Signal<Local, Bit>,
+    /// Per bank: its unit exists in the last group (a partial group's other banks compute
+    /// positions off the map, whose saturations must not count).
+    bank_in_last: Vec<Constant<Bit>>,
     saturated_reg: DFF<Bit>,
     write_enable: DFF<Bit>,
     write_address: DFF<Bits<16>>,
@@ -576,6 +579,9 @@ impl PixelConvLayer {
             threshold_now: Default::default(),
             addend_now: Default::default(),
             saturating: Default::default(),
+            bank_in_last: (0..banks)
+                .map(|b| Constant::new((groups - 1) * m + b / slots < units))
+                .collect(),
             saturated_reg: Default::default(),
             write_enable: Default::default(),
             write_address: Default::default(),
@@ -953,7 +959,9 @@ impl Logic for PixelConvLayer {
                     self.fire_v[b * nc + c].d.next = self.fire_v[b * nc + c].q.val();
                     if self.fire_active.q.val() & self.alus[b * nc + c].spike.val() {
                         self.fire_v[b * nc + c].d.next = self.alus[b * nc + c].sum.val();
-                        if self.alus[b * nc + c].saturated.val() {
+                        if self.alus[b * nc + c].saturated.val()
+                            & (!self.fire_last_group.q.val() | self.bank_in_last[b].val())
+                        {
                             self.saturating.next = true;
                         }
                     }

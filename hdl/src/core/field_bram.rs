@@ -73,10 +73,9 @@ impl<const WIDE: usize> Logic for FieldBram<WIDE> {
             let read = self.read_address.val().index() & wrap;
             let mut word = Bits::<WIDE>::default();
             for (f, &v) in self._mem[read].iter().enumerate() {
-                for bit in 0..self._field_bits {
-                    if v >> bit & 1 == 1 {
-                        word = word.replace_bit(f * self._field_bits + bit, true);
-                    }
+                // (In place: `replace_bit` would copy the whole wide word for every bit.)
+                for bit in (0..self._field_bits).filter(|b| v >> b & 1 == 1) {
+                    word.set_bits::<1>(f * self._field_bits + bit, Bits::<1>::from(1u64));
                 }
             }
             self.read_data.next = word;

@@ -437,6 +437,17 @@ impl PixelConvLayer {
             mask_depth <= 1 << 16 && 2 * pixel_set <= 1 << 16,
             "the first convolution's memories exceed 65,536 words"
         );
+        // Each channel's weights and `B + IMP`, as the run-time loader lays them out.
+        let (weights, inits): (Vec<_>, Vec<_>) = (0..channels)
+            .map(|c| {
+                let (weights, init) = channel_contents(layer, c);
+                (
+                    Bram::new(weight_bits, &weights),
+                    Bram::new(datapath.membrane_bits, &[init[0]; 4])
+                        .sign_extended_to(datapath.width),
+                )
+            })
+            .unzip();
         let bits = input.bits as usize;
         let lane_count = banks * channels;
         let sent_plane = units as i64;
@@ -462,15 +473,8 @@ impl PixelConvLayer {
             pixels: (0..banks)
                 .map(|_| Bram::new(bits, &vec![0; 2 * pixel_set]).sign_extended_to(bits))
                 .collect(),
-            weights: (0..channels)
-                .map(|c| Bram::new(weight_bits, &channel_contents(layer, c).0))
-                .collect(),
-            inits: (0..channels)
-                .map(|c| {
-                    let init = channel_contents(layer, c).1[0];
-                    Bram::new(datapath.membrane_bits, &[init; 4]).sign_extended_to(datapath.width)
-                })
-                .collect(),
+            weights,
+            inits,
             masks: (0..m)
                 .map(|_| Bram::new(channels, &vec![0; mask_depth]).sign_extended_to(channels))
                 .collect(),

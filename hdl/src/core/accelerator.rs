@@ -187,6 +187,9 @@ pub struct Accelerator {
     /// The layers' busy and saturated pulses, registered before they are counted (their
     /// OR over hundreds of lanes is a long path).
     busy_pulse: Vec<DFF<Bit>>,
+    /// A stage's spikes of the previous cycle (the counter adds a register, not the
+    /// handshake or the pixel's popcount).
+    spikes_pulse: Vec<DFF<Bits<32>>>,
     saturated_pulse: Vec<DFF<Bit>>,
     busy: Vec<DFF<Bits<32>>>,
     saturations: Vec<DFF<Bits<32>>>,
@@ -310,6 +313,7 @@ impl Accelerator {
             images_out: Default::default(),
             spikes: (0..stages).map(|_| Default::default()).collect(),
             busy_pulse: (0..stages).map(|_| Default::default()).collect(),
+            spikes_pulse: (0..stages).map(|_| Default::default()).collect(),
             saturated_pulse: (0..stages).map(|_| Default::default()).collect(),
             busy: (0..stages).map(|_| Default::default()).collect(),
             saturations: (0..stages).map(|_| Default::default()).collect(),
@@ -524,7 +528,9 @@ impl Logic for Accelerator {
             self.saturated_pulse[l].clock.next = self.clock.val();
             self.busy_pulse[l].d.next = self.stage_busy[l].val();
             self.saturated_pulse[l].d.next = self.stage_saturated[l].val();
-            self.spikes[l].d.next = self.spikes[l].q.val() + self.stage_spikes[l].val();
+            self.spikes_pulse[l].clock.next = self.clock.val();
+            self.spikes_pulse[l].d.next = self.stage_spikes[l].val();
+            self.spikes[l].d.next = self.spikes[l].q.val() + self.spikes_pulse[l].q.val();
             if self.busy_pulse[l].q.val() {
                 self.busy[l].d.next = self.busy[l].q.val() + 1;
             }

@@ -13,9 +13,9 @@
 //! - **Fire**, pipelined: a fire step of one group in every lane takes one operation slot, step
 //!   by step, group by group (`K G` slots; a group's steps two cycles apart at least). Each
 //!   step's spikes are captured six cycles after its issue (stage 3: the lanes' registered
-//!   spikes) and, when there are any, wait in a queue of [`QUEUE_DEPTH`] groups from which they
-//!   leave one per cycle, lowest lane first; steps issue only while the queue has room for all
-//!   in flight. Then every group is re-initialised (`G` slots) and, once every spike has left,
+//!   spikes) and, when there are any, wait in a ring of [`QUEUE_DEPTH`] groups; the oldest
+//!   moves to a head register, from which its spikes leave one per cycle, lowest lane first;
+//!   steps issue only while the ring has room for all in flight. Then every group is re-initialised (`G` slots) and, once every spike has left,
 //!   an end-of-image marker closes the image.
 //! - **Max pooling** (windows that tile the map, `S = w^2` slots): a window's neurons are one
 //!   group's `S` neighbouring lanes. Each keeps a candidate bit: still tied with the largest
@@ -226,11 +226,21 @@ pub struct ConvLayer {
     queue_tail: DFF<Bits<4>>,
     queue_count: DFF<Bits<5>>,
     in_flight: DFF<Bits<5>>,
-    queue_depth: Constant<Bits<5>>,
+    /// The ring has room for one more fire step (registered: from the previous cycle's
+    /// counts, one short of the depth, since at most one step issues per cycle).
+    room: DFF<Bit>,
+    room_limit: Constant<Bits<5>>,
     queue_last: Constant<Bits<4>>,
-    head_pending: Signal<Local, Bits<MAX_LANES>>,
-    head_step: Signal<Local, Bits<5>>,
-    head_base: Signal<Local, Bits<16>>,
+    /// The group whose spikes are leaving, in a register of its own (the ring's 8-way
+    /// multiplexer feeds only its load, not the lowest-spike carry chain).
+    head_valid: DFF<Bit>,
+    head_pending: DFF<Bits<MAX_LANES>>,
+    head_step: DFF<Bits<5>>,
+    head_base: DFF<Bits<16>>,
+    /// The head's spikes after the lowest leaves. The head takes the next group in the cycle
+    /// after its last spike left: a cycle per group buys a load decided from registers only.
+    rest: Signal<Local, Bits<MAX_LANES>>,
+    head_load: Signal<Local, Bit>,
     capture_vector: Signal<Local, Bits<MAX_LANES>>,
     push: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
@@ -525,11 +535,15 @@ impl ConvLayer {
             queue_tail: Default::default(),
             queue_count: Default::default(),
             in_flight: Default::default(),
-            queue_depth: Constant::new((QUEUE_DEPTH as u64).into()),
+            room: Default::default(),
+            room_limit: Constant::new(((QUEUE_DEPTH - 1) as u64).into()),
             queue_last: Constant::new(((QUEUE_DEPTH - 1) as u64).into()),
+            head_valid: Default::default(),
             head_pending: Default::default(),
             head_step: Default::default(),
             head_base: Default::default(),
+            rest: Default::default(),
+            head_load: Default::default(),
             capture_vector: Default::default(),
             push: Default::default(),
             pop: Default::default(),
@@ -648,6 +662,11 @@ impl Logic for ConvLayer {
             queue_tail,
             queue_count,
             in_flight,
+            room,
+            head_valid,
+            head_pending,
+            head_step,
+            head_base,
             selected_valid,
             selected,
             selected_step,
@@ -671,7 +690,7 @@ impl Logic for ConvLayer {
         // P0: a fire or initialisation operation has the slot, else the next entry.
         self.fire_issue.next = self.fire_active.q.val()
             & (((self.fire_phase.q.val() == 0)
-                & ((self.in_flight.q.val() + self.queue_count.q.val()) < self.queue_depth.val())
+                & self.room.q.val()
                 & !(self.single_group.val() & self.fire_previous.q.val()))
                 | (self.fire_phase.q.val() == 1));
         self.fire_previous.d.next = self.fire_issue.val() & (self.fire_phase.q.val() == 0);
@@ -983,21 +1002,11 @@ impl Logic for ConvLayer {
             self.queue_step[e].d.next = self.queue_step[e].q.val();
             self.queue_base[e].d.next = self.queue_base[e].q.val();
         }
-        self.head_pending.next = 0.into();
-        self.head_step.next = 0.into();
-        self.head_base.next = 0.into();
-        for e in 0..self._queue {
-            if self.queue_head.q.val() == self.queue_number[e].val() {
-                self.head_pending.next = self.queue_pending[e].q.val();
-                self.head_step.next = self.queue_step[e].q.val();
-                self.head_base.next = self.queue_base[e].q.val();
-            }
-        }
-        self.pending_lanes.next = 0.into();
-        if self.queue_count.q.val().any() {
-            self.pending_lanes.next = self.head_pending.val();
-        }
+        // Masked to the layer's emitters, so that the vector and its carry chain are only as
+        // wide as the layer (the register's other bits are then constant and trimmed).
+        self.pending_lanes.next = self.head_pending.q.val() & self.full_group.val();
         self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
+        self.rest.next = self.pending_lanes.val() & !self.lowest.val();
 
         // Output events leave from a register; the head group's lowest spike moves to
         // `selected` first (emission is two stages, as in the dense layer).
@@ -1017,24 +1026,31 @@ impl Logic for ConvLayer {
             self.emit_last.d.next = false;
             self.selected_valid.d.next = false;
         }
-        self.pop.next = false;
-        if self.pending_lanes.val().any() & self.selected_free.val() {
+        self.head_load.next = !self.head_valid.q.val();
+        if self.head_valid.q.val() & self.selected_free.val() {
             self.selected_valid.d.next = true;
             self.selected.d.next = self.lowest.val();
-            self.selected_step.d.next = self.head_step.val();
-            self.selected_base.d.next = self.head_base.val();
+            self.selected_step.d.next = self.head_step.q.val();
+            self.selected_base.d.next = self.head_base.q.val();
+            self.head_pending.d.next = self.rest.val();
+            if !self.rest.val().any() {
+                self.head_valid.d.next = false;
+            }
+        }
+        // The head takes the ring's oldest group.
+        self.pop.next = self.head_load.val() & self.queue_count.q.val().any();
+        if self.pop.val() {
+            self.head_valid.d.next = true;
             for e in 0..self._queue {
                 if self.queue_head.q.val() == self.queue_number[e].val() {
-                    self.queue_pending[e].d.next = self.pending_lanes.val() & !self.lowest.val();
+                    self.head_pending.d.next = self.queue_pending[e].q.val();
+                    self.head_step.d.next = self.queue_step[e].q.val();
+                    self.head_base.d.next = self.queue_base[e].q.val();
                 }
             }
-            // The group's last spike: the next group becomes the head.
-            if !(self.pending_lanes.val() & !self.lowest.val()).any() {
-                self.pop.next = true;
-                self.queue_head.d.next = self.queue_head.q.val() + 1;
-                if self.queue_head.q.val() == self.queue_last.val() {
-                    self.queue_head.d.next = 0.into();
-                }
+            self.queue_head.d.next = self.queue_head.q.val() + 1;
+            if self.queue_head.q.val() == self.queue_last.val() {
+                self.queue_head.d.next = 0.into();
             }
         }
         if self.push.val() {
@@ -1056,6 +1072,8 @@ impl Logic for ConvLayer {
         if self.pop.val() & !self.push.val() {
             self.queue_count.d.next = self.queue_count.q.val() - 1;
         }
+        self.room.d.next =
+            (self.in_flight.q.val() + self.queue_count.q.val()) < self.room_limit.val();
         // Fire steps in flight between their issue and their capture.
         if self.fire_issue.val() & (self.fire_phase.q.val() == 0) & !self.s3_fire.q.val() {
             self.in_flight.d.next = self.in_flight.q.val() + 1;
@@ -1098,6 +1116,7 @@ impl Logic for ConvLayer {
             & (self.fire_phase.q.val() == 2)
             & !self.in_flight.q.val().any()
             & !self.queue_count.q.val().any()
+            & !self.head_valid.q.val()
             & !self.selected_valid.q.val()
             & self.emit_free.val()
         {

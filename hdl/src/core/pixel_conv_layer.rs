@@ -199,6 +199,11 @@ pub struct PixelConvLayer {
     out_set: DFF<Bit>,
     start: Signal<Local, Bit>,
     issue: Signal<Local, Bit>,
+    /// `issue` and `tap == period_last` for the current cycle, decided a cycle ahead (both
+    /// fan out to every bank's address registers).
+    issuing: DFF<Bit>,
+    tap_at_end: DFF<Bit>,
+    period_before_last: Constant<Bits<16>>,
     group: DFF<Bits<16>>,
     tap: DFF<Bits<16>>,
     kx: DFF<Bits<16>>,
@@ -278,8 +283,15 @@ pub struct PixelConvLayer {
     reset_addend: Vec<Constant<Bits<32>>>,
     step_number: Vec<Constant<Bits<5>>>,
     steps_last: Constant<Bits<5>>,
-    threshold_now: Signal<Local, Bits<32>>,
-    addend_now: Signal<Local, Bits<32>>,
+    /// The fire step's `T(t)` and `-h(t)` and whether it is step 0, in registers (every lane
+    /// reads them); the next step's values.
+    fire_threshold: DFF<Bits<32>>,
+    fire_addend: DFF<Bits<32>>,
+    fire_first: DFF<Bit>,
+    threshold_after: Signal<Local, Bits<32>>,
+    addend_after: Signal<Local, Bits<32>>,
+    /// Per lane: a saturated fire step, registered before the OR over the lanes.
+    lane_saturated: Vec<DFF<Bit>>,
     saturating: Signal<Local, Bit>,
     /// Per bank: its unit exists in the last group (a partial group's other banks compute
     /// positions off the map, whose saturations must not count).
@@ -352,6 +364,7 @@ pub struct PixelConvLayer {
     out_step: DFF<Bits<5>>,
     _banks: usize,
     _channels: usize,
+    _lanes: usize,
     _slots: usize,
     _units_per_group: usize,
     _chunk_bits: usize,
@@ -494,6 +507,9 @@ impl PixelConvLayer {
             out_set: Default::default(),
             start: Default::default(),
             issue: Default::default(),
+            issuing: Default::default(),
+            tap_at_end: Default::default(),
+            period_before_last: word16(period as i64 - 2),
             group: Default::default(),
             tap: Default::default(),
             kx: Default::default(),
@@ -580,8 +596,12 @@ impl PixelConvLayer {
                 .map(|t| Constant::new((t as u64).into()))
                 .collect(),
             steps_last: Constant::new(((steps - 1) as u64).into()),
-            threshold_now: Default::default(),
-            addend_now: Default::default(),
+            fire_threshold: Default::default(),
+            fire_addend: Default::default(),
+            fire_first: Default::default(),
+            threshold_after: Default::default(),
+            addend_after: Default::default(),
+            lane_saturated: (0..lane_count).map(|_| Default::default()).collect(),
             saturating: Default::default(),
             bank_in_last: (0..banks)
                 .map(|b| Constant::new((groups - 1) * m + b / slots < units))
@@ -649,6 +669,7 @@ impl PixelConvLayer {
             out_last: Default::default(),
             out_index: Default::default(),
             out_step: Default::default(),
+            _lanes: lane_count,
             _banks: banks,
             _channels: channels,
             _slots: slots,
@@ -700,6 +721,11 @@ impl Logic for PixelConvLayer {
             fire_group,
             fire_last_group,
             saturated_reg,
+            issuing,
+            tap_at_end,
+            fire_threshold,
+            fire_addend,
+            fire_first,
             write_enable,
             write_address,
             fire_done,
@@ -811,7 +837,21 @@ impl Logic for PixelConvLayer {
             self.tap_index.d.next = 0.into();
             self.tap_offset.d.next = 0.into();
         }
-        self.issue.next = self.computing.q.val() & (self.tap.q.val() <= self.taps_last.val());
+        self.issue.next = self.issuing.q.val();
+        // For the next cycle: `computing & tap <= taps_last`, and `tap == period_last`.
+        self.issuing.d.next = false;
+        if self.computing.q.val() {
+            self.issuing.d.next = self.tap.q.val() < self.taps_last.val();
+            if self.tap_at_end.q.val() {
+                self.issuing.d.next = self.group.q.val() != self.group_last.val();
+            }
+        }
+        if self.start.val() {
+            self.issuing.d.next = true;
+        }
+        self.tap_at_end.d.next = self.computing.q.val()
+            & !self.tap_at_end.q.val()
+            & (self.tap.q.val() == self.period_before_last.val());
         for b in 0..self._banks {
             self.by[b].clock.next = self.clock.val();
             self.bx[b].clock.next = self.clock.val();
@@ -845,7 +885,7 @@ impl Logic for PixelConvLayer {
                 self.base[b].d.next = self.base0[b].val();
                 self.px[b].d.next = self.px0[b].val();
             }
-            if self.computing.q.val() & (self.tap.q.val() == self.period_last.val()) {
+            if self.computing.q.val() & self.tap_at_end.q.val() {
                 self.by[b].d.next = self.by[b].q.val() + self.by_step.val();
                 self.bx[b].d.next = self.bx[b].q.val() + self.bx_step.val();
                 self.base[b].d.next = self.base[b].q.val() + self.base_step.val();
@@ -877,7 +917,7 @@ impl Logic for PixelConvLayer {
         }
         if self.computing.q.val() {
             self.tap.d.next = self.tap.q.val() + 1;
-            if self.tap.q.val() == self.period_last.val() {
+            if self.tap_at_end.q.val() {
                 self.tap.d.next = 0.into();
                 self.kx.d.next = 0.into();
                 self.ky.d.next = 0.into();
@@ -926,12 +966,12 @@ impl Logic for PixelConvLayer {
 
         // Per lane: the product (signed weight times unsigned pixel), the sum on `B + IMP`
         // or the running sum, and the fire steps.
-        self.threshold_now.next = 0.into();
-        self.addend_now.next = 0.into();
-        for t in 0..self._steps {
-            if self.fire_step.q.val() == self.step_number[t].val() {
-                self.threshold_now.next = self.threshold[t].val();
-                self.addend_now.next = self.reset_addend[t].val();
+        self.threshold_after.next = 0.into();
+        self.addend_after.next = 0.into();
+        for t in 1..self._steps {
+            if self.fire_step.q.val() == self.step_number[t - 1].val() {
+                self.threshold_after.next = self.threshold[t].val();
+                self.addend_after.next = self.reset_addend[t].val();
             }
         }
         self.saturating.next = false;
@@ -958,22 +998,22 @@ impl Logic for PixelConvLayer {
                         self.acc[b * nc + c].d.next = self.sum[b * nc + c].val();
                     }
                     self.alus[b * nc + c].membrane.next = self.fire_v[b * nc + c].q.val();
-                    self.alus[b * nc + c].addend.next = self.addend_now.val();
-                    self.alus[b * nc + c].threshold.next = self.threshold_now.val();
+                    self.alus[b * nc + c].addend.next = self.fire_addend.q.val();
+                    self.alus[b * nc + c].threshold.next = self.fire_threshold.q.val();
+                    self.lane_saturated[b * nc + c].clock.next = self.clock.val();
+                    self.lane_saturated[b * nc + c].d.next = false;
                     self.fire_v[b * nc + c].d.next = self.fire_v[b * nc + c].q.val();
                     if self.fire_active.q.val() & self.alus[b * nc + c].spike.val() {
                         self.fire_v[b * nc + c].d.next = self.alus[b * nc + c].sum.val();
-                        if self.alus[b * nc + c].saturated.val()
-                            & (!self.fire_last_group.q.val() | self.bank_in_last[b].val())
-                        {
-                            self.saturating.next = true;
-                        }
+                        self.lane_saturated[b * nc + c].d.next =
+                            self.alus[b * nc + c].saturated.val()
+                                & (!self.fire_last_group.q.val() | self.bank_in_last[b].val());
                     }
                     if self.d_valid.q.val() & self.d_last.q.val() {
                         self.fire_v[b * nc + c].d.next = self.sum[b * nc + c].val();
                     }
                     self.candidate_now[b * nc + c].next =
-                        self.candidate[b * nc + c].q.val() | (self.fire_step.q.val() == 0);
+                        self.candidate[b * nc + c].q.val() | self.fire_first.q.val();
                 }
             }
         }
@@ -1006,7 +1046,12 @@ impl Logic for PixelConvLayer {
                 }
             }
         }
-        self.saturated_reg.d.next = self.saturating.val() & self.fire_active.q.val();
+        for p in 0..self._lanes {
+            if self.lane_saturated[p].q.val() {
+                self.saturating.next = true;
+            }
+        }
+        self.saturated_reg.d.next = self.saturating.val();
         self.saturated.next = self.saturated_reg.q.val();
         self.busy.next = self.issue.val() | self.fire_active.q.val();
         // A capture starts the group's fire steps; each step's masks are written a cycle
@@ -1016,6 +1061,9 @@ impl Logic for PixelConvLayer {
             self.fire_step.d.next = 0.into();
             self.fire_group.d.next = self.d_group.q.val();
             self.fire_last_group.d.next = self.d_last_group.q.val();
+            self.fire_threshold.d.next = self.threshold[0].val();
+            self.fire_addend.d.next = self.reset_addend[0].val();
+            self.fire_first.d.next = true;
         }
         self.write_enable.d.next = self.fire_active.q.val();
         self.write_address.d.next = (bit_cast::<16, 5>(self.fire_step.q.val())
@@ -1030,6 +1078,9 @@ impl Logic for PixelConvLayer {
         self.fire_done.d.next = false;
         if self.fire_active.q.val() {
             self.fire_step.d.next = self.fire_step.q.val() + 1;
+            self.fire_threshold.d.next = self.threshold_after.val();
+            self.fire_addend.d.next = self.addend_after.val();
+            self.fire_first.d.next = false;
             if self.fire_step.q.val() == self.steps_last.val() {
                 self.fire_active.d.next = false;
                 self.fire_done.d.next = self.fire_last_group.q.val();
@@ -1147,8 +1198,9 @@ impl Logic for PixelConvLayer {
         self.remaining.next = self.current_mask.q.val() & !self.lowest.val();
         self.lowest_offset.next = 0.into();
         for p in 0..self._chunk_bits {
+            // (An OR of the one-hot's offsets, not a priority chain.)
             if self.lowest.val().get_bit(p) {
-                self.lowest_offset.next = self.bit_offset[p].val();
+                self.lowest_offset.next = self.lowest_offset.val() | self.bit_offset[p].val();
             }
         }
         self.emit_free.next = !self.out_valid.q.val() | self.spike_ready.val();
@@ -1162,9 +1214,9 @@ impl Logic for PixelConvLayer {
             self.out_index.d.next = self.current_unit.q.val() + self.lowest_offset.val();
             self.out_step.d.next = self.current_step.q.val();
             self.current_mask.d.next = self.remaining.val();
+            // The next mask comes in the cycle after (a pop decided from registers only).
             if self.current_last.q.val() | !self.remaining.val().any() {
                 self.current_valid.d.next = false;
-                self.current_free.next = true;
             }
         }
         self.pop.next = self.current_free.val() & self.queue.out_valid.val();

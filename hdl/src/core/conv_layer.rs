@@ -13,7 +13,7 @@
 //! - **Fire**, pipelined: a fire step of one group in every lane takes one operation slot, step
 //!   by step, group by group (`K G` slots; a group's steps two cycles apart at least). Each
 //!   step's spikes are captured six cycles after its issue (stage 3: the lanes' registered
-//!   spikes) and, when there are any, wait in a ring of [`QUEUE_DEPTH`] groups; the oldest
+//!   spikes), registered, and, when there are any, wait in a ring of [`QUEUE_DEPTH`] groups; the oldest
 //!   moves to a head register, from which its spikes leave one per cycle, lowest lane first;
 //!   steps issue only while the ring has room for all in flight. Then every group is re-initialised (`G` slots) and, once every spike has left,
 //!   an end-of-image marker closes the image.
@@ -73,6 +73,9 @@ pub struct ConvLayer {
     lanes: Vec<Lane>,
     /// Per bank, its channels' kernels side by side (a field per lane, 9-bit aligned).
     kernels: Vec<FieldBram<KERNEL_PORT>>,
+    /// Each bank's kernel word, registered beside its memory (the block RAM's slow output
+    /// is not also a long route to the lanes); the lanes take their fields from it.
+    kernel_word: Vec<DFF<Bits<KERNEL_PORT>>>,
     channel_number: Vec<Constant<Bits<16>>>,
     /// Per lane, its field of its bank's kernel word, and that field sign-extended.
     lane_field: Vec<Signal<Local, Bits<32>>>,
@@ -155,6 +158,9 @@ pub struct ConvLayer {
     r2_enable: Vec<DFF<Bit>>,
     s2_write: Vec<DFF<Bits<16>>>,
     s2_enable: Vec<DFF<Bit>>,
+    /// An accumulation's bank base, added to its group a stage after the entry is read (the
+    /// entry tables' block RAM output goes straight into registers).
+    s1_bank_base: DFF<Bits<16>>,
     // Shared fields of the operation in flight.
     s1_acc: DFF<Bit>,
     s1_fire: DFF<Bit>,
@@ -216,6 +222,10 @@ pub struct ConvLayer {
     s3_emit_base: DFF<Bits<16>>,
     s3_step: DFF<Bits<5>>,
     s3_fire: DFF<Bit>,
+    s4_fire: DFF<Bit>,
+    s4_vector: DFF<Bits<MAX_LANES>>,
+    s4_step: DFF<Bits<5>>,
+    s4_base: DFF<Bits<16>>,
     /// Captured groups with spikes, waiting for emission (a ring of `QUEUE_DEPTH`); fire
     /// steps issue only while the ring has room for every step in flight.
     queue_pending: Vec<DFF<Bits<MAX_LANES>>>,
@@ -240,6 +250,9 @@ pub struct ConvLayer {
     /// The head's spikes after the lowest leaves. The head takes the next group in the cycle
     /// after its last spike left: a cycle per group buys a load decided from registers only.
     rest: Signal<Local, Bits<MAX_LANES>>,
+    ring_pending: Signal<Local, Bits<MAX_LANES>>,
+    ring_step: Signal<Local, Bits<5>>,
+    ring_base: Signal<Local, Bits<16>>,
     head_load: Signal<Local, Bit>,
     capture_vector: Signal<Local, Bits<MAX_LANES>>,
     push: Signal<Local, Bit>,
@@ -379,6 +392,7 @@ impl ConvLayer {
             load_address: Default::default(),
             load_data: Default::default(),
             lanes: lane_blocks,
+            kernel_word: (0..layout.banks).map(|_| Default::default()).collect(),
             kernels,
             channel_number: (0..channels)
                 .map(|c| Constant::new((c as u64).into()))
@@ -469,6 +483,7 @@ impl ConvLayer {
             r2_enable: (0..layout.banks).map(|_| Default::default()).collect(),
             s2_write: (0..layout.banks).map(|_| Default::default()).collect(),
             s2_enable: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_bank_base: Default::default(),
             s1_acc: Default::default(),
             s1_fire: Default::default(),
             s1_init: Default::default(),
@@ -525,6 +540,10 @@ impl ConvLayer {
             s3_emit_base: Default::default(),
             s3_step: Default::default(),
             s3_fire: Default::default(),
+            s4_fire: Default::default(),
+            s4_vector: Default::default(),
+            s4_step: Default::default(),
+            s4_base: Default::default(),
             queue_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
@@ -543,6 +562,9 @@ impl ConvLayer {
             head_step: Default::default(),
             head_base: Default::default(),
             rest: Default::default(),
+            ring_pending: Default::default(),
+            ring_step: Default::default(),
+            ring_base: Default::default(),
             head_load: Default::default(),
             capture_vector: Default::default(),
             push: Default::default(),
@@ -608,6 +630,7 @@ impl Logic for ConvLayer {
             p1_read,
             p1_write,
             p1_last_group,
+            s1_bank_base,
             s1_acc,
             s1_fire,
             s1_init,
@@ -658,6 +681,10 @@ impl Logic for ConvLayer {
             s3_emit_base,
             s3_step,
             s3_fire,
+            s4_fire,
+            s4_vector,
+            s4_step,
+            s4_base,
             queue_head,
             queue_tail,
             queue_count,
@@ -784,10 +811,8 @@ impl Logic for ConvLayer {
             self.s1_write[b].d.next = self.p1_write.q.val();
             self.s1_enable[b].d.next = self.p1_fire.q.val() | self.p1_init.q.val();
             if self.p1_acc.q.val() {
-                self.s1_read[b].d.next =
-                    self.acc_bank_base.val() + self.entry_group[b].val().get_bits::<16>(0);
-                self.s1_write[b].d.next =
-                    self.acc_bank_base.val() + self.entry_group[b].val().get_bits::<16>(0);
+                self.s1_read[b].d.next = self.entry_group[b].val().get_bits::<16>(0);
+                self.s1_write[b].d.next = self.entry_group[b].val().get_bits::<16>(0);
                 self.s1_enable[b].d.next = self.entry_word[b].val().get_bit(0);
             }
             self.r1_read[b].clock.next = self.clock.val();
@@ -798,8 +823,8 @@ impl Logic for ConvLayer {
             self.r2_enable[b].clock.next = self.clock.val();
             self.s2_write[b].clock.next = self.clock.val();
             self.s2_enable[b].clock.next = self.clock.val();
-            self.r1_read[b].d.next = self.s1_read[b].q.val();
-            self.r1_write[b].d.next = self.s1_write[b].q.val();
+            self.r1_read[b].d.next = self.s1_read[b].q.val() + self.s1_bank_base.q.val();
+            self.r1_write[b].d.next = self.s1_write[b].q.val() + self.s1_bank_base.q.val();
             self.r1_enable[b].d.next = self.s1_enable[b].q.val();
             self.r2_read[b].d.next = self.r1_read[b].q.val();
             self.r2_write[b].d.next = self.r1_write[b].q.val();
@@ -808,6 +833,10 @@ impl Logic for ConvLayer {
             self.s2_enable[b].d.next = self.r2_enable[b].q.val();
         }
         self.s1_acc.d.next = self.p1_acc.q.val();
+        self.s1_bank_base.d.next = 0.into();
+        if self.p1_acc.q.val() {
+            self.s1_bank_base.d.next = self.acc_bank_base.val();
+        }
         self.s1_fire.d.next = self.p1_fire.q.val();
         self.s1_init.d.next = self.p1_init.q.val();
         self.s1_shift.d.next = self.p1_shift.q.val();
@@ -886,6 +915,8 @@ impl Logic for ConvLayer {
             self.kernels[b].write_field.next = 0.into();
             self.kernels[b].write_address.next = self.load_address.val();
             self.kernels[b].write_data.next = self.load_data.val();
+            self.kernel_word[b].clock.next = self.clock.val();
+            self.kernel_word[b].d.next = self.kernels[b].read_data.val();
         }
         for fb in self._field_bits..(self._field_bits + 1) {
             for sl in self._slots..(self._slots + 1) {
@@ -895,12 +926,9 @@ impl Logic for ConvLayer {
                             for s in 0..self._slots {
                                 self.lanes[(w * ch + c) * sl + s].weight_address.next =
                                     self.weight_address_register[w * sl + s].q.val();
-                                self.lane_field[(w * ch + c) * sl + s].next = self.kernels
-                                    [w * sl + s]
-                                    .read_data
-                                    .val()
-                                    .get_bits::<32>(c * fb)
-                                    & self.field_mask.val();
+                                self.lane_field[(w * ch + c) * sl + s].next =
+                                    self.kernel_word[w * sl + s].q.val().get_bits::<32>(c * fb)
+                                        & self.field_mask.val();
                                 self.lane_weight[(w * ch + c) * sl + s].next =
                                     self.lane_field[(w * ch + c) * sl + s].val();
                                 if self.lane_field[(w * ch + c) * sl + s].val().get_bit(fb - 1) {
@@ -993,7 +1021,13 @@ impl Logic for ConvLayer {
         if self.s3_last_group.q.val() {
             self.capture_vector.next = self.captured.val() & self.last_group.val();
         }
-        self.push.next = self.s3_fire.q.val() & self.capture_vector.val().any();
+        // Captured into registers first (the lanes are spread wide; the ring's write enables
+        // are not also at the end of that route).
+        self.s4_fire.d.next = self.s3_fire.q.val();
+        self.s4_vector.d.next = self.capture_vector.val();
+        self.s4_step.d.next = self.s3_step.q.val();
+        self.s4_base.d.next = self.s3_emit_base.q.val();
+        self.push.next = self.s4_fire.q.val() & self.s4_vector.q.val().any();
         for e in 0..self._queue {
             self.queue_pending[e].clock.next = self.clock.val();
             self.queue_step[e].clock.next = self.clock.val();
@@ -1026,6 +1060,18 @@ impl Logic for ConvLayer {
             self.emit_last.d.next = false;
             self.selected_valid.d.next = false;
         }
+        // The ring's oldest group, selected apart from the head's own update (whose `rest`
+        // then passes one multiplexer, not the 8-way selection's chain).
+        self.ring_pending.next = 0.into();
+        self.ring_step.next = 0.into();
+        self.ring_base.next = 0.into();
+        for e in 0..self._queue {
+            if self.queue_head.q.val() == self.queue_number[e].val() {
+                self.ring_pending.next = self.queue_pending[e].q.val();
+                self.ring_step.next = self.queue_step[e].q.val();
+                self.ring_base.next = self.queue_base[e].q.val();
+            }
+        }
         self.head_load.next = !self.head_valid.q.val();
         if self.head_valid.q.val() & self.selected_free.val() {
             self.selected_valid.d.next = true;
@@ -1041,13 +1087,9 @@ impl Logic for ConvLayer {
         self.pop.next = self.head_load.val() & self.queue_count.q.val().any();
         if self.pop.val() {
             self.head_valid.d.next = true;
-            for e in 0..self._queue {
-                if self.queue_head.q.val() == self.queue_number[e].val() {
-                    self.head_pending.d.next = self.queue_pending[e].q.val();
-                    self.head_step.d.next = self.queue_step[e].q.val();
-                    self.head_base.d.next = self.queue_base[e].q.val();
-                }
-            }
+            self.head_pending.d.next = self.ring_pending.val();
+            self.head_step.d.next = self.ring_step.val();
+            self.head_base.d.next = self.ring_base.val();
             self.queue_head.d.next = self.queue_head.q.val() + 1;
             if self.queue_head.q.val() == self.queue_last.val() {
                 self.queue_head.d.next = 0.into();
@@ -1056,9 +1098,9 @@ impl Logic for ConvLayer {
         if self.push.val() {
             for e in 0..self._queue {
                 if self.queue_tail.q.val() == self.queue_number[e].val() {
-                    self.queue_pending[e].d.next = self.capture_vector.val();
-                    self.queue_step[e].d.next = self.s3_step.q.val();
-                    self.queue_base[e].d.next = self.s3_emit_base.q.val();
+                    self.queue_pending[e].d.next = self.s4_vector.q.val();
+                    self.queue_step[e].d.next = self.s4_step.q.val();
+                    self.queue_base[e].d.next = self.s4_base.q.val();
                 }
             }
             self.queue_tail.d.next = self.queue_tail.q.val() + 1;
@@ -1074,11 +1116,11 @@ impl Logic for ConvLayer {
         }
         self.room.d.next =
             (self.in_flight.q.val() + self.queue_count.q.val()) < self.room_limit.val();
-        // Fire steps in flight between their issue and their capture.
-        if self.fire_issue.val() & (self.fire_phase.q.val() == 0) & !self.s3_fire.q.val() {
+        // Fire steps in flight between their issue and their push (a cycle after the capture).
+        if self.fire_issue.val() & (self.fire_phase.q.val() == 0) & !self.s4_fire.q.val() {
             self.in_flight.d.next = self.in_flight.q.val() + 1;
         }
-        if self.s3_fire.q.val() & !(self.fire_issue.val() & (self.fire_phase.q.val() == 0)) {
+        if self.s4_fire.q.val() & !(self.fire_issue.val() & (self.fire_phase.q.val() == 0)) {
             self.in_flight.d.next = self.in_flight.q.val() - 1;
         }
 

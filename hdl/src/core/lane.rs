@@ -205,6 +205,8 @@ impl Lane {
 impl Lane {
     /// The weights come from the layer (`weight_in`), read from a memory that the lanes of a
     /// bank share ([`crate::core::field_bram::FieldBram`]); build the lane with one weight.
+    /// With [`Lane::with_registered_weights`], `weight_in` is already the registered word (the
+    /// layer registers it beside its memory), and the lane adds no register of its own.
     pub fn with_external_weights(mut self) -> Self {
         self.external_weights = Constant::new(true);
         self
@@ -251,7 +253,7 @@ impl Logic for Lane {
         }
         self.weight_register.d.next = self.weight_read.val();
         self.weight_word.next = self.weight_read.val();
-        if self.registered_weights.val() {
+        if self.registered_weights.val() & !self.external_weights.val() {
             self.weight_word.next = self.weight_register.q.val();
         }
         self.weight16.next = self.weight_word.val().get_bits::<16>(0);

@@ -191,7 +191,11 @@ pub struct PixelConvLayer {
     last_pixel: Constant<Bits<16>>,
     pixel_set: Constant<Bits<16>>,
     pixel_mask: Constant<Bits<16>>,
-    pixel_count: Signal<Local, Bits<32>>,
+    /// The taken pixel's spikes, counted by halves (two short chains) into registers.
+    count_low: Signal<Local, Bits<32>>,
+    count_high: Signal<Local, Bits<32>>,
+    pixel_count_low: DFF<Bits<32>>,
+    pixel_count_high: DFF<Bits<32>>,
     // Compute.
     computing: DFF<Bit>,
     image_open: DFF<Bit>,
@@ -255,6 +259,15 @@ pub struct PixelConvLayer {
     c_pixel: Vec<DFF<Bits<32>>>,
     pixel16: Vec<Signal<Local, Bits<16>>>,
     c_weight: Vec<DFF<Bits<16>>>,
+    /// Each lane's own copy of its multiplier's operands (stage r): the lanes' DSP blocks
+    /// sit in columns across the chip, too far for one register to reach them all in time.
+    r_valid: DFF<Bit>,
+    r_first: DFF<Bit>,
+    r_last: DFF<Bit>,
+    r_last_group: DFF<Bit>,
+    r_group: DFF<Bits<16>>,
+    pixel_replica: Vec<DFF<Bits<16>>>,
+    weight_replica: Vec<DFF<Bits<16>>>,
     d_valid: DFF<Bit>,
     d_first: DFF<Bit>,
     d_last: DFF<Bit>,
@@ -285,8 +298,10 @@ pub struct PixelConvLayer {
     steps_last: Constant<Bits<5>>,
     /// The fire step's `T(t)` and `-h(t)` and whether it is step 0, in registers (every lane
     /// reads them); the next step's values.
-    fire_threshold: DFF<Bits<32>>,
-    fire_addend: DFF<Bits<32>>,
+    /// (One copy per bank, `*replica*` so that synthesis keeps them apart: each drives a
+    /// bank's lanes, not every lane.)
+    threshold_replica: Vec<DFF<Bits<32>>>,
+    addend_replica: Vec<DFF<Bits<32>>>,
     fire_first: DFF<Bit>,
     threshold_after: Signal<Local, Bits<32>>,
     addend_after: Signal<Local, Bits<32>>,
@@ -328,7 +343,10 @@ pub struct PixelConvLayer {
     room: Signal<Local, Bit>,
     read_issue: Signal<Local, Bit>,
     outstanding: DFF<Bits<8>>,
-    outstanding_next: Signal<Local, Bits<8>>,
+    counted_read: Signal<Local, Bit>,
+    outstanding_change: Signal<Local, Bits<8>>,
+    minus_one: Constant<Bits<8>>,
+    minus_two: Constant<Bits<8>>,
     queue_depth: Constant<Bits<8>>,
     e1_valid: DFF<Bit>,
     e1_last: DFF<Bit>,
@@ -370,6 +388,7 @@ pub struct PixelConvLayer {
     _chunk_bits: usize,
     _steps: usize,
     _bits: usize,
+    _half_bits: usize,
 }
 
 fn word16(x: i64) -> Constant<Bits<16>> {
@@ -500,7 +519,10 @@ impl PixelConvLayer {
             last_pixel: word16(input.size() as i64 - 1),
             pixel_set: word16(pixel_set as i64),
             pixel_mask: word16(pixel_set as i64 - 1),
-            pixel_count: Default::default(),
+            count_low: Default::default(),
+            count_high: Default::default(),
+            pixel_count_low: Default::default(),
+            pixel_count_high: Default::default(),
             computing: Default::default(),
             image_open: Default::default(),
             compute_set: Default::default(),
@@ -557,6 +579,13 @@ impl PixelConvLayer {
             c_group: Default::default(),
             c_pixel: (0..banks).map(|_| Default::default()).collect(),
             pixel16: (0..banks).map(|_| Default::default()).collect(),
+            r_valid: Default::default(),
+            r_first: Default::default(),
+            r_last: Default::default(),
+            r_last_group: Default::default(),
+            r_group: Default::default(),
+            pixel_replica: (0..lane_count).map(|_| Default::default()).collect(),
+            weight_replica: (0..lane_count).map(|_| Default::default()).collect(),
             c_weight: (0..channels).map(|_| Default::default()).collect(),
             d_valid: Default::default(),
             d_first: Default::default(),
@@ -596,8 +625,8 @@ impl PixelConvLayer {
                 .map(|t| Constant::new((t as u64).into()))
                 .collect(),
             steps_last: Constant::new(((steps - 1) as u64).into()),
-            fire_threshold: Default::default(),
-            fire_addend: Default::default(),
+            threshold_replica: (0..banks).map(|_| Default::default()).collect(),
+            addend_replica: (0..banks).map(|_| Default::default()).collect(),
             fire_first: Default::default(),
             threshold_after: Default::default(),
             addend_after: Default::default(),
@@ -635,7 +664,10 @@ impl PixelConvLayer {
             room: Default::default(),
             read_issue: Default::default(),
             outstanding: Default::default(),
-            outstanding_next: Default::default(),
+            counted_read: Default::default(),
+            outstanding_change: Default::default(),
+            minus_one: Constant::new(0xff.into()),
+            minus_two: Constant::new(0xfe.into()),
             queue_depth: Constant::new((QUEUE_DEPTH as u64).into()),
             e1_valid: Default::default(),
             e1_last: Default::default(),
@@ -677,6 +709,7 @@ impl PixelConvLayer {
             _chunk_bits: per_read * channels,
             _steps: steps,
             _bits: bits,
+            _half_bits: bits / 2,
         })
     }
 }
@@ -711,6 +744,11 @@ impl Logic for PixelConvLayer {
             c_last,
             c_last_group,
             c_group,
+            r_valid,
+            r_first,
+            r_last,
+            r_last_group,
+            r_group,
             d_valid,
             d_first,
             d_last,
@@ -721,10 +759,10 @@ impl Logic for PixelConvLayer {
             fire_group,
             fire_last_group,
             saturated_reg,
+            pixel_count_low,
+            pixel_count_high,
             issuing,
             tap_at_end,
-            fire_threshold,
-            fire_addend,
             fire_first,
             write_enable,
             write_address,
@@ -790,16 +828,26 @@ impl Logic for PixelConvLayer {
                 }
             }
         }
-        self.pixel_count.next = 0.into();
-        for i in 0..self._bits {
+        // (Counted a cycle late: the counters only sum these.)
+        self.count_low.next = 0.into();
+        self.count_high.next = 0.into();
+        for i in 0..self._half_bits {
             if self.pixel_value.val().get_bit(i) {
-                self.pixel_count.next = self.pixel_count.val() + 1;
+                self.count_low.next = self.count_low.val() + 1;
             }
         }
-        self.pixel_spikes.next = 0.into();
-        if self.taking.val() {
-            self.pixel_spikes.next = self.pixel_count.val();
+        for i in self._half_bits..self._bits {
+            if self.pixel_value.val().get_bit(i) {
+                self.count_high.next = self.count_high.val() + 1;
+            }
         }
+        self.pixel_count_low.d.next = 0.into();
+        self.pixel_count_high.d.next = 0.into();
+        if self.taking.val() {
+            self.pixel_count_low.d.next = self.count_low.val();
+            self.pixel_count_high.d.next = self.count_high.val();
+        }
+        self.pixel_spikes.next = self.pixel_count_low.q.val() + self.pixel_count_high.q.val();
 
         // Run-time loads.
         for c in 0..self._channels {
@@ -859,6 +907,10 @@ impl Logic for PixelConvLayer {
             self.px[b].clock.next = self.clock.val();
             self.b_inside[b].clock.next = self.clock.val();
             self.c_pixel[b].clock.next = self.clock.val();
+            self.threshold_replica[b].clock.next = self.clock.val();
+            self.addend_replica[b].clock.next = self.clock.val();
+            self.threshold_replica[b].d.next = self.threshold_replica[b].q.val();
+            self.addend_replica[b].d.next = self.addend_replica[b].q.val();
             self.by[b].d.next = self.by[b].q.val();
             self.bx[b].d.next = self.bx[b].q.val();
             self.base[b].d.next = self.base[b].q.val();
@@ -946,11 +998,16 @@ impl Logic for PixelConvLayer {
         self.c_last.d.next = self.b_last.q.val();
         self.c_last_group.d.next = self.b_last_group.q.val();
         self.c_group.d.next = self.b_group.q.val();
-        self.d_valid.d.next = self.c_valid.q.val();
-        self.d_first.d.next = self.c_first.q.val();
-        self.d_last.d.next = self.c_last.q.val();
-        self.d_last_group.d.next = self.c_last_group.q.val();
-        self.d_group.d.next = self.c_group.q.val();
+        self.r_valid.d.next = self.c_valid.q.val();
+        self.r_first.d.next = self.c_first.q.val();
+        self.r_last.d.next = self.c_last.q.val();
+        self.r_last_group.d.next = self.c_last_group.q.val();
+        self.r_group.d.next = self.c_group.q.val();
+        self.d_valid.d.next = self.r_valid.q.val();
+        self.d_first.d.next = self.r_first.q.val();
+        self.d_last.d.next = self.r_last.q.val();
+        self.d_last_group.d.next = self.r_last_group.q.val();
+        self.d_group.d.next = self.r_group.q.val();
         for b in 0..self._banks {
             // (Registered straight from the block RAM; zero in the padding.)
             self.c_pixel[b].d.next = 0.into();
@@ -982,8 +1039,12 @@ impl Logic for PixelConvLayer {
                     self.acc[b * nc + c].clock.next = self.clock.val();
                     self.fire_v[b * nc + c].clock.next = self.clock.val();
                     self.candidate[b * nc + c].clock.next = self.clock.val();
-                    self.products[b * nc + c].a.next = self.c_weight[c].q.val();
-                    self.products[b * nc + c].b.next = self.pixel16[b].val();
+                    self.pixel_replica[b * nc + c].clock.next = self.clock.val();
+                    self.weight_replica[b * nc + c].clock.next = self.clock.val();
+                    self.pixel_replica[b * nc + c].d.next = self.pixel16[b].val();
+                    self.weight_replica[b * nc + c].d.next = self.c_weight[c].q.val();
+                    self.products[b * nc + c].a.next = self.weight_replica[b * nc + c].q.val();
+                    self.products[b * nc + c].b.next = self.pixel_replica[b * nc + c].q.val();
                     self.d_product[b * nc + c].d.next =
                         self.products[b * nc + c].product.val() & self.mask.val();
                     self.operand[b * nc + c].next = self.acc[b * nc + c].q.val();
@@ -998,8 +1059,8 @@ impl Logic for PixelConvLayer {
                         self.acc[b * nc + c].d.next = self.sum[b * nc + c].val();
                     }
                     self.alus[b * nc + c].membrane.next = self.fire_v[b * nc + c].q.val();
-                    self.alus[b * nc + c].addend.next = self.fire_addend.q.val();
-                    self.alus[b * nc + c].threshold.next = self.fire_threshold.q.val();
+                    self.alus[b * nc + c].addend.next = self.addend_replica[b].q.val();
+                    self.alus[b * nc + c].threshold.next = self.threshold_replica[b].q.val();
                     self.lane_saturated[b * nc + c].clock.next = self.clock.val();
                     self.lane_saturated[b * nc + c].d.next = false;
                     self.fire_v[b * nc + c].d.next = self.fire_v[b * nc + c].q.val();
@@ -1061,8 +1122,10 @@ impl Logic for PixelConvLayer {
             self.fire_step.d.next = 0.into();
             self.fire_group.d.next = self.d_group.q.val();
             self.fire_last_group.d.next = self.d_last_group.q.val();
-            self.fire_threshold.d.next = self.threshold[0].val();
-            self.fire_addend.d.next = self.reset_addend[0].val();
+            for b in 0..self._banks {
+                self.threshold_replica[b].d.next = self.threshold[0].val();
+                self.addend_replica[b].d.next = self.reset_addend[0].val();
+            }
             self.fire_first.d.next = true;
         }
         self.write_enable.d.next = self.fire_active.q.val();
@@ -1078,8 +1141,10 @@ impl Logic for PixelConvLayer {
         self.fire_done.d.next = false;
         if self.fire_active.q.val() {
             self.fire_step.d.next = self.fire_step.q.val() + 1;
-            self.fire_threshold.d.next = self.threshold_after.val();
-            self.fire_addend.d.next = self.addend_after.val();
+            for b in 0..self._banks {
+                self.threshold_replica[b].d.next = self.threshold_after.val();
+                self.addend_replica[b].d.next = self.addend_after.val();
+            }
             self.fire_first.d.next = false;
             if self.fire_step.q.val() == self.steps_last.val() {
                 self.fire_active.d.next = false;
@@ -1233,17 +1298,25 @@ impl Logic for PixelConvLayer {
         self.spike_step.next = self.out_step.q.val();
         self.spike_last.next = self.out_last.q.val();
         // Reads in flight or queued: one more per read, one less per drop and per pop.
-        self.outstanding_next.next = self.outstanding.q.val();
-        if self.read_issue.val() | (self.read_end.q.val() & self.room.val()) {
-            self.outstanding_next.next = self.outstanding_next.val() + 1;
+        // (One adder: the change, -2 to +1, is chosen first.)
+        self.counted_read.next = self.read_issue.val() | (self.read_end.q.val() & self.room.val());
+        self.outstanding_change.next = 0.into();
+        if self.counted_read.val() {
+            self.outstanding_change.next = 1.into();
         }
-        if self.dropped.val() {
-            self.outstanding_next.next = self.outstanding_next.val() - 1;
+        if self.dropped.val() ^ self.pop.val() {
+            self.outstanding_change.next = self.minus_one.val();
+            if self.counted_read.val() {
+                self.outstanding_change.next = 0.into();
+            }
         }
-        if self.pop.val() {
-            self.outstanding_next.next = self.outstanding_next.val() - 1;
+        if self.dropped.val() & self.pop.val() {
+            self.outstanding_change.next = self.minus_two.val();
+            if self.counted_read.val() {
+                self.outstanding_change.next = self.minus_one.val();
+            }
         }
-        self.outstanding.d.next = self.outstanding_next.val();
+        self.outstanding.d.next = self.outstanding.q.val() + self.outstanding_change.val();
     }
 }
 

@@ -43,10 +43,10 @@ impl Board {
 
 /// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network (one
 /// lane in its first layer: the device's logic leaves no room for more), ULX3S (ECP5-85F,
-/// FT231X) with the MNIST MLP, both on their oscillator; and the Alchitry Cu (iCE40 HX8K,
+/// FT231X) with the MNIST MLP or (`ulx3s-cnn`) the MNIST CNN, both on their oscillator; and the Alchitry Cu (iCE40 HX8K,
 /// FT2232H) with the digits network, on its PLL's 45 MHz. The link, not the accelerator,
 /// bounds their throughput.
-pub const BOARDS: [Board; 3] = [
+pub const BOARDS: [Board; 4] = [
     Board {
         name: "icebreaker",
         part: Part::ICE40_UP5K,
@@ -66,6 +66,19 @@ pub const BOARDS: [Board; 3] = [
         leds_active_low: false,
         model: "models/mnist-mlp.fsnn",
         lanes: &[128, 10],
+        constraints: "constraints/ulx3s.lpf",
+        top: TopKind::Uart,
+    },
+    // The same board with the MNIST CNN: the lanes that fit the 85F (see docs/accelerator.md,
+    // "Making the MNIST CNN fit the ECP5-85F").
+    Board {
+        name: "ulx3s-cnn",
+        part: Part::ECP5_85K,
+        clock_hz: 25_000_000,
+        baud: 1_000_000,
+        leds_active_low: false,
+        model: "models/mnist-cnn.fsnn",
+        lanes: &[64, 64, 16, 10],
         constraints: "constraints/ulx3s.lpf",
         top: TopKind::Uart,
     },

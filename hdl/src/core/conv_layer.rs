@@ -157,7 +157,6 @@ pub struct ConvLayer {
     r2_write: Vec<DFF<Bits<16>>>,
     r2_enable: Vec<DFF<Bit>>,
     s2_write: Vec<DFF<Bits<16>>>,
-    s2_enable: Vec<DFF<Bit>>,
     /// An accumulation's bank base, added to its group a stage after the entry is read (the
     /// entry tables' block RAM output goes straight into registers).
     s1_bank_base: DFF<Bits<16>>,
@@ -188,9 +187,14 @@ pub struct ConvLayer {
     s2_init: DFF<Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
-    s2_use_product: DFF<Bit>,
-    s2_threshold: DFF<Bits<32>>,
-    s2_addend: DFF<Bits<32>>,
+    /// Stage 2's operands and write controls, one copy per lane (as the dense layer's: a
+    /// shared register would drive every lane across the chip; `scripts/synth` keeps
+    /// registers named `*replica*` apart).
+    use_product_replica: Vec<DFF<Bit>>,
+    threshold_replica: Vec<DFF<Bits<32>>>,
+    addend_replica: Vec<DFF<Bits<32>>>,
+    write_enable_replica: Vec<DFF<Bit>>,
+    write_on_spike_replica: Vec<DFF<Bit>>,
     threshold_next: Signal<Local, Bits<32>>,
     addend_next: Signal<Local, Bits<32>>,
     acc_bank_base: Signal<Local, Bits<16>>,
@@ -482,7 +486,6 @@ impl ConvLayer {
             r2_write: (0..layout.banks).map(|_| Default::default()).collect(),
             r2_enable: (0..layout.banks).map(|_| Default::default()).collect(),
             s2_write: (0..layout.banks).map(|_| Default::default()).collect(),
-            s2_enable: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_bank_base: Default::default(),
             s1_acc: Default::default(),
             s1_fire: Default::default(),
@@ -510,9 +513,11 @@ impl ConvLayer {
             s2_init: Default::default(),
             s2_last_group: Default::default(),
             s3_last_group: Default::default(),
-            s2_use_product: Default::default(),
-            s2_threshold: Default::default(),
-            s2_addend: Default::default(),
+            use_product_replica: (0..lanes).map(|_| Default::default()).collect(),
+            threshold_replica: (0..lanes).map(|_| Default::default()).collect(),
+            addend_replica: (0..lanes).map(|_| Default::default()).collect(),
+            write_enable_replica: (0..lanes).map(|_| Default::default()).collect(),
+            write_on_spike_replica: (0..lanes).map(|_| Default::default()).collect(),
             threshold_next: Default::default(),
             addend_next: Default::default(),
             acc_bank_base: Default::default(),
@@ -657,9 +662,6 @@ impl Logic for ConvLayer {
             s2_init,
             s2_last_group,
             s3_last_group,
-            s2_use_product,
-            s2_threshold,
-            s2_addend,
             fire_active,
             fire_phase,
             fire_step,
@@ -822,7 +824,6 @@ impl Logic for ConvLayer {
             self.r2_write[b].clock.next = self.clock.val();
             self.r2_enable[b].clock.next = self.clock.val();
             self.s2_write[b].clock.next = self.clock.val();
-            self.s2_enable[b].clock.next = self.clock.val();
             self.r1_read[b].d.next = self.s1_read[b].q.val() + self.s1_bank_base.q.val();
             self.r1_write[b].d.next = self.s1_write[b].q.val() + self.s1_bank_base.q.val();
             self.r1_enable[b].d.next = self.s1_enable[b].q.val();
@@ -830,7 +831,6 @@ impl Logic for ConvLayer {
             self.r2_write[b].d.next = self.r1_write[b].q.val();
             self.r2_enable[b].d.next = self.r1_enable[b].q.val();
             self.s2_write[b].d.next = self.r2_write[b].q.val();
-            self.s2_enable[b].d.next = self.r2_enable[b].q.val();
         }
         self.s1_acc.d.next = self.p1_acc.q.val();
         self.s1_bank_base.d.next = 0.into();
@@ -886,9 +886,6 @@ impl Logic for ConvLayer {
         if self.r2_init.q.val() {
             self.addend_next.next = 0.into();
         }
-        self.s2_use_product.d.next = self.r2_acc.q.val();
-        self.s2_threshold.d.next = self.threshold_next.val();
-        self.s2_addend.d.next = self.addend_next.val();
 
         // Pooling: each lane's candidate bit (all are candidates at the first step).
         for p in 0..self._lanes {
@@ -950,9 +947,9 @@ impl Logic for ConvLayer {
                                     self.r2_read[w * sl + s].q.val();
                                 self.lanes[(w * ch + c) * sl + s].write_address.next =
                                     self.s2_write[w * sl + s].q.val();
-                                self.lanes[(w * ch + c) * sl + s].write_enable.next =
-                                    (self.s2_acc.q.val() | self.s2_init.q.val())
-                                        & self.s2_enable[w * sl + s].q.val();
+                                self.write_enable_replica[(w * ch + c) * sl + s].d.next =
+                                    (self.r2_acc.q.val() | self.r2_init.q.val())
+                                        & self.r2_enable[w * sl + s].q.val();
                             }
                         }
                     }
@@ -963,10 +960,20 @@ impl Logic for ConvLayer {
             self.lanes[p].clock.next = self.clock.val();
             self.lanes[p].spike_shift.next = self.r2_shift.q.val();
             self.lanes[p].spike_value.next = self.r2_value.q.val();
-            self.lanes[p].use_product.next = self.s2_use_product.q.val();
-            self.lanes[p].addend.next = self.s2_addend.q.val();
-            self.lanes[p].threshold.next = self.s2_threshold.q.val();
-            self.lanes[p].write_on_spike.next = self.s2_fire.q.val();
+            self.use_product_replica[p].clock.next = self.clock.val();
+            self.threshold_replica[p].clock.next = self.clock.val();
+            self.addend_replica[p].clock.next = self.clock.val();
+            self.write_enable_replica[p].clock.next = self.clock.val();
+            self.write_on_spike_replica[p].clock.next = self.clock.val();
+            self.use_product_replica[p].d.next = self.r2_acc.q.val();
+            self.threshold_replica[p].d.next = self.threshold_next.val();
+            self.addend_replica[p].d.next = self.addend_next.val();
+            self.write_on_spike_replica[p].d.next = self.r2_fire.q.val();
+            self.lanes[p].use_product.next = self.use_product_replica[p].q.val();
+            self.lanes[p].addend.next = self.addend_replica[p].q.val();
+            self.lanes[p].threshold.next = self.threshold_replica[p].q.val();
+            self.lanes[p].write_enable.next = self.write_enable_replica[p].q.val();
+            self.lanes[p].write_on_spike.next = self.write_on_spike_replica[p].q.val();
             self.lanes[p].weight_write_enable.next = self.load_enable.val()
                 & !self.load_state.val()
                 & (self.load_lane.val() == self.lane_number[p].val());

@@ -202,6 +202,7 @@ pub struct PixelConvLayer {
     compute_set: DFF<Bit>,
     out_set: DFF<Bit>,
     start: Signal<Local, Bit>,
+    start_ready: DFF<Bit>,
     issue: Signal<Local, Bit>,
     /// `issue` and `tap == period_last` for the current cycle, decided a cycle ahead (both
     /// fan out to every bank's address registers).
@@ -528,6 +529,7 @@ impl PixelConvLayer {
             compute_set: Default::default(),
             out_set: Default::default(),
             start: Default::default(),
+            start_ready: Default::default(),
             issue: Default::default(),
             issuing: Default::default(),
             tap_at_end: Default::default(),
@@ -762,6 +764,7 @@ impl Logic for PixelConvLayer {
             pixel_count_low,
             pixel_count_high,
             issuing,
+            start_ready,
             tap_at_end,
             fire_first,
             write_enable,
@@ -869,12 +872,17 @@ impl Logic for PixelConvLayer {
 
         // Compute: an image starts when its pixels are in, its mask set is free and the
         // previous image has fired.
-        self.start.next = !self.computing.q.val()
+        // (Decided a cycle ahead, in a register: `start` fans out to every bank's address
+        // registers. Nothing can take the condition back in between: the sets change only
+        // while an image is computing or open.)
+        self.start_ready.d.next = !self.computing.q.val()
             & !self.image_open.q.val()
+            & !self.start_ready.q.val()
             & ((!self.compute_set.q.val() & self.full_a.q.val())
                 | (self.compute_set.q.val() & self.full_b.q.val()))
             & ((!self.out_set.q.val() & !self.masks_full_a.q.val())
                 | (self.out_set.q.val() & !self.masks_full_b.q.val()));
+        self.start.next = self.start_ready.q.val();
         if self.start.val() {
             self.computing.d.next = true;
             self.image_open.d.next = true;

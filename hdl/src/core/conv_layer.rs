@@ -182,9 +182,7 @@ pub struct ConvLayer {
     r2_value: DFF<Bits<16>>,
     r2_step: DFF<Bits<5>>,
     r2_last_group: DFF<Bit>,
-    s2_acc: DFF<Bit>,
     s2_fire: DFF<Bit>,
-    s2_init: DFF<Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
     /// Stage 2's operands and write controls, one copy per lane (as the dense layer's: a
@@ -508,9 +506,7 @@ impl ConvLayer {
             r2_value: Default::default(),
             r2_step: Default::default(),
             r2_last_group: Default::default(),
-            s2_acc: Default::default(),
             s2_fire: Default::default(),
-            s2_init: Default::default(),
             s2_last_group: Default::default(),
             s3_last_group: Default::default(),
             use_product_replica: (0..lanes).map(|_| Default::default()).collect(),
@@ -657,9 +653,7 @@ impl Logic for ConvLayer {
             r2_value,
             r2_step,
             r2_last_group,
-            s2_acc,
             s2_fire,
-            s2_init,
             s2_last_group,
             s3_last_group,
             fire_active,
@@ -870,9 +864,7 @@ impl Logic for ConvLayer {
         self.r2_value.d.next = self.r1_value.q.val();
         self.r2_step.d.next = self.r1_step.q.val();
         self.r2_last_group.d.next = self.r1_last_group.q.val();
-        self.s2_acc.d.next = self.r2_acc.q.val();
         self.s2_fire.d.next = self.r2_fire.q.val();
-        self.s2_init.d.next = self.r2_init.q.val();
         self.s2_last_group.d.next = self.r2_last_group.q.val();
         self.s3_last_group.d.next = self.s2_last_group.q.val();
         self.threshold_next.next = 0.into();

@@ -204,7 +204,7 @@ pub struct PixelConvLayer {
     start: Signal<Local, Bit>,
     start_ready: DFF<Bit>,
     issue: Signal<Local, Bit>,
-    /// `issue` and `tap == period_last` for the current cycle, decided a cycle ahead (both
+    /// `issue` and "the tap is the period's last" for the current cycle, decided a cycle ahead (both
     /// fan out to every bank's address registers).
     issuing: DFF<Bit>,
     tap_at_end: DFF<Bit>,
@@ -216,7 +216,6 @@ pub struct PixelConvLayer {
     tap_index: DFF<Bits<16>>,
     tap_offset: DFF<Bits<16>>,
     taps_last: Constant<Bits<16>>,
-    period_last: Constant<Bits<16>>,
     group_last: Constant<Bits<16>>,
     kernel_last: Constant<Bits<16>>,
     row_step: Constant<Bits<16>>,
@@ -541,7 +540,6 @@ impl PixelConvLayer {
             tap_index: Default::default(),
             tap_offset: Default::default(),
             taps_last: word16(taps as i64 - 1),
-            period_last: word16(period as i64 - 1),
             group_last: word16(groups as i64 - 1),
             kernel_last: word16(k - 1),
             row_step: word16(w - (k - 1)),
@@ -894,7 +892,7 @@ impl Logic for PixelConvLayer {
             self.tap_offset.d.next = 0.into();
         }
         self.issue.next = self.issuing.q.val();
-        // For the next cycle: `computing & tap <= taps_last`, and `tap == period_last`.
+        // For the next cycle: `computing & tap <= taps_last`, and the period's last tap.
         self.issuing.d.next = false;
         if self.computing.q.val() {
             self.issuing.d.next = self.tap.q.val() < self.taps_last.val();

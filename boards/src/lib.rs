@@ -8,6 +8,8 @@
 //! - [`alchitry_cu`]: the Alchitry Cu's top, its PLL around the UART top;
 //! - [`pipe_bridge`] and `xem7010` (feature `xem7010`): the device behind FrontPanel's word
 //!   pipes on the Opal Kelly XEM7010;
+//! - [`netlist`]: a board's bitstream read back as a netlist and simulated behind its UART
+//!   pins (iCE40);
 //! - [`pin_shell`]: the accelerator alone behind registered pins, the top that `scripts/synth`
 //!   places and routes on a bare part.
 //!
@@ -17,6 +19,7 @@
 
 pub mod alchitry_cu;
 pub mod board;
+pub mod netlist;
 pub mod pin_shell;
 pub mod pipe_bridge;
 pub mod uart_top;

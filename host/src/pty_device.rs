@@ -2,13 +2,17 @@
 //! image decoder, accelerator) behind a pseudo-terminal, so the host talks to it exactly as to
 //! a board: it opens the terminal's path with `serialport` and goes through the same client.
 //!
-//! Two engines run the device: RustHDL's simulation ([`PtyDevice::start`]: a thread moves
+//! Three engines run the device: RustHDL's simulation ([`PtyDevice::start`]: a thread moves
 //! bytes between the terminal and the device's byte ports and runs the clock while the device
-//! has work, otherwise it waits for the host), or the device's generated Verilog compiled by
+//! has work, otherwise it waits for the host); the device's generated Verilog compiled by
 //! Verilator ([`PtyDevice::start_verilator`]: a child process with the same loop, its stdin and
-//! stdout joined to the terminal by two threads), much faster for long runs.
+//! stdout joined to the terminal by two threads), much faster for long runs; or a board's
+//! bitstream read back as a netlist ([`PtyDevice::start_netlist`]: the same child process
+//! around the netlist, bytes going through its UART pins).
 
 use anyhow::{Context, Result, anyhow};
+use fs_boards::Board;
+use fs_boards::netlist::NetlistDevice;
 use fs_hdl::core::accelerator::HwConfig;
 use fs_hdl::link::device::Device;
 use fs_hdl::sim::rusthdl::device::DeviceDriver;
@@ -33,7 +37,7 @@ pub struct PtyDevice {
     stop: Arc<AtomicBool>,
     cycles: Arc<AtomicU64>,
     threads: Vec<JoinHandle<Result<()>>>,
-    /// The Verilator simulation's process.
+    /// The simulation's process (Verilator, netlist).
     child: Option<Child>,
 }
 
@@ -66,7 +70,20 @@ impl PtyDevice {
     pub fn start_verilator(model: &Model, config: &HwConfig, cache: &Path) -> Result<Self> {
         let mut device = Device::new(model, config, GAP_LIMIT)?;
         let binary = VerilatedDevice::build(&mut device, cache)?.binary;
-        let mut child = Command::new(&binary)
+        Self::start_process(&binary, &[])
+    }
+
+    /// Reads `board`'s `bitstream` back as a netlist, compiles it with Verilator (both cached
+    /// under `cache`) and starts it.
+    pub fn start_netlist(board: &Board, bitstream: &Path, cache: &Path) -> Result<Self> {
+        let device = NetlistDevice::build(board, bitstream, cache)?;
+        Self::start_process(&device.binary, &device.args())
+    }
+
+    /// Starts a simulation that speaks the wire protocol on its stdin and stdout.
+    fn start_process(binary: &Path, args: &[String]) -> Result<Self> {
+        let mut child = Command::new(binary)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -94,7 +111,7 @@ impl PtyDevice {
                     match master.read(&mut buffer) {
                         Ok(n) => to_child
                             .write_all(&buffer[..n])
-                            .context("writing to the Verilator simulation")?,
+                            .context("writing to the simulation")?,
                         Err(e)
                             if e.kind() == ErrorKind::TimedOut
                                 || e.kind() == ErrorKind::Interrupted => {}
@@ -110,7 +127,7 @@ impl PtyDevice {
             loop {
                 let n = from_child
                     .read(&mut buffer)
-                    .context("reading from the Verilator simulation")?;
+                    .context("reading from the simulation")?;
                 if n == 0 {
                     return Ok(());
                 }
@@ -149,11 +166,9 @@ impl PtyDevice {
             outcome = outcome.and(result);
         }
         if let Some(mut child) = self.child.take() {
-            let status = child
-                .wait()
-                .context("waiting for the Verilator simulation")?;
+            let status = child.wait().context("waiting for the simulation")?;
             if !status.success() {
-                outcome = outcome.and(Err(anyhow!("the Verilator simulation ended with {status}")));
+                outcome = outcome.and(Err(anyhow!("the simulation ended with {status}")));
             }
         }
         outcome

@@ -449,3 +449,51 @@ fn selftest_passes_a_good_device_and_explains_what_is_wrong() {
         "{e}"
     );
 }
+
+#[test]
+fn the_data_set_follows_the_model_unless_named() {
+    let out = json_of(&args(
+        "eval --model models/digits-mlp.fsnn --count 20 --json",
+    ));
+    assert_eq!(out["dataset"], "digits", "{out}");
+}
+
+#[test]
+fn the_netlist_engine_says_what_it_cannot_read_back() {
+    let e = fails(&args("infer --device sim --engine netlist --count 1"));
+    assert!(e.contains("--board"), "{e}");
+    let e = fails(&args(
+        "infer --device sim --engine netlist --board ulx3s --count 1",
+    ));
+    assert!(e.contains("only iCE40"), "{e}");
+    let e = fails(&args(
+        "infer --device sim --engine verilator --board icebreaker --count 1",
+    ));
+    assert!(e.contains("--engine netlist"), "{e}");
+    let e = fails(&args(
+        "infer --device sim --engine netlist --board icebreaker --bitstream /nonexistent.bin",
+    ));
+    assert!(e.contains("/nonexistent.bin"), "{e}");
+    // Bytes that are no bitstream: the read-back tool's complaint, not a simulation of garbage.
+    let garbage = temp("garbage.bin");
+    std::fs::write(&garbage, [0x55u8; 300]).unwrap();
+    let cache = temp("netlist-cache");
+    let e = fails(&[
+        "infer",
+        "--device",
+        "sim",
+        "--engine",
+        "netlist",
+        "--board",
+        "icebreaker",
+        "--bitstream",
+        garbage.to_str().unwrap(),
+        "--build-dir",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(e.contains("iceunpack"), "{e}");
+    let e = fails(&args(
+        "verify --model models/digits-mlp.fsnn --engine netlist --count 1",
+    ));
+    assert!(e.contains("infer --device sim --engine netlist"), "{e}");
+}

@@ -122,7 +122,7 @@ pub struct ConvertCmdArgs {
 
 pub fn run(args: ConvertCmdArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
-    let split = args.data.load()?;
+    let split = args.data.load_for(&model)?;
     let source = format!(
         "{} (re-converted from {})",
         model.conversion.source,

@@ -1,7 +1,7 @@
 //! `fpga-host infer`: classify test images on a device (a board on a serial port, or the
 //! simulated device behind a pseudo-terminal) and compare every result with the golden model.
 
-use super::{DataArgs, Engine, HwArgs, print_json, start_simulated};
+use super::{DataArgs, Engine, HwArgs, NetlistSource, print_json, start_simulated};
 use crate::client::{Client, LinkStats};
 use crate::stream::{classify, prepare};
 use anyhow::{Result, bail};
@@ -36,16 +36,22 @@ pub struct InferArgs {
     /// XEM7010's serial number.
     #[arg(long, required_if_eq("device", "serial"))]
     pub port: Option<String>,
-    /// XEM7010 only: configure its FPGA with this bitstream first.
+    /// XEM7010: configure its FPGA with this bitstream first. `--engine netlist`: the
+    /// bitstream to read back (default: the committed one of `--board`).
     #[arg(long)]
     pub bitstream: Option<PathBuf>,
+    /// `--engine netlist`: the board whose bitstream is read back (`fpga-host boards` lists
+    /// them); its model is then the default model.
+    #[arg(long)]
+    pub board: Option<String>,
     /// Baud rate of the serial port (default: the rates the boards' bitstreams use, as
     /// `fpga-host boards` lists them, tried slowest first until the device answers).
     #[arg(long)]
     pub baud: Option<u32>,
-    /// Model file: loaded into the device when the device holds another model of its design.
-    #[arg(long, default_value = "models/mnist-mlp.fsnn")]
-    pub model: PathBuf,
+    /// Model file: loaded into the device when the device holds another model of its design
+    /// (default: the board's model with `--board`, else models/mnist-mlp.fsnn).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
     /// Test images to classify.
@@ -83,6 +89,8 @@ struct Report {
     device: DeviceKind,
     /// The simulator, for `--device sim`.
     engine: Option<Engine>,
+    /// The board whose bitstream the netlist engine read back.
+    board: Option<&'static str>,
     lanes: Vec<u16>,
     /// Images asked for, and those whose result came back.
     images: usize,
@@ -115,10 +123,27 @@ struct Report {
 }
 
 pub fn run(args: InferArgs) -> Result<()> {
-    let model = modelfile::load(&args.model)?;
+    if args.board.is_some()
+        && !(args.device == DeviceKind::Sim && matches!(args.engine, Engine::Netlist))
+    {
+        bail!("--board names the board whose bitstream `--device sim --engine netlist` reads back");
+    }
+    let netlist = args
+        .board
+        .as_deref()
+        .map(|board| NetlistSource::new(board, args.bitstream.clone()))
+        .transpose()?;
+    let model_path = args.model.clone().unwrap_or_else(|| {
+        PathBuf::from(
+            netlist
+                .as_ref()
+                .map_or("models/mnist-mlp.fsnn", |n| n.board.model),
+        )
+    });
+    let model = modelfile::load(&model_path)?;
     // Before anything is sent or simulated: whether any device can run this model at all.
     fs_hdl::core::accelerator::supports(&model)?;
-    let test = args.data.load()?.test.take(args.count);
+    let test = args.data.load_for(&model)?.test.take(args.count);
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
     for image in &images {
         model.input().check_image(image)?;
@@ -134,6 +159,7 @@ pub fn run(args: InferArgs) -> Result<()> {
                 &model,
                 &config,
                 args.engine,
+                netlist.as_ref(),
                 &args.build_dir,
                 !args.json,
             )?)
@@ -143,6 +169,8 @@ pub fn run(args: InferArgs) -> Result<()> {
     let default_timeout = match (&sim, args.engine) {
         (Some(_), Engine::Rusthdl) => 120.0,
         (Some(_), Engine::Verilator) => 10.0,
+        // (A request of the largest payload takes about a second at 1 Mbaud on the pins.)
+        (Some(_), Engine::Netlist) => 30.0,
         (None, _) => 1.0,
     };
     let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(default_timeout));
@@ -216,6 +244,7 @@ pub fn run(args: InferArgs) -> Result<()> {
     let report = Report {
         device: args.device,
         engine: (args.device == DeviceKind::Sim).then_some(args.engine),
+        board: netlist.as_ref().map(|n| n.board.name),
         lanes: identity.lanes.clone(),
         images: images.len(),
         classified,
@@ -290,6 +319,12 @@ fn device_counters(status: &Status) -> Vec<(String, u32)> {
 
 fn print_report(r: &Report) {
     match r.engine {
+        Some(engine) if r.board.is_some() => println!(
+            "device            {:?} ({engine:?} of {}), lanes {:?}",
+            r.device,
+            r.board.unwrap_or_default(),
+            r.lanes
+        ),
         Some(engine) => println!(
             "device            {:?} ({engine:?}), lanes {:?}",
             r.device, r.lanes

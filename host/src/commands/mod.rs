@@ -76,19 +76,61 @@ pub enum Engine {
     Verilator,
     /// RustHDL's own simulation (slow: seconds per MNIST image).
     Rusthdl,
+    /// A board's bitstream read back as a netlist (`--board`; iCE40 boards) under Verilator,
+    /// talked to through its UART pins: what the board itself runs. Needs fpga-icestorm,
+    /// yosys (its cell models) and verilator.
+    Netlist,
+}
+
+/// The board whose bitstream `--engine netlist` reads back, and that bitstream.
+pub struct NetlistSource {
+    pub board: &'static fs_boards::Board,
+    pub bitstream: PathBuf,
+}
+
+impl NetlistSource {
+    /// `board` (by name) and `bitstream`, by default the committed one of that board.
+    pub fn new(board: &str, bitstream: Option<PathBuf>) -> Result<Self> {
+        let board = fs_boards::by_name(board)?;
+        let bitstream = bitstream.unwrap_or_else(|| {
+            let file = match board.part.family {
+                fs_hdl::fpga::Family::Ecp5 => "fs_accel.bit",
+                _ => "fs_accel.bin",
+            };
+            PathBuf::from("bitstreams").join(board.name).join(file)
+        });
+        Ok(NetlistSource { board, bitstream })
+    }
 }
 
 /// Starts the simulated device of `model` built with `config` on a pseudo-terminal, under
 /// `engine` (Verilator builds cached in `build_dir`; `announce` says so on stderr first).
+/// The netlist engine runs `netlist`'s bitstream instead (built for its board's model and
+/// lanes; a host loads `model` into it if it is another model of the same design).
 pub fn start_simulated(
     model: &fs_model::network::Model,
     config: &fs_hdl::core::accelerator::HwConfig,
     engine: Engine,
+    netlist: Option<&NetlistSource>,
     build_dir: &std::path::Path,
     announce: bool,
 ) -> Result<crate::pty_device::PtyDevice> {
     use crate::pty_device::PtyDevice;
     match engine {
+        Engine::Netlist => {
+            let source = netlist.context(
+                "--engine netlist reads a board's bitstream back: name the board with --board \
+                 (`fpga-host boards` lists them)",
+            )?;
+            if announce {
+                eprintln!(
+                    "reading {} back as a netlist and building it with Verilator in {} ...",
+                    source.bitstream.display(),
+                    build_dir.display()
+                );
+            }
+            PtyDevice::start_netlist(source.board, &source.bitstream, build_dir)
+        }
         Engine::Rusthdl => PtyDevice::start(model, config),
         Engine::Verilator => {
             if announce {
@@ -105,19 +147,37 @@ pub fn start_simulated(
 /// Which data set, and where the data folder is.
 #[derive(Args, Clone)]
 pub struct DataArgs {
-    /// Data set: mnist or digits.
-    #[arg(long, default_value = "mnist")]
-    pub dataset: DatasetKind,
+    /// Data set: mnist or digits (default: the one whose images the model takes, else mnist).
+    #[arg(long)]
+    pub dataset: Option<DatasetKind>,
     /// Folder holding mnist/ and digits/ (default: $FS_ACCEL_DATA, ./data, or the repository's).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }
 
 impl DataArgs {
+    /// The data set asked for, or MNIST.
+    pub fn kind(&self) -> DatasetKind {
+        self.dataset.unwrap_or(DatasetKind::Mnist)
+    }
+
+    /// The data set asked for, or MNIST.
     pub fn load(&self) -> Result<Split> {
+        self.load_kind(self.kind())
+    }
+
+    /// The data set asked for, or the one whose images `model` takes (the 8x8 digits for a
+    /// digits network), or MNIST.
+    pub fn load_for(&self, model: &fs_model::network::Model) -> Result<Split> {
+        let fits = DatasetKind::ALL
+            .into_iter()
+            .find(|kind| kind.input_size() == model.input().size());
+        self.load_kind(self.dataset.or(fits).unwrap_or(DatasetKind::Mnist))
+    }
+
+    fn load_kind(&self, kind: DatasetKind) -> Result<Split> {
         let dir = self.data_dir.clone().unwrap_or_else(data::default_data_dir);
-        data::load(self.dataset, &dir)
-            .with_context(|| format!("loading the {} data set", self.dataset))
+        data::load(kind, &dir).with_context(|| format!("loading the {kind} data set"))
     }
 }
 

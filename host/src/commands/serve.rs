@@ -2,8 +2,8 @@
 //! board's serial port (`fpga-host infer --port PATH`, a host of one's own in another language,
 //! a fault-injecting proxy).
 
-use super::{Engine, HwArgs, start_simulated};
-use anyhow::Result;
+use super::{Engine, HwArgs, NetlistSource, start_simulated};
+use anyhow::{Result, ensure};
 use clap::{Args, ValueEnum};
 use fs_model::modelfile;
 use std::io::Write;
@@ -23,9 +23,18 @@ pub struct ServeArgs {
     /// Simulator: RustHDL (no tools needed) or the Verilog under Verilator (much faster).
     #[arg(long, value_enum, default_value_t = Engine::Rusthdl)]
     pub engine: Engine,
-    /// The model the device is built with (and holds until a host loads another).
+    /// The model the device is built with (and holds until a host loads another); with
+    /// `--engine netlist`, the board's model.
     #[arg(long, default_value = "models/mnist-mlp.fsnn")]
     pub model: PathBuf,
+    /// `--engine netlist`: the board whose bitstream is read back (`fpga-host boards` lists
+    /// them).
+    #[arg(long)]
+    pub board: Option<String>,
+    /// `--engine netlist`: the bitstream to read back (default: the committed one of
+    /// `--board`).
+    #[arg(long)]
+    pub bitstream: Option<PathBuf>,
     #[command(flatten)]
     pub hw: HwArgs,
     /// Where Verilator builds are cached.
@@ -37,10 +46,32 @@ pub struct ServeArgs {
 /// until the process is stopped (Ctrl-C, or a signal).
 pub fn run(args: ServeArgs) -> Result<()> {
     let ServedDevice::Sim = args.device;
+    let netlist = args
+        .board
+        .as_deref()
+        .map(|board| NetlistSource::new(board, args.bitstream.clone()))
+        .transpose()?;
+    if let (Some(source), Engine::Netlist) = (&netlist, args.engine) {
+        let sim = start_simulated_netlist(source, &args.build_dir)?;
+        println!("{}", sim.path);
+        std::io::stdout().flush()?;
+        eprintln!(
+            "serving {} read back as a netlist ({} with {}) on {}; stop with Ctrl-C",
+            source.bitstream.display(),
+            source.board.name,
+            source.board.model,
+            sim.path
+        );
+        park_forever();
+    }
+    ensure!(
+        netlist.is_none(),
+        "--board names the board whose bitstream `--engine netlist` reads back"
+    );
     let model = modelfile::load(&args.model)?;
     fs_hdl::core::accelerator::supports(&model)?;
     let config = args.hw.config(&model)?;
-    let sim = start_simulated(&model, &config, args.engine, &args.build_dir, false)?;
+    let sim = start_simulated(&model, &config, args.engine, None, &args.build_dir, false)?;
     println!("{}", sim.path);
     std::io::stdout().flush()?;
     eprintln!(
@@ -50,9 +81,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
         args.engine,
         sim.path
     );
-    // The device runs in its own threads; this one only keeps the process (and the terminal)
-    // alive.
+    park_forever()
+}
+
+/// The device runs in its own threads; this one only keeps the process (and the terminal)
+/// alive.
+fn park_forever() -> ! {
     loop {
         std::thread::park();
     }
+}
+
+fn start_simulated_netlist(
+    source: &NetlistSource,
+    build_dir: &std::path::Path,
+) -> Result<crate::pty_device::PtyDevice> {
+    crate::pty_device::PtyDevice::start_netlist(source.board, &source.bitstream, build_dir)
 }

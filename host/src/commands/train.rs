@@ -45,7 +45,7 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let split = args.data.load()?;
-    let mnist = args.data.dataset == DatasetKind::Mnist;
+    let mnist = args.data.kind() == DatasetKind::Mnist;
     let input = input_encoding(&split.train);
     let config = TrainConfig {
         layers: parse_layers(&args.layers, &input)?,
@@ -59,7 +59,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let source = format!(
         "fpga-host train --dataset {} --layers {} --activation {} --epochs {} --seed {}",
-        args.data.dataset, args.layers, args.activation, config.epochs, args.seed
+        args.data.kind(),
+        args.layers,
+        args.activation,
+        config.epochs,
+        args.seed
     );
     let bar = progress::bar(0, "training");
     let ann = train(

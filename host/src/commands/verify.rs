@@ -2,7 +2,7 @@
 
 use super::{DataArgs, Engine, HwArgs, print_json};
 use crate::progress;
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use fs_hdl::core::accelerator::Accelerator;
 use fs_hdl::core::cycle_model::stage_bounds;
@@ -79,7 +79,7 @@ fn interval(stamps: &[u64]) -> f64 {
 pub fn run(args: VerifyArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     fs_hdl::core::accelerator::supports(&model)?;
-    let test = args.data.load()?.test.take(args.count);
+    let test = args.data.load_for(&model)?.test.take(args.count);
     let config = args.hw.config(&model)?;
     let mut accel = Accelerator::new(&model, &config)?;
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
@@ -115,6 +115,11 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     };
     let max_cycles = 4_000_000 * images.len() as u64 + 1_000_000;
     match args.engine {
+        Engine::Netlist => bail!(
+            "verify compares every spike on the RTL's buses, which a netlist has no names for: \
+             check a board's netlist by its results with `fpga-host infer --device sim --engine \
+             netlist --board BOARD --check`"
+        ),
         Engine::Rusthdl => {
             let bar = progress::bar(images.len() as u64, "simulating (RustHDL)");
             // One run streams every image through the pipeline.

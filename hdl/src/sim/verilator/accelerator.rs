@@ -67,6 +67,7 @@ impl VerilatedAccelerator {
                 ("tb.cpp", &bench),
             ],
             "probe_top",
+            &[],
         )?;
         Ok(VerilatedAccelerator {
             binary,

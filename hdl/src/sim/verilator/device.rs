@@ -26,6 +26,7 @@ impl VerilatedDevice {
             cache,
             &[("fs_accel.v", &verilog), ("device_tb.cpp", TESTBENCH)],
             "top",
+            &[],
         )?;
         Ok(VerilatedDevice { binary })
     }

@@ -13,11 +13,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Compiles `files` (Verilog and one C++ testbench, written under `cache` in a folder named
-/// by their hash, so an unchanged design is reused) with `top` as the top module; returns the
-/// binary. Needs `verilator`, `make` and a C++ compiler.
-pub fn verilate(cache: &Path, files: &[(&str, &str)], top: &str) -> Result<PathBuf> {
+/// by their hash, so an unchanged design is reused) with `top` as the top module and
+/// `defines` (`NAME` or `NAME=VALUE`) set; returns the binary. Needs `verilator`, `make` and
+/// a C++ compiler.
+pub fn verilate(
+    cache: &Path,
+    files: &[(&str, &str)],
+    top: &str,
+    defines: &[&str],
+) -> Result<PathBuf> {
     let mut hasher = DefaultHasher::new();
-    (files, top).hash(&mut hasher);
+    (files, top, defines).hash(&mut hasher);
     let dir = cache.join(format!("{:016x}", hasher.finish()));
     let binary = dir.join("obj_dir").join("sim");
     // A folder is complete once it exists: builds happen in a folder of their own and are
@@ -58,6 +64,8 @@ pub fn verilate(cache: &Path, files: &[(&str, &str)], top: &str) -> Result<PathB
         "-o",
         "sim",
     ];
+    let defines: Vec<String> = defines.iter().map(|d| format!("-D{d}")).collect();
+    args.extend(defines.iter().map(String::as_str));
     args.extend(files.iter().map(|(name, _)| *name));
     let output = Command::new("verilator")
         .current_dir(&building)

@@ -1,7 +1,8 @@
 //! Faults between the host and the simulated device: a link that flips and drops bytes in
 //! both directions, a device that vanishes half way through a batch, and a host that
 //! restarts half way through one. In every case each image's result is either reported and
-//! equal to the golden model's, or the image is named as failed.
+//! equal to the golden model's, or the image is named as failed. And `selftest`'s diagnosis
+//! of a damaging link and of a board whose results are wrong.
 //!
 //! The faults come from a proxy: a second pseudo-terminal pair whose far end the client
 //! opens, and a thread that forwards bytes between it and the simulated device's terminal,
@@ -16,7 +17,9 @@ use fpga_host::client::Client;
 use fpga_host::pty_device::PtyDevice;
 use fpga_host::stream::{Batch, classify, prepare};
 use fs_hdl::core::accelerator::HwConfig;
-use fs_hdl::protocol::{Command, classify_payloads, encode_image};
+use fs_hdl::protocol::{
+    Command, FrameDecoder, RESPONSE, ResultResponse, classify_payloads, encode_image,
+};
 use fs_model::network::Model;
 use serialport::{SerialPort, TTYPort};
 use std::io::{Read, Write};
@@ -33,6 +36,12 @@ struct Faults {
     one_in: u64,
     /// After this many bytes from the device, nothing more passes either way.
     cut_after: Option<usize>,
+    /// One byte in this many from the device gets a bit flipped (nothing dropped, requests
+    /// intact: what a baud rate slightly off does to a board's answers); 0 for none.
+    flip_responses: u64,
+    /// Results from a device of this many classes arrive with their first logit one higher
+    /// (frames intact): a board that computes something else.
+    wrong_results: Option<usize>,
 }
 
 impl Faults {
@@ -40,17 +49,50 @@ impl Faults {
     fn damaging(one_in: u64) -> Self {
         Faults {
             one_in,
-            cut_after: None,
+            ..Faults::default()
         }
     }
 
     /// A clean link that goes dead after `bytes` bytes from the device.
     fn cut_after(bytes: usize) -> Self {
         Faults {
-            one_in: 0,
             cut_after: Some(bytes),
+            ..Faults::default()
         }
     }
+
+    /// Requests intact; one response byte in `one_in` with a bit flipped.
+    fn flipping_responses(one_in: u64) -> Self {
+        Faults {
+            flip_responses: one_in,
+            ..Faults::default()
+        }
+    }
+
+    /// A clean link from a device of `classes` classes whose results are off by one.
+    fn wrong_results(classes: usize) -> Self {
+        Faults {
+            wrong_results: Some(classes),
+            ..Faults::default()
+        }
+    }
+}
+
+/// Every result response among `frames` with its first logit one higher, re-encoded.
+fn skew_results(frames: &mut FrameDecoder, classes: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(frame) = frames.next_frame() {
+        let mut frame = frame.expect("a clean link");
+        if frame.command == Command::ReadResults as u8 | RESPONSE
+            && let Ok(mut response) = ResultResponse::decode(&frame.payload, classes)
+            && let Some((logits, _)) = response.result.as_mut()
+        {
+            logits[0] += 1;
+            frame.payload = response.encode();
+        }
+        out.extend(frame.encode().unwrap());
+    }
+    out
 }
 
 struct Proxy {
@@ -91,6 +133,8 @@ impl Proxy {
                 };
                 let mut from_device = 0;
                 let mut buffer = [0u8; 1024];
+                let mut frames = FrameDecoder::new();
+                let mut flipped = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let cut = faults.cut_after.is_some_and(|n| from_device >= n);
                     let mut moved = false;
@@ -109,7 +153,24 @@ impl Proxy {
                         if !cut {
                             let n = faults.cut_after.map_or(n, |c| n.min(c - from_device));
                             from_device += n;
-                            host.write_all(&damage(&buffer[..n])).unwrap();
+                            let bytes = match faults.wrong_results {
+                                Some(classes) => {
+                                    frames.push(&buffer[..n]);
+                                    skew_results(&mut frames, classes)
+                                }
+                                None if faults.flip_responses > 0 => {
+                                    let mut bytes = buffer[..n].to_vec();
+                                    for b in &mut bytes {
+                                        flipped += 1;
+                                        if flipped % faults.flip_responses == 0 {
+                                            *b ^= 0x10;
+                                        }
+                                    }
+                                    bytes
+                                }
+                                None => damage(&buffer[..n]),
+                            };
+                            host.write_all(&bytes).unwrap();
                         }
                     }
                     if !moved {
@@ -227,5 +288,32 @@ fn a_host_that_restarts_mid_batch_finds_the_device_ready() {
     let batch = run_batch(&mut third, &other, &images);
     assert!(batch.error.is_none(), "{:?}", batch.error);
     assert_eq!(assert_accounted_for(&other, &images, &batch), images.len());
+    sim.stop().unwrap();
+}
+
+/// `selftest` on a link that damages bytes says "bad frames" and what to try; on a board whose
+/// results differ from the golden model it names the first image and logit that differ.
+#[test]
+fn selftest_tells_bad_frames_from_wrong_results() {
+    let (model, _) = digits();
+    let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
+    for (faults, says) in [
+        (Faults::flipping_responses(7), "bad frames"),
+        (Faults::wrong_results(10), "wrong results: image 0"),
+    ] {
+        let proxy = Proxy::start(&sim.path, faults);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fpga-host"))
+            .args(["selftest", "--port", &proxy.path, "--baud", "3000000"])
+            .args(["--model", "models/digits-mlp.fsnn", "--count", "3"])
+            .args(["--timeout", "5"])
+            .current_dir(fs_testkit::root())
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{says}: selftest passed");
+        assert!(!e.contains("panicked"), "{e}");
+        assert!(e.contains(says), "{says}: {e}");
+        drop(proxy);
+    }
     sim.stop().unwrap();
 }

@@ -34,6 +34,35 @@ pub struct LinkStats {
     pub busy: u64,
 }
 
+impl LinkStats {
+    /// The traffic since `before` (an earlier copy of these counters).
+    pub fn since(&self, before: &LinkStats) -> LinkStats {
+        LinkStats {
+            requests: self.requests - before.requests,
+            bytes_sent: self.bytes_sent - before.bytes_sent,
+            bytes_received: self.bytes_received - before.bytes_received,
+            retries: self.retries - before.retries,
+            result_retries: self.result_retries - before.result_retries,
+            corrupt_responses: self.corrupt_responses - before.corrupt_responses,
+            noise_bytes: self.noise_bytes - before.noise_bytes,
+            busy: self.busy - before.busy,
+        }
+    }
+}
+
+impl std::ops::AddAssign<&LinkStats> for LinkStats {
+    fn add_assign(&mut self, other: &LinkStats) {
+        self.requests += other.requests;
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.retries += other.retries;
+        self.result_retries += other.result_retries;
+        self.corrupt_responses += other.corrupt_responses;
+        self.noise_bytes += other.noise_bytes;
+        self.busy += other.busy;
+    }
+}
+
 /// How the device answered a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reply {

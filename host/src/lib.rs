@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod commands;
+pub mod fleet;
 #[cfg(feature = "xem7010")]
 pub mod frontpanel;
 pub mod progress;

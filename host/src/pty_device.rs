@@ -36,6 +36,8 @@ pub struct PtyDevice {
     pub path: String,
     stop: Arc<AtomicBool>,
     cycles: Arc<AtomicU64>,
+    /// Bytes the device may still send before it goes silent (a test's vanishing board).
+    budget: Arc<AtomicU64>,
     threads: Vec<JoinHandle<Result<()>>>,
     /// The simulation's process (Verilator, netlist).
     child: Option<Child>,
@@ -51,16 +53,22 @@ impl PtyDevice {
             .ok_or_else(|| anyhow!("the pseudo-terminal has no path"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let cycles = Arc::new(AtomicU64::new(0));
+        let budget = Arc::new(AtomicU64::new(u64::MAX));
         let thread = {
-            let (stop, cycles) = (stop.clone(), cycles.clone());
+            let (stop, cycles, budget) = (stop.clone(), cycles.clone(), budget.clone());
             std::thread::spawn(move || {
-                serve(DeviceDriver::new(device), master, slave, &stop, &cycles)
+                let link = Link {
+                    stop: &stop,
+                    budget: &budget,
+                };
+                serve(DeviceDriver::new(device), master, slave, link, &cycles)
             })
         };
         Ok(PtyDevice {
             path,
             stop,
             cycles,
+            budget,
             threads: vec![thread],
             child: None,
         })
@@ -100,15 +108,18 @@ impl PtyDevice {
             .try_clone_native()
             .context("cloning the pseudo-terminal")?;
         let stop = Arc::new(AtomicBool::new(false));
+        let budget = Arc::new(AtomicU64::new(u64::MAX));
         // Host to device, until the stop; then the device's stdin closes and it ends.
         let host_to_device = {
-            let stop = stop.clone();
+            let (stop, budget) = (stop.clone(), budget.clone());
             std::thread::spawn(move || -> Result<()> {
                 let _slave = slave;
                 let mut buffer = [0u8; 4096];
                 master.set_timeout(Duration::from_millis(20))?;
                 while !stop.load(Ordering::Relaxed) {
                     match master.read(&mut buffer) {
+                        // (A vanished device hears nothing.)
+                        Ok(_) if budget.load(Ordering::Relaxed) == 0 => {}
                         Ok(n) => to_child
                             .write_all(&buffer[..n])
                             .context("writing to the simulation")?,
@@ -122,27 +133,38 @@ impl PtyDevice {
             })
         };
         // Device to host, until the device ends.
-        let device_to_host = std::thread::spawn(move || -> Result<()> {
-            let mut buffer = [0u8; 4096];
-            loop {
-                let n = from_child
-                    .read(&mut buffer)
-                    .context("reading from the simulation")?;
-                if n == 0 {
-                    return Ok(());
+        let device_to_host = {
+            let budget = budget.clone();
+            std::thread::spawn(move || -> Result<()> {
+                let mut buffer = [0u8; 4096];
+                loop {
+                    let n = from_child
+                        .read(&mut buffer)
+                        .context("reading from the simulation")?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    let n = spend(&budget, n);
+                    master_out
+                        .write_all(&buffer[..n])
+                        .context("writing to the pseudo-terminal")?;
                 }
-                master_out
-                    .write_all(&buffer[..n])
-                    .context("writing to the pseudo-terminal")?;
-            }
-        });
+            })
+        };
         Ok(PtyDevice {
             path,
             stop,
             cycles: Arc::new(AtomicU64::new(0)),
+            budget,
             threads: vec![host_to_device, device_to_host],
             child: Some(child),
         })
+    }
+
+    /// Testing: after `bytes` more bytes to the host, the device goes silent (hears and says
+    /// nothing, its terminal stays open), as a board that hangs or is unplugged mid-run.
+    pub fn vanish_after(&mut self, bytes: u64) {
+        self.budget.store(bytes, Ordering::Relaxed);
     }
 
     /// Device clock cycles simulated so far (RustHDL engine only).
@@ -181,17 +203,39 @@ impl Drop for PtyDevice {
     }
 }
 
+/// Takes up to `n` bytes from what the device may still send; returns how many it may.
+fn spend(budget: &AtomicU64, n: usize) -> usize {
+    let left = budget.load(Ordering::Relaxed);
+    let n = (n as u64).min(left);
+    if left != u64::MAX {
+        budget.store(left - n, Ordering::Relaxed);
+    }
+    n as usize
+}
+
+/// What the simulation loop answers to: the stop, and the bytes it may still send.
+struct Link<'a> {
+    stop: &'a AtomicBool,
+    budget: &'a AtomicU64,
+}
+
 /// The simulation loop. `_slave` stays open so the terminal lives while the host reopens it.
 fn serve(
     mut sim: DeviceDriver,
     mut master: TTYPort,
     _slave: TTYPort,
-    stop: &AtomicBool,
+    link: Link,
     cycles: &AtomicU64,
 ) -> Result<()> {
     let mut buffer = [0u8; 4096];
     let mut out = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
+    while !link.stop.load(Ordering::Relaxed) {
+        if link.budget.load(Ordering::Relaxed) == 0 {
+            // Vanished: the terminal stays open, nothing is heard or said.
+            let _ = master.read(&mut buffer);
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         // Wait for the host only when there is nothing else to do.
         let waiting = if sim.idle() {
             Duration::from_millis(20)
@@ -218,8 +262,9 @@ fn serve(
             }
         }
         if !out.is_empty() {
+            let n = spend(link.budget, out.len());
             master
-                .write_all(&out)
+                .write_all(&out[..n])
                 .context("writing to the pseudo-terminal")?;
             out.clear();
         }

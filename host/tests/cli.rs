@@ -462,10 +462,15 @@ fn the_data_set_follows_the_model_unless_named() {
 fn the_netlist_engine_says_what_it_cannot_read_back() {
     let e = fails(&args("infer --device sim --engine netlist --count 1"));
     assert!(e.contains("--board"), "{e}");
+    // ECP5: the netlist after synthesis, which scripts/build-bitstreams writes.
     let e = fails(&args(
-        "infer --device sim --engine netlist --board ulx3s --count 1",
+        "infer --device sim --engine netlist --board ulx3s --bitstream /nonexistent/top.json",
     ));
-    assert!(e.contains("only iCE40"), "{e}");
+    assert!(e.contains("--synth-only ulx3s"), "{e}");
+    let e = fails(&args(
+        "infer --device sim --engine netlist --board nosuchboard",
+    ));
+    assert!(e.contains("icebreaker"), "{e}");
     let e = fails(&args(
         "infer --device sim --engine verilator --board icebreaker --count 1",
     ));
@@ -496,4 +501,37 @@ fn the_netlist_engine_says_what_it_cannot_read_back() {
         "verify --model models/digits-mlp.fsnn --engine netlist --count 1",
     ));
     assert!(e.contains("infer --device sim --engine netlist"), "{e}");
+}
+
+/// Several simulated devices share the images; with one going silent mid-run, its unfinished
+/// images move to the others: every image once, each equal to the golden model's result.
+#[test]
+fn several_devices_share_the_images_and_survive_one_vanishing() {
+    for vanish in [None, Some(300)] {
+        let mut line = "infer --device sim --model models/digits-mlp.fsnn --count 40 --lanes 4,2 \
+                        --check --devices 3 --chunk 8 --timeout 2 --retries 1 --json"
+            .to_string();
+        if let Some(bytes) = vanish {
+            line += &format!(" --sim-vanish-after {bytes}");
+        }
+        let r = json_of(&args(&line));
+        assert_eq!(r["classified"], 40, "{r}");
+        assert_eq!(r["mismatches"], 0, "{r}");
+        assert_eq!(r["failed"].as_array().unwrap().len(), 0, "{r}");
+        let devices = r["devices"].as_array().unwrap();
+        assert_eq!(devices.len(), 3);
+        let shares: Vec<u64> = devices
+            .iter()
+            .map(|d| d["images"].as_u64().unwrap())
+            .collect();
+        assert_eq!(shares.iter().sum::<u64>(), 40, "{r}");
+        match vanish {
+            None => assert!(devices.iter().all(|d| d["error"].is_null()), "{r}"),
+            Some(_) => {
+                let e = devices[0]["error"].as_str().unwrap();
+                assert!(e.contains("stopped answering"), "{e}");
+                assert!(shares[0] < 8, "{r}");
+            }
+        }
+    }
 }

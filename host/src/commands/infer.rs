@@ -3,7 +3,7 @@
 
 use super::{DataArgs, Engine, HwArgs, NetlistSource, print_json, start_simulated};
 use crate::client::{Client, LinkStats};
-use crate::stream::{classify, prepare};
+use crate::fleet::{DeviceShare, Opener, classify_shared};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use fs_hdl::core::accelerator::Counter;
@@ -13,7 +13,7 @@ use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use serde::Serialize;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,11 +33,23 @@ pub struct InferArgs {
     #[arg(long, value_enum, default_value_t = DeviceKind::Serial)]
     pub device: DeviceKind,
     /// Serial port of the board (e.g. /dev/ttyUSB1; `fpga-host ports` lists them), or the
-    /// XEM7010's serial number.
+    /// XEM7010's serial number. Give it several times to share the images among several
+    /// boards.
     #[arg(long, required_if_eq("device", "serial"))]
-    pub port: Option<String>,
+    pub port: Vec<String>,
+    /// Simulated devices sharing the images (`--device sim`).
+    #[arg(long, default_value_t = 1)]
+    pub devices: usize,
+    /// Images a device takes from the shared queue at a time (default: all of them with one
+    /// device, 32 with several).
+    #[arg(long)]
+    pub chunk: Option<usize>,
+    /// Testing: the first simulated device goes silent after sending this many bytes.
+    #[arg(long, hide = true)]
+    pub sim_vanish_after: Option<u64>,
     /// XEM7010: configure its FPGA with this bitstream first. `--engine netlist`: the
-    /// bitstream to read back (default: the committed one of `--board`).
+    /// bitstream to read back (default: the committed one of `--board`; for an ECP5 board
+    /// the netlist after synthesis, build/boards/BOARD/top.json).
     #[arg(long)]
     pub bitstream: Option<PathBuf>,
     /// `--engine netlist`: the board whose bitstream is read back (`fpga-host boards` lists
@@ -120,6 +132,9 @@ struct Report {
     model_loaded: bool,
     link: LinkStats,
     device_counters: Vec<(String, u32)>,
+    /// With several devices: each one's share (images, link, why it left the run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<DeviceShare>,
 }
 
 pub fn run(args: InferArgs) -> Result<()> {
@@ -148,63 +163,137 @@ pub fn run(args: InferArgs) -> Result<()> {
     for image in &images {
         model.input().check_image(image)?;
     }
-    let sim = match args.device {
+    let sims = match args.device {
         DeviceKind::Sim => {
             let hw = HwArgs {
                 lanes: args.lanes.clone(),
                 fifo_depth: fs_hdl::core::accelerator::DEFAULT_FIFO_DEPTH,
             };
             let config = hw.config(&model)?;
-            Some(start_simulated(
-                &model,
-                &config,
-                args.engine,
-                netlist.as_ref(),
-                &args.build_dir,
-                !args.json,
-            )?)
+            let mut sims = Vec::new();
+            for n in 0..args.devices.max(1) {
+                let mut sim = start_simulated(
+                    &model,
+                    &config,
+                    args.engine,
+                    netlist.as_ref(),
+                    &args.build_dir,
+                    !args.json && n == 0,
+                )?;
+                if n == 0
+                    && let Some(bytes) = args.sim_vanish_after
+                {
+                    sim.vanish_after(bytes);
+                }
+                sims.push(sim);
+            }
+            sims
         }
-        DeviceKind::Serial | DeviceKind::Xem7010 => None,
+        DeviceKind::Serial | DeviceKind::Xem7010 => Vec::new(),
     };
-    let default_timeout = match (&sim, args.engine) {
-        (Some(_), Engine::Rusthdl) => 120.0,
-        (Some(_), Engine::Verilator) => 10.0,
+    let default_timeout = match (args.device, args.engine) {
+        (DeviceKind::Sim, Engine::Rusthdl) => 120.0,
+        (DeviceKind::Sim, Engine::Verilator) => 10.0,
         // (A request of the largest payload takes about a second at 1 Mbaud on the pins.)
-        (Some(_), Engine::Netlist) => 30.0,
-        (None, _) => 1.0,
+        (DeviceKind::Sim, Engine::Netlist) => 30.0,
+        _ => 1.0,
     };
     let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(default_timeout));
     let rates = args.baud.map_or_else(fs_boards::baud_rates, |b| vec![b]);
-    let (mut client, baud) = match (&sim, args.device) {
-        // (A pseudo-terminal has no baud rate.)
-        (Some(s), _) => (
-            Client::open(&s.path, rates[0], timeout, args.retries)?,
-            rates[0],
-        ),
-        (None, DeviceKind::Xem7010) => (xem7010_client(&args, timeout)?, rates[0]),
-        (None, _) => {
-            let port = args.port.as_deref().expect("clap requires --port");
-            match args.baud {
-                Some(baud) => (Client::open(port, baud, timeout, args.retries)?, baud),
-                // (One try per rate, each with the full timeout: a simulated device served
-                // on a terminal can be slow to answer.)
-                None => Client::open_probing(port, &rates, timeout, timeout, args.retries)?,
+    let retries = args.retries;
+    // Every device's link, opened in the device's own thread; with the baud rate it runs at.
+    let mut devices: Vec<(String, Opener<'_>)> = Vec::new();
+    let bauds = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    match args.device {
+        DeviceKind::Sim => {
+            for (n, sim) in sims.iter().enumerate() {
+                let path = sim.path.clone();
+                let baud = rates[0];
+                // (A pseudo-terminal has no baud rate.)
+                devices.push((
+                    format!("sim {n}"),
+                    Box::new(move || Client::open(&path, baud, timeout, retries)),
+                ));
             }
         }
-    };
-
-    let (identity, model_loaded) = prepare(&mut client, &model, args.json)?;
-    let layers = identity.lanes.len();
-    let counters = Counter::count(layers);
-    let start_stats = client.stats.clone();
-    let start = Instant::now();
-    let batch = classify(&mut client, &identity, &images, args.json);
-    let elapsed = start.elapsed().as_secs_f64();
-    // What the device counted: read even after a failure, if it still answers.
-    let status = client.status(counters).ok();
-    if let Some(s) = sim {
-        s.stop()?;
+        DeviceKind::Xem7010 => devices.push((
+            "xem7010".into(),
+            Box::new(|| xem7010_client(&args, timeout)),
+        )),
+        DeviceKind::Serial => {
+            for port in args.port.clone() {
+                let (rates, bauds) = (rates.clone(), bauds.clone());
+                let fixed = args.baud;
+                devices.push((
+                    port.clone(),
+                    Box::new(move || {
+                        let (client, baud) = match fixed {
+                            Some(baud) => (Client::open(&port, baud, timeout, retries)?, baud),
+                            // (One try per rate, each with the full timeout: a simulated
+                            // device served on a terminal can be slow to answer.)
+                            None => Client::open_probing(&port, &rates, timeout, timeout, retries)?,
+                        };
+                        bauds.lock().unwrap_or_else(|e| e.into_inner()).push(baud);
+                        Ok(client)
+                    }),
+                ));
+            }
+        }
     }
+    let several = devices.len() > 1;
+    let chunk = match args.chunk {
+        Some(chunk) => chunk,
+        None if several => 32,
+        None => images.len(),
+    };
+    let layers = model.layers.len();
+    let counters = Counter::count(layers);
+    let shared = classify_shared(devices, &model, &images, chunk, counters, args.json);
+    for sim in sims {
+        sim.stop()?;
+    }
+    // A run in which no device got going at all: its one error is the answer.
+    if shared
+        .devices
+        .iter()
+        .all(|d| d.error.is_some() && d.images == 0)
+    {
+        let errors: Vec<String> = shared
+            .devices
+            .iter()
+            .map(|d| match several {
+                true => format!("{}: {}", d.name, d.error.as_deref().unwrap_or_default()),
+                false => d.error.clone().unwrap_or_default(),
+            })
+            .collect();
+        bail!("{}", errors.join("\n"));
+    }
+    let elapsed = shared.seconds;
+    let mut link = LinkStats::default();
+    for d in &shared.devices {
+        link += &d.link;
+    }
+    let status = sum_status(shared.devices.iter().filter_map(|d| d.status.as_ref()));
+    let lanes = shared
+        .devices
+        .iter()
+        .find(|d| !d.lanes.is_empty())
+        .map_or(Vec::new(), |d| d.lanes.clone());
+    let model_loaded = shared.devices.iter().any(|d| d.model_loaded);
+    let baud = bauds
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .min()
+        .unwrap_or(rates[0]);
+    // Why devices left the run (named at the end if images were lost).
+    let errors: Vec<(String, String)> = shared
+        .devices
+        .iter()
+        .filter_map(|d| d.error.clone().map(|e| (d.name.clone(), e)))
+        .collect();
+    let batch = &shared;
 
     let engine = args.check.then(|| FixedEngine::new(&model));
     let mut mismatches = 0;
@@ -232,8 +321,8 @@ pub fn run(args: InferArgs) -> Result<()> {
             0.0
         }
     };
-    let sent = (client.stats.bytes_sent - start_stats.bytes_sent) as f64;
-    let received = (client.stats.bytes_received - start_stats.bytes_received) as f64;
+    let sent = link.bytes_sent as f64;
+    let received = link.bytes_received as f64;
     let raw = model.input().size() as f64;
     let busiest_layer = status.as_ref().map_or(0, |s| {
         (0..layers)
@@ -245,7 +334,7 @@ pub fn run(args: InferArgs) -> Result<()> {
         device: args.device,
         engine: (args.device == DeviceKind::Sim).then_some(args.engine),
         board: netlist.as_ref().map(|n| n.board.name),
-        lanes: identity.lanes.clone(),
+        lanes,
         images: images.len(),
         classified,
         failed: batch.failed.clone(),
@@ -266,27 +355,32 @@ pub fn run(args: InferArgs) -> Result<()> {
         link_utilisation: (args.device == DeviceKind::Serial)
             .then(|| sent.max(received) * 10.0 / baud as f64 / elapsed.max(1e-9)),
         model_loaded,
-        link: client.stats.clone(),
+        link,
         device_counters: status.as_ref().map_or(Vec::new(), device_counters),
+        devices: if several { shared.devices } else { Vec::new() },
     };
     if args.json {
         print_json(&report)?;
     } else {
         print_report(&report);
     }
-    if let Some(e) = batch.error {
-        return Err(e.context(format!(
-            "stopped after {} of {} images (results above; {} failed)",
-            classified,
-            images.len(),
-            images.len() - classified
-        )));
-    }
-    if !batch.failed.is_empty() {
+    if !report.failed.is_empty() {
+        let why: Vec<String> = errors
+            .iter()
+            .map(|(name, e)| match several {
+                true => format!("{name}: {e}"),
+                false => e.clone(),
+            })
+            .collect();
         bail!(
-            "{} images got no result (lost on the link): {:?}",
-            batch.failed.len(),
-            batch.failed
+            "{} of {} images got no result (results above): {:?}{}",
+            report.failed.len(),
+            images.len(),
+            report.failed,
+            match why.is_empty() {
+                true => String::new(),
+                false => format!("; {}", why.join("; ")),
+            }
         );
     }
     if mismatches > 0 {
@@ -297,8 +391,10 @@ pub fn run(args: InferArgs) -> Result<()> {
 
 #[cfg(feature = "xem7010")]
 fn xem7010_client(args: &InferArgs, timeout: Duration) -> Result<Client> {
-    let (link, name) =
-        crate::frontpanel::FrontPanelLink::open(args.port.as_deref(), args.bitstream.as_deref())?;
+    let (link, name) = crate::frontpanel::FrontPanelLink::open(
+        args.port.first().map(String::as_str),
+        args.bitstream.as_deref(),
+    )?;
     Client::connect(Box::new(link), &name, timeout, args.retries)
 }
 
@@ -308,6 +404,24 @@ fn xem7010_client(_: &InferArgs, _: Duration) -> Result<Client> {
         "this fpga-host was built without the xem7010 feature, which talks to the XEM7010 \
          through Opal Kelly's FrontPanel SDK: build it with `--features xem7010` (docs/boards.md)"
     )
+}
+
+/// The devices' counters added up (`None` when no device answered a status request).
+fn sum_status<'a>(statuses: impl Iterator<Item = &'a Status>) -> Option<Status> {
+    statuses.fold(None, |sum: Option<Status>, s| {
+        Some(match sum {
+            None => s.clone(),
+            Some(mut sum) => {
+                for (a, b) in sum.accelerator.iter_mut().zip(&s.accelerator) {
+                    *a = a.saturating_add(*b);
+                }
+                for (a, b) in sum.device.iter_mut().zip(&s.device) {
+                    *a = a.saturating_add(*b);
+                }
+                sum
+            }
+        })
+    })
 }
 
 fn device_counters(status: &Status) -> Vec<(String, u32)> {
@@ -366,4 +480,16 @@ fn print_report(r: &Report) {
         "link              {} requests, {} retries, {} corrupt responses, {} busy",
         r.link.requests, r.link.retries, r.link.corrupt_responses, r.link.busy
     );
+    for d in &r.devices {
+        println!(
+            "  {:<16}{} images in {} chunks, {:.1} images/s{}",
+            d.name,
+            d.images,
+            d.chunks,
+            d.images as f64 / d.seconds.max(1e-9),
+            d.error
+                .as_ref()
+                .map_or(String::new(), |e| format!("; left the run: {e}"))
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! Golden FS fixed-point inference against the plain ANN forward pass, on the same network
-//! (the shipped MNIST 784-256-10 model) and the same 1,000 test images.
+//! Golden FS fixed-point inference (image by image, and batched on every core) against the
+//! plain ANN forward pass (image by image, and as one batched GEMM), on the same network (the
+//! shipped MNIST 784-256-10 model) and the same 1,000 test images.
 //!
 //! `cargo bench -p fs-model --bench inference`
 
@@ -20,6 +21,16 @@ fn inference(c: &mut Criterion) {
         b.iter(|| {
             (0..IMAGES)
                 .map(|i| engine.run(black_box(test.image(i))).class())
+                .sum::<usize>()
+        })
+    });
+    let images: Vec<&[u8]> = (0..IMAGES).map(|i| test.image(i)).collect();
+    group.bench_function("fs_fixed_golden_batch_1000", |b| {
+        b.iter(|| {
+            engine
+                .run_batch(black_box(&images))
+                .iter()
+                .map(|r| r.class())
                 .sum::<usize>()
         })
     });

@@ -5,6 +5,7 @@ use crate::data::Dataset;
 use crate::infer::{FixedEngine, argmax, fs_float_logits};
 use crate::network::Model;
 use anyhow::{Result, ensure};
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// Spikes of one stage (the input encoding or a hidden layer).
@@ -62,13 +63,14 @@ pub fn fixed_accuracy(model: &Model, data: &Dataset) -> Result<(f64, f64)> {
     check_data(model, data)?;
     let engine = FixedEngine::new(model);
     let hidden: usize = model.stage_sizes()[1..].iter().sum();
-    let mut correct = 0;
-    let mut spikes = 0u64;
-    for i in 0..data.len() {
-        let run = engine.run(data.image(i));
-        correct += (run.class() == data.label(i)) as usize;
-        spikes += run.spike_counts()[1..].iter().sum::<u64>();
-    }
+    let (correct, spikes) = (0..data.len())
+        .into_par_iter()
+        .map(|i| {
+            let run = engine.run(data.image(i));
+            let spikes = run.spike_counts()[1..].iter().sum::<u64>();
+            ((run.class() == data.label(i)) as usize, spikes)
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     Ok((
         correct as f64 / data.len() as f64,
         spikes as f64 / (hidden.max(1) * data.len()) as f64,
@@ -94,27 +96,36 @@ pub fn evaluate(
     let mut spikes = vec![0u64; stages];
     let mut saturations = vec![0u64; model.layers.len()];
     let mut confusion = vec![vec![0u64; classes]; classes.max(10)];
-    for i in 0..n {
-        let image = data.image(i);
-        let label = data.label(i);
-        let run = engine.run(image);
-        let fixed = run.class();
-        fixed_correct += (fixed == label) as usize;
-        agree += (fixed == ann_correct.1[i]) as usize;
-        float_correct += (argmax(&fs_float_logits(model, image)) == label) as usize;
-        synaptic_ops += engine.synaptic_ops(&run);
-        for (s, c) in run.spike_counts().into_iter().enumerate() {
-            spikes[s] += c;
+    // Blocks of images run on every core; the sums are taken in image order.
+    const BLOCK: usize = 256;
+    for start in (0..n).step_by(BLOCK) {
+        let images: Vec<&[u8]> = (start..n.min(start + BLOCK))
+            .map(|i| data.image(i))
+            .collect();
+        let runs = engine.run_batch(&images);
+        let floats: Vec<usize> = images
+            .par_iter()
+            .map(|image| argmax(&fs_float_logits(model, image)))
+            .collect();
+        for (k, (run, float)) in runs.iter().zip(floats).enumerate() {
+            let i = start + k;
+            let label = data.label(i);
+            let fixed = run.class();
+            fixed_correct += (fixed == label) as usize;
+            agree += (fixed == ann_correct.1[i]) as usize;
+            float_correct += (float == label) as usize;
+            synaptic_ops += engine.synaptic_ops(run);
+            for (s, c) in run.spike_counts().into_iter().enumerate() {
+                spikes[s] += c;
+            }
+            for (l, c) in run.saturations.iter().enumerate() {
+                saturations[l] += c;
+            }
+            if label < confusion.len() && fixed < classes {
+                confusion[label][fixed] += 1;
+            }
         }
-        for (l, c) in run.saturations.iter().enumerate() {
-            saturations[l] += c;
-        }
-        if label < confusion.len() && fixed < classes {
-            confusion[label][fixed] += 1;
-        }
-        if i % 64 == 63 || i + 1 == n {
-            progress(i + 1);
-        }
+        progress(n.min(start + BLOCK));
     }
     let widths = model.stage_sizes();
     let steps = model.steps();

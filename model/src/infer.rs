@@ -413,6 +413,14 @@ impl FixedEngine {
         }
     }
 
+    /// Runs images on every core (rayon), results in image order; the same runs as
+    /// [`Self::run`] one by one (images are independent, so the order of work cannot change
+    /// a bit).
+    pub fn run_batch(&self, images: &[&[u8]]) -> Vec<FixedRun> {
+        use rayon::prelude::*;
+        images.par_iter().map(|pixels| self.run(pixels)).collect()
+    }
+
     /// Runs one image (pixels must already be checked against the input encoding).
     pub fn run(&self, pixels: &[u8]) -> FixedRun {
         let mut run = FixedRun {

@@ -2,12 +2,19 @@
 //! board itself would run (synthesis, block-RAM inference and initial contents, placement and
 //! routing, the top's clocking), not the RTL it was made from.
 //!
-//! iCE40 only: icestorm's `iceunpack` and `icebox_vlog` turn the `.bin` into a Verilog
-//! netlist of the configured chip (logic cells, `SB_RAM40_4K` instances with their initial
-//! contents, flip-flops at their configuration value 0), which Verilator compiles with the
-//! cell models yosys ships (`ice40/cells_sim.v`) and `netlist_tb.cpp`. The testbench speaks
-//! 8N1 on the pins at the board's clocks per bit and passes bytes on stdin and stdout, like
-//! the Verilator build of the RTL, so `fpga-host` puts it behind the same pseudo-terminal.
+//! On iCE40, icestorm's `iceunpack` and `icebox_vlog` turn the `.bin` into a Verilog netlist of
+//! the configured chip (logic cells, `SB_RAM40_4K` instances with their initial contents,
+//! flip-flops at their configuration value 0). No open tool reads an ECP5 bitstream back as
+//! logic, so an ECP5 board is simulated one step earlier: the netlist after synthesis that
+//! nextpnr places (yosys's `top.json`, written back as Verilog over `LUT4`, `CCU2C`,
+//! `TRELLIS_FF`, `DP16KD` ...). Verilator compiles either with the family's cell models that
+//! yosys ships (`ice40/cells_sim.v`, `ecp5/cells_sim.v`) and `netlist_tb.cpp`. The testbench
+//! speaks 8N1 on the pins at the board's clocks per bit and passes bytes on stdin and stdout,
+//! like the Verilator build of the RTL, so `fpga-host` puts it behind the same
+//! pseudo-terminal.
+//!
+//! Yosys's ECP5 models leave the block RAM (`DP16KD`) a blackbox: [`dp16kd_stand_in`] models
+//! the modes our netlists use, and [`check_dp16kd_modes`] refuses any other.
 //!
 //! The Alchitry Cu's PLL (`SB_PLL40_CORE`, a blackbox in yosys's models) is replaced by
 //! [`pll_stand_in`]: its output clock is the testbench's clock (the 45 MHz it makes, the
@@ -73,31 +80,54 @@ pub struct NetlistDevice {
 }
 
 impl NetlistDevice {
-    /// Reads `bitstream` (built for `board`) back and compiles it under `cache` (both steps
-    /// reused when the bitstream is the same).
-    pub fn build(board: &Board, bitstream: &Path, cache: &Path) -> Result<Self> {
-        ensure!(
-            board.part.family == Family::Ice40,
-            "{} is an {:?} board: only iCE40 bitstreams can be read back as a netlist so far",
-            board.name,
-            board.part.family
-        );
-        let netlist = read_back_ice40(board, bitstream, cache)?;
-        let cells = ice40_cell_models()?;
-        let pll = pll_stand_in();
-        let binary = fs_hdl::sim::verilator::verilate(
-            cache,
-            &[
-                ("chip.v", &netlist),
-                ("cells_sim.v", &cells),
-                ("fs_sim_pll.v", &pll),
-                ("netlist_tb.cpp", TESTBENCH),
-            ],
-            "chip",
-            // Yosys's iCE40 models give unconnected inputs their default values only for
-            // yosys itself; the netlist connects every input.
-            &["NO_ICE40_DEFAULT_ASSIGNMENTS"],
-        )?;
+    /// Reads `source` (for `board`) back and compiles it under `cache` (both steps reused
+    /// when the source is the same): an iCE40 board's bitstream, or an ECP5 board's netlist
+    /// after synthesis (the `top.json` that `scripts/build-bitstreams` hands to nextpnr: no
+    /// open tool reads an ECP5 bitstream back as logic).
+    pub fn build(board: &Board, source: &Path, cache: &Path) -> Result<Self> {
+        let binary = match board.part.family {
+            Family::Ice40 => {
+                let netlist = read_back_ice40(board, source, cache)?;
+                let cells = cell_models("ice40")?;
+                let pll = pll_stand_in();
+                fs_hdl::sim::verilator::verilate(
+                    cache,
+                    &[
+                        ("chip.v", &netlist),
+                        ("cells_sim.v", &cells),
+                        ("fs_sim_pll.v", &pll),
+                        ("netlist_tb.cpp", TESTBENCH),
+                    ],
+                    "chip",
+                    // Yosys's iCE40 models give unconnected inputs their default values only
+                    // for yosys itself; the netlist connects every input.
+                    &["NO_ICE40_DEFAULT_ASSIGNMENTS"],
+                )?
+            }
+            Family::Ecp5 => {
+                let netlist = read_back_synthesised(board, source, cache)?;
+                check_dp16kd_modes(&netlist)?;
+                let netlist = netlist.replace("DP16KD #(", "fs_sim_dp16kd #(");
+                let cells = cell_models("ecp5")?;
+                let ram = dp16kd_stand_in();
+                fs_hdl::sim::verilator::verilate(
+                    cache,
+                    &[
+                        ("top.v", &netlist),
+                        ("chip.v", CHIP_AROUND_TOP),
+                        ("cells_sim.v", &cells),
+                        ("fs_sim_dp16kd.v", &ram),
+                        ("netlist_tb.cpp", TESTBENCH),
+                    ],
+                    "chip",
+                    &[],
+                )?
+            }
+            Family::Xilinx7 => bail!(
+                "{} is a Xilinx 7 board, built by Vivado: no open tool reads its bitstream back",
+                board.name
+            ),
+        };
         Ok(NetlistDevice {
             binary,
             clocks_per_bit: board.clocks_per_bit(),
@@ -158,14 +188,211 @@ pub fn read_back_ice40(board: &Board, bitstream: &Path, cache: &Path) -> Result<
     Ok(netlist)
 }
 
-/// Changes to how a netlist is made invalidate the cache.
-const TOOL_VERSION: u32 = 1;
+/// The synthesised netlist of an ECP5 board (yosys's JSON, as nextpnr reads it) as Verilog
+/// over yosys's ECP5 cells, cached under `cache` by the JSON's contents.
+pub fn read_back_synthesised(board: &Board, json: &Path, cache: &Path) -> Result<String> {
+    let text = std::fs::read(json).with_context(|| {
+        format!(
+            "reading the synthesised netlist {} (`scripts/build-bitstreams --synth-only {}` \
+             writes it)",
+            json.display(),
+            board.name
+        )
+    })?;
+    let mut hasher = DefaultHasher::new();
+    (&text, TOOL_VERSION).hash(&mut hasher);
+    let cached = cache.join(format!("netlist-{:016x}.v", hasher.finish()));
+    if let Ok(verilog) = std::fs::read_to_string(&cached) {
+        return Ok(verilog);
+    }
+    std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+    let out = cache.join(format!(
+        "netlist-{:016x}.{}.v",
+        hasher.finish(),
+        std::process::id()
+    ));
+    // Bit by bit: a carry chain through a multi-bit wire looks like a combinational loop to
+    // Verilator, whose settling then does not converge.
+    let script = format!(
+        "read_json {}; splitnets; opt_clean -purge; write_verilog -noattr {}",
+        json.display(),
+        out.display()
+    );
+    run_tool(Command::new("yosys").args(["-q", "-p", &script]), "yosys")?;
+    let verilog =
+        std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    ensure!(
+        verilog.contains("module top("),
+        "{} holds no module top: it is not a board top's netlist",
+        json.display()
+    );
+    std::fs::write(&cached, &verilog).with_context(|| format!("writing {}", cached.display()))?;
+    Ok(verilog)
+}
 
-/// Runs an icestorm tool; its stdout, or an error with its stderr.
+/// The ECP5 block RAM for simulation (yosys ships `DP16KD` as a blackbox): 1,024 words of
+/// 18 bits, ports of 18 bits (address bits 13 to 4, bits 1 and 0 the byte enables) or 9 bits
+/// (address bits 13 to 3, a half of word `address / 2`, the low half at even addresses), the
+/// output unregistered, `NORMAL`, `WRITETHROUGH` or `READBEFOREWRITE`, and the contents of
+/// `INITVAL_00` to `INITVAL_3F` (word `16 i + k` in bits `20 k` to `20 k + 17` of
+/// `INITVAL_i`: how yosys and prjtrellis lay them out). [`check_dp16kd_modes`] refuses a
+/// netlist that uses other modes.
+pub fn dp16kd_stand_in() -> String {
+    let bits = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).rev().map(|i| format!("{prefix}{i}")).collect()
+    };
+    let mut ports = Vec::new();
+    let mut body = String::new();
+    for p in ["A", "B"] {
+        let (di, ad, cs, dout) = (
+            bits(&format!("DI{p}"), 18),
+            bits(&format!("AD{p}"), 14),
+            bits(&format!("CS{p}"), 3),
+            bits(&format!("DO{p}"), 18),
+        );
+        ports.push(format!(
+            "input {}, {}, {}, CE{p}, OCE{p}, CLK{p}, WE{p}, RST{p}, output {}",
+            di.join(", "),
+            ad.join(", "),
+            cs.join(", "),
+            dout.join(", ")
+        ));
+        body.push_str(&format!(
+            r#"
+    wire [17:0] di_{p} = {{{di}}};
+    wire [13:0] ad_{p} = {{{ad}}};
+    wire [2:0] cs_{p} = {{{cs}}};
+    wire [9:0] word_{p} = ad_{p}[13:4];
+    wire [10:0] half_{p} = ad_{p}[13:3];
+    reg [17:0] do_{p} = 0;
+    assign {{{dout}}} = do_{p};
+    wire selected_{p} = CE{p} && cs_{p} == decode(CSDECODE_{p});
+    always @(posedge CLK{p} or posedge RST{p})
+        if (RST{p}) do_{p} <= 0;
+        else if (selected_{p}) begin
+            if (DATA_WIDTH_{p} == 18) begin
+                if (WE{p} && ad_{p}[0]) mem[word_{p}][8:0] <= di_{p}[8:0];
+                if (WE{p} && ad_{p}[1]) mem[word_{p}][17:9] <= di_{p}[17:9];
+                if (!WE{p} || WRITEMODE_{p} == "READBEFOREWRITE") do_{p} <= mem[word_{p}];
+                else if (WRITEMODE_{p} == "WRITETHROUGH") do_{p} <= di_{p};
+            end else begin
+                if (WE{p}) mem[half_{p}[10:1]][half_{p}[0] * 9 +: 9] <= di_{p}[8:0];
+                if (!WE{p} || WRITEMODE_{p} == "READBEFOREWRITE")
+                    do_{p} <= {{9'b0, mem[half_{p}[10:1]][half_{p}[0] * 9 +: 9]}};
+                else if (WRITEMODE_{p} == "WRITETHROUGH") do_{p} <= {{9'b0, di_{p}[8:0]}};
+            end
+        end
+"#,
+            di = di.join(", "),
+            ad = ad.join(", "),
+            cs = cs.join(", "),
+            dout = dout.join(", "),
+        ));
+    }
+    let mut params = String::new();
+    let mut init = String::new();
+    for i in 0..64 {
+        params.push_str(&format!(
+            "    parameter INITVAL_{i:02X} = 320'h0;
+"
+        ));
+        init.push_str(&format!(
+            "        for (k = 0; k < 16; k = k + 1) mem[{} + k] = INITVAL_{i:02X}[20 * k +: 18];
+",
+            16 * i
+        ));
+    }
+    format!(
+        r#"
+module fs_sim_dp16kd ({ports});
+    parameter DATA_WIDTH_A = 18;
+    parameter DATA_WIDTH_B = 18;
+    parameter REGMODE_A = "NOREG";
+    parameter REGMODE_B = "NOREG";
+    parameter RESETMODE = "SYNC";
+    parameter ASYNC_RESET_RELEASE = "SYNC";
+    parameter CSDECODE_A = "0b000";
+    parameter CSDECODE_B = "0b000";
+    parameter WRITEMODE_A = "NORMAL";
+    parameter WRITEMODE_B = "NORMAL";
+    parameter CLKAMUX = "CLKA";
+    parameter CLKBMUX = "CLKB";
+    parameter GSR = "ENABLED";
+{params}
+    // "0bXYZ", the chip-select value the port answers to.
+    function [2:0] decode(input [8 * 5 - 1:0] text);
+        decode = {{text[16] , text[8], text[0]}};
+    endfunction
+    reg [17:0] mem [0:1023];
+    integer k;
+    initial begin
+{init}    end
+{body}
+endmodule
+"#,
+        ports = ports.join(
+            ",
+    "
+        )
+    )
+}
+
+/// The block RAM modes [`dp16kd_stand_in`] models; anything else in `netlist` is refused by
+/// name rather than simulated wrongly.
+fn check_dp16kd_modes(netlist: &str) -> Result<()> {
+    let allowed: [(&str, &[&str]); 6] = [
+        ("DATA_WIDTH_", &["32'd18", "32'd9", "18", "9"]),
+        ("REGMODE_", &["\"NOREG\""]),
+        ("CSDECODE_", &["\"0b000\""]),
+        ("CLKAMUX", &["\"CLKA\""]),
+        ("CLKBMUX", &["\"CLKB\""]),
+        (
+            "WRITEMODE_",
+            &["\"NORMAL\"", "\"WRITETHROUGH\"", "\"READBEFOREWRITE\""],
+        ),
+    ];
+    for line in netlist.lines().map(str::trim) {
+        for (name, values) in allowed {
+            if line.starts_with(&format!(".{name}")) {
+                // `.DATA_WIDTH_A(32'd9),`: the parameter, and its value between the parentheses.
+                let (key, value) = line[1..]
+                    .split_once('(')
+                    .map(|(k, v)| (k, v.rsplit_once(')').map_or(v, |(v, _)| v)))
+                    .unwrap_or((line, ""));
+                ensure!(
+                    values.contains(&value),
+                    "the netlist has a DP16KD with {key} = {value}: the netlist simulation \
+                     models {values:?} only"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The UART boards' top (`fs_boards::uart_top::UartTop`, module `top`) under the name the
+/// testbench drives.
+const CHIP_AROUND_TOP: &str = "
+module chip(input clock, input uart_rx, output uart_tx, output led_link, output led_feed);
+    top board(.clock(clock), .uart_rx(uart_rx), .uart_tx(uart_tx), .led_link(led_link),
+              .led_feed(led_feed));
+endmodule
+";
+
+/// Changes to how a netlist is made invalidate the cache.
+const TOOL_VERSION: u32 = 2;
+
+/// Runs a tool (icestorm's, or yosys); its stdout, or an error with its stderr.
 fn run_tool(command: &mut Command, name: &str) -> Result<String> {
+    let package = if name == "yosys" {
+        "yosys"
+    } else {
+        "fpga-icestorm"
+    };
     let output = command.output().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
-            anyhow::anyhow!("{name} is not installed: apt-get install fpga-icestorm")
+            anyhow::anyhow!("{name} is not installed: apt-get install {package}")
         }
         _ => anyhow::Error::from(e).context(format!("running {name}")),
     })?;
@@ -229,8 +456,9 @@ fn for_verilator(netlist: &str) -> Result<String> {
     Ok(out)
 }
 
-/// Yosys's iCE40 cell models: from `yosys-config --datdir`, or beside the yosys binary.
-fn ice40_cell_models() -> Result<String> {
+/// Yosys's cell models of `family` (`ice40`, `ecp5`): from `yosys-config --datdir`, or
+/// beside the yosys binary.
+fn cell_models(family: &str) -> Result<String> {
     let mut dirs = Vec::new();
     if let Ok(out) = Command::new("yosys-config").arg("--datdir").output()
         && out.status.success()
@@ -246,13 +474,29 @@ fn ice40_cell_models() -> Result<String> {
         }
     }
     for dir in &dirs {
-        let file = dir.join("ice40").join("cells_sim.v");
-        if let Ok(text) = std::fs::read_to_string(&file) {
-            return Ok(text);
+        let folder = dir.join(family);
+        if let Ok(text) = std::fs::read_to_string(folder.join("cells_sim.v")) {
+            // (ECP5's models include files beside them: inlined, as Verilator gets one file.)
+            let mut inlined = String::with_capacity(text.len());
+            for line in text.lines() {
+                match line.trim().strip_prefix("`include \"") {
+                    Some(rest) => {
+                        let name = rest.trim_end_matches('"');
+                        let included =
+                            std::fs::read_to_string(folder.join(name)).with_context(|| {
+                                format!("reading {name}, which cells_sim.v includes")
+                            })?;
+                        inlined.push_str(&included);
+                    }
+                    None => inlined.push_str(line),
+                }
+                inlined.push('\n');
+            }
+            return Ok(inlined);
         }
     }
     bail!(
-        "yosys's iCE40 cell models (ice40/cells_sim.v) were not found (looked in {:?}): \
+        "yosys's cell models ({family}/cells_sim.v) were not found (looked in {:?}): \
          apt-get install yosys",
         dirs
     )
@@ -273,6 +517,22 @@ mod tests {
         assert!(!out.contains("wire leds_0"), "{out}");
         assert!(out.contains("fs_sim_pll #(\n) PLL_1"), "{out}");
         assert!(for_verilator("wire a;\n").is_err());
+    }
+
+    #[test]
+    fn block_ram_modes_the_stand_in_does_not_model_are_refused() {
+        let ram = |width: &str, regmode: &str| {
+            format!(
+                "  DP16KD #(\n    .DATA_WIDTH_A({width}),\n    .REGMODE_A(\"{regmode}\"),\n    \
+                 .WRITEMODE_B(\"READBEFOREWRITE\")\n  ) ram (\n"
+            )
+        };
+        assert!(check_dp16kd_modes(&ram("32'd9", "NOREG")).is_ok());
+        assert!(check_dp16kd_modes(&ram("32'd18", "NOREG")).is_ok());
+        let e = check_dp16kd_modes(&ram("32'd4", "NOREG")).unwrap_err();
+        assert!(format!("{e}").contains("DATA_WIDTH_A = 32'd4"), "{e}");
+        let e = check_dp16kd_modes(&ram("32'd9", "OUTREG")).unwrap_err();
+        assert!(format!("{e}").contains("REGMODE_A = \"OUTREG\""), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-// A board's netlist, read back from its bitstream (module `chip`, ports named after its pin
-// file), under Verilator, talking on stdin and stdout through its UART pins as the board's
+// A board's netlist, read back from its bitstream or (ECP5) after synthesis (module `chip`,
+// ports named after its pin file), under Verilator, talking on stdin and stdout through its UART pins as the board's
 // USB-serial bridge would: bytes read from stdin go out on `uart_rx` (8N1, CLOCKS_PER_BIT
 // clocks a bit, back to back); what the design sends on `uart_tx` is sampled in the middle of
 // each bit and written to stdout. Usage: sim CLOCKS_PER_BIT.

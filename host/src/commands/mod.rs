@@ -76,28 +76,34 @@ pub enum Engine {
     Verilator,
     /// RustHDL's own simulation (slow: seconds per MNIST image).
     Rusthdl,
-    /// A board's bitstream read back as a netlist (`--board`; iCE40 boards) under Verilator,
-    /// talked to through its UART pins: what the board itself runs. Needs fpga-icestorm,
-    /// yosys (its cell models) and verilator.
+    /// A board's bitstream read back as a netlist (`--board`; on ECP5 its netlist after
+    /// synthesis) under Verilator, talked to through its UART pins: what the board itself
+    /// runs. Needs fpga-icestorm, yosys (its cell models) and verilator.
     Netlist,
 }
 
-/// The board whose bitstream `--engine netlist` reads back, and that bitstream.
+/// The board whose bitstream `--engine netlist` reads back, and that bitstream (iCE40) or
+/// its netlist after synthesis (ECP5).
 pub struct NetlistSource {
     pub board: &'static fs_boards::Board,
     pub bitstream: PathBuf,
 }
 
 impl NetlistSource {
-    /// `board` (by name) and `bitstream`, by default the committed one of that board.
+    /// `board` (by name) and `bitstream`, by default the committed bitstream of an iCE40
+    /// board, the synthesised netlist `scripts/build-bitstreams` leaves in
+    /// `build/boards/BOARD/top.json` for an ECP5 board.
     pub fn new(board: &str, bitstream: Option<PathBuf>) -> Result<Self> {
         let board = fs_boards::by_name(board)?;
-        let bitstream = bitstream.unwrap_or_else(|| {
-            let file = match board.part.family {
-                fs_hdl::fpga::Family::Ecp5 => "fs_accel.bit",
-                _ => "fs_accel.bin",
-            };
-            PathBuf::from("bitstreams").join(board.name).join(file)
+        // An ECP5 bitstream cannot be read back as logic: its netlist after synthesis is what
+        // scripts/build-bitstreams hands to nextpnr.
+        let bitstream = bitstream.unwrap_or_else(|| match board.part.family {
+            fs_hdl::fpga::Family::Ecp5 => PathBuf::from("build/boards")
+                .join(board.name)
+                .join("top.json"),
+            _ => PathBuf::from("bitstreams")
+                .join(board.name)
+                .join("fs_accel.bin"),
         });
         Ok(NetlistSource { board, bitstream })
     }

@@ -32,7 +32,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub board: Option<String>,
     /// `--engine netlist`: the bitstream to read back (default: the committed one of
-    /// `--board`).
+    /// `--board`; for an ECP5 board the netlist after synthesis,
+    /// build/boards/BOARD/top.json).
     #[arg(long)]
     pub bitstream: Option<PathBuf>,
     #[command(flatten)]

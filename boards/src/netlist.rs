@@ -152,39 +152,51 @@ pub fn read_back_ice40(board: &Board, bitstream: &Path, cache: &Path) -> Result<
     })?;
     let pins = std::fs::read_to_string(board.constraints)
         .with_context(|| format!("reading the pin file {}", board.constraints))?;
+    cached(cache, (&bits, &pins, board.part.package), |work| {
+        let asc = work.join("chip.asc");
+        let pcf = work.join("pins.pcf");
+        std::fs::write(&pcf, icebox_pin_file(&pins))?;
+        run_tool(
+            Command::new("iceunpack").arg(bitstream).arg(&asc),
+            "iceunpack",
+        )?;
+        let netlist = run_tool(
+            Command::new("icebox_vlog")
+                .arg("-d")
+                .arg(board.part.package)
+                .arg("-p")
+                .arg(&pcf)
+                .arg("-s")
+                .arg(&asc),
+            "icebox_vlog",
+        )?;
+        for_verilator(&netlist)
+    })
+}
+
+/// The netlist made by `make` (in a work folder of its own, removed after) from what `key`
+/// hashes, kept under `cache` so the same input is read back once.
+fn cached(
+    cache: &Path,
+    key: impl Hash,
+    make: impl FnOnce(&Path) -> Result<String>,
+) -> Result<String> {
     let mut hasher = DefaultHasher::new();
-    (&bits, &pins, board.part.package, TOOL_VERSION).hash(&mut hasher);
-    let cached = cache.join(format!("netlist-{:016x}.v", hasher.finish()));
-    if let Ok(text) = std::fs::read_to_string(&cached) {
+    (key, TOOL_VERSION).hash(&mut hasher);
+    let file = cache.join(format!("netlist-{:016x}.v", hasher.finish()));
+    if let Ok(text) = std::fs::read_to_string(&file) {
         return Ok(text);
     }
-    std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
     let work = cache.join(format!(
         "netlist-{:016x}.{}",
         hasher.finish(),
         std::process::id()
     ));
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    let asc = work.join("chip.asc");
-    let pcf = work.join("pins.pcf");
-    std::fs::write(&pcf, icebox_pin_file(&pins))?;
-    run_tool(
-        Command::new("iceunpack").arg(bitstream).arg(&asc),
-        "iceunpack",
-    )?;
-    let netlist = run_tool(
-        Command::new("icebox_vlog")
-            .arg("-d")
-            .arg(board.part.package)
-            .arg("-p")
-            .arg(&pcf)
-            .arg("-s")
-            .arg(&asc),
-        "icebox_vlog",
-    )?;
+    let made = make(&work);
     let _ = std::fs::remove_dir_all(&work);
-    let netlist = for_verilator(&netlist)?;
-    std::fs::write(&cached, &netlist).with_context(|| format!("writing {}", cached.display()))?;
+    let netlist = made?;
+    std::fs::write(&file, &netlist).with_context(|| format!("writing {}", file.display()))?;
     Ok(netlist)
 }
 
@@ -199,36 +211,25 @@ pub fn read_back_synthesised(board: &Board, json: &Path, cache: &Path) -> Result
             board.name
         )
     })?;
-    let mut hasher = DefaultHasher::new();
-    (&text, TOOL_VERSION).hash(&mut hasher);
-    let cached = cache.join(format!("netlist-{:016x}.v", hasher.finish()));
-    if let Ok(verilog) = std::fs::read_to_string(&cached) {
-        return Ok(verilog);
-    }
-    std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
-    let out = cache.join(format!(
-        "netlist-{:016x}.{}.v",
-        hasher.finish(),
-        std::process::id()
-    ));
-    // Bit by bit: a carry chain through a multi-bit wire looks like a combinational loop to
-    // Verilator, whose settling then does not converge.
-    let script = format!(
-        "read_json {}; splitnets; opt_clean -purge; write_verilog -noattr {}",
-        json.display(),
-        out.display()
-    );
-    run_tool(Command::new("yosys").args(["-q", "-p", &script]), "yosys")?;
-    let verilog =
-        std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
-    let _ = std::fs::remove_file(&out);
-    ensure!(
-        verilog.contains("module top("),
-        "{} holds no module top: it is not a board top's netlist",
-        json.display()
-    );
-    std::fs::write(&cached, &verilog).with_context(|| format!("writing {}", cached.display()))?;
-    Ok(verilog)
+    cached(cache, &text, |work| {
+        let out = work.join("top.v");
+        // Bit by bit: a carry chain through a multi-bit wire looks like a combinational loop
+        // to Verilator, whose settling then does not converge.
+        let script = format!(
+            "read_json {}; splitnets; opt_clean -purge; write_verilog -noattr {}",
+            json.display(),
+            out.display()
+        );
+        run_tool(Command::new("yosys").args(["-q", "-p", &script]), "yosys")?;
+        let verilog =
+            std::fs::read_to_string(&out).with_context(|| format!("reading {}", out.display()))?;
+        ensure!(
+            verilog.contains("module top("),
+            "{} holds no module top: it is not a board top's netlist",
+            json.display()
+        );
+        Ok(verilog)
+    })
 }
 
 /// The ECP5 block RAM for simulation (yosys ships `DP16KD` as a blackbox): 1,024 words of

@@ -236,7 +236,6 @@ impl Device<'_> {
                     expected: 0,
                 },
             };
-            let gone = batch.error.is_some();
             {
                 let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
                 q.in_flight -= 1;
@@ -265,10 +264,9 @@ impl Device<'_> {
                 }
                 changed.notify_all();
             }
+            // A device that failed leaves the run.
             if let Some(e) = batch.error {
                 share.error = Some(format!("{e:#}"));
-            }
-            if gone {
                 break;
             }
         }

@@ -3,6 +3,7 @@
 //! a fault-injecting proxy).
 
 use super::{Engine, HwArgs, NetlistSource, start_simulated};
+use crate::pty_device::PtyDevice;
 use anyhow::{Result, ensure};
 use clap::{Args, ValueEnum};
 use fs_model::modelfile;
@@ -53,7 +54,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .map(|board| NetlistSource::new(board, args.bitstream.clone()))
         .transpose()?;
     if let (Some(source), Engine::Netlist) = (&netlist, args.engine) {
-        let sim = start_simulated_netlist(source, &args.build_dir)?;
+        let sim = PtyDevice::start_netlist(source.board, &source.bitstream, &args.build_dir)?;
         println!("{}", sim.path);
         std::io::stdout().flush()?;
         eprintln!(
@@ -91,11 +92,4 @@ fn park_forever() -> ! {
     loop {
         std::thread::park();
     }
-}
-
-fn start_simulated_netlist(
-    source: &NetlistSource,
-    build_dir: &std::path::Path,
-) -> Result<crate::pty_device::PtyDevice> {
-    crate::pty_device::PtyDevice::start_netlist(source.board, &source.bitstream, build_dir)
 }

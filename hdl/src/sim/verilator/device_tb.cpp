@@ -54,8 +54,8 @@ int main(int argc, char** argv) {
         unsigned char byte = top->tx_data;
         top->clock = 1;
         top->eval();
+        // The falling edge settles with the next cycle's inputs (no negative-edge logic).
         top->clock = 0;
-        top->eval();
         if (taken) rx.pop_front();
         if (sent) tx.push_back(byte);
     }

@@ -535,3 +535,49 @@ fn several_devices_share_the_images_and_survive_one_vanishing() {
         }
     }
 }
+
+#[test]
+fn fewer_input_bits_mean_fewer_input_spikes_and_the_rtl_agrees() {
+    let out = temp("digits-3bit.fsnn");
+    let o = fpga_host(&[
+        "convert",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--k",
+        "6",
+        "--input-bits",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = fs_model::modelfile::load(&out).unwrap();
+    assert_eq!((model.input().bits, model.input().max_value), (3, 7));
+    let path = out.to_str().unwrap();
+    let narrow = json_of(&["eval", "--model", path, "--json"]);
+    let full = json_of(&args("eval --model models/digits-mlp.fsnn --json"));
+    let input_spikes = |v: &serde_json::Value| v["layers"][0]["spikes_per_image"].as_f64().unwrap();
+    assert_eq!(narrow["layers"][0]["steps"], 3, "{narrow}");
+    assert!(
+        input_spikes(&narrow) < 0.95 * input_spikes(&full),
+        "{narrow}"
+    );
+    assert!(
+        narrow["fs_fixed_accuracy"].as_f64().unwrap() > 0.9,
+        "{narrow}"
+    );
+    // The hardware takes the rescaled images as the golden model does.
+    let v = json_of(&[
+        "verify", "--model", path, "--count", "12", "--lanes", "8", "--json",
+    ]);
+    assert_eq!(
+        (v["images"].as_u64(), v["mismatches"].as_u64()),
+        (Some(12), Some(0)),
+        "{v}"
+    );
+    // Digits pixels have five bits: six cannot be made from them.
+    let e = fails(&args(
+        "convert --model models/digits-mlp.fsnn --input-bits 6 --out /dev/null",
+    ));
+    assert!(e.contains("input bits 6") && e.contains("1 to 5"), "{e}");
+}

@@ -121,6 +121,14 @@ pub fn convert(
             data.kind.input_size(),
             ann.input.size()
         );
+        ensure!(
+            data.max_value == ann.input.max_value,
+            "the {} images' pixels run to {}, the network's input to {}: rescale the images \
+             (Dataset::rescaled) first",
+            data.kind,
+            data.max_value,
+            ann.input.max_value
+        );
     }
     let positives = hidden_positive_preactivations(ann, calibration);
     let normalised = ann.layers.iter().any(|l| l.activation == Activation::Relu);

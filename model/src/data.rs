@@ -136,6 +136,9 @@ impl fmt::Display for DatasetKind {
 #[derive(Clone, Debug)]
 pub struct Dataset {
     pub kind: DatasetKind,
+    /// The largest pixel value, which stands for 1.0: the data set's own
+    /// ([`DatasetKind::max_value`]) unless the images were [`Dataset::rescaled`].
+    pub max_value: u32,
     /// `len() * kind.input_size()` pixels.
     pub pixels: Vec<u8>,
     /// One label 0-9 per image.
@@ -168,6 +171,7 @@ impl Dataset {
         let n = n.min(self.len());
         Dataset {
             kind: self.kind,
+            max_value: self.max_value,
             pixels: self.pixels[..n * self.kind.input_size()].to_vec(),
             labels: self.labels[..n].to_vec(),
         }
@@ -178,6 +182,7 @@ impl Dataset {
     pub fn select(&self, indices: &[usize]) -> Dataset {
         Dataset {
             kind: self.kind,
+            max_value: self.max_value,
             pixels: indices
                 .iter()
                 .flat_map(|&i| self.image(i))
@@ -185,6 +190,42 @@ impl Dataset {
                 .collect(),
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
         }
+    }
+}
+
+impl Dataset {
+    /// The same images with pixels rescaled to `0..=max_value`, rounded to nearest (halves
+    /// up): `p' = (2 p max_value + M) div 2M`, `M` the current largest value. Fewer input bits
+    /// (`--input-bits`) take images to `2^B - 1` this way; a rescale to the current range
+    /// changes nothing.
+    pub fn rescaled(&self, max_value: u32) -> Result<Dataset> {
+        ensure!(
+            (1..=255).contains(&max_value),
+            "cannot rescale {} images to 0..={max_value}: pixels are bytes, 1..=255",
+            self.kind
+        );
+        let from = u64::from(self.max_value);
+        let to = u64::from(max_value);
+        Ok(Dataset {
+            kind: self.kind,
+            max_value,
+            pixels: self
+                .pixels
+                .iter()
+                .map(|&p| ((2 * u64::from(p) * to + from) / (2 * from)) as u8)
+                .collect(),
+            labels: self.labels.clone(),
+        })
+    }
+}
+
+impl Split {
+    /// Both halves [`Dataset::rescaled`].
+    pub fn rescaled(&self, max_value: u32) -> Result<Split> {
+        Ok(Split {
+            train: self.train.rescaled(max_value)?,
+            test: self.test.rescaled(max_value)?,
+        })
     }
 }
 
@@ -244,6 +285,7 @@ pub fn load_digits(dir: &Path) -> Result<Split> {
         .with_context(|| format!("{}: not a valid digits CSV file", path.display()))?;
     let all = Dataset {
         kind: DatasetKind::Digits,
+        max_value: DatasetKind::Digits.max_value().into(),
         pixels,
         labels,
     };
@@ -371,6 +413,7 @@ fn mnist_dataset(
     );
     Ok(Dataset {
         kind,
+        max_value: kind.max_value().into(),
         pixels,
         labels,
     })
@@ -824,9 +867,33 @@ mod tests {
     }
 
     #[test]
+    fn rescaling_rounds_to_nearest_and_keeps_the_labels() {
+        let d = Dataset {
+            kind: DatasetKind::Digits,
+            max_value: 255,
+            pixels: (0..64u8).map(|i| i * 4).collect(),
+            labels: vec![7],
+        };
+        let three = d.rescaled(7).unwrap();
+        assert_eq!(three.max_value, 7);
+        assert_eq!(three.labels, d.labels);
+        for (&p, &q) in d.pixels.iter().zip(&three.pixels) {
+            // The nearest of 0..=7 to p * 7 / 255, halves up.
+            let exact = f64::from(p) * 7.0 / 255.0;
+            assert!((f64::from(q) - exact).abs() <= 0.5, "{p} -> {q}");
+            assert!(q <= 7);
+        }
+        assert_eq!((three.pixels[0], three.pixels[63]), (0, 7)); // 0 and 252 of 255
+        assert_eq!(d.rescaled(255).unwrap().pixels, d.pixels);
+        assert!(d.rescaled(0).is_err());
+        assert!(d.rescaled(256).unwrap_err().to_string().contains("1..=255"));
+    }
+
+    #[test]
     fn take_and_select_copy_whole_images() {
         let d = Dataset {
             kind: DatasetKind::Digits,
+            max_value: 16,
             pixels: (0..3).flat_map(|i| [i as u8; 64]).collect(),
             labels: vec![4, 5, 6],
         };

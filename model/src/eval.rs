@@ -45,12 +45,11 @@ pub struct EvalReport {
 
 fn check_data(model: &Model, data: &Dataset) -> Result<()> {
     ensure!(
-        data.kind.input_size() == model.input().size()
-            && data.kind.max_value() as u32 == model.input().max_value,
+        data.kind.input_size() == model.input().size() && data.max_value == model.input().max_value,
         "the {} images ({} pixels of 0..={}) do not match the model's input ({} pixels of 0..={})",
         data.kind,
         data.kind.input_size(),
-        data.kind.max_value(),
+        data.max_value,
         model.input().size(),
         model.input().max_value
     );

@@ -51,6 +51,28 @@ impl InputEncoding {
         Ok(())
     }
 
+    /// The same input in `bits` bits: pixels of `0..=2^bits - 1` (the data are rescaled to it,
+    /// [`crate::data::Dataset::rescaled`]), so the input code has `bits` steps and a pixel
+    /// sends at most `bits` spikes. `bits` equal to the current width changes nothing; more
+    /// bits than the images have are refused.
+    pub fn with_bits(&self, bits: u32) -> Result<InputEncoding> {
+        ensure!(
+            (1..=self.bits).contains(&bits),
+            "input bits {bits}: the images have {} bits (pixels 0..={}), so 1 to {} can be chosen",
+            self.bits,
+            self.max_value,
+            self.bits
+        );
+        if bits == self.bits {
+            return Ok(*self);
+        }
+        Ok(InputEncoding {
+            bits,
+            max_value: (1 << bits) - 1,
+            ..*self
+        })
+    }
+
     /// The spike mask of a pixel: bit `t - 1` set when the pixel spikes at step `t`.
     #[inline]
     pub fn mask(&self, pixel: u32) -> u32 {
@@ -461,4 +483,37 @@ pub fn outweighs_later(d: &[i64]) -> bool {
         later = later.saturating_add(v);
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InputEncoding;
+
+    #[test]
+    fn fewer_input_bits_narrow_the_range_and_the_code() {
+        let mnist = InputEncoding {
+            width: 28,
+            height: 28,
+            channels: 1,
+            bits: 8,
+            max_value: 255,
+        };
+        let three = mnist.with_bits(3).unwrap();
+        assert_eq!((three.bits, three.max_value, three.size()), (3, 7, 784));
+        assert_eq!(three.spike_values(), vec![4, 2, 1]);
+        three.validate().unwrap();
+        assert_eq!(mnist.with_bits(8).unwrap(), mnist);
+        let digits = InputEncoding {
+            bits: 5,
+            max_value: 16,
+            ..mnist
+        };
+        // Five bits hold 0..=16 as they are; four take 0..=15.
+        assert_eq!(digits.with_bits(5).unwrap(), digits);
+        assert_eq!(digits.with_bits(4).unwrap().max_value, 15);
+        for bad in [0, 6] {
+            let e = digits.with_bits(bad).unwrap_err().to_string();
+            assert!(e.contains("1 to 5"), "{e}");
+        }
+    }
 }

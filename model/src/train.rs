@@ -259,9 +259,9 @@ struct AdamState {
     vb: Array1<f32>,
 }
 
-/// The input encoding a data set's images get.
+/// The input encoding a data set's images get: their range, in as few bits as hold it.
 pub fn input_encoding(data: &Dataset) -> InputEncoding {
-    let max_value = data.kind.max_value() as u32;
+    let max_value = data.max_value;
     InputEncoding {
         width: data.kind.width(),
         height: data.kind.height(),

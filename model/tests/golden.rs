@@ -343,6 +343,7 @@ fn a_convolutional_network_evaluates() {
     let images: Vec<Vec<u8>> = (0..20).map(|n| random_image(&model, n)).collect();
     let data = Dataset {
         kind: DatasetKind::Digits,
+        max_value: model.input().max_value,
         pixels: images.concat(),
         labels: (0..20).map(|n| (n % 10) as u8).collect(),
     };

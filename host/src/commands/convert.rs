@@ -6,7 +6,7 @@ use clap::Args;
 use fs_model::convert::{Conversion, ConvertConfig, convert};
 use fs_model::data::Split;
 use fs_model::modelfile;
-use fs_model::network::Ann;
+use fs_model::network::{Ann, InputEncoding};
 use std::path::{Path, PathBuf};
 
 /// Calibration images: the first ones of the training set.
@@ -38,9 +38,28 @@ pub struct ConvertArgs {
     /// Keep the data-based ReLU range as is instead of rounding it to power-of-two thresholds.
     #[arg(long)]
     pub no_pow2: bool,
+    /// Bits per input pixel, at most the data's (8 for MNIST): pixels are rescaled to
+    /// 0..=2^B - 1, so each sends at most B spikes (fewer input events, faster hardware).
+    /// Kept in the model file; eval, verify and infer rescale the images the same way.
+    #[arg(long)]
+    pub input_bits: Option<u32>,
 }
 
 impl ConvertArgs {
+    /// `input` in `--input-bits` bits (unchanged without the option), and `split` rescaled to
+    /// it.
+    pub fn input(&self, input: InputEncoding, split: Split) -> Result<(InputEncoding, Split)> {
+        let Some(bits) = self.input_bits else {
+            return Ok((input, split));
+        };
+        let narrower = input.with_bits(bits).context("--input-bits")?;
+        if narrower == input {
+            return Ok((input, split));
+        }
+        let split = split.rescaled(narrower.max_value)?;
+        Ok((narrower, split))
+    }
+
     pub fn config(&self, source: String) -> ConvertConfig {
         ConvertConfig {
             k: self.k,
@@ -122,13 +141,18 @@ pub struct ConvertCmdArgs {
 
 pub fn run(args: ConvertCmdArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
-    let split = args.data.load_for(&model)?;
+    let split = args.data.load_for(model.input())?;
+    let (input, split) = args.convert.input(*model.input(), split)?;
+    let ann = Ann {
+        input,
+        ..model.ann.clone()
+    };
     let source = format!(
         "{} (re-converted from {})",
         model.conversion.source,
         args.model.display()
     );
-    convert_and_save(&model.ann, &split, &args.convert, source, &args.out)
+    convert_and_save(&ann, &split, &args.convert, source, &args.out)
         .with_context(|| format!("converting {}", args.model.display()))?;
     Ok(())
 }

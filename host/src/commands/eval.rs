@@ -35,7 +35,7 @@ struct Output<'a> {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
-    let split = args.data.load_for(&model)?;
+    let split = args.data.load_for(model.input())?;
     let test = match args.count {
         Some(n) => split.test.take(n),
         None => split.test,

@@ -35,7 +35,7 @@ pub struct ImportArgs {
 
 pub fn run(args: ImportArgs) -> Result<()> {
     let split = args.data.load()?;
-    let input = input_encoding(&split.train);
+    let (input, split) = args.convert.input(input_encoding(&split.train), split)?;
     let topology = args
         .layers
         .as_deref()

@@ -158,7 +158,7 @@ pub fn run(args: InferArgs) -> Result<()> {
     let model = modelfile::load(&model_path)?;
     // Before anything is sent or simulated: whether any device can run this model at all.
     fs_hdl::core::accelerator::supports(&model)?;
-    let test = args.data.load_for(&model)?.test.take(args.count);
+    let test = args.data.load_for(model.input())?.test.take(args.count);
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
     for image in &images {
         model.input().check_image(image)?;

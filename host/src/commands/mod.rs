@@ -16,6 +16,7 @@ mod verilog;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use fs_model::data::{self, DatasetKind, Split};
+use fs_model::network::InputEncoding;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -172,13 +173,18 @@ impl DataArgs {
         self.load_kind(self.kind())
     }
 
-    /// The data set asked for, or the one whose images `model` takes (the 8x8 digits for a
-    /// digits network), or MNIST.
-    pub fn load_for(&self, model: &fs_model::network::Model) -> Result<Split> {
+    /// The data set asked for, or the one whose images `input` takes (the 8x8 digits for a
+    /// digits network), or MNIST; its pixels rescaled to the input's range when that is
+    /// narrower (a model made with `--input-bits`).
+    pub fn load_for(&self, input: &InputEncoding) -> Result<Split> {
         let fits = DatasetKind::ALL
             .into_iter()
-            .find(|kind| kind.input_size() == model.input().size());
-        self.load_kind(self.dataset.or(fits).unwrap_or(DatasetKind::Mnist))
+            .find(|kind| kind.input_size() == input.size());
+        let split = self.load_kind(self.dataset.or(fits).unwrap_or(DatasetKind::Mnist))?;
+        if input.max_value >= split.train.max_value {
+            return Ok(split);
+        }
+        split.rescaled(input.max_value)
     }
 
     fn load_kind(&self, kind: DatasetKind) -> Result<Split> {

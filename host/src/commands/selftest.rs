@@ -75,7 +75,7 @@ pub fn run(args: SelftestArgs) -> Result<()> {
     }
     println!("ok    link test: 20 round trips, no retry");
     // 4. Known images against the golden model.
-    let test = args.data.load_for(&model)?.test.take(args.count);
+    let test = args.data.load_for(model.input())?.test.take(args.count);
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
     let batch = classify(&mut client, &identity, &images, true);
     if let Some(e) = batch.error {

@@ -45,8 +45,8 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let split = args.data.load()?;
+    let (input, split) = args.convert.input(input_encoding(&split.train), split)?;
     let mnist = args.data.kind() == DatasetKind::Mnist;
-    let input = input_encoding(&split.train);
     let config = TrainConfig {
         layers: parse_layers(&args.layers, &input)?,
         activation: args.activation,
@@ -57,7 +57,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         max_shift: args.max_shift.unwrap_or(if mnist { 2 } else { 0 }),
         seed: args.seed,
     };
-    let source = format!(
+    let mut source = format!(
         "fpga-host train --dataset {} --layers {} --activation {} --epochs {} --seed {}",
         args.data.kind(),
         args.layers,
@@ -65,6 +65,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config.epochs,
         args.seed
     );
+    if let Some(bits) = args.convert.input_bits {
+        source += &format!(" --input-bits {bits}");
+    }
     let bar = progress::bar(0, "training");
     let ann = train(
         &split.train,

@@ -79,7 +79,7 @@ fn interval(stamps: &[u64]) -> f64 {
 pub fn run(args: VerifyArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     fs_hdl::core::accelerator::supports(&model)?;
-    let test = args.data.load_for(&model)?.test.take(args.count);
+    let test = args.data.load_for(model.input())?.test.take(args.count);
     let config = args.hw.config(&model)?;
     let mut accel = Accelerator::new(&model, &config)?;
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();

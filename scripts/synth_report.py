@@ -73,12 +73,16 @@ def placed(path):
 runs = sorted(f for f in os.listdir(".") if re.fullmatch(r"pnr-\d+\.json", f))
 if runs:
     results = {int(f[4:-5]): placed(f) for f in runs}
-    seed = max(results, key=lambda s: results[s][0])
+    # The headline is the slowest seed: what every placement tried reaches (a user who
+    # places the design again gets one of these, not necessarily the best).
+    seed = min(results, key=lambda s: results[s][0])
     achieved, pnr = results[seed]
     report["fmax_mhz"] = round(achieved, 2)
     report["fmax_by_seed"] = {s: round(r[0], 2) for s, r in sorted(results.items())}
+    report["fmax_best_mhz"] = round(max(r[0] for r in results.values()), 2)
     report["seed"] = seed
     report["fmax_target_mhz"] = float(freq)
+    report["fmax_met_by_every_seed"] = all(r[0] >= freq for r in results.values())
     report["placed"] = {
         k: {"used": v["used"], "available": v["available"]}
         for k, v in pnr.get("utilization", {}).items()

@@ -2,10 +2,12 @@
 //! without a host link could drive. Every pin is registered on both sides, so timing reports
 //! measure the accelerator's own paths, not the pads'.
 //!
-//! Pins: pixels in (`pixel_value`, `pixel_valid`, `pixel_ready`), results out (`result_valid`,
-//! `result_last`, `result_index`, `result_class`, `result_ready`), and a counter window: byte
-//! `counter_byte` of counter `counter_select` on `counter_data`. 33 pins with the clock for
-//! 8-bit pixels, which fits the iCE40 UP5K's SG48 package (39 I/Os).
+//! Pins: pixels in (`pixel_value`, `pixel_valid`, `pixel_ready`, and `pixel_is_zeros`: the byte
+//! is the zero run of the next pixel word, up to 255; send it once the previous word was
+//! taken), results out (`result_valid`, `result_last`, `result_index`, `result_class`,
+//! `result_ready`), and a counter window: byte `counter_byte` of counter `counter_select` on
+//! `counter_data`. 34 pins with the clock for 8-bit pixels, which fits the iCE40 UP5K's SG48
+//! package (39 I/Os).
 
 use anyhow::{Result, bail};
 use fs_hdl::core::accelerator::{Accelerator, HwConfig};
@@ -16,6 +18,7 @@ use rust_hdl::prelude::*;
 pub struct PinShell {
     pub clock: Signal<In, Clock>,
     pub pixel_valid: Signal<In, Bit>,
+    pub pixel_is_zeros: Signal<In, Bit>,
     pub pixel_value: Signal<In, Bits<8>>,
     pub pixel_ready: Signal<Out, Bit>,
     pub result_valid: Signal<Out, Bit>,
@@ -29,7 +32,10 @@ pub struct PinShell {
     pub accelerator: Accelerator,
     // Input registers.
     pixel_valid_in: DFF<Bit>,
+    pixel_is_zeros_in: DFF<Bit>,
     pixel_value_in: DFF<Bits<8>>,
+    /// The zero run of the pixel word being sent.
+    pixel_zeros: DFF<Bits<8>>,
     result_ready_in: DFF<Bit>,
     counter_select_in: DFF<Bits<5>>,
     counter_byte_in: DFF<Bits<2>>,
@@ -48,6 +54,7 @@ impl PinShell {
         PinShell {
             clock: Default::default(),
             pixel_valid: Default::default(),
+            pixel_is_zeros: Default::default(),
             pixel_value: Default::default(),
             pixel_ready: Default::default(),
             result_valid: Default::default(),
@@ -60,7 +67,9 @@ impl PinShell {
             counter_data: Default::default(),
             accelerator,
             pixel_valid_in: Default::default(),
+            pixel_is_zeros_in: Default::default(),
             pixel_value_in: Default::default(),
+            pixel_zeros: Default::default(),
             result_ready_in: Default::default(),
             counter_select_in: Default::default(),
             counter_byte_in: Default::default(),
@@ -81,7 +90,9 @@ impl Logic for PinShell {
             self,
             clock,
             pixel_valid_in,
+            pixel_is_zeros_in,
             pixel_value_in,
+            pixel_zeros,
             result_ready_in,
             counter_select_in,
             counter_byte_in,
@@ -94,14 +105,23 @@ impl Logic for PinShell {
         );
         self.accelerator.clock.next = self.clock.val();
         self.pixel_valid_in.d.next = self.pixel_valid.val();
+        self.pixel_is_zeros_in.d.next = self.pixel_is_zeros.val();
         self.pixel_value_in.d.next = self.pixel_value.val();
         self.result_ready_in.d.next = self.result_ready.val();
         self.counter_select_in.d.next = self.counter_select.val();
         self.counter_byte_in.d.next = self.counter_byte.val();
         // The registered handshakes are a protocol of their own: a pixel counts when the
         // registered valid meets ready, and the pins see ready a cycle later.
-        self.accelerator.pixel_valid.next = self.pixel_valid_in.q.val();
+        self.accelerator.pixel_valid.next =
+            self.pixel_valid_in.q.val() & !self.pixel_is_zeros_in.q.val();
+        self.accelerator.pixel_zeros.next = bit_cast::<16, 8>(self.pixel_zeros.q.val());
         self.accelerator.pixel_value.next = bit_cast::<16, 8>(self.pixel_value_in.q.val());
+        if self.accelerator.pixel_valid.val() & self.accelerator.pixel_ready.val() {
+            self.pixel_zeros.d.next = 0.into();
+        }
+        if self.pixel_valid_in.q.val() & self.pixel_is_zeros_in.q.val() {
+            self.pixel_zeros.d.next = self.pixel_value_in.q.val();
+        }
         self.accelerator.result_ready.next = self.result_ready_in.q.val();
         self.accelerator.counter_select.next = bit_cast::<8, 5>(self.counter_select_in.q.val());
         self.accelerator.counter_clear.next = false;

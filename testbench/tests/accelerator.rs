@@ -182,6 +182,7 @@ fn digits_accelerator_verilog_agrees_cycle_for_cycle() {
     .unwrap();
     let inputs = [
         Port::new("pixel_valid", 1),
+        Port::new("pixel_zeros", 16),
         Port::new("pixel_value", 16),
         Port::new("result_ready", 1),
     ];
@@ -200,8 +201,9 @@ fn digits_accelerator_verilog_agrees_cycle_for_cycle() {
         &vectors,
         |u, v| {
             u.pixel_valid.next = v[0] == 1;
-            u.pixel_value.next = v[1].into();
-            u.result_ready.next = v[2] == 1;
+            u.pixel_zeros.next = v[1].into();
+            u.pixel_value.next = v[2].into();
+            u.result_ready.next = v[3] == 1;
         },
         |u| {
             vec![

@@ -17,6 +17,7 @@ use crate::core::dense_layer::DenseLayer;
 use crate::core::input_encoder::InputEncoder;
 use crate::core::pixel_conv_layer::{PixelConvLayer, from_pixels};
 use crate::core::spike_fifo::SpikeFifo;
+use crate::core::zero_run_expander::ZeroRunExpander;
 use anyhow::{Context, Result, bail};
 use fs_model::geometry::{LayerKind, PoolKind};
 use fs_model::network::Model;
@@ -24,6 +25,24 @@ use rust_hdl::prelude::*;
 
 /// Events a spike-bus FIFO holds unless the configuration says otherwise.
 pub const DEFAULT_FIFO_DEPTH: usize = 8;
+
+/// An image as the pixel port takes it: words of `(zeros, value)`, `zeros` zero pixels and
+/// then one pixel of `value`, each word ending at a non-zero pixel or at the image's last
+/// pixel (so the last word may be all zeros). Zero pixels cost the input encoder nothing:
+/// it loads an image in as many cycles as the image has words.
+pub fn pixel_words(image: &[u8]) -> Vec<(u16, u8)> {
+    let mut words = Vec::new();
+    let mut zeros = 0u16;
+    for (i, &p) in image.iter().enumerate() {
+        if p == 0 && i + 1 < image.len() {
+            zeros += 1;
+        } else {
+            words.push((zeros, p));
+            zeros = 0;
+        }
+    }
+    words
+}
 
 /// How the hardware is built for a model: lanes (processing elements) per layer, and the
 /// depth of the FIFO in front of every layer.
@@ -145,7 +164,11 @@ impl Counter {
 #[derive(LogicBlock)]
 pub struct Accelerator {
     pub clock: Signal<In, Clock>,
+    /// An image's pixels as words ([`pixel_words`]): `pixel_zeros` zero pixels, then one of
+    /// `pixel_value`; a word never runs past the image's last pixel. A dense stream is words
+    /// of no zeros.
     pub pixel_valid: Signal<In, Bit>,
+    pub pixel_zeros: Signal<In, Bits<16>>,
     pub pixel_value: Signal<In, Bits<16>>,
     pub pixel_ready: Signal<Out, Bit>,
     /// The output layer's logits in neuron order (32-bit two's complement), then
@@ -174,6 +197,8 @@ pub struct Accelerator {
     /// end of every image's pixels.
     pub encoders: Vec<InputEncoder>,
     pub pixel_convs: Vec<PixelConvLayer>,
+    /// In front of a first layer computed from pixels: the words back to every pixel.
+    expanders: Vec<ZeroRunExpander>,
     /// FIFO `s` feeds stage `s` (layer `s`; the last one the result port).
     pub fifos: Vec<SpikeFifo>,
     /// The event-driven convolution layers (stages `P..C`, after the `P` = 0 or 1 layers
@@ -279,6 +304,7 @@ impl Accelerator {
         Ok(Accelerator {
             clock: Default::default(),
             pixel_valid: Default::default(),
+            pixel_zeros: Default::default(),
             pixel_value: Default::default(),
             pixel_ready: Default::default(),
             result_valid: Default::default(),
@@ -299,6 +325,7 @@ impl Accelerator {
             layer_number: (0..stages)
                 .map(|l| Constant::new((l as u64).into()))
                 .collect(),
+            expanders: pixel_convs.iter().map(|_| Default::default()).collect(),
             encoders: if pixel {
                 Vec::new()
             } else {
@@ -360,6 +387,7 @@ impl Logic for Accelerator {
         for e in 0..self._encoders {
             self.encoders[e].clock.next = self.clock.val();
             self.encoders[e].pixel_valid.next = self.pixel_valid.val();
+            self.encoders[e].pixel_zeros.next = self.pixel_zeros.val();
             self.encoders[e].pixel_value.next = self.pixel_value.val();
             self.pixel_ready.next = self.encoders[e].pixel_ready.val();
             self.image_loaded.next = self.encoders[e].image_loaded.val();
@@ -372,9 +400,14 @@ impl Logic for Accelerator {
         }
         for p in 0..self._pixel {
             self.pixel_convs[p].clock.next = self.clock.val();
-            self.pixel_convs[p].pixel_valid.next = self.pixel_valid.val();
-            self.pixel_convs[p].pixel_value.next = self.pixel_value.val();
-            self.pixel_ready.next = self.pixel_convs[p].pixel_ready.val();
+            self.expanders[p].clock.next = self.clock.val();
+            self.expanders[p].run_valid.next = self.pixel_valid.val();
+            self.expanders[p].run_zeros.next = self.pixel_zeros.val();
+            self.expanders[p].run_value.next = self.pixel_value.val();
+            self.pixel_ready.next = self.expanders[p].run_ready.val();
+            self.pixel_convs[p].pixel_valid.next = self.expanders[p].pixel_valid.val();
+            self.pixel_convs[p].pixel_value.next = self.expanders[p].pixel_value.val();
+            self.expanders[p].pixel_ready.next = self.pixel_convs[p].pixel_ready.val();
             self.image_loaded.next = self.pixel_convs[p].image_loaded.val();
             // FIFO 0 marks the end of each image's pixels (the stage's "input done").
             self.fifos[p].in_valid.next = self.pixel_convs[p].image_loaded.val();

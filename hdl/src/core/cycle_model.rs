@@ -11,19 +11,25 @@ use fs_model::geometry::LayerKind;
 use fs_model::network::Model;
 
 /// The cycles per image of every stage (the input encoder, then every layer), from the mean
-/// spike count of every spiking stage (`mean_spikes[0]` the input code's, then each hidden
-/// layer's). With double buffering the stages overlap, so the pipeline's image interval is
-/// bounded by the largest.
-pub fn stage_bounds(model: &Model, config: &HwConfig, mean_spikes: &[f64]) -> Vec<f64> {
+/// number of pixel words per image (what the pixel port takes,
+/// [`crate::core::accelerator::pixel_words`]) and the mean spike count of every spiking stage
+/// (`mean_spikes[0]` the input code's, then each hidden layer's). With double buffering the
+/// stages overlap, so the pipeline's image interval is bounded by the largest.
+pub fn stage_bounds(
+    model: &Model,
+    config: &HwConfig,
+    mean_pixel_words: f64,
+    mean_spikes: &[f64],
+) -> Vec<f64> {
     let input = model.input();
-    // Loading and draining overlap; a drain costs its events, one cycle per plane, priming and
-    // the end marker.
+    // Loading (a word per cycle) and draining overlap; a drain costs its events, one cycle per
+    // plane, priming and the end marker.
     let pixel = from_pixels(model);
     let encoder = if pixel {
         // The first layer takes the pixels itself, one per cycle.
         input.size() as f64
     } else {
-        (input.size() as f64).max(mean_spikes[0] + input.bits as f64 + 2.0)
+        mean_pixel_words.max(mean_spikes[0] + input.bits as f64 + 2.0)
     };
     let geometry = model.geometry();
     let layers = model

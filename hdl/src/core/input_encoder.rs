@@ -1,8 +1,11 @@
 //! The input layer: pixels in, their FS spikes out as address events in the golden order
 //! (step-major: the most significant bit plane first, ascending pixel index within a step).
 //!
-//! While an image loads (one pixel per cycle), the index of every pixel whose bit `b` is set
-//! is appended to plane list `b` (one block RAM per bit, all written in the same cycle). The
+//! While an image loads, the index of every pixel whose bit `b` is set is appended to plane
+//! list `b` (one block RAM per bit, all written in the same cycle). Pixels come as words of a
+//! zero run and a pixel (`pixel_zeros` zero pixels, then `pixel_value`), one word per cycle:
+//! zero pixels send nothing, so an image loads in as many cycles as it has words (152 on average
+//! for an MNIST digit instead of 784), and a dense stream is the words with no zeros. The
 //! lists are then drained MSB plane first at one event per cycle, with no scanning of zero
 //! pixels, and an end-of-image marker closes the image. There are two sets of lists: image
 //! n+1 loads into one while image n drains from the other.
@@ -27,8 +30,10 @@ use rust_hdl::prelude::*;
 #[derive(LogicBlock)]
 pub struct InputEncoder {
     pub clock: Signal<In, Clock>,
-    /// Pixels of an image in order; taken when `pixel_ready` is high.
+    /// Pixel words of an image in order (`pixel_zeros` zero pixels, then `pixel_value`; a
+    /// word never runs past the image's last pixel); taken when `pixel_ready` is high.
     pub pixel_valid: Signal<In, Bit>,
+    pub pixel_zeros: Signal<In, Bits<16>>,
     pub pixel_value: Signal<In, Bits<16>>,
     pub pixel_ready: Signal<Out, Bit>,
     /// High in the cycle an image's last pixel is taken.
@@ -54,6 +59,8 @@ pub struct InputEncoder {
     drain_set_b: DFF<Bit>,
     draining: DFF<Bit>,
     load_index: DFF<Bits<16>>,
+    /// The index of the word's pixel: past its zero run.
+    pixel_index: Signal<Local, Bits<16>>,
     plane: DFF<Bits<5>>,
     pointer: DFF<Bits<16>>,
     next_pointer: Signal<Local, Bits<16>>,
@@ -98,6 +105,7 @@ impl InputEncoder {
         InputEncoder {
             clock: Default::default(),
             pixel_valid: Default::default(),
+            pixel_zeros: Default::default(),
             pixel_value: Default::default(),
             pixel_ready: Default::default(),
             image_loaded: Default::default(),
@@ -122,6 +130,7 @@ impl InputEncoder {
             drain_set_b: Default::default(),
             draining: Default::default(),
             load_index: Default::default(),
+            pixel_index: Default::default(),
             plane: Default::default(),
             pointer: Default::default(),
             next_pointer: Default::default(),
@@ -169,6 +178,7 @@ impl Logic for InputEncoder {
             out_plane,
             out_set_b
         );
+        self.pixel_index.next = self.load_index.q.val() + self.pixel_zeros.val();
         for b in 0..self._bits {
             self.planes_a[b].clock.next = self.clock.val();
             self.planes_b[b].clock.next = self.clock.val();
@@ -182,10 +192,10 @@ impl Logic for InputEncoder {
             self.words_b[b].d.next = self.words_b[b].q.val();
             self.planes_a[b].write_enable.next = false;
             self.planes_a[b].write_address.next = self.counts_a[b].q.val();
-            self.planes_a[b].write_data.next = self.load_index.q.val();
+            self.planes_a[b].write_data.next = self.pixel_index.val();
             self.planes_b[b].write_enable.next = false;
             self.planes_b[b].write_address.next = self.counts_b[b].q.val();
-            self.planes_b[b].write_data.next = self.load_index.q.val();
+            self.planes_b[b].write_data.next = self.pixel_index.val();
         }
 
         // Load into the set that is not full.
@@ -206,8 +216,8 @@ impl Logic for InputEncoder {
                     }
                 }
             }
-            self.load_index.d.next = self.load_index.q.val() + 1;
-            if self.load_index.q.val() == self.last_pixel.val() {
+            self.load_index.d.next = self.pixel_index.val() + 1;
+            if self.pixel_index.val() == self.last_pixel.val() {
                 self.image_loaded.next = true;
                 self.load_index.d.next = 0.into();
                 self.load_set_b.d.next = !self.load_set_b.q.val();

@@ -2,7 +2,8 @@
 //! its contents), [`lane`] (one processing element) and [`lane_layout`] (what its memories
 //! hold), [`dense_layer`] (lanes behind an address-event bus), [`conv_layer`] (the
 //! event-driven convolution with max pooling) and [`conv_layout`] (its tables), [`spike_fifo`] (the bus between
-//! stages), [`input_encoder`] (pixels to bit-plane spikes), and [`accelerator`], the whole
+//! stages), [`input_encoder`] (pixels to bit-plane spikes), [`zero_run_expander`] (the
+//! pixel port's zero runs back to pixels), and [`accelerator`], the whole
 //! pipeline for one model. [`datapath`] is the width everything is built at; [`cycle_model`]
 //! the cycles per image it takes.
 
@@ -21,3 +22,4 @@ pub mod neuron_alu;
 pub mod pixel_conv_layer;
 pub mod signed_product;
 pub mod spike_fifo;
+pub mod zero_run_expander;

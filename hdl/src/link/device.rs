@@ -346,7 +346,9 @@ impl Logic for Device {
             self.decoder_base.next = self.half_size.val();
         }
         self.decoder.length.next = self.receiver.frame_length.val();
+        // The decoder sends every pixel (the link, not the pixel rate, bounds a device).
         self.accelerator.pixel_valid.next = self.decoder.pixel_valid.val();
+        self.accelerator.pixel_zeros.next = 0.into();
         self.accelerator.pixel_value.next = self.decoder.pixel_value.val();
         self.decoder.pixel_ready.next = self.accelerator.pixel_ready.val();
         self.result_take.next = false;

@@ -4,7 +4,7 @@ use super::{DataArgs, Engine, HwArgs, print_json};
 use crate::progress;
 use anyhow::{Result, anyhow, bail};
 use clap::Args;
-use fs_hdl::core::accelerator::Accelerator;
+use fs_hdl::core::accelerator::{Accelerator, pixel_words};
 use fs_hdl::core::cycle_model::stage_bounds;
 use fs_hdl::core::pixel_conv_layer::from_pixels;
 use fs_hdl::sim::compare::{ImageRun, Mismatch, first_difference};
@@ -148,7 +148,9 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         .iter()
         .map(|&s| s as f64 / n.max(1) as f64)
         .collect();
-    let bounds = stage_bounds(&model, &config, &mean_spikes);
+    let words: usize = images.iter().map(|i| pixel_words(i).len()).sum();
+    let mean_words = words as f64 / images.len().max(1) as f64;
+    let bounds = stage_bounds(&model, &config, mean_words, &mean_spikes);
     let stage_report: Vec<StageCycles> = bounds
         .iter()
         .zip(&stage_stamps)

@@ -20,7 +20,7 @@ pub struct VerilogArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub hw: HwArgs,
-    /// Wrap the accelerator in `fs_boards::pin_shell::PinShell` (33 registered pins), the top
+    /// Wrap the accelerator in `fs_boards::pin_shell::PinShell` (34 registered pins), the top
     /// that `scripts/synth` places and routes.
     #[arg(long, conflicts_with = "board")]
     pub shell: bool,

@@ -2,16 +2,17 @@
 //! crossed every spike bus ([`ImageRun`]), for comparison with the golden model, and the port
 //! values of every cycle, so the same run can be replayed on the generated Verilog.
 
-use crate::core::accelerator::{Accelerator, Counter};
+use crate::core::accelerator::{Accelerator, Counter, pixel_words};
 use crate::sim::compare::ImageRun;
 use crate::sim::{from_bits32, prepare, settle};
 use anyhow::{Result, bail};
 
-/// The inputs applied in each cycle: `[pixel_valid, pixel_value, result_ready]`.
+/// The inputs applied in each cycle: `[pixel_valid, pixel_zeros, pixel_value, result_ready]`.
 pub type PortVectors = Vec<Vec<u64>>;
 
-/// Streams `images` in (as fast as the accelerator takes pixels) and collects every image's
-/// results, with the result port always ready. Fails after `max_cycles`.
+/// Streams `images` in (as [`pixel_words`], as fast as the accelerator takes them) and
+/// collects every image's results, with the result port always ready. Fails after
+/// `max_cycles`.
 pub fn run_images(
     accel: &mut Accelerator,
     images: &[&[u8]],
@@ -31,20 +32,19 @@ pub fn run_images(
     // Per stage, the image its bus is carrying now.
     let mut bus_image = vec![0usize; stages];
     let mut result_image = 0;
-    let (mut image, mut pixel) = (0, 0);
+    let words: Vec<Vec<(u16, u8)>> = images.iter().map(|i| pixel_words(i)).collect();
+    let (mut image, mut word) = (0, 0);
     for cycle in 0..max_cycles {
         if result_image == images.len() {
             return Ok((runs, vectors));
         }
         let feeding = image < images.len();
+        let (zeros, value) = if feeding { words[image][word] } else { (0, 0) };
         accel.pixel_valid.next = feeding;
-        accel.pixel_value.next = if feeding {
-            (images[image][pixel] as u64).into()
-        } else {
-            0.into()
-        };
+        accel.pixel_zeros.next = u64::from(zeros).into();
+        accel.pixel_value.next = u64::from(value).into();
         accel.result_ready.next = true;
-        vectors.push(vec![feeding as u64, accel.pixel_value.next.to_u64(), 1]);
+        vectors.push(vec![feeding as u64, zeros.into(), value.into(), 1]);
         settle(accel);
         // Every bus transfer of this cycle.
         for (s, carrying) in bus_image.iter_mut().enumerate() {
@@ -83,9 +83,9 @@ pub fn run_images(
             }
         }
         if feeding && accel.pixel_ready.val() {
-            pixel += 1;
-            if pixel == images[image].len() {
-                (image, pixel) = (image + 1, 0);
+            word += 1;
+            if word == words[image].len() {
+                (image, word) = (image + 1, 0);
             }
         }
         accel.clock.next = true.into();

@@ -36,7 +36,7 @@ fn probe_top(stages: usize) -> String {
         );
     }
     format!(
-        "module probe_top(\n    input wire clock, input wire pixel_valid, input wire [15:0] pixel_value, output wire pixel_ready,\n{ports}    output wire result_valid, output wire [15:0] result_index, output wire [31:0] result_logit,\n    output wire result_last, output wire [15:0] result_class, input wire result_ready);\n    top dut(.clock(clock), .pixel_valid(pixel_valid), .pixel_value(pixel_value), .pixel_ready(pixel_ready),\n        .result_valid(result_valid), .result_index(result_index), .result_logit(result_logit),\n        .result_last(result_last), .result_class(result_class), .result_ready(result_ready));\n{assigns}endmodule\n"
+        "module probe_top(\n    input wire clock, input wire pixel_valid, input wire [15:0] pixel_zeros, input wire [15:0] pixel_value, output wire pixel_ready,\n{ports}    output wire result_valid, output wire [15:0] result_index, output wire [31:0] result_logit,\n    output wire result_last, output wire [15:0] result_class, input wire result_ready);\n    top dut(.clock(clock), .pixel_valid(pixel_valid), .pixel_zeros(pixel_zeros), .pixel_value(pixel_value), .pixel_ready(pixel_ready),\n        .result_valid(result_valid), .result_index(result_index), .result_logit(result_logit),\n        .result_last(result_last), .result_class(result_class), .result_ready(result_ready));\n{assigns}endmodule\n"
     )
 }
 

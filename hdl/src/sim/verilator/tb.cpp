@@ -35,8 +35,16 @@ int main(int argc, char** argv) {
     size_t image = 0, pixel = 0, done = 0;
     for (unsigned long long cycle = 0; cycle < max_cycles && done < count; cycle++) {
         bool feeding = image < count;
+        // The pixel word of fs_hdl::core::accelerator::pixel_words: zero pixels up to a
+        // non-zero one or the image's last.
+        size_t zeros = 0;
+        if (feeding) {
+            const uint8_t* p = &data[image * pixels];
+            while (pixel + zeros + 1 < pixels && p[pixel + zeros] == 0) zeros++;
+        }
         top->pixel_valid = feeding;
-        top->pixel_value = feeding ? data[image * pixels + pixel] : 0;
+        top->pixel_zeros = zeros;
+        top->pixel_value = feeding ? data[image * pixels + pixel + zeros] : 0;
         top->result_ready = 1;
         top->eval();
 PROBES
@@ -45,7 +53,8 @@ PROBES
             else put(2, top->result_index, top->result_logit);
         }
         if (feeding && top->pixel_ready) {
-            if (++pixel == pixels) { image++; pixel = 0; }
+            pixel += zeros + 1;
+            if (pixel == pixels) { image++; pixel = 0; }
         }
         top->clock = 1;
         top->eval();

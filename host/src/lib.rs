@@ -6,6 +6,7 @@ pub mod commands;
 pub mod fleet;
 #[cfg(feature = "xem7010")]
 pub mod frontpanel;
+pub mod images;
 pub mod progress;
 pub mod pty_device;
 pub mod stream;

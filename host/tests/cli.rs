@@ -581,3 +581,108 @@ fn fewer_input_bits_mean_fewer_input_spikes_and_the_rtl_agrees() {
     ));
     assert!(e.contains("input bits 6") && e.contains("1 to 5"), "{e}");
 }
+
+#[test]
+fn own_image_files_get_the_golden_models_results_one_per_file() {
+    let (model, test) = fs_testkit::shipped::digits();
+    let engine = fs_model::infer::FixedEngine::new(&model);
+    let dir = temp("own-images");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Digits pixels (0..=16) as grey levels that the documented rule takes back to them.
+    let grey = |p: u8| ((u32::from(p) * 255 + 8) / 16) as u8;
+    let mut expected = std::collections::BTreeMap::new();
+    for i in 0..6 {
+        let levels: Vec<u8> = test.image(i).iter().map(|&p| grey(p)).collect();
+        let name = dir.join(format!("img{i}.png"));
+        image::GrayImage::from_raw(8, 8, levels.clone())
+            .unwrap()
+            .save(&name)
+            .unwrap();
+        expected.insert(name.display().to_string(), engine.run(test.image(i)));
+        if i == 0 {
+            // The same picture in colour (equal channels: its luma is the grey level).
+            let rgb: Vec<u8> = levels.iter().flat_map(|&l| [l, l, l]).collect();
+            let name = dir.join("colour.png");
+            image::RgbImage::from_raw(8, 8, rgb)
+                .unwrap()
+                .save(&name)
+                .unwrap();
+            expected.insert(name.display().to_string(), engine.run(test.image(0)));
+        }
+    }
+    let d = dir.to_str().unwrap();
+    let check = |files: &serde_json::Value| {
+        let files = files.as_array().unwrap();
+        assert_eq!(files.len(), expected.len());
+        for (f, (name, golden)) in files.iter().zip(&expected) {
+            assert_eq!(f["file"].as_str().unwrap(), name);
+            assert_eq!(f["class"].as_u64().unwrap() as usize, golden.class(), "{f}");
+            let logits: Vec<i64> = serde_json::from_value(f["logits"].clone()).unwrap();
+            assert_eq!(logits, golden.logits, "{f}");
+        }
+    };
+    let eval = json_of(&[
+        "eval",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--images",
+        d,
+        "--json",
+    ]);
+    check(&eval["files"]);
+    let infer = json_of(&[
+        "infer",
+        "--device",
+        "sim",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--lanes",
+        "4,2",
+        "--images",
+        d,
+        "--check",
+        "--json",
+    ]);
+    check(&infer["files"]);
+    assert_eq!(
+        (infer["mismatches"].as_u64(), infer["classified"].as_u64()),
+        (Some(0), Some(7))
+    );
+    assert!(infer["accuracy"].is_null(), "files have no labels: {infer}");
+    let o = fpga_host(&[
+        "eval",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--images",
+        d,
+        "--csv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "file,class,{}",
+            (0..10)
+                .map(|i| format!("logit{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    );
+    assert_eq!(lines.len(), 8);
+    // Another size is refused, naming the file.
+    let wide = temp("wide.png");
+    image::GrayImage::new(9, 8).save(&wide).unwrap();
+    let e = fails(&[
+        "eval",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--images",
+        wide.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("wide.png") && e.contains("9x8") && e.contains("8x8"),
+        "{e}"
+    );
+}

@@ -204,19 +204,24 @@ impl Dataset {
             "cannot rescale {} images to 0..={max_value}: pixels are bytes, 1..=255",
             self.kind
         );
-        let from = u64::from(self.max_value);
-        let to = u64::from(max_value);
         Ok(Dataset {
             kind: self.kind,
             max_value,
             pixels: self
                 .pixels
                 .iter()
-                .map(|&p| ((2 * u64::from(p) * to + from) / (2 * from)) as u8)
+                .map(|&p| rescale_pixel(p, self.max_value, max_value))
                 .collect(),
             labels: self.labels.clone(),
         })
     }
+}
+
+/// A pixel of `0..=from` taken to `0..=to`, rounded to nearest with halves up:
+/// `(2 p to + from) div 2 from` (the rule of [`Dataset::rescaled`] and of users' own images).
+pub fn rescale_pixel(p: u8, from: u32, to: u32) -> u8 {
+    let (p, from, to) = (u64::from(p), u64::from(from.max(1)), u64::from(to));
+    ((2 * p * to + from) / (2 * from)).min(255) as u8
 }
 
 impl Split {

@@ -1,11 +1,15 @@
 //! `fpga-host eval`: the golden model on a test set.
 
 use super::{DataArgs, print_json};
+use crate::images::{self, ImageResult};
 use crate::progress;
 use anyhow::Result;
 use clap::Args;
 use fs_model::eval::{EvalReport, evaluate};
+use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
+use fs_model::network::Model;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,9 +24,52 @@ pub struct EvalArgs {
     /// Evaluate only the first N test images.
     #[arg(long)]
     pub count: Option<usize>,
+    /// Classify these files instead of a test set (no labels: the FS fixed-point class and
+    /// logits of each): PNG, JPEG, PGM/PPM pictures, folders of them, or .npy arrays, made
+    /// into the model's input by the rule in the README.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["count", "dataset"])]
+    pub images: Vec<PathBuf>,
+    /// With --images: the results as CSV (one line per file) instead of a table.
+    #[arg(long, requires = "images", conflicts_with = "json")]
+    pub csv: bool,
     /// Print one JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Serialize)]
+struct FilesOutput {
+    model: String,
+    images: usize,
+    files: Vec<ImageResult>,
+}
+
+/// The golden model (FS fixed point) on the user's files: one result per file.
+fn run_files(args: &EvalArgs, model: &Model) -> Result<()> {
+    let files = images::load(&args.images, model.input())?;
+    let engine = FixedEngine::new(model);
+    let results: Vec<ImageResult> = files
+        .par_iter()
+        .map(|f| {
+            let run = engine.run(&f.pixels);
+            ImageResult {
+                file: f.name.clone(),
+                class: Some(run.class()),
+                logits: run.logits,
+                golden_class: None,
+                golden_logits: None,
+            }
+        })
+        .collect();
+    if args.json {
+        return print_json(&FilesOutput {
+            model: args.model.display().to_string(),
+            images: results.len(),
+            files: results,
+        });
+    }
+    images::print_results(&results, args.csv);
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -35,6 +82,9 @@ struct Output<'a> {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
+    if !args.images.is_empty() {
+        return run_files(&args, &model);
+    }
     let split = args.data.load_for(model.input())?;
     let test = match args.count {
         Some(n) => split.test.take(n),

@@ -4,6 +4,7 @@
 use super::{DataArgs, Engine, HwArgs, NetlistSource, print_json, start_simulated};
 use crate::client::{Client, LinkStats};
 use crate::fleet::{DeviceShare, Opener, classify_shared};
+use crate::images::{self, ImageResult, NamedImage};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use fs_hdl::core::accelerator::Counter;
@@ -69,6 +70,14 @@ pub struct InferArgs {
     /// Test images to classify.
     #[arg(long, default_value_t = 1000)]
     pub count: usize,
+    /// Classify these files instead of test images: PNG, JPEG, PGM/PPM pictures, folders of
+    /// them, or .npy arrays, made into the model's input by the rule in the README (grey,
+    /// the model's size, its pixel range); one result per file.
+    #[arg(long, num_args = 1.., conflicts_with_all = ["count", "dataset"])]
+    pub images: Vec<PathBuf>,
+    /// With --images: the results as CSV (one line per file) instead of a table.
+    #[arg(long, requires = "images", conflicts_with = "json")]
+    pub csv: bool,
     /// Compare every result (logits and class) with the golden model.
     #[arg(long)]
     pub check: bool,
@@ -109,7 +118,8 @@ struct Report {
     classified: usize,
     /// Images whose result was lost (named, never silently dropped).
     failed: Vec<usize>,
-    accuracy: f64,
+    /// Against the labels (`None` for files, which have none).
+    accuracy: Option<f64>,
     /// Results that differ from the golden model's (logits or class); `None` without
     /// `--check`.
     mismatches: Option<usize>,
@@ -135,6 +145,9 @@ struct Report {
     /// With several devices: each one's share (images, link, why it left the run).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     devices: Vec<DeviceShare>,
+    /// With `--images`: every file's result, in the order given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<ImageResult>,
 }
 
 pub fn run(args: InferArgs) -> Result<()> {
@@ -158,8 +171,23 @@ pub fn run(args: InferArgs) -> Result<()> {
     let model = modelfile::load(&model_path)?;
     // Before anything is sent or simulated: whether any device can run this model at all.
     fs_hdl::core::accelerator::supports(&model)?;
-    let test = args.data.load_for(model.input())?.test.take(args.count);
-    let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
+    // Test images with their labels, or the user's files.
+    let (files, labels): (Vec<NamedImage>, Option<Vec<usize>>) = if args.images.is_empty() {
+        let test = args.data.load_for(model.input())?.test.take(args.count);
+        let named = (0..test.len())
+            .map(|i| NamedImage {
+                name: format!("test image {i}"),
+                pixels: test.image(i).to_vec(),
+            })
+            .collect();
+        (
+            named,
+            Some((0..test.len()).map(|i| test.label(i)).collect()),
+        )
+    } else {
+        (images::load(&args.images, model.input())?, None)
+    };
+    let images: Vec<&[u8]> = files.iter().map(|f| f.pixels.as_slice()).collect();
     for image in &images {
         model.input().check_image(image)?;
     }
@@ -299,16 +327,27 @@ pub fn run(args: InferArgs) -> Result<()> {
     let mut mismatches = 0;
     let mut first_mismatch = None;
     let (mut correct, mut golden_correct, mut classified) = (0, 0, 0);
+    let mut results = Vec::new();
     for (n, result) in batch.results.iter().enumerate() {
+        let golden = engine.as_ref().map(|e| e.run(images[n]));
+        if !args.images.is_empty() {
+            results.push(ImageResult {
+                file: files[n].name.clone(),
+                class: result.as_ref().map(|(_, c)| *c as usize),
+                logits: result.as_ref().map_or(Vec::new(), |(l, _)| l.clone()),
+                golden_class: golden.as_ref().map(|g| g.class()),
+                golden_logits: golden.as_ref().map(|g| g.logits.clone()),
+            });
+        }
         let Some((logits, class)) = result else {
             continue;
         };
         classified += 1;
-        correct += (*class as usize == test.label(n)) as usize;
-        if let Some(engine) = &engine {
-            let golden = engine.run(images[n]);
-            golden_correct += (golden.class() == test.label(n)) as usize;
-            if let Some(m) = result_difference(n, logits, *class as usize, &golden) {
+        let label = labels.as_ref().map(|l| l[n]);
+        correct += (Some(*class as usize) == label) as usize;
+        if let Some(golden) = &golden {
+            golden_correct += (Some(golden.class()) == label) as usize;
+            if let Some(m) = result_difference(n, logits, *class as usize, golden) {
                 mismatches += 1;
                 first_mismatch.get_or_insert(m);
             }
@@ -338,10 +377,13 @@ pub fn run(args: InferArgs) -> Result<()> {
         images: images.len(),
         classified,
         failed: batch.failed.clone(),
-        accuracy: per_image(correct as f64),
+        accuracy: labels.as_ref().map(|_| per_image(correct as f64)),
         mismatches: engine.as_ref().map(|_| mismatches),
         first_mismatch,
-        golden_accuracy: engine.as_ref().map(|_| per_image(golden_correct as f64)),
+        golden_accuracy: labels
+            .as_ref()
+            .and(engine.as_ref())
+            .map(|_| per_image(golden_correct as f64)),
         images_per_second: classified as f64 / elapsed.max(1e-9),
         cycles_per_image: per_image(busiest_layer as f64),
         device_cycles_per_image: per_image(
@@ -358,10 +400,16 @@ pub fn run(args: InferArgs) -> Result<()> {
         link,
         device_counters: status.as_ref().map_or(Vec::new(), device_counters),
         devices: if several { shared.devices } else { Vec::new() },
+        files: results,
     };
     if args.json {
         print_json(&report)?;
+    } else if args.csv {
+        images::print_results(&report.files, true);
     } else {
+        if !report.files.is_empty() {
+            images::print_results(&report.files, false);
+        }
         print_report(&report);
     }
     if !report.failed.is_empty() {
@@ -455,11 +503,17 @@ fn print_report(r: &Report) {
     if !r.failed.is_empty() {
         println!("failed            {:?}", r.failed);
     }
-    println!("accuracy          {:.4}", r.accuracy);
-    if let (Some(m), Some(g)) = (r.mismatches, r.golden_accuracy) {
-        println!(
+    if let Some(a) = r.accuracy {
+        println!("accuracy          {a:.4}");
+    }
+    match (r.mismatches, r.golden_accuracy) {
+        (Some(m), Some(g)) => println!(
             "golden model      accuracy {g:.4}, {m} results differ (logits and class checked)"
-        );
+        ),
+        (Some(m), None) => {
+            println!("golden model      {m} results differ (logits and class checked)")
+        }
+        _ => {}
     }
     if let Some(m) = &r.first_mismatch {
         println!("first mismatch    {m}");

@@ -102,6 +102,7 @@ impl NetlistDevice {
                     // Yosys's iCE40 models give unconnected inputs their default values only
                     // for yosys itself; the netlist connects every input.
                     &["NO_ICE40_DEFAULT_ASSIGNMENTS"],
+                    false,
                 )?
             }
             Family::Ecp5 => {
@@ -121,6 +122,7 @@ impl NetlistDevice {
                     ],
                     "chip",
                     &[],
+                    false,
                 )?
             }
             Family::Xilinx7 => bail!(

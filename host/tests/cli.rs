@@ -686,3 +686,96 @@ fn own_image_files_get_the_golden_models_results_one_per_file() {
         "{e}"
     );
 }
+
+#[test]
+fn verify_writes_one_images_waveform_with_the_designs_names() {
+    let path = temp("image3.vcd");
+    let v = json_of(&[
+        "verify",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--count",
+        "4",
+        "--lanes",
+        "4,2",
+        "--vcd",
+        path.to_str().unwrap(),
+        "--image",
+        "3",
+        "--json",
+    ]);
+    let w = &v["waveform"];
+    assert_eq!(
+        (w["image"].as_u64(), w["differs"].as_bool()),
+        (Some(3), Some(false)),
+        "{v}"
+    );
+    let cycles = w["cycles"].as_u64().unwrap();
+    // Read it back: every variable by its full name, then the clock's rising edges and the
+    // class on the result port when it left.
+    let mut parser = vcd::Parser::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+    let header = parser.parse_header().unwrap();
+    fn walk(
+        items: &[vcd::ScopeItem],
+        scope: &str,
+        out: &mut std::collections::HashMap<String, vcd::IdCode>,
+    ) {
+        for item in items {
+            match item {
+                vcd::ScopeItem::Scope(s) => {
+                    walk(&s.children, &format!("{scope}{}.", s.identifier), out)
+                }
+                vcd::ScopeItem::Var(v) => {
+                    out.insert(format!("{scope}{}", v.reference), v.code);
+                }
+            }
+        }
+    }
+    let mut vars = std::collections::HashMap::new();
+    walk(&header.items, "", &mut vars);
+    for name in [
+        "TOP.probe_top.dut.fifos$1$in_valid",
+        "TOP.probe_top.dut.fifos$1$in_index",
+        "TOP.probe_top.dut.layers$0.lanes$0.membrane",
+        "TOP.probe_top.dut.cycles.q",
+        "TOP.probe_top.result_class",
+    ] {
+        assert!(vars.contains_key(name), "{name} is not in the waveform");
+    }
+    let (clock, class_code, last_code) = (
+        vars["TOP.probe_top.clock"],
+        vars["TOP.probe_top.result_class"],
+        vars["TOP.probe_top.result_last"],
+    );
+    let (mut edges, mut class, mut last, mut class_at_last) = (0, 0u64, false, None);
+    for command in parser {
+        match command.unwrap() {
+            vcd::Command::ChangeScalar(c, value) if c == clock => {
+                edges += (value == vcd::Value::V1) as u64;
+            }
+            vcd::Command::ChangeScalar(c, value) if c == last_code => {
+                last = value == vcd::Value::V1
+            }
+            vcd::Command::ChangeVector(c, bits) if c == class_code => {
+                class = bits
+                    .iter()
+                    .fold(0, |n, b| 2 * n + (*b == vcd::Value::V1) as u64);
+            }
+            vcd::Command::Timestamp(_) if last && class_at_last.is_none() => {
+                class_at_last = Some(class)
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(edges, cycles, "one rising edge per simulated cycle");
+    let (model, test) = fs_testkit::shipped::digits();
+    let golden = fs_model::infer::FixedEngine::new(&model).run(test.image(3));
+    assert_eq!(class_at_last, Some(golden.class() as u64));
+    let e = fails(&args(
+        "verify --model models/digits-mlp.fsnn --lanes 4,2 --vcd /tmp/x.vcd --image 100000",
+    ));
+    assert!(
+        e.contains("--image 100000") && e.contains("360 images"),
+        "{e}"
+    );
+}

@@ -2,7 +2,7 @@
 
 use super::{DataArgs, Engine, HwArgs, print_json};
 use crate::progress;
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::Args;
 use fs_hdl::core::accelerator::{Accelerator, pixel_words};
 use fs_hdl::core::cycle_model::stage_bounds;
@@ -13,7 +13,7 @@ use fs_hdl::sim::verilator::accelerator::VerilatedAccelerator;
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct VerifyArgs {
@@ -33,9 +33,61 @@ pub struct VerifyArgs {
     pub build_dir: PathBuf,
     #[command(flatten)]
     pub hw: HwArgs,
+    /// Also write one test image's simulation, every signal of the design cycle by cycle, to
+    /// this VCD file (GTKWave, Surfer). The image runs alone through the Verilator build with
+    /// tracing (needs verilator with either engine). On a mismatch, verify writes the first
+    /// differing image's by itself (BUILD_DIR/mismatch-image-N.vcd) and says where.
+    #[arg(long)]
+    pub vcd: Option<PathBuf>,
+    /// The test image (0-based) --vcd writes (default: the first that differs, else 0).
+    #[arg(long, requires = "vcd")]
+    pub image: Option<usize>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A waveform written for one image.
+#[derive(Serialize)]
+struct Waveform {
+    image: usize,
+    path: PathBuf,
+    /// Cycles simulated: from its first pixel to its class, alone in the pipeline.
+    cycles: u64,
+    /// Whether the image, run alone, differs from the golden model too.
+    differs: bool,
+}
+
+/// Simulates test image `n` alone with tracing and writes the VCD to `path`.
+fn write_waveform(
+    accel: &mut Accelerator,
+    model: &fs_model::network::Model,
+    image: &[u8],
+    n: usize,
+    path: &Path,
+    build_dir: &Path,
+) -> Result<Waveform> {
+    eprintln!(
+        "building the traced Verilator simulation in {} ...",
+        build_dir.display()
+    );
+    let sim = VerilatedAccelerator::build_traced(accel, build_dir)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let golden = FixedEngine::new(model).run(image);
+    let mut result = None;
+    sim.run_traced(&[image], 4_000_000, path, &mut |_, run| {
+        result = Some(run);
+        Ok(())
+    })?;
+    let run = result.context("the traced simulation returned no result")?;
+    Ok(Waveform {
+        image: n,
+        path: path.to_path_buf(),
+        cycles: run.done_cycle + 1,
+        differs: first_difference(n, &run, &golden).is_some(),
+    })
 }
 
 #[derive(Serialize)]
@@ -55,6 +107,9 @@ struct Report {
     bound_cycles_per_image: f64,
     /// Per stage (input encoder, then each layer): analytical and measured cycles per image.
     stages: Vec<StageCycles>,
+    /// The VCD written (`--vcd`, or the first mismatch's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waveform: Option<Waveform>,
 }
 
 #[derive(Serialize)]
@@ -79,7 +134,16 @@ fn interval(stamps: &[u64]) -> f64 {
 pub fn run(args: VerifyArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     fs_hdl::core::accelerator::supports(&model)?;
-    let test = args.data.load_for(model.input())?.test.take(args.count);
+    let all = args.data.load_for(model.input())?.test;
+    let test = all.take(args.count);
+    if let Some(n) = args.image {
+        ensure!(
+            n < all.len(),
+            "--image {n}: the test set has {} images (0 to {})",
+            all.len(),
+            all.len() - 1
+        );
+    }
     let config = args.hw.config(&model)?;
     let mut accel = Accelerator::new(&model, &config)?;
     let images: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
@@ -167,6 +231,36 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             measured_cycles_per_image: interval(stamps),
         })
         .collect();
+    // The waveform asked for, or the first mismatch's.
+    let trace = match (&args.vcd, &first) {
+        (Some(path), _) => Some((
+            path.clone(),
+            args.image
+                .unwrap_or_else(|| first.as_ref().map_or(0, |m| m.image)),
+        )),
+        (None, Some(m)) => Some((
+            args.build_dir
+                .join(format!("mismatch-image-{}.vcd", m.image)),
+            m.image,
+        )),
+        (None, None) => None,
+    };
+    let waveform = match trace {
+        Some((path, n)) => {
+            let written =
+                write_waveform(&mut accel, &model, all.image(n), n, &path, &args.build_dir);
+            match (written, &args.vcd) {
+                (Ok(w), _) => Some(w),
+                (Err(e), Some(_)) => return Err(e.context("writing the waveform")),
+                // The mismatch is the news; a waveform that could not be written is a note.
+                (Err(e), None) => {
+                    eprintln!("note: no waveform of the first mismatch: {e:#}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let report = Report {
         engine: args.engine,
         images: n,
@@ -179,6 +273,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         cycles_per_image: interval(&done_cycles),
         bound_cycles_per_image: bounds.iter().copied().fold(0.0, f64::max),
         stages: stage_report,
+        waveform,
     };
     if args.json {
         print_json(&report)?;
@@ -205,6 +300,19 @@ pub fn run(args: VerifyArgs) -> Result<()> {
             println!(
                 "    {:<15} bound {:>8.0}  measured {:>8.0}",
                 st.name, st.bound_cycles_per_image, st.measured_cycles_per_image
+            );
+        }
+        if let Some(w) = &report.waveform {
+            println!(
+                "  waveform            image {} alone, {} cycles: {}{}",
+                w.image,
+                w.cycles,
+                w.path.display(),
+                match (report.mismatches > 0, w.differs) {
+                    (true, false) => " (alone, it agrees with the golden model)",
+                    (false, true) => " (alone, it differs from the golden model)",
+                    _ => "",
+                }
             );
         }
     }

@@ -18,6 +18,7 @@ pub struct VerilatedAccelerator {
     binary: PathBuf,
     stages: usize,
     first_bus: usize,
+    traced: bool,
 }
 
 /// The wrapper: the accelerator's ports, plus each spike bus's transfers as outputs.
@@ -55,6 +56,15 @@ impl VerilatedAccelerator {
     /// Generates, wraps and compiles `accel` under `cache` (reused when the design is the
     /// same). Needs `verilator`, `make` and a C++ compiler.
     pub fn build(accel: &mut Accelerator, cache: &Path) -> Result<Self> {
+        Self::build_with(accel, cache, false)
+    }
+
+    /// As [`Self::build`], with VCD tracing built in, for [`Self::run_traced`].
+    pub fn build_traced(accel: &mut Accelerator, cache: &Path) -> Result<Self> {
+        Self::build_with(accel, cache, true)
+    }
+
+    fn build_with(accel: &mut Accelerator, cache: &Path, trace: bool) -> Result<Self> {
         crate::sim::checked(accel)?;
         let stages = accel.fifos.len() - 1;
         let verilog = generate_verilog(accel);
@@ -68,12 +78,31 @@ impl VerilatedAccelerator {
             ],
             "probe_top",
             &[],
+            trace,
         )?;
         Ok(VerilatedAccelerator {
             binary,
             stages,
             first_bus: accel.pixel_convs.len(),
+            traced: trace,
         })
+    }
+
+    /// Runs `images` as [`Self::run`] does and writes every signal of the design, cycle by
+    /// cycle, to the VCD file `vcd` (signals named as in the generated Verilog: the design's
+    /// own names). Needs a build from [`Self::build_traced`].
+    pub fn run_traced(
+        &self,
+        images: &[&[u8]],
+        max_cycles: u64,
+        vcd: &Path,
+        on_image: &mut dyn FnMut(usize, ImageRun) -> Result<()>,
+    ) -> Result<usize> {
+        ensure!(
+            self.traced,
+            "this Verilator build has no tracing: build_traced it"
+        );
+        self.run_with(images, max_cycles, Some(vcd), on_image)
     }
 
     /// Runs images through the compiled design. `on_image(n, run)` gets every image as soon as
@@ -82,6 +111,16 @@ impl VerilatedAccelerator {
         &self,
         images: &[&[u8]],
         max_cycles: u64,
+        on_image: &mut dyn FnMut(usize, ImageRun) -> Result<()>,
+    ) -> Result<usize> {
+        self.run_with(images, max_cycles, None, on_image)
+    }
+
+    fn run_with(
+        &self,
+        images: &[&[u8]],
+        max_cycles: u64,
+        vcd: Option<&Path>,
         on_image: &mut dyn FnMut(usize, ImageRun) -> Result<()>,
     ) -> Result<usize> {
         ensure!(!images.is_empty(), "no images");
@@ -98,6 +137,7 @@ impl VerilatedAccelerator {
         let mut child = Command::new(&self.binary)
             .arg(&input)
             .arg(max_cycles.to_string())
+            .args(vcd)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

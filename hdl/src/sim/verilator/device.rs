@@ -27,6 +27,7 @@ impl VerilatedDevice {
             &[("fs_accel.v", &verilog), ("device_tb.cpp", TESTBENCH)],
             "top",
             &[],
+            false,
         )?;
         Ok(VerilatedDevice { binary })
     }

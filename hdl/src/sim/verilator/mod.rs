@@ -14,16 +14,18 @@ use std::process::Command;
 
 /// Compiles `files` (Verilog and one C++ testbench, written under `cache` in a folder named
 /// by their hash, so an unchanged design is reused) with `top` as the top module and
-/// `defines` (`NAME` or `NAME=VALUE`) set; returns the binary. Needs `verilator`, `make` and
-/// a C++ compiler.
+/// `defines` (`NAME` or `NAME=VALUE`) set; with `trace`, Verilator's VCD tracing is built in
+/// and `TRACE` defined for the testbench. Returns the binary. Needs `verilator`, `make` and a
+/// C++ compiler.
 pub fn verilate(
     cache: &Path,
     files: &[(&str, &str)],
     top: &str,
     defines: &[&str],
+    trace: bool,
 ) -> Result<PathBuf> {
     let mut hasher = DefaultHasher::new();
-    (files, top, defines).hash(&mut hasher);
+    (files, top, defines, trace).hash(&mut hasher);
     let dir = cache.join(format!("{:016x}", hasher.finish()));
     let binary = dir.join("obj_dir").join("sim");
     // A folder is complete once it exists: builds happen in a folder of their own and are
@@ -74,7 +76,11 @@ pub fn verilate(
         "-o",
         "sim",
     ];
-    let defines: Vec<String> = defines.iter().map(|d| format!("-D{d}")).collect();
+    let mut defines: Vec<String> = defines.iter().map(|d| format!("-D{d}")).collect();
+    if trace {
+        // (-CFLAGS: the testbench sees the define too, not only the Verilog.)
+        defines.extend(["--trace".into(), "-CFLAGS".into(), "-DTRACE".into()]);
+    }
     args.extend(defines.iter().map(String::as_str));
     args.extend(files.iter().map(|(name, _)| *name));
     let output = Command::new("verilator")

@@ -7,11 +7,16 @@
 //   [1, stage, cycle]               end of an image on stage's bus
 //   [2, index, logit]               a logit of the output layer
 //   [3, class, cycle]               the image's class, and the cycle it left
+// With TRACE defined (a build with Verilator's --trace) and a third argument, the run is also
+// written to that VCD file: time 2c is cycle c with its inputs settled, 2c + 1 its rising edge.
 #include <cstdint>
 #include <cstdio>
 #include <vector>
 #include "Vprobe_top.h"
 #include "verilated.h"
+#ifdef TRACE
+#include "verilated_vcd_c.h"
+#endif
 
 static void put(uint32_t a, uint32_t b, uint32_t c) {
     uint32_t r[3] = {a, b, c};
@@ -30,6 +35,19 @@ int main(int argc, char** argv) {
     unsigned long long max_cycles = strtoull(argv[2], nullptr, 10);
     Verilated::commandArgs(argc, argv);
     Vprobe_top* top = new Vprobe_top;
+#ifdef TRACE
+    VerilatedVcdC* vcd = nullptr;
+    if (argc > 3) {
+        Verilated::traceEverOn(true);
+        vcd = new VerilatedVcdC;
+        top->trace(vcd, 99);
+        vcd->open(argv[3]);
+        if (!vcd->isOpen()) { fprintf(stderr, "cannot write %s\n", argv[3]); return 2; }
+    }
+#define DUMP(t) do { if (vcd) vcd->dump((uint64_t)(t)); } while (0)
+#else
+#define DUMP(t) do { } while (0)
+#endif
     top->clock = 0;
     top->eval();
     size_t image = 0, pixel = 0, done = 0;
@@ -47,6 +65,7 @@ int main(int argc, char** argv) {
         top->pixel_value = feeding ? data[image * pixels + pixel + zeros] : 0;
         top->result_ready = 1;
         top->eval();
+        DUMP(2 * cycle);
 PROBES
         if (top->result_valid) {
             if (top->result_last) { put(3, top->result_class, (uint32_t)cycle); done++; }
@@ -58,9 +77,13 @@ PROBES
         }
         top->clock = 1;
         top->eval();
+        DUMP(2 * cycle + 1);
         top->clock = 0;
     }
     fflush(stdout);
+#ifdef TRACE
+    if (vcd) vcd->close();
+#endif
     delete top;
     return done == count ? 0 : 3;
 }

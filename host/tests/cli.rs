@@ -779,3 +779,32 @@ fn verify_writes_one_images_waveform_with_the_designs_names() {
         "{e}"
     );
 }
+
+#[test]
+fn eval_sets_fs_coding_beside_amos_and_rate_coding() {
+    let v = json_of(&args(
+        "eval --model models/digits-mlp.fsnn --rate-steps 16,128 --json",
+    ));
+    let codings = v["codings"].as_array().unwrap();
+    let names: Vec<&str> = codings
+        .iter()
+        .map(|c| c["coding"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fs", "amos", "rate", "rate"], "{v}");
+    let (fs, amos) = (&codings[0], &codings[1]);
+    assert_eq!(fs["accuracy"], v["fs_fixed_accuracy"]);
+    assert_eq!(amos["accuracy"], v["fs_fixed_accuracy"]);
+    // AMOS: the same spikes over K = 6 neurons per FS neuron; latency K per spiking stage.
+    let per = |c: &serde_json::Value| c["spikes_per_neuron"].as_f64().unwrap();
+    assert!((per(fs) / 6.0 - per(amos)).abs() < 1e-9, "{v}");
+    assert_eq!(fs["latency_steps"], 5 + 6);
+    // Rate coding: more steps, more spikes and (here) no worse accuracy than a few steps.
+    let (short, long) = (&codings[2], &codings[3]);
+    assert_eq!(
+        (short["steps"].as_u64(), long["latency_steps"].as_u64()),
+        (Some(16), Some(128))
+    );
+    assert!(per(long) > 4.0 * per(short), "{v}");
+    assert!(long["accuracy"].as_f64().unwrap() > 0.9, "{v}");
+    assert!(per(long) > 10.0 * per(fs), "{v}");
+}

@@ -182,7 +182,7 @@ pub fn convert(
 }
 
 /// Positive pre-activations of every hidden layer over the calibration images, sorted.
-fn hidden_positive_preactivations(ann: &Ann, data: &Dataset) -> Vec<Vec<f32>> {
+pub(crate) fn hidden_positive_preactivations(ann: &Ann, data: &Dataset) -> Vec<Vec<f32>> {
     let hidden = ann.layers.len() - 1;
     let mut values = vec![Vec::new(); hidden];
     let size = ann.input.size();
@@ -224,7 +224,7 @@ fn hidden_positive_preactivations(ann: &Ann, data: &Dataset) -> Vec<Vec<f32>> {
 }
 
 /// The `p`-th percentile of sorted values (nearest rank); 1.0 when there are none.
-fn percentile(sorted: &[f32], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 1.0;
     }

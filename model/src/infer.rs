@@ -133,7 +133,12 @@ pub fn fs_float_logits(model: &Model, pixels: &[u8]) -> Vec<f64> {
 
 /// A layer's pre-activations in float: `bias(j) + sum W x` over the layer's connections
 /// (the ones [`Geometry::receivers`] lists, here read from each neuron's side).
-fn linear(g: &Geometry, weight: &Array2<f32>, bias: impl Fn(usize) -> f64, x: &[f64]) -> Vec<f64> {
+pub(crate) fn linear(
+    g: &Geometry,
+    weight: &Array2<f32>,
+    bias: impl Fn(usize) -> f64,
+    x: &[f64],
+) -> Vec<f64> {
     let mut z: Vec<f64> = (0..g.neurons.size()).map(bias).collect();
     match g.kind {
         LayerKind::Dense => {
@@ -184,7 +189,7 @@ fn linear(g: &Geometry, weight: &Array2<f32>, bias: impl Fn(usize) -> f64, x: &[
 }
 
 /// A layer's outputs pooled as its geometry says (the largest or the mean of each window).
-fn pool_values(g: &Geometry, values: Vec<f64>) -> Vec<f64> {
+pub(crate) fn pool_values(g: &Geometry, values: Vec<f64>) -> Vec<f64> {
     let Some(pool) = g.pool else {
         return values;
     };

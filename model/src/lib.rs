@@ -19,7 +19,8 @@
 //! - [`import`]: networks trained elsewhere (npz);
 //! - [`convert`]: ANN to FS conversion (normalisation, quantisation, widths);
 //! - [`fit`]: the FS-neuron parameter fitter;
-//! - [`eval`]: accuracies, spike and operation counts, saturations.
+//! - [`eval`]: accuracies, spike and operation counts, saturations;
+//! - [`rate`]: the baselines: a rate-coded integrate-and-fire network, and the AMOS view.
 
 // The hardware contract.
 pub mod activation;
@@ -36,4 +37,5 @@ pub mod data;
 pub mod eval;
 pub mod fit;
 pub mod import;
+pub mod rate;
 pub mod train;

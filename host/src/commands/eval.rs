@@ -3,12 +3,13 @@
 use super::{DataArgs, print_json};
 use crate::images::{self, ImageResult};
 use crate::progress;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use fs_model::eval::{EvalReport, evaluate};
 use fs_model::infer::FixedEngine;
 use fs_model::modelfile;
 use fs_model::network::Model;
+use fs_model::rate::{CodingResult, RateNetwork, fs_and_amos};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -32,10 +33,17 @@ pub struct EvalArgs {
     /// With --images: the results as CSV (one line per file) instead of a table.
     #[arg(long, requires = "images", conflicts_with = "json")]
     pub csv: bool,
+    /// Also run the rate-coded integrate-and-fire baseline of the same ANN for these numbers
+    /// of time steps (e.g. 32,64,128,256), normalised on training images (Rueckauer et al.).
+    #[arg(long, value_delimiter = ',')]
+    pub rate_steps: Vec<usize>,
     /// Print one JSON object on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
 }
+
+/// Training images the rate-coded baseline is normalised on (as the conversion's calibration).
+const RATE_CALIBRATION_IMAGES: usize = 10_000;
 
 #[derive(Serialize)]
 struct FilesOutput {
@@ -77,6 +85,9 @@ struct Output<'a> {
     model: String,
     #[serde(flatten)]
     report: &'a EvalReport,
+    /// FS coding, its AMOS view and (with --rate-steps) rate coding: accuracy, spikes per
+    /// neuron, latency in time steps.
+    codings: Vec<CodingResult>,
     seconds: f64,
 }
 
@@ -94,9 +105,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let start = Instant::now();
     let report = evaluate(&model, &test, &mut |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();
+    let mut codings = fs_and_amos(&report).to_vec();
+    if !args.rate_steps.is_empty() {
+        let calibration = split.train.take(RATE_CALIBRATION_IMAGES);
+        let rate = RateNetwork::new(&model.ann, &calibration).context("rate coding")?;
+        codings.extend(rate.evaluate(&test, &args.rate_steps));
+    }
     let out = Output {
         model: args.model.display().to_string(),
         report: &report,
+        codings,
         seconds: start.elapsed().as_secs_f64(),
     };
     if args.json {
@@ -130,6 +148,13 @@ fn print_table(out: &Output) {
         println!(
             "  {:<9} {:>8} {:>2} {:>13.1} {:>14.3} {:>8}",
             l.name, l.neurons, l.steps, l.spikes_per_image, l.spikes_per_neuron, l.fan_out
+        );
+    }
+    println!("  coding  steps  accuracy  spikes/neuron  latency (steps)");
+    for c in &out.codings {
+        println!(
+            "  {:<6} {:>6} {:>9.4} {:>14.3} {:>16}",
+            c.coding, c.steps, c.accuracy, c.spikes_per_neuron, c.latency_steps
         );
     }
     println!("  confusion (rows: label, columns: FS fixed-point class)");

@@ -15,7 +15,7 @@ use crate::stream::{Batch, classify, prepare};
 use anyhow::{Context, Result};
 use fs_hdl::protocol::{Command, Status};
 use fs_model::network::Model;
-use indicatif::{ProgressBar, ProgressDrawTarget};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
@@ -86,10 +86,7 @@ pub fn classify_shared(
     quiet: bool,
 ) -> SharedBatch {
     let chunk = chunk.max(1);
-    let progress = crate::progress::bar(images.len() as u64, "classifying");
-    if quiet {
-        progress.set_draw_target(ProgressDrawTarget::hidden());
-    }
+    let progress = crate::progress::bar(images.len() as u64, "classifying", quiet);
     // (With one device, loading the model shows its own bar.)
     let quiet_load = quiet || devices.len() > 1;
     let queue = Mutex::new(Queue {

@@ -2,8 +2,11 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// A bar counting `total` items of `what`.
-pub fn bar(total: u64, what: &str) -> ProgressBar {
+/// A bar counting `total` items of `what`; none at all when `quiet` (a command printing JSON).
+pub fn bar(total: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(&format!(
@@ -13,4 +16,15 @@ pub fn bar(total: u64, what: &str) -> ProgressBar {
         .progress_chars("=> "),
     );
     bar
+}
+
+/// A spinner for work without a count (`what`, with the time it has taken so far).
+pub fn spinner(what: &str) -> ProgressBar {
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template(&format!("{{spinner}} {what} ({{elapsed}})"))
+            .expect("the template is valid"),
+    );
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    spinner
 }

@@ -50,10 +50,7 @@ pub fn prepare(client: &mut Client, model: &Model, quiet: bool) -> Result<(Ident
         return Ok((identity, false));
     }
     let requests = load_requests(model, &lanes)?;
-    let bar = progress::bar(requests.len() as u64, "loading the model");
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = progress::bar(requests.len() as u64, "loading the model", quiet);
     for request in &requests {
         client
             .expect(Command::LoadWeights, request)
@@ -79,10 +76,7 @@ pub fn classify(client: &mut Client, identity: &Identity, images: &[&[u8]], quie
         error: None,
         expected: 0,
     };
-    let bar = progress::bar(images.len() as u64, "classifying");
-    if quiet {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = progress::bar(images.len() as u64, "classifying", quiet);
     let mut next_payload = 0;
     let mut decoder_busy = false;
     let mut last_progress = Instant::now();

@@ -1,6 +1,7 @@
 //! `fpga-host convert`, and the conversion settings shared with `train` and `import`.
 
 use super::DataArgs;
+use crate::progress;
 use anyhow::{Context, Result};
 use clap::Args;
 use fs_model::convert::{Conversion, ConvertConfig, convert};
@@ -97,7 +98,10 @@ pub fn convert_and_save(
         calibration.len(),
         validation.len()
     );
-    let conversion = convert(ann, &calibration, &validation, &args.config(source))?;
+    let spinner = progress::spinner("converting");
+    let conversion = convert(ann, &calibration, &validation, &args.config(source));
+    spinner.finish_and_clear();
+    let conversion = conversion?;
     let m = &conversion.model;
     if let Some(p) = m.conversion.alpha_percentile {
         for c in &conversion.candidates {

@@ -101,7 +101,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Some(n) => split.test.take(n),
         None => split.test,
     };
-    let bar = progress::bar(test.len() as u64, "evaluating");
+    let bar = progress::bar(test.len() as u64, "evaluating", args.json);
     let start = Instant::now();
     let report = evaluate(&model, &test, &mut |done| bar.set_position(done as u64))?;
     bar.finish_and_clear();

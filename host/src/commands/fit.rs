@@ -60,7 +60,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         config.iterations = i;
     }
     config.validate()?;
-    let bar = progress::bar(config.restarts as u64, "fitting");
+    let bar = progress::bar(config.restarts as u64, "fitting", args.json);
     let report = fit(&config, &mut |done, total, best| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);

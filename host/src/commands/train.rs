@@ -68,7 +68,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(bits) = args.convert.input_bits {
         source += &format!(" --input-bits {bits}");
     }
-    let bar = progress::bar(0, "training");
+    let bar = progress::bar(0, "training", false);
     let ann = train(
         &split.train,
         &config,

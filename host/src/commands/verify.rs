@@ -185,7 +185,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
              netlist --board BOARD --check`"
         ),
         Engine::Rusthdl => {
-            let bar = progress::bar(images.len() as u64, "simulating (RustHDL)");
+            let bar = progress::bar(images.len() as u64, "simulating (RustHDL)", args.json);
             // One run streams every image through the pipeline.
             let (runs, _) = run_images(&mut accel, &images, max_cycles)?;
             bar.finish_and_clear();
@@ -199,7 +199,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
                 args.build_dir.display()
             );
             let sim = VerilatedAccelerator::build(&mut accel, &args.build_dir)?;
-            let bar = progress::bar(images.len() as u64, "simulating (Verilator)");
+            let bar = progress::bar(images.len() as u64, "simulating (Verilator)", args.json);
             sim.run(&images, max_cycles, &mut |n, run| {
                 bar.set_position(n as u64 + 1);
                 check(n, run)

@@ -24,7 +24,7 @@ use crate::fixed::SignedRange;
 use crate::geometry::{FanOut, Geometry, LayerKind, PoolKind, Shape, fan_out, send_order};
 use crate::network::{Ann, Model};
 use crate::network::{InputEncoding, accumulation_bounds};
-use crate::neuron::{FsRom, output_value};
+use crate::neuron::{FsRom, fire_binary, output_value};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
 
@@ -303,8 +303,25 @@ struct EngineLayer {
     /// `B_j + IMP`.
     init: Vec<i64>,
     rom: Option<FsRom>,
+    /// `output_value(mask, D)` of every mask of this layer's senders, when they have at most
+    /// [`VALUE_TABLE_STEPS`] steps: one load per sender instead of a loop over its spikes.
+    sender_values: Option<Vec<i64>>,
+    /// The ROM's [`FsRom::binary_quantum`]: its fire steps then take [`fire_binary`].
+    binary: Option<i64>,
     /// True when no partial sum can leave the membrane range (see the module doc).
     exact: bool,
+}
+
+/// Senders of at most this many steps get a table of their output values (4,096 entries).
+const VALUE_TABLE_STEPS: usize = 12;
+
+/// `output_value` of every mask of `values.len()` steps.
+fn value_table(values: &[i64]) -> Option<Vec<i64>> {
+    (values.len() <= VALUE_TABLE_STEPS).then(|| {
+        (0..1u32 << values.len())
+            .map(|m| output_value(m, values))
+            .collect()
+    })
 }
 
 /// The integer FS-SNN, ready to run images. Build once per model.
@@ -387,6 +404,14 @@ impl FixedEngine {
                     outputs: g.neurons.size(),
                     max_pool,
                     init,
+                    sender_values: value_table(&match n {
+                        0 => model.input().spike_values(),
+                        n => model.layers[n - 1]
+                            .rom
+                            .as_ref()
+                            .map_or(Vec::new(), |r| r.d.clone()),
+                    }),
+                    binary: l.rom.as_ref().and_then(FsRom::binary_quantum),
                     rom: l.rom.clone(),
                     exact,
                 }
@@ -446,10 +471,13 @@ impl FixedEngine {
             run.spikes.push(masks);
             match &layer.rom {
                 Some(rom) => {
-                    masks = acc
-                        .iter()
-                        .map(|&v| rom.fire(v, self.membrane, &mut saturations))
-                        .collect();
+                    masks = match layer.binary {
+                        Some(q) => acc.iter().map(|&v| fire_binary(v, q, rom.k())).collect(),
+                        None => acc
+                            .iter()
+                            .map(|&v| rom.fire(v, self.membrane, &mut saturations))
+                            .collect(),
+                    };
                     values = &rom.d;
                     if let Some(windows) = &layer.max_pool {
                         // The train of the largest value: `D` orders trains (validated).
@@ -482,7 +510,10 @@ impl FixedEngine {
             if mask == 0 {
                 continue;
             }
-            let y = output_value(mask, values) as i32;
+            let y = match &layer.sender_values {
+                Some(table) => table[mask as usize],
+                None => output_value(mask, values),
+            } as i32;
             match &layer.connection {
                 Connection::Dense { weight_t } => {
                     let row = &weight_t[i * layer.outputs..(i + 1) * layer.outputs];

@@ -170,11 +170,36 @@ impl FsRom {
         mask
     }
 
+    /// `q` when this ROM is a `K`-bit successive-approximation converter (ReLU's binary code:
+    /// `H = T`, `T(t) = q 2^(K-t)`, `q > 0`): then [`Self::fire`] sends the bits of
+    /// `min(floor(max(v, 0) / q), 2^K - 1)`, most significant first, and never saturates
+    /// (each subtraction leaves `v >= 0`), which [`fire_binary`] computes without a loop.
+    pub fn binary_quantum(&self) -> Option<i64> {
+        let k = self.t.len();
+        let q = *self.t.last()?;
+        let binary = q > 0
+            && k < 32
+            && self.h == self.t
+            && self.t.iter().enumerate().all(|(i, &t)| {
+                q.checked_shl((k - 1 - i) as u32) == Some(t) && t >> (k - 1 - i) == q
+            });
+        binary.then_some(q)
+    }
+
     /// The integer output value of a spike mask, `sum_t D(t) z(t)`.
     #[inline]
     pub fn output_of(&self, mask: u32) -> i64 {
         output_value(mask, &self.d)
     }
+}
+
+/// [`FsRom::fire`] of a ROM whose [`FsRom::binary_quantum`] is `q`, with `k` steps: the same
+/// mask, by division instead of `k` compares.
+#[inline]
+pub fn fire_binary(v: i64, q: i64, k: usize) -> u32 {
+    let code = (v.max(0) / q).min((1 << k) - 1) as u32;
+    // Step 1 (bit 0 of the mask) sends the code's most significant bit.
+    code.reverse_bits() >> (32 - k)
 }
 
 /// `sum_t values[t-1] z(t)` for a spike mask: what a neuron's spikes are worth to its receivers.
@@ -192,6 +217,47 @@ pub fn output_value(mask: u32, values: &[i64]) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixed::SignedRange;
+    use proptest::prelude::*;
+
+    fn binary_rom(q: i64, k: usize) -> FsRom {
+        let t: Vec<i64> = (0..k).map(|i| q << (k - 1 - i)).collect();
+        FsRom {
+            h: t.clone(),
+            d: t.clone(),
+            t,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_binary_shortcut_fires_as_the_neuron_does(
+            q in 1i64..5000, k in 1usize..=12, v in -(1i64 << 40)..(1i64 << 40), near in -3i64..3
+        ) {
+            let rom = binary_rom(q, k);
+            prop_assert_eq!(rom.binary_quantum(), Some(q));
+            let membrane = SignedRange { min: -(1 << 45), max: (1 << 45) - 1 };
+            // Any membrane, and the ones next to every threshold.
+            for v in [v, q * (v.rem_euclid(1 << k)) + near, (q << k) + near] {
+                let mut saturations = 0;
+                prop_assert_eq!(fire_binary(v, q, k), rom.fire(v, membrane, &mut saturations), "v = {}", v);
+                prop_assert_eq!(saturations, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn only_successive_approximation_roms_take_the_shortcut() {
+        let mut rom = binary_rom(4, 6);
+        assert_eq!(rom.binary_quantum(), Some(4));
+        rom.h[2] += 1;
+        assert_eq!(rom.binary_quantum(), None);
+        let mut rom = binary_rom(4, 6);
+        rom.t[5] = 3;
+        rom.h[5] = 3;
+        assert_eq!(rom.binary_quantum(), None);
+        assert_eq!(binary_rom(-2, 3).binary_quantum(), None);
+    }
 
     #[test]
     fn relu_neuron_is_a_successive_approximation_adc() {

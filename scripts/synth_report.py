@@ -82,7 +82,7 @@ if runs:
     report["fmax_best_mhz"] = round(max(r[0] for r in results.values()), 2)
     report["seed"] = seed
     report["fmax_target_mhz"] = float(freq)
-    report["fmax_met_by_every_seed"] = all(r[0] >= freq for r in results.values())
+    report["fmax_met_by_every_seed"] = all(r[0] >= float(freq) for r in results.values())
     report["placed"] = {
         k: {"used": v["used"], "available": v["available"]}
         for k, v in pnr.get("utilization", {}).items()

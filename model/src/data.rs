@@ -191,9 +191,7 @@ impl Dataset {
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
         }
     }
-}
 
-impl Dataset {
     /// The same images with pixels rescaled to `0..=max_value`, rounded to nearest (halves
     /// up): `p' = (2 p max_value + M) div 2M`, `M` the current largest value. Fewer input bits
     /// (`--input-bits`) take images to `2^B - 1` this way; a rescale to the current range

@@ -180,8 +180,10 @@ impl FsRom {
         let binary = q > 0
             && k < 32
             && self.h == self.t
+            // (Shifting back checks that the shift lost no bits.)
             && self.t.iter().enumerate().all(|(i, &t)| {
-                q.checked_shl((k - 1 - i) as u32) == Some(t) && t >> (k - 1 - i) == q
+                let shift = k - 1 - i;
+                t >> shift == q && q << shift == t
             });
         binary.then_some(q)
     }

@@ -4,7 +4,7 @@
 use super::{DataArgs, Engine, HwArgs, NetlistSource, print_json, start_simulated};
 use crate::client::{Client, LinkStats};
 use crate::fleet::{DeviceShare, Opener, classify_shared};
-use crate::images::{self, ImageResult, NamedImage};
+use crate::images::{self, ImageResult};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use fs_hdl::core::accelerator::Counter;
@@ -172,22 +172,19 @@ pub fn run(args: InferArgs) -> Result<()> {
     // Before anything is sent or simulated: whether any device can run this model at all.
     fs_hdl::core::accelerator::supports(&model)?;
     // Test images with their labels, or the user's files.
-    let (files, labels): (Vec<NamedImage>, Option<Vec<usize>>) = if args.images.is_empty() {
+    let (test, files) = if args.images.is_empty() {
         let test = args.data.load_for(model.input())?.test.take(args.count);
-        let named = (0..test.len())
-            .map(|i| NamedImage {
-                name: format!("test image {i}"),
-                pixels: test.image(i).to_vec(),
-            })
-            .collect();
-        (
-            named,
-            Some((0..test.len()).map(|i| test.label(i)).collect()),
-        )
+        (Some(test), Vec::new())
     } else {
-        (images::load(&args.images, model.input())?, None)
+        (None, images::load(&args.images, model.input())?)
     };
-    let images: Vec<&[u8]> = files.iter().map(|f| f.pixels.as_slice()).collect();
+    let images: Vec<&[u8]> = match &test {
+        Some(test) => (0..test.len()).map(|i| test.image(i)).collect(),
+        None => files.iter().map(|f| f.pixels.as_slice()).collect(),
+    };
+    let labels: Option<Vec<usize>> = test
+        .as_ref()
+        .map(|test| (0..test.len()).map(|i| test.label(i)).collect());
     for image in &images {
         model.input().check_image(image)?;
     }
@@ -330,9 +327,9 @@ pub fn run(args: InferArgs) -> Result<()> {
     let mut results = Vec::new();
     for (n, result) in batch.results.iter().enumerate() {
         let golden = engine.as_ref().map(|e| e.run(images[n]));
-        if !args.images.is_empty() {
+        if let Some(file) = files.get(n) {
             results.push(ImageResult {
-                file: files[n].name.clone(),
+                file: file.name.clone(),
                 class: result.as_ref().map(|(_, c)| *c as usize),
                 logits: result.as_ref().map_or(Vec::new(), |(l, _)| l.clone()),
                 golden_class: golden.as_ref().map(|g| g.class()),

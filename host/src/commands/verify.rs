@@ -61,7 +61,7 @@ struct Waveform {
 /// Simulates test image `n` alone with tracing and writes the VCD to `path`.
 fn write_waveform(
     accel: &mut Accelerator,
-    model: &fs_model::network::Model,
+    engine: &FixedEngine,
     image: &[u8],
     n: usize,
     path: &Path,
@@ -75,7 +75,7 @@ fn write_waveform(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let golden = FixedEngine::new(model).run(image);
+    let golden = engine.run(image);
     let mut result = None;
     sim.run_traced(&[image], 4_000_000, path, &mut |_, run| {
         result = Some(run);
@@ -248,7 +248,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     let waveform = match trace {
         Some((path, n)) => {
             let written =
-                write_waveform(&mut accel, &model, all.image(n), n, &path, &args.build_dir);
+                write_waveform(&mut accel, &engine, all.image(n), n, &path, &args.build_dir);
             match (written, &args.vcd) {
                 (Ok(w), _) => Some(w),
                 (Err(e), Some(_)) => return Err(e.context("writing the waveform")),

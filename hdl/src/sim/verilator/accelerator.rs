@@ -3,7 +3,7 @@
 //! loop as [`crate::sim::rusthdl::accelerator::run_images`]. Builds are cached by a hash of the Verilog.
 
 use super::verilate;
-use crate::core::accelerator::Accelerator;
+use crate::core::accelerator::{Accelerator, pixel_words};
 use crate::sim::compare::ImageRun;
 use anyhow::{Context, Result, bail, ensure};
 use rust_hdl::prelude::generate_verilog;
@@ -125,13 +125,20 @@ impl VerilatedAccelerator {
     ) -> Result<usize> {
         ensure!(!images.is_empty(), "no images");
         let pixels = images[0].len();
-        let mut file = Vec::with_capacity(8 + images.len() * pixels);
-        file.extend((images.len() as u32).to_le_bytes());
-        file.extend((pixels as u32).to_le_bytes());
+        // The pixel port's words (`pixel_words`), one u32 each: zeros | value << 16.
+        let mut words = Vec::new();
         for image in images {
             ensure!(image.len() == pixels, "images of different sizes");
-            file.extend_from_slice(image);
+            words.extend(
+                pixel_words(image)
+                    .into_iter()
+                    .map(|(zeros, value)| u32::from(zeros) | u32::from(value) << 16),
+            );
         }
+        let mut file = Vec::with_capacity(8 + 4 * words.len());
+        file.extend((images.len() as u32).to_le_bytes());
+        file.extend((words.len() as u32).to_le_bytes());
+        file.extend(words.iter().flat_map(|w| w.to_le_bytes()));
         let input = std::env::temp_dir().join(format!("fs-verilator-{}.bin", std::process::id()));
         std::fs::write(&input, &file)?;
         let mut child = Command::new(&self.binary)

@@ -186,6 +186,42 @@ fn import_then_eval_reproduces_an_exported_network() {
     assert_eq!(imported.format, model.format);
 }
 
+/// An ONNX graph imports from the command line; a refused one names its node, writes nothing,
+/// and the flags of `.npz` archives are refused for it.
+#[test]
+fn import_reads_onnx_graphs_and_names_what_it_refuses() {
+    let fixture = |name: &str| format!("model/tests/fixtures/onnx/{name}.onnx");
+    let out = temp("onnx.fsnn");
+    let out = out.to_str().unwrap();
+    let ok = fixture("cnn-maxpool");
+    let o = fpga_host(&["import", &ok, "--dataset", "digits", "--out", out]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let model = fs_model::modelfile::load(std::path::Path::new(out)).unwrap();
+    assert_eq!(model.ann.widths(), vec![64, 384, 10]);
+    let refused = temp("refused.fsnn");
+    let e = fails(&[
+        "import",
+        &fixture("refused-op"),
+        "--dataset",
+        "digits",
+        "--out",
+        refused.to_str().unwrap(),
+    ]);
+    assert!(e.contains("\"/act/LeakyRelu\" (LeakyRelu)"), "{e}");
+    assert!(!refused.exists());
+    let e = fails(&[
+        "import",
+        &ok,
+        "--dataset",
+        "digits",
+        "--layout",
+        "keras",
+        "--out",
+        out,
+    ]);
+    assert!(e.contains("--layout is for .npz archives"), "{e}");
+}
+
 #[test]
 fn fit_neuron_reports_errors_and_parameters() {
     let v = json_of(&args(

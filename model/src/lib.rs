@@ -16,7 +16,7 @@
 //! **The toolchain**: how a model is made and measured, which the hardware never sees:
 //! - [`data`]: MNIST and the 8x8 digits;
 //! - [`train`]: ANN training;
-//! - [`import`]: networks trained elsewhere (npz);
+//! - [`import`]: networks trained elsewhere (npz weight archives, ONNX graphs);
 //! - [`convert`]: ANN to FS conversion (normalisation, quantisation, widths);
 //! - [`fit`]: the FS-neuron parameter fitter;
 //! - [`eval`]: accuracies, spike and operation counts, saturations;

@@ -303,3 +303,23 @@ fn verilator_build_of_a_convolutional_accelerator_is_bit_exact() {
     .unwrap();
     assert_eq!(runs, rusthdl);
 }
+
+/// A CNN imported from ONNX (the PyTorch-style fixture of `scripts/onnx-fixtures.py`: conv,
+/// ReLU, max pooling, dense) and converted runs on the RTL bit for bit.
+#[test]
+fn onnx_imported_cnn_is_bit_exact() {
+    use fs_model::convert::{ConvertConfig, convert};
+    use fs_model::data::DatasetKind;
+    let split = fs_testkit::shipped::split(DatasetKind::Digits);
+    let input = fs_model::train::input_encoding(&split.train);
+    let file = fs_testkit::root().join("model/tests/fixtures/onnx/cnn-maxpool.onnx");
+    let ann = fs_model::import::import_onnx(&file, input).unwrap();
+    let config = ConvertConfig {
+        alpha_percentile: Some(99.9),
+        ..ConvertConfig::default()
+    };
+    let model = convert(&ann, &split.train, &split.train, &config)
+        .unwrap()
+        .model;
+    check((model, split.test), 12, 8);
+}

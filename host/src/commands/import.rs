@@ -1,29 +1,31 @@
-//! `fpga-host import`: bring weights trained elsewhere, then convert them.
+//! `fpga-host import`: bring a network trained elsewhere, then convert it.
 
 use super::DataArgs;
 use super::convert::{ConvertArgs, convert_and_save};
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use fs_model::activation::Activation;
-use fs_model::import::{Layout, import_npz};
+use fs_model::import::{Layout, import_npz, import_onnx};
 use fs_model::train::{accuracy, input_encoding, parse_layers};
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// The .npz archive: arrays w0, b0, w1, b1, ... (see docs/import.md).
-    pub npz: PathBuf,
+    /// The network: an ONNX graph (.onnx, as torch.onnx.export or tf2onnx write it) or an
+    /// .npz archive of arrays w0, b0, w1, b1, ... (see docs/import.md).
+    pub file: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Hidden activation of the imported network.
-    #[arg(long, default_value = "relu")]
-    pub activation: Activation,
-    /// Weight layout: torch ([outputs, inputs]; conv [out, in, k, k]) or keras ([inputs,
-    /// outputs]; conv [k, k, in, out]).
-    #[arg(long, default_value = "torch")]
-    pub layout: Layout,
-    /// The layers, as `train --layers` spells them (conv16k5s2,maxpool2,dense10): needed for
-    /// convolutions and pooling, checked against the arrays.
+    /// Hidden activation of an .npz network [default: relu] (an ONNX graph names its own).
+    #[arg(long)]
+    pub activation: Option<Activation>,
+    /// Weight layout of an .npz archive [default: torch]: torch ([outputs, inputs]; conv
+    /// [out, in, k, k]) or keras ([inputs, outputs]; conv [k, k, in, out]).
+    #[arg(long)]
+    pub layout: Option<Layout>,
+    /// The layers of an .npz network, as `train --layers` spells them
+    /// (conv16k5s2,maxpool2,dense10): needed for convolutions and pooling, checked against
+    /// the arrays.
     #[arg(long)]
     pub layers: Option<String>,
     /// Model file to write.
@@ -36,24 +38,44 @@ pub struct ImportArgs {
 pub fn run(args: ImportArgs) -> Result<()> {
     let split = args.data.load()?;
     let (input, split) = args.convert.input(input_encoding(&split.train), split)?;
-    let topology = args
-        .layers
-        .as_deref()
-        .map(|l| parse_layers(l, &input))
-        .transpose()?;
-    let ann = import_npz(
-        &args.npz,
-        input,
-        args.activation,
-        args.layout,
-        topology.as_deref(),
-    )?;
+    let onnx = args
+        .file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    let ann = if onnx {
+        for (given, flag) in [
+            (args.activation.is_some(), "--activation"),
+            (args.layout.is_some(), "--layout"),
+            (args.layers.is_some(), "--layers"),
+        ] {
+            if given {
+                bail!(
+                    "{flag} is for .npz archives; an ONNX graph carries its own activations, \
+                     layouts and layers"
+                );
+            }
+        }
+        import_onnx(&args.file, input)?
+    } else {
+        let topology = args
+            .layers
+            .as_deref()
+            .map(|l| parse_layers(l, &input))
+            .transpose()?;
+        import_npz(
+            &args.file,
+            input,
+            args.activation.unwrap_or(Activation::Relu),
+            args.layout.unwrap_or(Layout::Torch),
+            topology.as_deref(),
+        )?
+    };
     eprintln!(
         "imported {:?}: ANN test accuracy {:.4}",
         ann.widths(),
         accuracy(&ann, &split.test)?
     );
-    let source = format!("fpga-host import {}", args.npz.display());
+    let source = format!("fpga-host import {}", args.file.display());
     convert_and_save(&ann, &split, &args.convert, source, &args.out)?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Import of networks trained elsewhere, from a NumPy `.npz` archive.
+//! Networks from a NumPy `.npz` archive of weight arrays.
 //!
 //! Expected arrays, for dense layers `l = 0, 1, ...` in order: `w{l}` (2-D) and `b{l}` (1-D),
 //! float32 or float64. `w{l}` is `[outputs, inputs]` as PyTorch's `nn.Linear.weight` stores it

@@ -9,4 +9,5 @@ pub mod frontpanel;
 pub mod images;
 pub mod progress;
 pub mod pty_device;
+pub mod report;
 pub mod stream;

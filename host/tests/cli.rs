@@ -222,6 +222,80 @@ fn import_reads_onnx_graphs_and_names_what_it_refuses() {
     assert!(e.contains("--layout is for .npz archives"), "{e}");
 }
 
+/// `report` writes one self-contained page with every section, three plots, the codings of
+/// the sweep and the baseline, a confusion matrix over the evaluated images, and the synthesis
+/// reports it finds.
+#[test]
+fn report_writes_a_self_contained_page() {
+    let synth = temp("synth");
+    std::fs::create_dir_all(synth.join("up5k")).unwrap();
+    std::fs::write(
+        synth.join("up5k/report.json"),
+        r#"{"target": "up5k", "model": "digits-mlp.fsnn", "luts": 4321, "fmax_mhz": 31.5}"#,
+    )
+    .unwrap();
+    let out = temp("report.html");
+    let o = fpga_host(&[
+        "report",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--count",
+        "100",
+        "--k",
+        "3,6",
+        "--rate-steps",
+        "16,32",
+        "--synthesis",
+        synth.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
+    for section in fpga_host::report::page::SECTIONS {
+        assert!(page.contains(&format!(">{section}</h2>")), "no {section}");
+    }
+    assert_eq!(page.matches("<svg").count(), 3);
+    for bad in ["NaN", "inf<", "<script", "<link", "src=", "<img"] {
+        assert!(!page.contains(bad), "the page holds {bad:?}");
+    }
+    for (coding, rows) in [("fs", 2), ("amos", 2), ("rate", 2)] {
+        let row = format!("<tr><td class=\"l\">{coding}</td>");
+        assert_eq!(page.matches(&row).count(), rows, "{coding}");
+    }
+    // The confusion matrix counts every evaluated image once.
+    let cells: u64 = page
+        .split("<td style=\"background:")
+        .skip(1)
+        .map(|cell| {
+            let n = &cell[cell.find('>').unwrap() + 1..cell.find("</td>").unwrap()];
+            n.parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(cells, 100);
+    assert!(page.contains("<td>up5k</td>") && page.contains("<td>31.5</td>"));
+    // No synthesis folder: the page says so instead.
+    let o = fpga_host(&[
+        "report",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--count",
+        "20",
+        "--k",
+        "6",
+        "--no-rate",
+        "--synthesis",
+        "/nonexistent",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&out).unwrap();
+    assert!(page.contains("No synthesis reports found"));
+    assert_eq!(page.matches("<tr><td class=\"l\">rate</td>").count(), 0);
+}
+
 #[test]
 fn fit_neuron_reports_errors_and_parameters() {
     let v = json_of(&args(

@@ -7,6 +7,7 @@ mod fit;
 mod import;
 mod infer;
 mod ports;
+mod report;
 mod selftest;
 mod serve;
 mod train;
@@ -30,6 +31,7 @@ pub enum Command {
     Convert(convert::ConvertCmdArgs),
     /// Evaluate a model: ANN, FS float and FS fixed-point accuracy, spikes, operations.
     Eval(eval::EvalArgs),
+    Report(report::ReportArgs),
     /// Fit FS-neuron parameters T, h, d for an activation.
     FitNeuron(fit::FitArgs),
     /// Run test images through a simulation of the RTL and compare every spike with the golden model.
@@ -58,6 +60,7 @@ impl Command {
             Command::Import(a) => import::run(a),
             Command::Convert(a) => convert::run(a),
             Command::Eval(a) => eval::run(a),
+            Command::Report(a) => report::run(a),
             Command::FitNeuron(a) => fit::run(a),
             Command::Verify(a) => verify::run(a),
             Command::Verilog(a) => verilog::run(a),

@@ -17,7 +17,8 @@
 //! - [`sim`]: running the RTL: RustHDL's simulation of the accelerator image by image and of
 //!   the device byte by byte, the same under Verilator, and the spike records that are
 //!   compared with the golden model.
-//! - [`fpga`]: the FPGA parts and families the open flows build for.
+//! - [`fpga`]: the FPGA parts and families the open flows build for; [`resources`]: what a
+//!   design takes of a target, before synthesis (`fpga-host plan`).
 //!
 //! Board tops (a UART and LEDs around the device, PLLs, the XEM7010's FrontPanel pipes) and
 //! the place-and-route pin shell are in the `fs-boards` crate, as rust-hdl keeps its board
@@ -31,4 +32,5 @@ pub mod core;
 pub mod fpga;
 pub mod link;
 pub mod protocol;
+pub mod resources;
 pub mod sim;

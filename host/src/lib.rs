@@ -7,6 +7,7 @@ pub mod fleet;
 #[cfg(feature = "xem7010")]
 pub mod frontpanel;
 pub mod images;
+pub mod plan;
 pub mod progress;
 pub mod pty_device;
 pub mod report;

@@ -296,6 +296,46 @@ fn report_writes_a_self_contained_page() {
     assert_eq!(page.matches("<tr><td class=\"l\">rate</td>").count(), 0);
 }
 
+/// `plan` prints what a design takes; `--lanes auto` gives `verilog` (as `verify` and
+/// `scripts/synth`) the lanes the plan picks, and needs a target.
+#[test]
+fn plan_and_lanes_auto() {
+    let v = json_of(&args(
+        "plan --model models/digits-mlp.fsnn --target ice40-up5k --lanes 4,2 --count 50 --json",
+    ));
+    assert_eq!(v["resources"]["block_rams"], 28);
+    assert_eq!(v["lanes"], serde_json::json!([4, 2]));
+    assert!(v["fits"].as_bool().unwrap());
+    let out = temp("auto-verilog");
+    let o = fpga_host(&[
+        "verilog",
+        "--model",
+        "models/digits-mlp.fsnn",
+        "--lanes",
+        "auto",
+        "--target",
+        "ice40-up5k",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    // The first layer's 4 lanes are what the UP5K's block RAMs hold.
+    assert!(e.contains("--lanes auto for ice40-up5k: [4, "), "{e}");
+    assert!(out.join("fs_accel.v").is_file());
+    let e = fails(&args(
+        "verilog --model models/digits-mlp.fsnn --lanes auto --out /tmp/fpga-host-no-target",
+    ));
+    assert!(e.contains("--target"), "{e}");
+    let e = fails(&args(
+        "plan --model models/digits-mlp.fsnn --target ice40-lp1k --count 10",
+    ));
+    assert!(
+        e.contains("unknown target") && e.contains("ice40-up5k"),
+        "{e}"
+    );
+}
+
 #[test]
 fn fit_neuron_reports_errors_and_parameters() {
     let v = json_of(&args(

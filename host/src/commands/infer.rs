@@ -190,10 +190,7 @@ pub fn run(args: InferArgs) -> Result<()> {
     }
     let sims = match args.device {
         DeviceKind::Sim => {
-            let hw = HwArgs {
-                lanes: args.lanes.clone(),
-                fifo_depth: fs_hdl::core::accelerator::DEFAULT_FIFO_DEPTH,
-            };
+            let hw = HwArgs::fixed(&args.lanes);
             let config = hw.config(&model)?;
             let mut sims = Vec::new();
             for n in 0..args.devices.max(1) {

@@ -6,6 +6,7 @@ mod eval;
 mod fit;
 mod import;
 mod infer;
+mod plan;
 mod ports;
 mod report;
 mod selftest;
@@ -36,6 +37,7 @@ pub enum Command {
     FitNeuron(fit::FitArgs),
     /// Run test images through a simulation of the RTL and compare every spike with the golden model.
     Verify(verify::VerifyArgs),
+    Plan(plan::PlanArgs),
     /// Write the accelerator's Verilog for a model.
     Verilog(verilog::VerilogArgs),
     /// Classify test images on a board (serial port) or the simulated device, checked
@@ -63,6 +65,7 @@ impl Command {
             Command::Report(a) => report::run(a),
             Command::FitNeuron(a) => fit::run(a),
             Command::Verify(a) => verify::run(a),
+            Command::Plan(a) => plan::run(a),
             Command::Verilog(a) => verilog::run(a),
             Command::Infer(a) => infer::run(a),
             Command::Selftest(a) => selftest::run(a),
@@ -196,32 +199,107 @@ impl DataArgs {
     }
 }
 
+/// One entry of `--lanes`: a number, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LaneCount {
+    Auto,
+    Lanes(usize),
+}
+
+impl std::str::FromStr for LaneCount {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(LaneCount::Auto),
+            n => n
+                .parse()
+                .map(LaneCount::Lanes)
+                .map_err(|_| format!("{n:?} is neither a number of lanes nor `auto`")),
+        }
+    }
+}
+
 /// How the accelerator is built: lanes (processing elements) per layer.
 #[derive(Args, Clone)]
 pub struct HwArgs {
-    /// Lanes per layer: one number for every layer (capped at each layer's width) or one per
-    /// layer, e.g. 16,10.
+    /// Lanes per layer: one number for every layer (capped at each layer's width), one per
+    /// layer (16,10), or `auto`: the lanes that fit --target with the most images per second
+    /// (`fpga-host plan`).
     #[arg(long, value_delimiter = ',', default_value = "16")]
-    pub lanes: Vec<usize>,
+    pub lanes: Vec<LaneCount>,
+    /// The target `--lanes auto` plans for (`fpga-host plan --help` lists them).
+    #[arg(long)]
+    pub target: Option<String>,
     /// Events each spike-bus FIFO holds.
     #[arg(long, default_value_t = fs_hdl::core::accelerator::DEFAULT_FIFO_DEPTH)]
     pub fifo_depth: usize,
 }
 
 impl HwArgs {
+    /// Fixed lanes, one number or one per layer.
+    pub fn fixed(lanes: &[usize]) -> Self {
+        HwArgs {
+            lanes: lanes.iter().map(|&n| LaneCount::Lanes(n)).collect(),
+            target: None,
+            fifo_depth: fs_hdl::core::accelerator::DEFAULT_FIFO_DEPTH,
+        }
+    }
+
     pub fn config(
         &self,
         model: &fs_model::network::Model,
     ) -> Result<fs_hdl::core::accelerator::HwConfig> {
         use fs_hdl::core::accelerator::HwConfig;
-        let mut config = match self.lanes.as_slice() {
-            [n] => HwConfig::uniform(model, *n),
-            per_layer if per_layer.len() == model.layers.len() => HwConfig::new(per_layer.to_vec()),
-            other => anyhow::bail!(
+        let numbers: Option<Vec<usize>> = self
+            .lanes
+            .iter()
+            .map(|l| match l {
+                LaneCount::Lanes(n) => Some(*n),
+                LaneCount::Auto => None,
+            })
+            .collect();
+        let mut config = match (numbers.as_deref(), self.lanes.as_slice()) {
+            (None, [LaneCount::Auto]) => return self.auto(model),
+            (None, _) => anyhow::bail!("--lanes auto stands alone (no numbers beside it)"),
+            (Some([n]), _) => HwConfig::uniform(model, *n),
+            (Some(per_layer), _) if per_layer.len() == model.layers.len() => {
+                HwConfig::new(per_layer.to_vec())
+            }
+            (Some(other), _) => anyhow::bail!(
                 "--lanes takes one number or one per layer ({} layers), got {other:?}",
                 model.layers.len()
             ),
         };
+        config.fifo_depth = self.fifo_depth;
+        Ok(config)
+    }
+
+    /// `--lanes auto`: the plan's choice for --target, on the model's test images.
+    fn auto(
+        &self,
+        model: &fs_model::network::Model,
+    ) -> Result<fs_hdl::core::accelerator::HwConfig> {
+        let name = self
+            .target
+            .as_deref()
+            .context("--lanes auto plans for a target: give --target (ice40-up5k, ice40-hx8k, ecp5-25k or ecp5-85k)")?;
+        let target = fs_hdl::resources::target(name)?;
+        let data = DataArgs {
+            dataset: None,
+            data_dir: None,
+        }
+        .load_for(model.input())?;
+        let traffic = crate::plan::traffic(model, &data.test, crate::plan::TRAFFIC_IMAGES);
+        let plan = crate::plan::auto_lanes(model, target, &traffic, self.fifo_depth)?;
+        eprintln!(
+            "--lanes auto for {}: {:?} ({:.0} images/s, {} block RAMs, about {} LUTs)",
+            target.name,
+            plan.lanes,
+            plan.images_per_second,
+            plan.resources.block_rams,
+            plan.resources.luts
+        );
+        let mut config = fs_hdl::core::accelerator::HwConfig::new(plan.lanes);
         config.fifo_depth = self.fifo_depth;
         Ok(config)
     }

@@ -1,0 +1,97 @@
+//! `fpga-host plan` against the `scripts/synth` reports its LUT model is fitted to: every
+//! measured design's block RAMs exactly, LUTs within 15%, cycles per image within 5% (one
+//! documented exception), and `--lanes auto` choosing designs that fit.
+
+use fpga_host::plan::{auto_lanes, plan, traffic};
+use fs_hdl::core::accelerator::HwConfig;
+use fs_hdl::resources::{measured, target};
+use fs_model::data::DatasetKind;
+use fs_testkit::shipped;
+
+fn data_of(model: &str) -> fs_model::data::Dataset {
+    let kind = if model.starts_with("digits") {
+        DatasetKind::Digits
+    } else {
+        DatasetKind::Mnist
+    };
+    shipped::split(kind).test
+}
+
+#[test]
+fn plans_match_every_measured_synthesis_report() {
+    let mut rows = Vec::new();
+    for m in measured() {
+        let model = shipped::model(&m.model);
+        let t = target(&m.target).unwrap();
+        // scripts/synth measured the cycles on the first 300 test images (SYNTH_IMAGES=300).
+        let traffic = traffic(&model, &data_of(&m.model), 300);
+        let p = plan(&model, &HwConfig::new(m.lanes.clone()), t, &traffic).unwrap();
+        let lut_error = p.resources.luts as f64 / m.luts as f64 - 1.0;
+        let cycle_error = p.cycles_per_image / m.cycles_per_image - 1.0;
+        rows.push(format!(
+            "{} {} {:?}: block RAMs {} / {}, LUTs {} / {} ({:+.1}%), cycles {:.1} / {:.1} ({:+.1}%)",
+            m.target,
+            m.model,
+            m.lanes,
+            p.resources.block_rams,
+            m.block_rams,
+            p.resources.luts,
+            m.luts,
+            lut_error * 100.0,
+            p.cycles_per_image,
+            m.cycles_per_image,
+            cycle_error * 100.0
+        ));
+        assert_eq!(
+            p.resources.block_rams,
+            m.block_rams,
+            "{}",
+            rows.last().unwrap()
+        );
+        assert_eq!(
+            p.resources.lut_ram_luts,
+            m.lut_ram_luts,
+            "{}",
+            rows.last().unwrap()
+        );
+        assert!(lut_error.abs() <= 0.15, "{}", rows.last().unwrap());
+        // A fast layer held up by a single-group output layer's back-pressure (digits at 16
+        // lanes then 10) is the cycle model's one known gap (docs/accelerator.md).
+        let back_pressure = m.lanes == [16, 10];
+        let tolerance = if back_pressure { 0.10 } else { 0.05 };
+        assert!(cycle_error.abs() <= tolerance, "{}", rows.last().unwrap());
+    }
+    println!("{}", rows.join("\n"));
+}
+
+/// `--lanes auto` picks, for every shipped MLP and target of the measurements, a design whose
+/// planned resources fit (with the LUT margin); a model that cannot fit is refused by name.
+#[test]
+fn auto_lanes_fit_their_target() {
+    for (model, targets) in [
+        (
+            "digits-mlp.fsnn",
+            &["ice40-up5k", "ice40-hx8k", "ecp5-25k"][..],
+        ),
+        ("mnist-mlp.fsnn", &["ecp5-85k"][..]),
+    ] {
+        let m = shipped::model(model);
+        let traffic = traffic(&m, &data_of(model), 200);
+        for &name in targets {
+            let t = target(name).unwrap();
+            let p = auto_lanes(&m, t, &traffic, 8).unwrap();
+            assert!(p.fits, "{model} on {name}: {p:?}");
+            assert!(p.resources.block_rams <= t.block_rams);
+            assert!(p.resources.luts as f64 * 1.15 <= t.luts as f64);
+        }
+    }
+    // The MNIST MLP's 200,000 weights do not fit the UP5K's 30 block RAMs.
+    let m = shipped::model("mnist-mlp.fsnn");
+    let traffic = traffic(&m, &data_of("mnist"), 50);
+    let e = auto_lanes(&m, target("ice40-up5k").unwrap(), &traffic, 8).unwrap_err();
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("no lanes fit the ice40-up5k") && e.contains("block RAMs"),
+        "{e}"
+    );
+}

@@ -3,7 +3,7 @@
 
     python3 scripts/plan-measured.py build/*/report.json > hdl/src/resources/measured.json
 
-Each record: target, model, lanes, the model's membrane bits, LUTs (as the report counts them),
+Each record: target, model, lanes, the model's membrane bits and convolution layers, LUTs (as the report counts them),
 the LUT RAM's share of them (four per TRELLIS_DPR16X4), the ROM bits built from logic (as
 `fpga-host plan` maps the design's memories), block RAMs and cycles per image. The
 model file is looked up in models/ by the report's model name.
@@ -18,11 +18,20 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def membrane_bits(model):
+def description(model):
+    """The model file's description (its safetensors header's metadata)."""
     with open(os.path.join(ROOT, "models", model), "rb") as f:
         (size,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(size))
-    return json.loads(header["__metadata__"]["fsnn"])["fixed"]["membrane_bits"]
+    return json.loads(header["__metadata__"]["fsnn"])
+
+
+def membrane_bits(model):
+    return description(model)["fixed"]["membrane_bits"]
+
+
+def conv_layers(model):
+    return sum(1 for layer in description(model)["layers"] if layer.get("kind") == "conv2d")
 
 
 def rom_logic_bits(r):
@@ -44,6 +53,7 @@ for path in sys.argv[1:]:
         "model": r["model"],
         "lanes": r["lanes"],
         "membrane_bits": membrane_bits(r["model"]),
+        "conv_layers": conv_layers(r["model"]),
         "luts": r["luts"],
         "lut_ram_luts": 4 * r["yosys_cells"].get("TRELLIS_DPR16X4", 0),
         "rom_logic_bits": rom_logic_bits(r),

@@ -108,13 +108,23 @@ pub struct Memory {
 /// model order within each); `pixel` says whether the first layer is computed from pixels and
 /// `first_dense` is the model index of the first dense layer.
 pub fn memories(verilog: &str, pixel: bool, first_dense: usize) -> Vec<Memory> {
-    let mut out = Vec::new();
+    let mut out: Vec<Memory> = Vec::new();
     let mut module = "";
     let mut attributes = "";
     for line in verilog.lines() {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("module ") {
             module = rest.split(['(', ' ']).next().unwrap_or("");
+        } else if let Some(path) = line
+            .strip_prefix("$readmemh(\"")
+            .and_then(|r| r.split('"').next())
+        {
+            // A ROM's constant bit columns are no memory to synthesis (yosys trims them).
+            if let Some(m) = out.last_mut().filter(|m| m.rom) {
+                if let Ok(text) = std::fs::read_to_string(path) {
+                    m.width = varying_columns(&text, m.width);
+                }
+            }
         } else if line.starts_with("(*") {
             attributes = line;
         } else if let Some((width, words)) = declaration(line) {
@@ -131,6 +141,35 @@ pub fn memories(verilog: &str, pixel: bool, first_dense: usize) -> Vec<Memory> {
         }
     }
     out
+}
+
+/// The bit columns of a memory's contents (hex words, one a line) that are not the same in
+/// every word: at least 1.
+fn varying_columns(contents: &str, width: usize) -> usize {
+    let words: Vec<Vec<bool>> = contents
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let l = l.trim();
+            // Hex digits from the least significant, as bits.
+            (0..width)
+                .map(|b| {
+                    let digit = l.len().checked_sub(1 + b / 4).and_then(|i| l.get(i..=i));
+                    let v = digit
+                        .and_then(|d| u8::from_str_radix(d, 16).ok())
+                        .unwrap_or(0);
+                    v >> (b % 4) & 1 == 1
+                })
+                .collect()
+        })
+        .collect();
+    let Some(first) = words.first() else {
+        return width;
+    };
+    let varying = (0..width)
+        .filter(|&b| words.iter().any(|w| w[b] != first[b]))
+        .count();
+    varying.max(1)
 }
 
 /// `reg [T:0] mem [0:L];` as (T + 1, L + 1).
@@ -210,11 +249,7 @@ pub fn map_memory(memory: &Memory, target: &Target) -> Mapping {
             128.0,
         ),
     };
-    let blocks = configs
-        .iter()
-        .map(|&(d, w)| depth.div_ceil(d) * memory.width.div_ceil(w))
-        .min()
-        .unwrap_or(0);
+    let blocks = block_count(depth, memory.width, configs);
     let bits = (memory.words * memory.width) as f64;
     let logic = if memory.rom { bits / 16.0 } else { bits };
     let lut_ram = (has_lut_ram && !memory.rom).then(|| 4.0 * slices(memory) as f64);
@@ -226,6 +261,25 @@ pub fn map_memory(memory: &Memory, target: &Target) -> Mapping {
     } else {
         Mapping::BlockRams(blocks)
     }
+}
+
+/// The fewest blocks of `configs` (depth, width) that hold `width` bits by `depth` words:
+/// columns of one configuration, and the bits left over in another (yosys builds a 22-bit,
+/// 4,096-word ROM of two 2048x9 columns and one 4096x4 block: five DP16KD, not six).
+fn block_count(depth: usize, width: usize, configs: &[(usize, usize)]) -> usize {
+    let mut best = usize::MAX;
+    for &(da, wa) in configs {
+        for columns in 0..=width.div_ceil(wa) {
+            let left = width.saturating_sub(columns * wa);
+            let rest = configs
+                .iter()
+                .map(|&(db, wb)| depth.div_ceil(db) * left.div_ceil(wb))
+                .min()
+                .unwrap_or(0);
+            best = best.min(columns * depth.div_ceil(da) + rest);
+        }
+    }
+    best
 }
 
 fn slices(memory: &Memory) -> usize {
@@ -257,11 +311,20 @@ pub struct Estimate {
     pub dsps: usize,
 }
 
-/// The LUT model's features: lane bits (lanes times the membrane width, summed over layers)
-/// and the bits of ROM built from logic.
-pub fn lut_features(lanes: &[usize], membrane_bits: usize, rom_bits: usize) -> [f64; 2] {
+/// The LUT model's features: the lane bits (lanes times the membrane width) of the
+/// convolution layers (the first `conv_layers`) and of the dense layers, and the bits of ROM
+/// built from logic.
+pub fn lut_features(
+    lanes: &[usize],
+    conv_layers: usize,
+    membrane_bits: usize,
+    rom_bits: usize,
+) -> [f64; 3] {
+    let split = conv_layers.min(lanes.len());
+    let bits = |l: &[usize]| (l.iter().sum::<usize>() * membrane_bits) as f64;
     [
-        (lanes.iter().sum::<usize>() * membrane_bits) as f64,
+        bits(&lanes[..split]),
+        bits(&lanes[split..]),
         rom_bits as f64,
     ]
 }
@@ -273,6 +336,8 @@ pub struct Measured {
     pub model: String,
     pub lanes: Vec<usize>,
     pub membrane_bits: usize,
+    /// Convolution layers (the first ones).
+    pub conv_layers: usize,
     /// LUTs as the report counts them (LUT RAM included).
     pub luts: usize,
     pub lut_ram_luts: usize,
@@ -291,31 +356,65 @@ pub fn measured() -> Vec<Measured> {
 /// LUTs per ROM bit built from logic: a LUT4 holds 16 bits (yosys costs logic ROM the same).
 pub const LUTS_PER_ROM_BIT: f64 = 1.0 / 16.0;
 
-/// Logic LUTs = c0 + c1 lane bits + ROM bits / 16, per family: c0 and c1 fitted to `measured`
-/// by least squares. Returns `[c0, c1, 1/16]`.
-pub fn lut_model(family: Family, measured: &[Measured]) -> Result<[f64; 3]> {
-    let rows: Vec<(f64, f64)> = measured
+/// Logic LUTs = c0 + c1 convolution lane bits + c2 dense lane bits + ROM bits / 16, per
+/// family: c0, c1 and c2 fitted to `measured` by least squares (a feature no report of the
+/// family has is left at 0). Returns `[c0, c1, c2, 1/16]`.
+pub fn lut_model(family: Family, measured: &[Measured]) -> Result<[f64; 4]> {
+    let rows: Vec<([f64; 3], f64)> = measured
         .iter()
         .filter(|m| target(&m.target).is_ok_and(|t| t.part.family == family))
         .map(|m| {
-            let [bits, rom] = lut_features(&m.lanes, m.membrane_bits, m.rom_logic_bits);
+            let [conv, dense, rom] =
+                lut_features(&m.lanes, m.conv_layers, m.membrane_bits, m.rom_logic_bits);
             let logic = (m.luts - m.lut_ram_luts) as f64 - rom * LUTS_PER_ROM_BIT;
-            (bits, logic)
+            ([1.0, conv, dense], logic)
         })
         .collect();
-    let n = rows.len() as f64;
-    let mean_x = rows.iter().map(|r| r.0).sum::<f64>() / n;
-    let mean_y = rows.iter().map(|r| r.1).sum::<f64>() / n;
-    let sxx: f64 = rows.iter().map(|r| (r.0 - mean_x).powi(2)).sum();
-    let sxy: f64 = rows.iter().map(|r| (r.0 - mean_x) * (r.1 - mean_y)).sum();
+    let used: Vec<usize> = (0..3)
+        .filter(|&f| f == 0 || rows.iter().any(|r| r.0[f] != 0.0))
+        .collect();
     ensure!(
-        rows.len() >= 2 && sxx > 0.0,
-        "the LUT model of {family:?} needs measured reports of at least two lane counts, it has \
-         {}",
+        rows.len() > used.len(),
+        "the LUT model of {family:?} needs more measured reports than its {} coefficients, it \
+         has {}",
+        used.len(),
         rows.len()
     );
-    let slope = sxy / sxx;
-    Ok([mean_y - slope * mean_x, slope, LUTS_PER_ROM_BIT])
+    // Normal equations, solved by Gauss-Jordan elimination with partial pivoting.
+    let k = used.len();
+    let mut a = vec![vec![0.0f64; k + 1]; k];
+    for (x, y) in &rows {
+        for (i, &fi) in used.iter().enumerate() {
+            for (j, &fj) in used.iter().enumerate() {
+                a[i][j] += x[fi] * x[fj];
+            }
+            a[i][k] += x[fi] * y;
+        }
+    }
+    for col in 0..k {
+        let pivot = (col..k)
+            .max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))
+            .unwrap_or(col);
+        a.swap(col, pivot);
+        ensure!(
+            a[col][col].abs() > 1e-9,
+            "the measured reports of {family:?} do not determine the LUT model (vary the lanes)"
+        );
+        let pivot_row = a[col].clone();
+        for (row, values) in a.iter_mut().enumerate() {
+            if row != col {
+                let f = values[col] / pivot_row[col];
+                for (v, p) in values.iter_mut().zip(&pivot_row) {
+                    *v -= f * p;
+                }
+            }
+        }
+    }
+    let mut model = [0.0, 0.0, 0.0, LUTS_PER_ROM_BIT];
+    for (i, &f) in used.iter().enumerate() {
+        model[f] = a[i][k] / a[i][i];
+    }
+    Ok(model)
 }
 
 /// Resources of a design whose Verilog declares `memories`, on `target`.
@@ -323,9 +422,10 @@ pub fn estimate(
     memories: &[Memory],
     layers: usize,
     lanes: &[usize],
+    conv_layers: usize,
     membrane_bits: usize,
     target: &Target,
-    model: [f64; 3],
+    model: [f64; 4],
 ) -> Estimate {
     let mut block_rams_by_layer = vec![0; layers + 1];
     let mut slices = 0;
@@ -342,8 +442,8 @@ pub fn estimate(
         }
         rom_bits += rom_logic_bits(m, target);
     }
-    let [bits, rom] = lut_features(lanes, membrane_bits, rom_bits);
-    let logic = (model[0] + model[1] * bits + model[2] * rom)
+    let [conv, dense, rom] = lut_features(lanes, conv_layers, membrane_bits, rom_bits);
+    let logic = (model[0] + model[1] * conv + model[2] * dense + model[3] * rom)
         .max(0.0)
         .round() as usize;
     let lut_ram_luts = slices * LUTS_PER_SLICE;
@@ -444,10 +544,10 @@ mod tests {
     fn the_measured_reports_parse_and_determine_both_families_models() {
         let measured = measured();
         for family in [Family::Ice40, Family::Ecp5] {
-            let [c0, lane_bit, rom_bit] = lut_model(family, &measured).unwrap();
+            let [c0, conv, dense, rom] = lut_model(family, &measured).unwrap();
             assert!(
-                lane_bit > 0.0 && rom_bit >= 0.0,
-                "{family:?}: {c0} {lane_bit} {rom_bit}"
+                dense > 0.0 && conv >= 0.0 && rom > 0.0,
+                "{family:?}: {c0} {conv} {dense} {rom}"
             );
         }
     }

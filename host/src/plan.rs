@@ -80,6 +80,9 @@ pub struct Plan {
 
 /// The memories of the accelerator for `config`, as its Verilog declares them on `target`.
 pub fn design_memories(model: &Model, config: &HwConfig, target: &Target) -> Result<Vec<Memory>> {
+    // The LUT RAM switch and the memory folder are process-wide: one design at a time.
+    static GENERATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
     fs_hdl::core::bram::set_lut_ram(target.lut_ram());
     // The memories' contents go to a scratch folder: a plan writes nothing the user sees.
     let scratch = std::env::temp_dir().join(format!("fs-accel-plan-{}", std::process::id()));
@@ -87,13 +90,15 @@ pub fn design_memories(model: &Model, config: &HwConfig, target: &Target) -> Res
     let mut accel = Accelerator::new(model, config)?;
     fs_hdl::sim::checked(&mut accel)?;
     let verilog = rust_hdl::prelude::generate_verilog(&accel);
-    std::fs::remove_dir_all(&scratch).ok();
     let first_dense = model
         .geometry()
         .iter()
         .position(|g| g.kind == LayerKind::Dense)
         .unwrap_or(model.layers.len());
-    Ok(memories(&verilog, from_pixels(model), first_dense))
+    // (The memories' contents are read before the scratch folder goes.)
+    let found = memories(&verilog, from_pixels(model), first_dense);
+    std::fs::remove_dir_all(&scratch).ok();
+    Ok(found)
 }
 
 /// The widest membrane of the model, the LUT model's lane width.
@@ -110,10 +115,16 @@ pub fn plan_of(
     traffic: &Traffic,
 ) -> Result<Plan> {
     let luts = lut_model(target.part.family, &measured())?;
+    let conv_layers = model
+        .geometry()
+        .iter()
+        .take_while(|g| g.kind != LayerKind::Dense)
+        .count();
     let resources = estimate(
         memories,
         model.layers.len(),
         &config.lanes,
+        conv_layers,
         membrane_bits(model),
         target,
         luts,
@@ -171,9 +182,9 @@ pub fn plan(
     plan_of(model, config, target, &memories, traffic)
 }
 
-/// Lanes a layer may have: a dense layer of `width` neurons powers of two below it and the
-/// width; a convolution its unit (channels times pooling slots) times powers of two, up to its
-/// neurons.
+/// Lanes a layer may have (at most the RTL's 256): a dense layer of `width` neurons powers of
+/// two below it and the width; a convolution its unit (channels times pooling slots) times
+/// powers of two, up to its neurons.
 fn lane_choices(geometry: &fs_model::geometry::Geometry, width: usize) -> Vec<usize> {
     let unit = match geometry.kind {
         LayerKind::Dense => 1,
@@ -183,11 +194,12 @@ fn lane_choices(geometry: &fs_model::geometry::Geometry, width: usize) -> Vec<us
         }
     };
     let neurons = geometry.neurons.size().max(width);
+    let most = fs_hdl::core::dense_layer::MAX_LANES;
     let mut choices: Vec<usize> = (0..)
         .map(|p| unit << p)
-        .take_while(|&n| n < neurons)
+        .take_while(|&n| n < neurons && n <= most)
         .collect();
-    if geometry.kind == LayerKind::Dense || choices.is_empty() {
+    if (geometry.kind == LayerKind::Dense || choices.is_empty()) && width.max(unit) <= most {
         choices.push(width.max(unit));
     }
     choices

@@ -139,7 +139,7 @@ pub fn read_npz(
                     Layout::Keras => {
                         let w = w.reversed_axes().as_standard_layout().into_owned();
                         match maps {
-                            Some(shape) => channel_major_columns(&w, shape, &name)?,
+                            Some(shape) => keras_columns(&w, shape, &name)?,
                             None => w,
                         }
                     }
@@ -234,19 +234,14 @@ fn conv_weights(a: ArrayD<f32>, kernel: usize, layout: Layout, name: &str) -> Re
 
 /// A Keras dense kernel (already `[outputs, inputs]`) whose inputs are maps flattened
 /// channel-last (`(y, x, c)`), with its columns put in the model's `(c, y, x)` order.
-fn channel_major_columns(w: &Array2<f32>, shape: Shape, name: &str) -> Result<Array2<f32>> {
+fn keras_columns(w: &Array2<f32>, shape: Shape, name: &str) -> Result<Array2<f32>> {
     ensure!(
         w.ncols() == shape.size(),
         "`{name}` takes {} inputs, the maps before it hold {}",
         w.ncols(),
         shape.size()
     );
-    let (c, h, wd) = (shape.channels, shape.height, shape.width);
-    Ok(Array2::from_shape_fn(w.dim(), |(j, i)| {
-        // Model column i = (ch, y, x); Keras column (y, x, ch).
-        let (ch, y, x) = (i / (h * wd), i / wd % h, i % wd);
-        w[[j, (y * wd + x) * c + ch]]
-    }))
+    Ok(super::channel_major_columns(w, shape))
 }
 
 fn read_matrix(npz: &mut NpzReader<impl Read + Seek>, name: &str) -> Result<Array2<f32>> {

@@ -14,6 +14,7 @@
 //!
 //! The input is the image scaled to `[0, 1]` (pixel / max value), as for `.npz` archives.
 
+use super::channel_major_columns;
 use crate::activation::Activation;
 use crate::network::{Ann, AnnLayer, Geometry, InputEncoding, LayerKind, Pool, PoolKind, Shape};
 use anyhow::{Context, Result, anyhow, bail, ensure};
@@ -1181,16 +1182,6 @@ fn per_channel(a: &ArrayD<f32>, dims: &[usize]) -> Result<Array1<f32>> {
     Ok(match a.iter().next() {
         Some(&v) if a.len() == 1 => Array1::from_elem(dims[1], v),
         _ => Array1::from_iter(a.iter().copied()),
-    })
-}
-
-/// A dense layer's weights over maps flattened channel-last (`(y, x, c)`), with its columns
-/// in the model's channel-major order (`(c, y, x)`).
-fn channel_major_columns(w: &Array2<f32>, maps: Shape) -> Array2<f32> {
-    let (c, h, wd) = (maps.channels, maps.height, maps.width);
-    Array2::from_shape_fn(w.dim(), |(j, i)| {
-        let (ch, y, x) = (i / (h * wd), i / wd % h, i % wd);
-        w[[j, (y * wd + x) * c + ch]]
     })
 }
 

@@ -1,6 +1,6 @@
 //! `fpga-host plan` against the `scripts/synth` reports its LUT model is fitted to: every
-//! measured design's block RAMs exactly, LUTs within 15%, cycles per image within 5% (one
-//! documented exception), and `--lanes auto` choosing designs that fit.
+//! measured design's block RAMs exactly, LUTs within 15%, cycles per image within 5%, and
+//! `--lanes auto` choosing designs that fit.
 
 use fpga_host::plan::{auto_lanes, plan, traffic};
 use fs_hdl::core::accelerator::HwConfig;
@@ -55,11 +55,7 @@ fn plans_match_every_measured_synthesis_report() {
             rows.last().unwrap()
         );
         assert!(lut_error.abs() <= 0.15, "{}", rows.last().unwrap());
-        // A fast layer held up by a single-group output layer's back-pressure (digits at 16
-        // lanes then 10) is the cycle model's one known gap (docs/accelerator.md).
-        let back_pressure = m.lanes == [16, 10];
-        let tolerance = if back_pressure { 0.10 } else { 0.05 };
-        assert!(cycle_error.abs() <= tolerance, "{}", rows.last().unwrap());
+        assert!(cycle_error.abs() <= 0.05, "{}", rows.last().unwrap());
     }
     println!("{}", rows.join("\n"));
 }

@@ -74,7 +74,8 @@ pub fn target(name: &str) -> Result<&'static Target> {
 }
 
 impl Target {
-    /// Whether generated Verilog asks for LUT RAM on this target (as `scripts/synth` does).
+    /// Whether the target has LUT RAM, so that generated Verilog asks for it (as
+    /// `scripts/synth` does).
     pub fn lut_ram(&self) -> bool {
         self.part.family != Family::Ice40
     }
@@ -230,7 +231,7 @@ pub enum Mapping {
 /// by `ram_style = "distributed"`), and logic (1 a bit for a RAM, 1/16 a bit for a ROM), logic
 /// winning ties. Checked against every memory of the measured designs' synthesis logs.
 pub fn map_memory(memory: &Memory, target: &Target) -> Mapping {
-    let has_lut_ram = target.part.family != Family::Ice40;
+    let has_lut_ram = target.lut_ram();
     if memory.distributed && has_lut_ram {
         return Mapping::LutRam(slices(memory));
     }
@@ -284,14 +285,6 @@ fn block_count(depth: usize, width: usize, configs: &[(usize, usize)]) -> usize 
 
 fn slices(memory: &Memory) -> usize {
     memory.words.div_ceil(16) * memory.width.div_ceil(4)
-}
-
-/// Bits of ROM that synthesis builds from logic: the LUT model's second feature.
-fn rom_logic_bits(memory: &Memory, target: &Target) -> usize {
-    match map_memory(memory, target) {
-        Mapping::Logic if memory.rom => memory.words * memory.width,
-        _ => 0,
-    }
 }
 
 /// LUTs of one LUT RAM slice, as `scripts/synth_report.py` counts them.
@@ -438,9 +431,10 @@ pub fn estimate(
         match map_memory(m, target) {
             Mapping::BlockRams(n) => block_rams_by_layer[slot] += n,
             Mapping::LutRam(n) => slices += n,
+            // ROM built from logic: the LUT model's third feature.
+            Mapping::Logic if m.rom => rom_bits += m.words * m.width,
             Mapping::Logic => {}
         }
-        rom_bits += rom_logic_bits(m, target);
     }
     let [conv, dense, rom] = lut_features(lanes, conv_layers, membrane_bits, rom_bits);
     let logic = (model[0] + model[1] * conv + model[2] * dense + model[3] * rom)

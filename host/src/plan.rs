@@ -30,29 +30,22 @@ pub struct Traffic {
     pub mean_spikes: Vec<f64>,
 }
 
-/// Runs the golden model on `images` for their spike counts.
+/// Runs the golden model on the first `images` of `data` (at least one) for their spike
+/// counts.
 pub fn traffic(model: &Model, data: &Dataset, images: usize) -> Traffic {
-    let n = images.min(data.len()).max(1).min(data.len());
+    let n = images.max(1).min(data.len());
     let engine = FixedEngine::new(model);
+    // Spiking stages: the input code and every hidden layer.
+    let stages = model.layers.len();
     let (words, spikes) = (0..n)
         .into_par_iter()
         .map(|i| {
             let image = data.image(i);
-            let counts = engine.run(image).spike_counts();
-            (pixel_words(image).len(), counts)
+            (pixel_words(image).len(), engine.run(image).spike_counts())
         })
         .reduce(
-            || (0, Vec::new()),
-            |(wa, sa), (wb, sb)| {
-                let sum = if sa.is_empty() {
-                    sb
-                } else if sb.is_empty() {
-                    sa
-                } else {
-                    sa.iter().zip(&sb).map(|(a, b)| a + b).collect()
-                };
-                (wa + wb, sum)
-            },
+            || (0, vec![0; stages]),
+            |(wa, sa), (wb, sb)| (wa + wb, sa.iter().zip(&sb).map(|(a, b)| a + b).collect()),
         );
     Traffic {
         images: n,
@@ -90,42 +83,37 @@ pub fn design_memories(model: &Model, config: &HwConfig, target: &Target) -> Res
     let mut accel = Accelerator::new(model, config)?;
     fs_hdl::sim::checked(&mut accel)?;
     let verilog = rust_hdl::prelude::generate_verilog(&accel);
-    let first_dense = model
-        .geometry()
-        .iter()
-        .position(|g| g.kind == LayerKind::Dense)
-        .unwrap_or(model.layers.len());
     // (The memories' contents are read before the scratch folder goes.)
-    let found = memories(&verilog, from_pixels(model), first_dense);
+    let found = memories(&verilog, from_pixels(model), conv_layers(model));
     std::fs::remove_dir_all(&scratch).ok();
     Ok(found)
 }
 
-/// The widest membrane of the model, the LUT model's lane width.
-fn membrane_bits(model: &Model) -> usize {
-    model.format.membrane_bits as usize
+/// The model's convolution layers, which come first: also the index of its first dense layer.
+fn conv_layers(model: &Model) -> usize {
+    model
+        .geometry()
+        .iter()
+        .take_while(|g| g.kind != LayerKind::Dense)
+        .count()
 }
 
-/// Plans `config` on `target` from its memories.
-pub fn plan_of(
+/// Plans `config` on `target` from its memories, with the target family's LUT model `luts`
+/// ([`lut_model`]).
+fn plan_of(
     model: &Model,
     config: &HwConfig,
     target: &'static Target,
     memories: &[Memory],
     traffic: &Traffic,
+    luts: [f64; 4],
 ) -> Result<Plan> {
-    let luts = lut_model(target.part.family, &measured())?;
-    let conv_layers = model
-        .geometry()
-        .iter()
-        .take_while(|g| g.kind != LayerKind::Dense)
-        .count();
     let resources = estimate(
         memories,
         model.layers.len(),
         &config.lanes,
-        conv_layers,
-        membrane_bits(model),
+        conv_layers(model),
+        model.format.membrane_bits as usize,
         target,
         luts,
     );
@@ -179,7 +167,8 @@ pub fn plan(
     traffic: &Traffic,
 ) -> Result<Plan> {
     let memories = design_memories(model, config, target)?;
-    plan_of(model, config, target, &memories, traffic)
+    let luts = lut_model(target.part.family, &measured())?;
+    plan_of(model, config, target, &memories, traffic, luts)
 }
 
 /// Lanes a layer may have (at most the RTL's 256): a dense layer of `width` neurons powers of
@@ -267,6 +256,8 @@ pub fn auto_lanes(
         }
     }
     let fixed = fixed.unwrap_or_default();
+    // The target family's LUT model, fitted once for every combination below.
+    let luts = lut_model(target.part.family, &measured())?;
     let choices = valid;
     let mut best: Option<Plan> = None;
     let mut smallest: Option<Plan> = None;
@@ -279,7 +270,7 @@ pub fn auto_lanes(
         for (l, &i) in index.iter().enumerate() {
             memories.extend(&by_layer[l][i]);
         }
-        let p = plan_of(model, &config, target, &memories, traffic)?;
+        let p = plan_of(model, &config, target, &memories, traffic, luts)?;
         if index.iter().all(|&i| i == 0) {
             smallest = Some(p.clone());
         }

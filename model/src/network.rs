@@ -35,6 +35,15 @@ impl InputEncoding {
         self.width * self.height * self.channels
     }
 
+    /// The image as maps.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         ensure!(self.size() > 0, "input has no pixels ({self:?})");
         ensure!(
@@ -154,11 +163,7 @@ pub struct Ann {
 impl Ann {
     /// The shape of the input maps.
     pub fn input_shape(&self) -> Shape {
-        Shape {
-            channels: self.input.channels,
-            height: self.input.height,
-            width: self.input.width,
-        }
+        self.input.shape()
     }
 
     /// Every layer's geometry, input to output; an error names the first layer whose weights

@@ -67,7 +67,15 @@ pub struct CodingResult {
     pub latency_steps: usize,
 }
 
+/// Training images the baseline is normalised on (as many as the conversion's calibration).
+pub const CALIBRATION_IMAGES: usize = 10_000;
+
 impl<'a> RateNetwork<'a> {
+    /// Normalises `ann` on the first [`CALIBRATION_IMAGES`] of the `training` images.
+    pub fn calibrated(ann: &'a Ann, training: &Dataset) -> Result<Self> {
+        Self::new(ann, &training.take(CALIBRATION_IMAGES))
+    }
+
     /// Normalises `ann` on the `calibration` images. Refuses what integrate-and-fire neurons
     /// cannot stand for (a hidden activation other than ReLU, max pooling).
     pub fn new(ann: &'a Ann, calibration: &Dataset) -> Result<Self> {

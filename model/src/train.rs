@@ -176,11 +176,7 @@ impl TrainConfig {
             .count();
         let mut layers: Vec<AnnLayer> = Vec::new();
         // What the next layer receives, and the last layer's neurons (before its pooling).
-        let mut shape = Ann {
-            input: *input,
-            layers: Vec::new(),
-        }
-        .input_shape();
+        let mut shape = input.shape();
         let mut neurons = shape;
         for (n, spec) in self.layers.iter().enumerate() {
             let ctx = || format!("layer specification {n}");

@@ -42,9 +42,6 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-/// Training images the rate-coded baseline is normalised on (as the conversion's calibration).
-const RATE_CALIBRATION_IMAGES: usize = 10_000;
-
 #[derive(Serialize)]
 struct FilesOutput {
     model: String,
@@ -107,8 +104,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     bar.finish_and_clear();
     let mut codings = fs_and_amos(&report).to_vec();
     if !args.rate_steps.is_empty() {
-        let calibration = split.train.take(RATE_CALIBRATION_IMAGES);
-        let rate = RateNetwork::new(&model.ann, &calibration).context("rate coding")?;
+        let rate = RateNetwork::calibrated(&model.ann, &split.train).context("rate coding")?;
         codings.extend(rate.evaluate(&test, &args.rate_steps));
     }
     let out = Output {

@@ -26,17 +26,21 @@ use std::path::PathBuf;
 pub enum Command {
     /// Train an MLP or a CNN on a data set and convert it to an FS-SNN model file.
     Train(train::TrainArgs),
-    /// Import weights (dense and convolution) from a NumPy .npz (PyTorch/Keras) and convert them.
+    /// Import a network trained elsewhere (an ONNX graph, or .npz weight arrays) and convert it.
     Import(import::ImportArgs),
     /// Re-convert the ANN inside a model file with other conversion settings.
     Convert(convert::ConvertCmdArgs),
     /// Evaluate a model: ANN, FS float and FS fixed-point accuracy, spikes, operations.
     Eval(eval::EvalArgs),
+    /// Write one self-contained HTML page of a model: FS against rate coding and AMOS, spikes,
+    /// a spike raster, the confusion matrix, synthesis results.
     Report(report::ReportArgs),
     /// Fit FS-neuron parameters T, h, d for an activation.
     FitNeuron(fit::FitArgs),
     /// Run test images through a simulation of the RTL and compare every spike with the golden model.
     Verify(verify::VerifyArgs),
+    /// Plan a design before synthesis: block RAMs, LUTs, cycles per image, images/s on a
+    /// target, and the lanes that fit it best (`--lanes auto`).
     Plan(plan::PlanArgs),
     /// Write the accelerator's Verilog for a model.
     Verilog(verilog::VerilogArgs),

@@ -20,6 +20,7 @@ pub struct PlanArgs {
     /// images per second.
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     pub lanes: Vec<LaneCount>,
+    /// Events each spike-bus FIFO holds.
     #[arg(long, default_value_t = fs_hdl::core::accelerator::DEFAULT_FIFO_DEPTH)]
     pub fifo_depth: usize,
     #[command(flatten)]

@@ -125,8 +125,7 @@ pub fn gather(
             "running the rate-coded baseline at T = {:?}",
             options.rate_steps
         ));
-        let calibration = split.train.take(RATE_CALIBRATION_IMAGES);
-        match RateNetwork::new(&model.ann, &calibration) {
+        match RateNetwork::calibrated(&model.ann, &split.train) {
             Ok(rate) => (rate.evaluate(&test, &options.rate_steps), None),
             Err(e) => (Vec::new(), Some(format!("{e:#}"))),
         }
@@ -148,11 +147,8 @@ pub fn gather(
     })
 }
 
-/// Training images the rate-coded baseline is normalised on (as `eval --rate-steps`).
-const RATE_CALIBRATION_IMAGES: usize = 10_000;
-
-/// Validation images when the sweep re-converts (the percentile is the model's, so they only
-/// decide nothing but are required by the converter's IMP check).
+/// Validation images when the sweep re-converts: the percentile is the model's own, so they
+/// choose nothing, but the converter measures its IMP offset on them.
 const SWEEP_VALIDATION_IMAGES: usize = 1_000;
 
 /// The model's ANN converted again at `k` steps, with the model's own choices otherwise.

@@ -122,11 +122,7 @@ pub fn read_npz(
     }
     let mut layers: Vec<AnnLayer> = Vec::with_capacity(count);
     // What the next layer receives, and whether it is maps (Keras flattens them channel-last).
-    let mut shape = Ann {
-        input,
-        layers: Vec::new(),
-    }
-    .input_shape();
+    let mut shape = input.shape();
     let mut maps: Option<Shape> = None;
     for l in 0..count {
         let name = format!("w{l}");

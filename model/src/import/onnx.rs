@@ -139,7 +139,6 @@ struct Pending {
     kind: LayerKind,
     weight: Array2<f32>,
     bias: Array1<f32>,
-    neurons: Shape,
     activation: Option<Activation>,
     pool: Option<Pool>,
 }
@@ -414,7 +413,6 @@ impl<'g> Importer<'g> {
             kind,
             weight,
             bias,
-            neurons: geometry.neurons,
             activation: None,
             pool: None,
         });
@@ -840,7 +838,6 @@ impl<'g> Importer<'g> {
             maps.width
         );
         p.pool = Some(pool);
-        debug_assert_eq!(p.neurons, maps);
         self.flow = Flow::Maps(pooled);
         Ok(())
     }
@@ -920,7 +917,7 @@ impl<'g> Importer<'g> {
         self.flow = match dims[1..] {
             [_] => self.flow.flattened(),
             [a, b, c] if self.layers.is_empty() && self.pending.is_none() => {
-                let image = self.image_shape();
+                let image = self.input.shape();
                 let dims = [a, b, c].map(|d| d as usize);
                 if dims == [image.channels, image.height, image.width] {
                     Flow::Maps(image)
@@ -941,14 +938,6 @@ impl<'g> Importer<'g> {
             ),
         };
         self.pass(node)
-    }
-
-    fn image_shape(&self) -> Shape {
-        Shape {
-            channels: self.input.channels,
-            height: self.input.height,
-            width: self.input.width,
-        }
     }
 
     fn softmax(&mut self, node: &'g NodeProto) -> Result<()> {
@@ -1000,11 +989,7 @@ impl<'g> Importer<'g> {
 
 /// What the image input carries, checked against the data set's images.
 fn image_flow(image: &onnx_protobuf::ValueInfoProto, input: &InputEncoding) -> Result<Flow> {
-    let maps = Shape {
-        channels: input.channels,
-        height: input.height,
-        width: input.width,
-    };
+    let maps = input.shape();
     let Some(onnx_protobuf::type_proto::Value::TensorType(t)) =
         image.type_.as_ref().and_then(|t| t.value.as_ref())
     else {

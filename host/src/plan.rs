@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use fs_hdl::core::accelerator::{Accelerator, HwConfig, pixel_words};
-use fs_hdl::core::cycle_model::stage_bounds;
+use fs_hdl::core::cycle_model::{Cycles, ImageTraffic, Traffic, cycle_bounds};
 use fs_hdl::core::pixel_conv_layer::from_pixels;
 use fs_hdl::resources::{Estimate, Memory, Owner, Target, estimate, lut_model, measured, memories};
 use fs_model::data::Dataset;
@@ -22,35 +22,19 @@ pub const LUT_MARGIN: f64 = 0.15;
 /// Test images whose spikes a plan counts by default.
 pub const TRAFFIC_IMAGES: usize = 1_000;
 
-/// The spikes a design is planned on: mean pixel words and spikes per stage per image.
-#[derive(Clone, Debug, Serialize)]
-pub struct Traffic {
-    pub images: usize,
-    pub mean_pixel_words: f64,
-    pub mean_spikes: Vec<f64>,
-}
-
-/// Runs the golden model on the first `images` of `data` (at least one) for their spike
-/// counts.
+/// Runs the golden model on the first `images` of `data` (at least one) for the traffic a
+/// design is planned on.
 pub fn traffic(model: &Model, data: &Dataset, images: usize) -> Traffic {
     let n = images.max(1).min(data.len());
     let engine = FixedEngine::new(model);
-    // Spiking stages: the input code and every hidden layer.
-    let stages = model.layers.len();
-    let (words, spikes) = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let image = data.image(i);
-            (pixel_words(image).len(), engine.run(image).spike_counts())
-        })
-        .reduce(
-            || (0, vec![0; stages]),
-            |(wa, sa), (wb, sb)| (wa + wb, sa.iter().zip(&sb).map(|(a, b)| a + b).collect()),
-        );
     Traffic {
-        images: n,
-        mean_pixel_words: words as f64 / n as f64,
-        mean_spikes: spikes.iter().map(|&s| s as f64 / n as f64).collect(),
+        images: (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let image = data.image(i);
+                ImageTraffic::new(pixel_words(image).len(), &engine.run(image))
+            })
+            .collect(),
     }
 }
 
@@ -117,13 +101,10 @@ fn plan_of(
         target,
         luts,
     );
-    let stage_cycles = stage_bounds(
-        model,
-        config,
-        traffic.mean_pixel_words,
-        &traffic.mean_spikes,
-    );
-    let cycles = stage_cycles.iter().copied().fold(0.0, f64::max);
+    let Cycles {
+        stages: stage_cycles,
+        per_image: cycles,
+    } = cycle_bounds(model, config, traffic);
     // An image passes every stage in turn (each double-buffered).
     let latency: f64 = stage_cycles.iter().sum();
     let mut over = Vec::new();

@@ -360,11 +360,8 @@ fn verify_runs_the_rtl_against_the_golden_model() {
     assert_eq!(v["rtl_accuracy"], v["fs_fixed_accuracy"]);
     let interval = v["cycles_per_image"].as_f64().unwrap();
     let bound = v["bound_cycles_per_image"].as_f64().unwrap();
-    // The cycle model bounds the measured interval from below, and not loosely.
-    assert!(
-        bound > 0.0 && interval >= bound && interval <= 1.15 * bound,
-        "{v}"
-    );
+    // The cycle model's interval (per image its slowest stage) is close to the measured one.
+    assert!(bound > 0.0 && (interval / bound - 1.0).abs() <= 0.05, "{v}");
     assert_eq!(v["stages"].as_array().unwrap().len(), 3);
     let e = fails(&args(
         "verify --model models/digits-mlp.fsnn --dataset digits --lanes 8,8,8",

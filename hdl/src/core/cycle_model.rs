@@ -2,105 +2,238 @@
 //! an [`Accelerator`](crate::core::accelerator::Accelerator) needs. `fpga-host verify` prints
 //! it next to the measured cycles; `scripts/synth` turns it into images per second. The
 //! pipeline depths it counts are the blocks' own constants, so the model follows the RTL.
+//!
+//! Every sample image is counted on its own: a stage's work varies with the image's spikes,
+//! and a double-buffered stage that finishes early waits for its neighbours, so the pipeline
+//! passes an image per its slowest stage *for that image*. The mean of that over the images
+//! is the model's interval (the MNIST CNN at 128,64,32,4 measured 2,794 cycles per image:
+//! 2,816 this way, 2,641 from the stages' means).
 
 use crate::core::accelerator::HwConfig;
 use crate::core::conv_layout::ConvLayout;
 use crate::core::dense_layer::{FIRE_STEP_CYCLES, SINGLE_GROUP_EVENT_CYCLES};
 use crate::core::pixel_conv_layer::{PixelConvShape, from_pixels};
 use fs_model::geometry::LayerKind;
+use fs_model::infer::FixedRun;
 use fs_model::network::Model;
 
-/// The cycles per image of every stage (the input encoder, then every layer), from the mean
-/// number of pixel words per image (what the pixel port takes,
-/// [`crate::core::accelerator::pixel_words`]) and the mean spike count of every spiking stage
-/// (`mean_spikes[0]` the input code's, then each hidden layer's). With double buffering the
-/// stages overlap, so the pipeline's image interval is bounded by the largest.
-pub fn stage_bounds(
-    model: &Model,
-    config: &HwConfig,
-    mean_pixel_words: f64,
-    mean_spikes: &[f64],
-) -> Vec<f64> {
-    let input = model.input();
-    // Loading (a word per cycle) and draining overlap; a drain costs its events, one cycle per
-    // plane, priming and the end marker.
-    let pixel = from_pixels(model);
-    let encoder = if pixel {
-        // The first layer takes the pixels itself, one per cycle.
-        input.size() as f64
+/// One sample image's load on the stages, from the golden model's run of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageTraffic {
+    /// Pixel words (what the pixel port takes, [`crate::core::accelerator::pixel_words`]).
+    pub pixel_words: u32,
+    /// Per spiking stage (the input code, then every hidden layer's sent map) and neuron, its
+    /// spikes (at most one per step).
+    pub neuron_spikes: Vec<Vec<u8>>,
+}
+
+impl ImageTraffic {
+    pub fn new(pixel_words: usize, run: &FixedRun) -> Self {
+        ImageTraffic {
+            pixel_words: pixel_words as u32,
+            neuron_spikes: run
+                .spikes
+                .iter()
+                .map(|stage| stage.iter().map(|m| m.count_ones() as u8).collect())
+                .collect(),
+        }
+    }
+
+    fn spikes(&self, stage: usize) -> f64 {
+        self.neuron_spikes
+            .get(stage)
+            .map_or(0, |s| s.iter().map(|&n| n as u64).sum::<u64>()) as f64
+    }
+}
+
+/// The sample images a design is timed on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub images: Vec<ImageTraffic>,
+}
+
+impl Traffic {
+    /// Spikes per image of every spiking stage.
+    pub fn mean_spikes(&self) -> Vec<f64> {
+        let stages = self.images.first().map_or(0, |i| i.neuron_spikes.len());
+        (0..stages)
+            .map(|s| self.images.iter().map(|i| i.spikes(s)).sum::<f64>() / self.len())
+            .collect()
+    }
+
+    pub fn mean_pixel_words(&self) -> f64 {
+        self.images
+            .iter()
+            .map(|i| i.pixel_words as f64)
+            .sum::<f64>()
+            / self.len()
+    }
+
+    fn len(&self) -> f64 {
+        self.images.len().max(1) as f64
+    }
+}
+
+/// The cycle model of a design under some traffic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cycles {
+    /// Per stage (the input encoder or pixel load, then every layer): its cycles per image on
+    /// its own, the mean over the images.
+    pub stages: Vec<f64>,
+    /// The image interval: per image its slowest stage, the mean over the images.
+    pub per_image: f64,
+}
+
+/// The cycles per image of `model` on `config` under `traffic` (an image without spikes
+/// when it has none).
+pub fn cycle_bounds(model: &Model, config: &HwConfig, traffic: &Traffic) -> Cycles {
+    let shapes = stage_shapes(model, config);
+    let empty = [ImageTraffic::default()];
+    let images = if traffic.images.is_empty() {
+        &empty[..]
     } else {
-        mean_pixel_words.max(mean_spikes[0] + input.bits as f64 + 2.0)
+        &traffic.images[..]
     };
+    let mut stages = vec![0.0; shapes.len() + 1];
+    let mut per_image = 0.0;
+    for image in images {
+        let bounds = image_bounds(model, &shapes, image);
+        per_image += bounds.iter().copied().fold(0.0, f64::max);
+        for (sum, b) in stages.iter_mut().zip(bounds) {
+            *sum += b;
+        }
+    }
+    let n = images.len() as f64;
+    Cycles {
+        stages: stages.into_iter().map(|s| s / n).collect(),
+        per_image: per_image / n,
+    }
+}
+
+/// What a layer's cycles depend on besides the image.
+enum Shape {
+    /// A first convolution from pixels: its compute and mask cycles.
+    Pixel {
+        compute: f64,
+        masks: f64,
+    },
+    Conv {
+        layout: ConvLayout,
+        steps: f64,
+    },
+    Dense {
+        groups: f64,
+        steps: f64,
+        spiking: bool,
+        outputs: f64,
+    },
+    /// Lanes the layer cannot have.
+    Impossible,
+}
+
+fn stage_shapes(model: &Model, config: &HwConfig) -> Vec<Shape> {
     let geometry = model.geometry();
-    let layers = model
+    let pixel = from_pixels(model);
+    model
         .layers
         .iter()
         .zip(&config.lanes)
         .enumerate()
         .map(|(l, (layer, &lanes))| {
-            let spikes_in = mean_spikes[l];
+            let steps = layer.rom.as_ref().map_or(1, |rom| rom.k());
             if l == 0 && pixel {
-                // Computing (a tap per cycle in every lane, groups of `P` cycles) overlaps
-                // the previous image's emission: a mask per step and unit, a cycle per spike.
-                let steps = layer.rom.as_ref().map_or(1, |rom| rom.k());
-                let Ok(shape) = PixelConvShape::new(&geometry[0], steps, lanes) else {
-                    return Stage::alone(f64::INFINITY);
+                return match PixelConvShape::new(&geometry[0], steps, lanes) {
+                    Ok(shape) => Shape::Pixel {
+                        compute: shape.compute_cycles() as f64,
+                        masks: shape.mask_cycles() as f64,
+                    },
+                    Err(_) => Shape::Impossible,
                 };
-                let spikes_out = mean_spikes.get(1).copied().unwrap_or(0.0);
-                return Stage::alone(
-                    (shape.compute_cycles() as f64)
-                        .max(shape.mask_cycles() as f64)
-                        .max(spikes_out + 2.0),
-                );
             }
             if geometry[l].kind != LayerKind::Dense {
                 let previous = l.checked_sub(1).map(|p| &geometry[p]);
-                let Ok(layout) = ConvLayout::new(&geometry[l], previous, lanes) else {
-                    return Stage::alone(f64::INFINITY);
+                return match ConvLayout::new(&geometry[l], previous, lanes) {
+                    Ok(layout) => Shape::Conv {
+                        layout,
+                        steps: steps as f64,
+                    },
+                    Err(_) => Shape::Impossible,
                 };
-                // Every bank works through its entries in parallel: E per event (the mean over
-                // senders), one slot each; the K G fire steps and G re-initialisations take a
-                // slot each too. The (pooled) spikes leave one per cycle, overlapped.
-                let entries = layout.senders.iter().map(|r| r.count).sum::<usize>() as f64
-                    / layout.senders.len() as f64;
-                let groups = layout.groups as f64;
-                let steps = layer.rom.as_ref().map_or(1, |rom| rom.k()) as f64;
-                let spikes_out = mean_spikes.get(l + 1).copied().unwrap_or(0.0);
-                let operations = spikes_in * entries + (steps + 1.0) * groups + 1.0;
-                let fire = spikes_out + 1.0;
-                return Stage::alone(operations.max(fire));
             }
-            let groups = layer.outputs().div_ceil(lanes) as f64;
-            let steps = layer.rom.as_ref().map_or(1, |rom| rom.k()) as f64;
-            let spikes_out = match &layer.rom {
-                Some(_) => mean_spikes.get(l + 1).copied().unwrap_or(0.0),
-                None => layer.outputs() as f64,
-            };
-            // The lanes do one operation per cycle: G per input event (further apart when
-            // G = 1), and the end marker; then a hidden layer's K G fire steps and G
-            // re-initialisations take the lanes' slots too, before the next image's events
-            // (measured: digits at 4 and 2 lanes 572.2 and 1,142.5 cycles per image, MNIST
-            // at 128 lanes 1,552, against 571.9, 1,142.9 and 1,552 here).
-            let per_event = if groups == 1.0 {
-                SINGLE_GROUP_EVENT_CYCLES as f64
-            } else {
-                groups
-            };
-            // The output layer instead reads its logits out, one a cycle.
-            let fire_slots = match &layer.rom {
-                Some(_) => (steps + 1.0) * groups,
-                None => layer.outputs() as f64,
-            };
-            let operations = mean_spikes[l] * per_event + fire_slots + 1.0;
-            // Firing: a fire step per step and group, one cycle per spike; then the
-            // re-initialisations and the end marker.
-            let fire = steps * groups * FIRE_STEP_CYCLES as f64 + spikes_out + groups + 1.0;
-            Stage {
-                bound: operations.max(fire),
-                fire_phase: layer.rom.as_ref().map(|_| fire),
-                // After its sender's last spike a dense layer still takes that event, its
-                // read-out (the output layer) and its end marker.
-                tail: Some(per_event + if layer.rom.is_some() { 0.0 } else { fire_slots } + 1.0),
+            Shape::Dense {
+                groups: layer.outputs().div_ceil(lanes) as f64,
+                steps: steps as f64,
+                spiking: layer.rom.is_some(),
+                outputs: layer.outputs() as f64,
+            }
+        })
+        .collect()
+}
+
+/// One image's cycles in every stage (the input encoder or pixel load, then every layer).
+fn image_bounds(model: &Model, shapes: &[Shape], image: &ImageTraffic) -> Vec<f64> {
+    let spikes = |s: usize| image.spikes(s);
+    let input = model.input();
+    let encoder = if from_pixels(model) {
+        // The first layer takes the pixels itself, one per cycle.
+        input.size() as f64
+    } else {
+        // Loading (a word per cycle) and draining overlap; a drain costs its events, one
+        // cycle per plane, priming and the end marker.
+        (image.pixel_words as f64).max(spikes(0) + input.bits as f64 + 2.0)
+    };
+    let layers = shapes
+        .iter()
+        .enumerate()
+        .map(|(l, shape)| match *shape {
+            Shape::Impossible => Stage::alone(f64::INFINITY),
+            // Computing (a tap per cycle in every lane, groups of `P` cycles) overlaps the
+            // previous image's emission: a mask per step and unit, a cycle per spike.
+            Shape::Pixel { compute, masks } => {
+                Stage::alone(compute.max(masks).max(spikes(1) + 2.0))
+            }
+            Shape::Conv { ref layout, steps } => {
+                // Every bank works through its entries in parallel: E per event, one slot
+                // each; the K G fire steps and G re-initialisations take a slot each too.
+                // The (pooled) spikes leave one per cycle, overlapped.
+                let entries = sender_entries(layout, image.neuron_spikes.get(l));
+                let operations = entries + (steps + 1.0) * layout.groups as f64 + 1.0;
+                Stage::alone(operations.max(spikes(l + 1) + 1.0))
+            }
+            Shape::Dense {
+                groups,
+                steps,
+                spiking,
+                outputs,
+            } => {
+                let spikes_out = if spiking { spikes(l + 1) } else { outputs };
+                // The lanes do one operation per cycle: G per input event (further apart
+                // when G = 1), and the end marker; then a hidden layer's K G fire steps and
+                // G re-initialisations take the lanes' slots too, before the next image's
+                // events (measured: digits at 4 and 2 lanes 572.2 and 1,142.5 cycles per
+                // image, MNIST at 128 lanes 1,552, against 571.9, 1,142.9 and 1,552 here).
+                let per_event = if groups == 1.0 {
+                    SINGLE_GROUP_EVENT_CYCLES as f64
+                } else {
+                    groups
+                };
+                // The output layer instead reads its logits out, one a cycle.
+                let fire_slots = if spiking {
+                    (steps + 1.0) * groups
+                } else {
+                    outputs
+                };
+                let operations = spikes(l) * per_event + fire_slots + 1.0;
+                // Firing: a fire step per step and group, one cycle per spike; then the
+                // re-initialisations and the end marker.
+                let fire = steps * groups * FIRE_STEP_CYCLES as f64 + spikes_out + groups + 1.0;
+                Stage {
+                    bound: operations.max(fire),
+                    fire_phase: spiking.then_some(fire),
+                    // After its sender's last spike a dense layer still takes that event,
+                    // its read-out (the output layer) and its end marker.
+                    tail: Some(per_event + if spiking { 0.0 } else { fire_slots } + 1.0),
+                }
             }
         })
         .collect::<Vec<Stage>>();
@@ -114,6 +247,25 @@ pub fn stage_bounds(
         }
     }
     std::iter::once(encoder).chain(bounds).collect()
+}
+
+/// A convolution's entries (cycles) for one image's input events: each sender's spikes times
+/// its entry count (a digit's spikes come from the middle of the map, where senders feed the
+/// most neurons). Without the senders' spikes, their mean entry count per spike.
+fn sender_entries(layout: &ConvLayout, sender_spikes: Option<&Vec<u8>>) -> f64 {
+    match sender_spikes {
+        Some(spikes) if spikes.len() == layout.senders.len() => spikes
+            .iter()
+            .zip(&layout.senders)
+            .map(|(&s, row)| s as f64 * row.count as f64)
+            .sum(),
+        Some(spikes) => {
+            let mean = layout.senders.iter().map(|r| r.count).sum::<usize>() as f64
+                / layout.senders.len().max(1) as f64;
+            spikes.iter().map(|&s| s as f64).sum::<f64>() * mean
+        }
+        None => 0.0,
+    }
 }
 
 /// One layer's share of the cycle model.

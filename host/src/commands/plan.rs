@@ -56,7 +56,7 @@ pub fn run(args: PlanArgs) -> Result<()> {
         "{} on {} ({} test images' spikes), lanes {:?}{}",
         args.model.display(),
         p.target,
-        traffic.images,
+        traffic.images.len(),
         p.lanes,
         if args.lanes == [LaneCount::Auto] {
             " (auto)"

@@ -5,7 +5,7 @@ use crate::progress;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use clap::Args;
 use fs_hdl::core::accelerator::{Accelerator, pixel_words};
-use fs_hdl::core::cycle_model::stage_bounds;
+use fs_hdl::core::cycle_model::{ImageTraffic, Traffic, cycle_bounds};
 use fs_hdl::core::pixel_conv_layer::from_pixels;
 use fs_hdl::sim::compare::{ImageRun, Mismatch, first_difference};
 use fs_hdl::sim::rusthdl::accelerator::run_images;
@@ -103,7 +103,7 @@ struct Report {
     latency_cycles: u64,
     /// Steady-state cycles between consecutive classes (the pipeline's image interval).
     cycles_per_image: f64,
-    /// The analytical bound on the interval: the slowest stage of the cycle model.
+    /// The cycle model's interval: per image its slowest stage, the mean over the images.
     bound_cycles_per_image: f64,
     /// Per stage (input encoder, then each layer): analytical and measured cycles per image.
     stages: Vec<StageCycles>,
@@ -157,12 +157,12 @@ pub fn run(args: VerifyArgs) -> Result<()> {
     let mut done_cycles = Vec::with_capacity(images.len());
     let stages = model.layers.len() + 1;
     let mut stage_stamps = vec![Vec::with_capacity(images.len()); stages];
-    let mut spike_sums = vec![0u64; stages - 1];
+    let mut traffic = Traffic::default();
     let mut check = |n: usize, run: ImageRun| -> Result<()> {
         let golden = engine.run(images[n]);
-        for (sum, count) in spike_sums.iter_mut().zip(golden.spike_counts()) {
-            *sum += count;
-        }
+        traffic
+            .images
+            .push(ImageTraffic::new(pixel_words(images[n]).len(), &golden));
         for (s, &stamp) in run.stage_done.iter().enumerate() {
             stage_stamps[s].push(stamp);
         }
@@ -208,14 +208,9 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         }
     }
     let n = done_cycles.len();
-    let mean_spikes: Vec<f64> = spike_sums
-        .iter()
-        .map(|&s| s as f64 / n.max(1) as f64)
-        .collect();
-    let words: usize = images.iter().map(|i| pixel_words(i).len()).sum();
-    let mean_words = words as f64 / images.len().max(1) as f64;
-    let bounds = stage_bounds(&model, &config, mean_words, &mean_spikes);
+    let bounds = cycle_bounds(&model, &config, &traffic);
     let stage_report: Vec<StageCycles> = bounds
+        .stages
         .iter()
         .zip(&stage_stamps)
         .enumerate()
@@ -271,7 +266,7 @@ pub fn run(args: VerifyArgs) -> Result<()> {
         fs_fixed_accuracy: golden_correct as f64 / n.max(1) as f64,
         latency_cycles: done_cycles.first().copied().unwrap_or(0),
         cycles_per_image: interval(&done_cycles),
-        bound_cycles_per_image: bounds.iter().copied().fold(0.0, f64::max),
+        bound_cycles_per_image: bounds.per_image,
         stages: stage_report,
         waveform,
     };

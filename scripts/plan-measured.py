@@ -5,7 +5,7 @@
 
 Each record: target, model, lanes, the model's membrane bits and convolution layers, LUTs (as the report counts them),
 the LUT RAM's share of them (four per TRELLIS_DPR16X4), the ROM bits built from logic (as
-`fpga-host plan` maps the design's memories), block RAMs and cycles per image. The
+`fpga-host plan` maps the design's memories), block RAMs, DSP blocks and cycles per image. The
 model file is looked up in models/ by the report's model name.
 """
 
@@ -58,6 +58,7 @@ for path in sys.argv[1:]:
         "lut_ram_luts": 4 * r["yosys_cells"].get("TRELLIS_DPR16X4", 0),
         "rom_logic_bits": rom_logic_bits(r),
         "block_rams": r["brams"],
+        "dsps": r["dsps"],
         "cycles_per_image": r["cycles_per_image"],
     })
 records.sort(key=lambda r: (r["target"], r["model"], r["lanes"]))

@@ -301,6 +301,7 @@ pub struct Estimate {
     pub rom_logic_bits: usize,
     pub logic_luts: usize,
     pub luts: usize,
+    /// Multipliers (DSP blocks: yosys maps every one of them to one).
     pub dsps: usize,
 }
 
@@ -337,6 +338,8 @@ pub struct Measured {
     /// ROM bits built from logic (the synthesis log's `Mapping memory ... in module`).
     pub rom_logic_bits: usize,
     pub block_rams: usize,
+    /// DSP blocks (multipliers).
+    pub dsps: usize,
     pub cycles_per_image: f64,
 }
 
@@ -410,16 +413,17 @@ pub fn lut_model(family: Family, measured: &[Measured]) -> Result<[f64; 4]> {
     Ok(model)
 }
 
-/// Resources of a design whose Verilog declares `memories`, on `target`.
+/// Resources of a design (`lanes` per layer) whose Verilog declares `memories`, on `target`.
 pub fn estimate(
     memories: &[Memory],
-    layers: usize,
     lanes: &[usize],
     conv_layers: usize,
     membrane_bits: usize,
+    multipliers: usize,
     target: &Target,
     model: [f64; 4],
 ) -> Estimate {
+    let layers = lanes.len();
     let mut block_rams_by_layer = vec![0; layers + 1];
     let mut slices = 0;
     let mut rom_bits = 0;
@@ -448,7 +452,7 @@ pub fn estimate(
         rom_logic_bits: rom_bits,
         logic_luts: logic,
         luts: logic + lut_ram_luts,
-        dsps: 0,
+        dsps: multipliers,
     }
 }
 

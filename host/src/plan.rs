@@ -4,7 +4,7 @@
 //! throughput.
 
 use anyhow::{Context, Result, bail};
-use fs_hdl::core::accelerator::{Accelerator, HwConfig, pixel_words};
+use fs_hdl::core::accelerator::{Accelerator, HwConfig, multipliers, pixel_words};
 use fs_hdl::core::cycle_model::{Cycles, ImageTraffic, Traffic, cycle_bounds};
 use fs_hdl::core::pixel_conv_layer::from_pixels;
 use fs_hdl::resources::{Estimate, Memory, Owner, Target, estimate, lut_model, measured, memories};
@@ -94,10 +94,10 @@ fn plan_of(
 ) -> Result<Plan> {
     let resources = estimate(
         memories,
-        model.layers.len(),
         &config.lanes,
         conv_layers(model),
         model.format.membrane_bits as usize,
+        multipliers(model, config).iter().sum(),
         target,
         luts,
     );
@@ -122,6 +122,12 @@ fn plan_of(
             lut_room as usize,
             target.luts,
             LUT_MARGIN * 100.0
+        ));
+    }
+    if resources.dsps > target.dsps {
+        over.push(format!(
+            "{} multipliers, more than its {} DSP blocks",
+            resources.dsps, target.dsps
         ));
     }
     let hz = target.clock_mhz * 1e6;

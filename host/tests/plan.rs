@@ -48,6 +48,7 @@ fn plans_match_every_measured_synthesis_report() {
             "{}",
             rows.last().unwrap()
         );
+        assert_eq!(p.resources.dsps, m.dsps, "{}", rows.last().unwrap());
         assert_eq!(
             p.resources.lut_ram_luts,
             m.lut_ram_luts,

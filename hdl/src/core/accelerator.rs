@@ -13,7 +13,7 @@
 use crate::core::conv_layer::ConvLayer;
 use crate::core::conv_layout::pool_slots;
 use crate::core::datapath::Datapath;
-use crate::core::dense_layer::DenseLayer;
+use crate::core::dense_layer::{DenseLayer, SpikeProduct};
 use crate::core::input_encoder::InputEncoder;
 use crate::core::pixel_conv_layer::{PixelConvLayer, from_pixels};
 use crate::core::spike_fifo::SpikeFifo;
@@ -239,6 +239,25 @@ pub struct Accelerator {
     _convs: usize,
     _pixel: usize,
     _encoders: usize,
+}
+
+/// Multipliers per layer, which synthesis maps to DSP blocks: every lane of a first
+/// convolution from pixels multiplies a pixel by a weight; another layer's lanes multiply
+/// only when their senders' spike values are not all powers of two (else they shift), as
+/// [`Accelerator::new`] builds them.
+pub fn multipliers(model: &Model, config: &HwConfig) -> Vec<usize> {
+    let pixel = from_pixels(model);
+    let mut sender_values = model.input().spike_values();
+    let mut counts = Vec::with_capacity(model.layers.len());
+    for (l, (layer, &lanes)) in model.layers.iter().zip(&config.lanes).enumerate() {
+        let multiplies =
+            (l == 0 && pixel) || SpikeProduct::of(&sender_values).is_ok_and(|p| p.multiplies());
+        counts.push(if multiplies { lanes } else { 0 });
+        if let Some(rom) = &layer.rom {
+            sender_values = rom.d.clone();
+        }
+    }
+    counts
 }
 
 impl Accelerator {

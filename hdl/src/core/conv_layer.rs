@@ -192,6 +192,9 @@ pub struct ConvLayer {
     threshold_replica: Vec<DFF<Bits<32>>>,
     addend_replica: Vec<DFF<Bits<32>>>,
     write_enable_replica: Vec<DFF<Bit>>,
+    /// Per lane: its bank's stage-1 read and stage-2 write address are equal (compared a
+    /// cycle ahead, on the registers they come from), for adjacent forwarding.
+    address_match_replica: Vec<DFF<Bit>>,
     write_on_spike_replica: Vec<DFF<Bit>>,
     threshold_next: Signal<Local, Bits<32>>,
     addend_next: Signal<Local, Bits<32>>,
@@ -518,6 +521,7 @@ impl ConvLayer {
             threshold_replica: (0..lanes).map(|_| Default::default()).collect(),
             addend_replica: (0..lanes).map(|_| Default::default()).collect(),
             write_enable_replica: (0..lanes).map(|_| Default::default()).collect(),
+            address_match_replica: (0..lanes).map(|_| Default::default()).collect(),
             write_on_spike_replica: (0..lanes).map(|_| Default::default()).collect(),
             threshold_next: Default::default(),
             addend_next: Default::default(),
@@ -949,6 +953,10 @@ impl Logic for ConvLayer {
                                 self.write_enable_replica[(w * ch + c) * sl + s].d.next =
                                     (self.r2_acc.q.val() | self.r2_init.q.val())
                                         & self.r2_enable[w * sl + s].q.val();
+                                // Next cycle's r2_read and s2_write.
+                                self.address_match_replica[(w * ch + c) * sl + s].d.next =
+                                    self.r1_read[w * sl + s].q.val()
+                                        == self.r2_write[w * sl + s].q.val();
                             }
                         }
                     }
@@ -963,6 +971,8 @@ impl Logic for ConvLayer {
             self.threshold_replica[p].clock.next = self.clock.val();
             self.addend_replica[p].clock.next = self.clock.val();
             self.write_enable_replica[p].clock.next = self.clock.val();
+            self.address_match_replica[p].clock.next = self.clock.val();
+            self.lanes[p].address_match.next = self.address_match_replica[p].q.val();
             self.write_on_spike_replica[p].clock.next = self.clock.val();
             self.use_product_replica[p].d.next = self.r2_acc.q.val();
             self.threshold_replica[p].d.next = self.threshold_next.val();

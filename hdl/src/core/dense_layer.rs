@@ -618,6 +618,8 @@ impl Logic for DenseLayer {
             self.lanes[p].write_enable.next = self.s2_acc.q.val() | self.s2_init.q.val();
             self.lanes[p].write_on_spike.next = self.s2_fire.q.val() & !self.is_output.val();
             self.lanes[p].write_address.next = self.s2_write_address.q.val();
+            // (No adjacent forwarding: operations on one word are two cycles apart.)
+            self.lanes[p].address_match.next = false;
             self.lanes[p].weight_write_enable.next = self.load_enable.val()
                 & !self.load_state.val()
                 & (self.load_lane.val() == self.lane_number[p].val());

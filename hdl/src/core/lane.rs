@@ -51,6 +51,11 @@ pub struct Lane {
     pub write_enable: Signal<In, Bit>,
     pub write_on_spike: Signal<In, Bit>,
     pub write_address: Signal<In, Bits<16>>,
+    /// With [`Lane::with_adjacent_forwarding`]: the state word read in stage 1 is the one
+    /// that stage 2 writes (`state_address == write_address`), registered by the layer a
+    /// cycle ahead from its own pipeline (a compare here would be one per bank, routed to
+    /// every lane of it in the cycle that uses it).
+    pub address_match: Signal<In, Bit>,
     /// Stage 2 results: the spike test and the state word read (for the output layer, the
     /// logit).
     pub spike: Signal<Out, Bit>,
@@ -140,6 +145,7 @@ impl Lane {
             write_enable: Default::default(),
             write_on_spike: Default::default(),
             write_address: Default::default(),
+            address_match: Default::default(),
             spike: Default::default(),
             membrane: Default::default(),
             spike_registered: Default::default(),
@@ -319,9 +325,7 @@ impl Logic for Lane {
         self.forward_data.d.next = self.write_back_data.q.val();
         // (Accumulations only: a fire step's write depends on its spike, and the layer never
         // puts another operation on its word in the next cycle.)
-        self.forward_adjacent.d.next = self.adjacent.val()
-            & self.write_enable.val()
-            & !(((self.write_address.val() ^ self.state_address.val()) & self.address_mask.val())
-                .any());
+        self.forward_adjacent.d.next =
+            self.adjacent.val() & self.write_enable.val() & self.address_match.val();
     }
 }

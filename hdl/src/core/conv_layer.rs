@@ -269,11 +269,6 @@ pub struct ConvLayer {
     hit_chain: Vec<Signal<Local, Bit>>,
     window_spike: Vec<Signal<Local, Bit>>,
     pending_lanes: Signal<Local, Bits<MAX_LANES>>,
-    /// Lane by lane, whether the head has a spike up to there, and two: "was that its last
-    /// spike" from the head register by logic that synthesis balances, not through the
-    /// lowest-spike carry chain (the layer's slowest path at 64 lanes).
-    head_seen: Vec<Signal<Local, Bit>>,
-    head_several: Vec<Signal<Local, Bit>>,
     lowest: Signal<Local, Bits<MAX_LANES>>,
     collected_vector: Vec<Signal<Local, Bits<MAX_LANES>>>,
     collected_offset: Vec<Signal<Local, Bits<16>>>,
@@ -584,8 +579,6 @@ impl ConvLayer {
             hit_chain: (0..=lanes).map(|_| Default::default()).collect(),
             window_spike: (0..emitters).map(|_| Default::default()).collect(),
             pending_lanes: Default::default(),
-            head_seen: (0..=emitters).map(|_| Default::default()).collect(),
-            head_several: (0..=emitters).map(|_| Default::default()).collect(),
             lowest: Default::default(),
             collected_vector: (0..=emitters).map(|_| Default::default()).collect(),
             collected_offset: (0..=emitters).map(|_| Default::default()).collect(),
@@ -1057,14 +1050,6 @@ impl Logic for ConvLayer {
         self.pending_lanes.next = self.head_pending.q.val() & self.full_group.val();
         self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
         self.rest.next = self.pending_lanes.val() & !self.lowest.val();
-        self.head_seen[0].next = false;
-        self.head_several[0].next = false;
-        for q in 0..self._emitters {
-            self.head_seen[q + 1].next =
-                self.head_seen[q].val() | self.pending_lanes.val().get_bit(q);
-            self.head_several[q + 1].next = self.head_several[q].val()
-                | (self.head_seen[q].val() & self.pending_lanes.val().get_bit(q));
-        }
 
         // Output events leave from a register; the head group's lowest spike moves to
         // `selected` first (emission is two stages, as in the dense layer).
@@ -1103,10 +1088,8 @@ impl Logic for ConvLayer {
             self.selected_step.d.next = self.head_step.q.val();
             self.selected_base.d.next = self.head_base.q.val();
             self.head_pending.d.next = self.rest.val();
-            for q in self._emitters..(self._emitters + 1) {
-                if !self.head_several[q].val() {
-                    self.head_valid.d.next = false;
-                }
+            if !self.rest.val().any() {
+                self.head_valid.d.next = false;
             }
         }
         // The head takes the ring's oldest group.

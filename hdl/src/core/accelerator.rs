@@ -247,17 +247,33 @@ pub struct Accelerator {
 /// [`Accelerator::new`] builds them.
 pub fn multipliers(model: &Model, config: &HwConfig) -> Vec<usize> {
     let pixel = from_pixels(model);
-    let mut sender_values = model.input().spike_values();
-    let mut counts = Vec::with_capacity(model.layers.len());
-    for (l, (layer, &lanes)) in model.layers.iter().zip(&config.lanes).enumerate() {
-        let multiplies =
-            (l == 0 && pixel) || SpikeProduct::of(&sender_values).is_ok_and(|p| p.multiplies());
-        counts.push(if multiplies { lanes } else { 0 });
-        if let Some(rom) = &layer.rom {
-            sender_values = rom.d.clone();
-        }
-    }
-    counts
+    sender_values(model)
+        .iter()
+        .zip(&config.lanes)
+        .enumerate()
+        .map(|(l, (values, &lanes))| {
+            let multiplies =
+                (l == 0 && pixel) || SpikeProduct::of(values).is_ok_and(|p| p.multiplies());
+            if multiplies { lanes } else { 0 }
+        })
+        .collect()
+}
+
+/// Per layer, the spike values `D(t)` of its senders: the input code's, then the layer
+/// before's (a layer without a ROM, the output layer, sends none).
+fn sender_values(model: &Model) -> Vec<Vec<i64>> {
+    let mut values = model.input().spike_values();
+    model
+        .layers
+        .iter()
+        .map(|layer| {
+            let sent = values.clone();
+            if let Some(rom) = &layer.rom {
+                values = rom.d.clone();
+            }
+            sent
+        })
+        .collect()
 }
 
 impl Accelerator {
@@ -277,7 +293,7 @@ impl Accelerator {
         }
         let datapath = Datapath::of_model(model)?;
         let weight_bits = model.format.weight_bits as usize;
-        let mut sender_values = model.input().spike_values();
+        let senders = sender_values(model);
         let geometry = model.geometry();
         let (mut convs, mut layers, mut pixel_convs) = (Vec::new(), Vec::new(), Vec::new());
         let pixel = from_pixels(model);
@@ -297,19 +313,16 @@ impl Accelerator {
                         previous,
                         datapath,
                         weight_bits,
-                        &sender_values,
+                        &senders[l],
                         lanes,
                     )
                     .with_context(|| format!("layer {l}"))?,
                 );
             } else {
                 layers.push(
-                    DenseLayer::new(layer, datapath, weight_bits, &sender_values, lanes)
+                    DenseLayer::new(layer, datapath, weight_bits, &senders[l], lanes)
                         .with_context(|| format!("layer {l}"))?,
                 );
-            }
-            if let Some(rom) = &layer.rom {
-                sender_values = rom.d.clone();
             }
         }
         let sign_bit = datapath.sign_bit();

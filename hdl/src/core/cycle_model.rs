@@ -52,28 +52,6 @@ pub struct Traffic {
     pub images: Vec<ImageTraffic>,
 }
 
-impl Traffic {
-    /// Spikes per image of every spiking stage.
-    pub fn mean_spikes(&self) -> Vec<f64> {
-        let stages = self.images.first().map_or(0, |i| i.neuron_spikes.len());
-        (0..stages)
-            .map(|s| self.images.iter().map(|i| i.spikes(s)).sum::<f64>() / self.len())
-            .collect()
-    }
-
-    pub fn mean_pixel_words(&self) -> f64 {
-        self.images
-            .iter()
-            .map(|i| i.pixel_words as f64)
-            .sum::<f64>()
-            / self.len()
-    }
-
-    fn len(&self) -> f64 {
-        self.images.len().max(1) as f64
-    }
-}
-
 /// The cycle model of a design under some traffic.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cycles {

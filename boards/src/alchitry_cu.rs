@@ -1,12 +1,14 @@
 //! The Alchitry Cu's top (iCE40 HX8K, CB132). Its 100 MHz oscillator is faster than the
 //! device closes on the HX8K, so the iCE40 PLL (rust-hdl's `ICE40PLLBlock`) makes
 //! [`CLOCK_HZ`]: 45 MHz is within reach and a whole 15 clocks per bit at 3 Mbaud, the fastest
-//! rate the FT2232H's UART channel carries. Inside runs the common [`UartTop`].
+//! rate the FT2232H's UART channel carries. Inside runs the common [`UartTop`], held off the
+//! serial line until the PLL has locked ([`LockHold`]).
 //!
 //! The oscillator and LED pins come from `rust-hdl-bsp-alchitry-cu`, the UART's from
 //! Alchitry's own pin list; `constraints/alchitry-cu.pcf` is generated from these ports and a
 //! test keeps the two equal.
 
+use crate::lock_hold::LockHold;
 use crate::uart_top::UartTop;
 use rust_hdl::fpga::lattice::ice40::ice_pll::ICE40PLLBlock;
 use rust_hdl::prelude::*;
@@ -25,6 +27,7 @@ pub struct AlchitryCuTop {
     /// LED 0: a request is in hand; 1: images are being fed; 7: the PLL is locked.
     pub leds: Signal<Out, Bits<8>>,
     pub pll: ICE40PLLBlock<OSCILLATOR_HZ, CLOCK_HZ>,
+    pub hold: LockHold,
     pub board: UartTop,
     dark: Constant<Bits<8>>,
 }
@@ -42,6 +45,7 @@ impl AlchitryCuTop {
             uart_tx,
             leds: pins::leds(),
             pll: ICE40PLLBlock::default(),
+            hold: LockHold::for_clock(CLOCK_HZ),
             board,
             dark: Constant::new(0.into()),
         }
@@ -53,8 +57,12 @@ impl Logic for AlchitryCuTop {
     fn update(&mut self) {
         self.pll.clock_in.next = self.clock.val();
         self.board.clock.next = self.pll.clock_out.val();
-        self.board.uart_rx.next = self.uart_rx.val();
-        self.uart_tx.next = self.board.uart_tx.val();
+        self.hold.clock.next = self.pll.clock_out.val();
+        self.hold.pll_locked.next = self.pll.locked.val();
+        self.hold.rx_pin.next = self.uart_rx.val();
+        self.board.uart_rx.next = self.hold.rx_device.val();
+        self.hold.tx_device.next = self.board.uart_tx.val();
+        self.uart_tx.next = self.hold.tx_pin.val();
         self.leds.next = self
             .dark
             .val()

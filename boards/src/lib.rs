@@ -5,7 +5,9 @@
 //! never compile a board support crate):
 //! - [`uart_top`]: the device behind a UART with status LEDs (iCEBreaker, ULX3S, and inside
 //!   the Alchitry Cu's top);
-//! - [`alchitry_cu`]: the Alchitry Cu's top, its PLL around the UART top;
+//! - [`alchitry_cu`] and [`ulx3s`]: the Alchitry Cu's and the ULX3S's tops, a PLL
+//!   ([`ecp5_pll`] on the ULX3S) around the UART top, which [`lock_hold`] keeps off the
+//!   serial line until the PLL has locked;
 //! - [`pipe_bridge`] and `xem7010` (feature `xem7010`): the device behind FrontPanel's word
 //!   pipes on the Opal Kelly XEM7010;
 //! - [`netlist`]: a board's bitstream read back as a netlist and simulated behind its UART
@@ -19,10 +21,13 @@
 
 pub mod alchitry_cu;
 pub mod board;
+pub mod ecp5_pll;
+pub mod lock_hold;
 pub mod netlist;
 pub mod pin_shell;
 pub mod pipe_bridge;
 pub mod uart_top;
+pub mod ulx3s;
 #[cfg(feature = "xem7010")]
 pub mod xem7010;
 
@@ -32,6 +37,7 @@ pub use board::{BOARDS, Board, TopKind, baud_rates, by_name};
 use fs_model::network::Model;
 use rust_hdl::prelude::*;
 use uart_top::UartTop;
+use ulx3s::Ulx3sTop;
 
 /// The Verilog of `board`'s top running `model` (module `top`), checked by RustHDL first.
 pub fn top_verilog(board: &Board, model: &Model) -> Result<String> {
@@ -45,6 +51,11 @@ pub fn top_verilog(board: &Board, model: &Model) -> Result<String> {
             let mut cu = AlchitryCuTop::new(top);
             fs_hdl::sim::checked(&mut cu)?;
             generate_verilog(&cu)
+        }
+        TopKind::Ulx3s => {
+            let mut ulx3s = Ulx3sTop::new(board, top)?;
+            fs_hdl::sim::checked(&mut ulx3s)?;
+            generate_verilog(&ulx3s)
         }
     })
 }

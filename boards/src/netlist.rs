@@ -16,12 +16,16 @@
 //! Yosys's ECP5 models leave the block RAM (`DP16KD`) a blackbox: [`dp16kd_stand_in`] models
 //! the modes our netlists use, and [`check_dp16kd_modes`] refuses any other.
 //!
-//! The Alchitry Cu's PLL (`SB_PLL40_CORE`, a blackbox in yosys's models) is replaced by
-//! [`pll_stand_in`]: its output clock is the testbench's clock (the 45 MHz it makes, the
-//! rate the board's clocks per bit are counted in) and it reports lock only after
-//! [`PLL_LOCK_CYCLES`], so the design's start before lock is simulated too.
+//! The PLLs (the Alchitry Cu's `SB_PLL40_CORE`, the ULX3S's `EHXPLLL`, blackboxes in yosys's
+//! models) are replaced by stand-ins ([`pll_stand_in`], [`ehxplll_stand_in`]): their output
+//! clock is the testbench's clock (the clock the PLL makes, the rate the board's clocks per
+//! bit are counted in) and they report lock only after [`PLL_LOCK_CYCLES`], so the design's
+//! start before lock, held off the line by its [`LockHold`](crate::lock_hold::LockHold), is
+//! simulated too. The testbench then waits [`NetlistDevice::startup_cycles`] before its first
+//! byte, as a host opens the port well after the board has configured.
 
-use crate::board::Board;
+use crate::board::{Board, TopKind};
+use crate::lock_hold::LockHold;
 use anyhow::{Context, Result, bail, ensure};
 use fs_hdl::fpga::Family;
 use std::collections::hash_map::DefaultHasher;
@@ -72,11 +76,55 @@ endmodule
     )
 }
 
+/// The ECP5 PLL for simulation, as [`pll_stand_in`] is the iCE40's: `CLKOP` is `CLKI`, lock
+/// after [`PLL_LOCK_CYCLES`] cycles.
+pub fn ehxplll_stand_in() -> String {
+    format!(
+        r#"
+module fs_sim_ehxplll (
+    input CLKI, CLKFB,
+    input PHASESEL1, PHASESEL0, PHASEDIR, PHASESTEP, PHASELOADREG,
+    input STDBY, PLLWAKESYNC,
+    input RST, ENCLKOP, ENCLKOS, ENCLKOS2, ENCLKOS3,
+    output CLKOP, CLKOS, CLKOS2, CLKOS3,
+    output LOCK, INTLOCK,
+    output REFCLK, CLKINTFB
+);
+    parameter PLLRST_ENA = "DISABLED";
+    parameter INTFB_WAKE = "DISABLED";
+    parameter STDBY_ENABLE = "DISABLED";
+    parameter DPHASE_SOURCE = "DISABLED";
+    parameter OUTDIVIDER_MUXA = "DIVA";
+    parameter OUTDIVIDER_MUXB = "DIVB";
+    parameter OUTDIVIDER_MUXC = "DIVC";
+    parameter OUTDIVIDER_MUXD = "DIVD";
+    parameter CLKI_DIV = 1;
+    parameter CLKOP_ENABLE = "ENABLED";
+    parameter CLKOP_DIV = 8;
+    parameter CLKOP_CPHASE = 0;
+    parameter CLKOP_FPHASE = 0;
+    parameter FEEDBK_PATH = "CLKOP";
+    parameter CLKFB_DIV = 1;
+    localparam [15:0] LOCK_CYCLES = {PLL_LOCK_CYCLES};
+    reg [15:0] settling = 0;
+    assign CLKOP = CLKI;
+    assign {{CLKOS, CLKOS2, CLKOS3, INTLOCK, REFCLK, CLKINTFB}} = 6'b0;
+    assign LOCK = settling == LOCK_CYCLES;
+    always @(posedge CLKI)
+        if (settling != LOCK_CYCLES) settling <= settling + 1;
+endmodule
+"#
+    )
+}
+
 /// A compiled netlist simulation of one board: run `binary` with [`Self::args`]; it speaks
 /// the wire protocol on stdin and stdout.
 pub struct NetlistDevice {
     pub binary: PathBuf,
     pub clocks_per_bit: u16,
+    /// Cycles the testbench keeps the line idle after configuration: a top with a PLL takes
+    /// [`PLL_LOCK_CYCLES`] to lock and its hold's settling time before it listens.
+    pub startup_cycles: u32,
 }
 
 impl NetlistDevice {
@@ -108,16 +156,21 @@ impl NetlistDevice {
             Family::Ecp5 => {
                 let netlist = read_back_synthesised(board, source, cache)?;
                 check_dp16kd_modes(&netlist)?;
-                let netlist = netlist.replace("DP16KD #(", "fs_sim_dp16kd #(");
+                let netlist = netlist
+                    .replace("DP16KD #(", "fs_sim_dp16kd #(")
+                    .replace("EHXPLLL #(", "fs_sim_ehxplll #(");
                 let cells = cell_models("ecp5")?;
                 let ram = dp16kd_stand_in();
+                let pll = ehxplll_stand_in();
+                let chip = chip_around_top(board);
                 fs_hdl::sim::verilator::verilate(
                     cache,
                     &[
                         ("top.v", &netlist),
-                        ("chip.v", CHIP_AROUND_TOP),
+                        ("chip.v", &chip),
                         ("cells_sim.v", &cells),
                         ("fs_sim_dp16kd.v", &ram),
+                        ("fs_sim_ehxplll.v", &pll),
                         ("netlist_tb.cpp", TESTBENCH),
                     ],
                     "chip",
@@ -130,15 +183,26 @@ impl NetlistDevice {
                 board.name
             ),
         };
+        let startup_cycles = match board.top {
+            TopKind::Uart => 0,
+            // Lock, the lock's two synchronising flip-flops, the settling time, and a margin.
+            TopKind::AlchitryCu | TopKind::Ulx3s => {
+                PLL_LOCK_CYCLES + LockHold::settle_cycles(board.clock_hz as u64) as u32 + 100
+            }
+        };
         Ok(NetlistDevice {
             binary,
             clocks_per_bit: board.clocks_per_bit(),
+            startup_cycles,
         })
     }
 
     /// The testbench's command-line arguments.
     pub fn args(&self) -> Vec<String> {
-        vec![self.clocks_per_bit.to_string()]
+        vec![
+            self.clocks_per_bit.to_string(),
+            self.startup_cycles.to_string(),
+        ]
     }
 }
 
@@ -376,12 +440,27 @@ fn check_dp16kd_modes(netlist: &str) -> Result<()> {
 
 /// The UART boards' top (`fs_boards::uart_top::UartTop`, module `top`) under the name the
 /// testbench drives.
-const CHIP_AROUND_TOP: &str = "
-module chip(input clock, input uart_rx, output uart_tx, output led_link, output led_feed);
+/// The synthesised top of an ECP5 board as the testbench's `chip`: its pins as in the pin file.
+fn chip_around_top(board: &Board) -> String {
+    let lock = if board.top == TopKind::Ulx3s {
+        ", output led_locked"
+    } else {
+        ""
+    };
+    let lock_pin = if lock.is_empty() {
+        ""
+    } else {
+        ", .led_locked(led_locked)"
+    };
+    format!(
+        "
+module chip(input clock, input uart_rx, output uart_tx, output led_link, output led_feed{lock});
     top board(.clock(clock), .uart_rx(uart_rx), .uart_tx(uart_tx), .led_link(led_link),
-              .led_feed(led_feed));
+              .led_feed(led_feed){lock_pin});
 endmodule
-";
+"
+    )
+}
 
 /// Changes to how a netlist is made invalidate the cache.
 const TOOL_VERSION: u32 = 2;

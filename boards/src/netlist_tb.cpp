@@ -2,7 +2,9 @@
 // ports named after its pin file), under Verilator, talking on stdin and stdout through its UART pins as the board's
 // USB-serial bridge would: bytes read from stdin go out on `uart_rx` (8N1, CLOCKS_PER_BIT
 // clocks a bit, back to back); what the design sends on `uart_tx` is sampled in the middle of
-// each bit and written to stdout. Usage: sim CLOCKS_PER_BIT.
+// each bit and written to stdout. Usage: sim CLOCKS_PER_BIT [STARTUP_CYCLES]: the line into
+// the design stays idle for the first STARTUP_CYCLES (a board with a PLL listens once it has
+// locked; a host opens the port long after).
 //
 // The netlist has no status ports to say when it is idle, so the loop goes by the line: once
 // nothing is queued, no byte is on the wire either way and the design has been silent for
@@ -33,10 +35,11 @@ static bool write_all(const std::vector<unsigned char>& bytes) {
 
 int main(int argc, char** argv) {
     if (argc < 2 || atoi(argv[1]) < 4) {
-        fprintf(stderr, "usage: %s CLOCKS_PER_BIT (at least 4)\n", argv[0]);
+        fprintf(stderr, "usage: %s CLOCKS_PER_BIT (at least 4) [STARTUP_CYCLES]\n", argv[0]);
         return 2;
     }
     const unsigned cpb = (unsigned)atoi(argv[1]);
+    const unsigned long long startup = argc > 2 ? strtoull(argv[2], nullptr, 10) : 0;
     Verilated::commandArgs(argc, argv);
     Vchip* top = new Vchip;
     std::deque<unsigned char> rx;
@@ -70,7 +73,7 @@ int main(int argc, char** argv) {
                 rx.insert(rx.end(), buffer, buffer + n);
             }
         }
-        if (send_bit < 0 && !rx.empty()) {
+        if (send_bit < 0 && !rx.empty() && cycle >= startup) {
             send_frame = (1u << 9) | ((unsigned)rx.front() << 1);
             rx.pop_front();
             send_bit = 0;

@@ -15,13 +15,16 @@ pub struct BoardsArgs {
 }
 
 /// A board's table entry with what the flows derive from it: the yosys synthesis command of
-/// its part and its clock in MHz (nextpnr's `--freq`).
+/// its part, its clock in MHz (nextpnr's `--freq`), and its UART's clocks per bit with the
+/// design's rate error against the bridge's baud rate.
 #[derive(Serialize)]
 pub struct BoardFacts<'a> {
     #[serde(flatten)]
     pub board: &'a Board,
     pub synth: String,
     pub clock_mhz: f64,
+    pub clocks_per_bit: u16,
+    pub baud_error: f64,
 }
 
 impl<'a> BoardFacts<'a> {
@@ -30,6 +33,8 @@ impl<'a> BoardFacts<'a> {
             board,
             synth: board.part.synth_command(),
             clock_mhz: board.clock_hz as f64 / 1e6,
+            clocks_per_bit: board.clocks_per_bit(),
+            baud_error: board.baud_error(),
         }
     }
 }
@@ -40,13 +45,16 @@ pub fn run(args: BoardsArgs) -> Result<()> {
     }
     for b in &BOARDS {
         println!(
-            "{:<12} {:?} {} ({}), {} MHz, {} baud, {} with lanes {:?}, pins {}",
+            "{:<12} {:?} {} ({}), {} MHz, {} baud ({} clocks a bit, {:+.1}%), {} with lanes {:?}, \
+             pins {}",
             b.name,
             b.part.family,
             b.part.device,
             b.part.package,
             b.clock_hz as f64 / 1e6,
             b.baud,
+            b.clocks_per_bit(),
+            b.baud_error() * 100.0,
             b.model,
             b.lanes,
             b.constraints

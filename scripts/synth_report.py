@@ -83,6 +83,8 @@ if runs:
     report["seed"] = seed
     report["fmax_target_mhz"] = float(freq)
     report["fmax_met_by_every_seed"] = all(r[0] >= float(freq) for r in results.values())
+    # Options the run added to nextpnr's defaults (scripts/synth's SYNTH_PNR_ARGS).
+    report["pnr_args"] = os.environ.get("SYNTH_PNR_ARGS", "")
     report["placed"] = {
         k: {"used": v["used"], "available": v["available"]}
         for k, v in pnr.get("utilization", {}).items()

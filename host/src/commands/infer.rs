@@ -82,7 +82,8 @@ pub struct InferArgs {
     #[arg(long)]
     pub check: bool,
     /// Seconds to wait for a response before sending the request again (default: 1 for a
-    /// board, 120 for the simulation, whose clock is slow).
+    /// board; for the simulated device, whose clock is slow: 120 under RustHDL, 10 under
+    /// Verilator, 30 for an iCE40 netlist, 180 for an ECP5 netlist).
     #[arg(long)]
     pub timeout: Option<f64>,
     /// Times a request is sent again before the device is declared gone.
@@ -216,8 +217,13 @@ pub fn run(args: InferArgs) -> Result<()> {
     let default_timeout = match (args.device, args.engine) {
         (DeviceKind::Sim, Engine::Rusthdl) => 120.0,
         (DeviceKind::Sim, Engine::Verilator) => 10.0,
-        // (A request of the largest payload takes about a second at 1 Mbaud on the pins.)
-        (DeviceKind::Sim, Engine::Netlist) => 30.0,
+        // A request of the largest payload takes about a second on an iCE40 board's pins; an
+        // ECP5 netlist simulates about 3,600 cycles a second (docs/boards.md), so a classify
+        // request of a few hundred bytes at 20 to 25 clocks a bit takes 20 to 30 s alone.
+        (DeviceKind::Sim, Engine::Netlist) => match netlist.as_ref().map(|n| n.board.part.family) {
+            Some(fs_hdl::fpga::Family::Ecp5) => 180.0,
+            _ => 30.0,
+        },
         _ => 1.0,
     };
     let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(default_timeout));

@@ -154,6 +154,17 @@ fn mhz(hz: u64) -> String {
     format!("{}", hz as f64 / 1e6)
 }
 
+/// The EHXPLLL's ports, as yosys's `ecp5/cells_bb.v` declares them: the blackbox here and
+/// the netlist simulation's stand-in take them from this one list.
+pub const EHXPLLL_PORTS: &str = "    input CLKI, CLKFB,
+    input PHASESEL1, PHASESEL0, PHASEDIR, PHASESTEP, PHASELOADREG,
+    input STDBY, PLLWAKESYNC,
+    input RST, ENCLKOP, ENCLKOS, ENCLKOS2, ENCLKOS3,
+    output CLKOP, CLKOS, CLKOS2, CLKOS3,
+    output LOCK, INTLOCK,
+    output REFCLK, CLKINTFB
+";
+
 /// The primitive itself: a blackbox that yosys maps to the ECP5's PLL site.
 #[derive(LogicBlock)]
 struct Ehxplll;
@@ -163,20 +174,7 @@ impl Logic for Ehxplll {
 
     fn hdl(&self) -> Verilog {
         Verilog::Blackbox(BlackBox {
-            code: r#"
-(* blackbox *)
-module EHXPLLL (
-    input CLKI, CLKFB,
-    input PHASESEL1, PHASESEL0, PHASEDIR, PHASESTEP, PHASELOADREG,
-    input STDBY, PLLWAKESYNC,
-    input RST, ENCLKOP, ENCLKOS, ENCLKOS2, ENCLKOS3,
-    output CLKOP, CLKOS, CLKOS2, CLKOS3,
-    output LOCK, INTLOCK,
-    output REFCLK, CLKINTFB
-);
-endmodule
-"#
-            .into(),
+            code: format!("\n(* blackbox *)\nmodule EHXPLLL (\n{EHXPLLL_PORTS});\nendmodule\n"),
             name: "EHXPLLL".into(),
         })
     }

@@ -25,6 +25,7 @@
 //! byte, as a host opens the port well after the board has configured.
 
 use crate::board::{Board, TopKind};
+use crate::ecp5_pll::EHXPLLL_PORTS;
 use crate::lock_hold::LockHold;
 use anyhow::{Context, Result, bail, ensure};
 use fs_hdl::fpga::Family;
@@ -82,14 +83,7 @@ pub fn ehxplll_stand_in() -> String {
     format!(
         r#"
 module fs_sim_ehxplll (
-    input CLKI, CLKFB,
-    input PHASESEL1, PHASESEL0, PHASEDIR, PHASESTEP, PHASELOADREG,
-    input STDBY, PLLWAKESYNC,
-    input RST, ENCLKOP, ENCLKOS, ENCLKOS2, ENCLKOS3,
-    output CLKOP, CLKOS, CLKOS2, CLKOS3,
-    output LOCK, INTLOCK,
-    output REFCLK, CLKINTFB
-);
+{EHXPLLL_PORTS});
     parameter PLLRST_ENA = "DISABLED";
     parameter INTFB_WAKE = "DISABLED";
     parameter STDBY_ENABLE = "DISABLED";
@@ -442,15 +436,9 @@ fn check_dp16kd_modes(netlist: &str) -> Result<()> {
 /// testbench drives.
 /// The synthesised top of an ECP5 board as the testbench's `chip`: its pins as in the pin file.
 fn chip_around_top(board: &Board) -> String {
-    let lock = if board.top == TopKind::Ulx3s {
-        ", output led_locked"
-    } else {
-        ""
-    };
-    let lock_pin = if lock.is_empty() {
-        ""
-    } else {
-        ", .led_locked(led_locked)"
+    let (lock, lock_pin) = match board.top {
+        TopKind::Ulx3s => (", output led_locked", ", .led_locked(led_locked)"),
+        _ => ("", ""),
     };
     format!(
         "

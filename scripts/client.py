@@ -42,16 +42,16 @@ class Device:
 
 
 def encode(pixels):
-    """The sparse image code: (zeros, value) pairs, each standing for zeros + 1 pixels."""
-    code, zeros = bytearray(), 0
-    for p in pixels:
-        if p == 0 and zeros < 255:
-            zeros += 1
-        else:
-            code += bytes([zeros, p])
-            zeros = 0
-    if zeros:
-        code += bytes([zeros - 1, 0])
+    """The sparse image code: groups [zeros, count, count literal pixels], runs of 255 at most."""
+    code, at = bytearray(), 0
+    while at < len(pixels):
+        zeros = 0
+        while at < len(pixels) and pixels[at] == 0 and zeros < 255:
+            zeros, at = zeros + 1, at + 1
+        start = at
+        while at < len(pixels) and pixels[at] != 0 and at - start < 255:
+            at += 1
+        code += bytes([zeros, at - start]) + bytes(pixels[start:at])
     return bytes(code)
 
 
@@ -75,7 +75,7 @@ def main():
     wrong = 0
     for n in range(a.count):
         code = encode(images[n * inputs:(n + 1) * inputs])
-        step = max_payload & ~1
+        step = max_payload
         for i in range(0, len(code), step):
             while device.request(CLASSIFY, code[i:i + step]) == (ERROR, bytes([BUSY])):
                 device.request(READ_RESULTS)  # wait until the decoder is free

@@ -7,8 +7,8 @@ use crate::client::{Client, Reply};
 use crate::progress;
 use anyhow::{Context, Result, bail};
 use fs_hdl::protocol::{
-    Command, ErrorCode, Identity, classify_payloads, design_hash, encode_image, load_requests,
-    model_hash,
+    Command, ErrorCode, Identity, PROTOCOL_VERSION, classify_payloads, design_hash, encode_image,
+    load_requests, model_hash,
 };
 use fs_model::network::Model;
 use std::time::Instant;
@@ -28,6 +28,13 @@ pub struct Batch {
 /// whether the model was loaded.
 pub fn prepare(client: &mut Client, model: &Model, quiet: bool) -> Result<(Identity, bool)> {
     let identity = client.identify().context("identifying the device")?;
+    if identity.version != PROTOCOL_VERSION {
+        bail!(
+            "the device speaks protocol version {} and this host version {PROTOCOL_VERSION}: \
+             program the board with a bitstream of this release (scripts/build-bitstreams)",
+            identity.version
+        );
+    }
     client
         .expect(Command::Reset, &[])
         .context("resetting the device")?;

@@ -42,6 +42,9 @@ struct Faults {
     /// Results from a device of this many classes arrive with their first logit one higher
     /// (frames intact): a board that computes something else.
     wrong_results: Option<usize>,
+    /// Identify responses report this protocol version (frames intact): a board programmed
+    /// with a bitstream of another release.
+    protocol_version: Option<u8>,
 }
 
 impl Faults {
@@ -76,19 +79,40 @@ impl Faults {
             ..Faults::default()
         }
     }
+
+    /// A clean link from a device that speaks protocol `version`.
+    fn protocol_version(version: u8) -> Self {
+        Faults {
+            protocol_version: Some(version),
+            ..Faults::default()
+        }
+    }
+
+    /// Whether whole frames from the device are rewritten.
+    fn rewrites_frames(&self) -> bool {
+        self.wrong_results.is_some() || self.protocol_version.is_some()
+    }
 }
 
-/// Every result response among `frames` with its first logit one higher, re-encoded.
-fn skew_results(frames: &mut FrameDecoder, classes: usize) -> Vec<u8> {
+/// The frames among `frames` re-encoded after the rewrites `faults` asks for: every result
+/// with its first logit one higher, every identify response with another protocol version.
+fn rewrite_frames(frames: &mut FrameDecoder, faults: &Faults) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(frame) = frames.next_frame() {
         let mut frame = frame.expect("a clean link");
-        if frame.command == Command::ReadResults as u8 | RESPONSE
+        if let Some(classes) = faults.wrong_results
+            && frame.command == Command::ReadResults as u8 | RESPONSE
             && let Ok(mut response) = ResultResponse::decode(&frame.payload, classes)
             && let Some((logits, _)) = response.result.as_mut()
         {
             logits[0] += 1;
             frame.payload = response.encode();
+        }
+        if let Some(version) = faults.protocol_version
+            && frame.command == Command::Identify as u8 | RESPONSE
+        {
+            // The version is the low byte of the second word.
+            frame.payload[4] = version;
         }
         out.extend(frame.encode().unwrap());
     }
@@ -153,12 +177,12 @@ impl Proxy {
                         if !cut {
                             let n = faults.cut_after.map_or(n, |c| n.min(c - from_device));
                             from_device += n;
-                            let bytes = match faults.wrong_results {
-                                Some(classes) => {
+                            let bytes = match faults.rewrites_frames() {
+                                true => {
                                     frames.push(&buffer[..n]);
-                                    skew_results(&mut frames, classes)
+                                    rewrite_frames(&mut frames, &faults)
                                 }
-                                None if faults.flip_responses > 0 => {
+                                false if faults.flip_responses > 0 => {
                                     let mut bytes = buffer[..n].to_vec();
                                     for b in &mut bytes {
                                         flipped += 1;
@@ -168,7 +192,7 @@ impl Proxy {
                                     }
                                     bytes
                                 }
-                                None => damage(&buffer[..n]),
+                                false => damage(&buffer[..n]),
                             };
                             host.write_all(&bytes).unwrap();
                         }
@@ -292,7 +316,8 @@ fn a_host_that_restarts_mid_batch_finds_the_device_ready() {
 }
 
 /// `selftest` on a link that damages bytes says "bad frames" and what to try; on a board whose
-/// results differ from the golden model it names the first image and logit that differ.
+/// results differ from the golden model it names the first image and logit that differ; on a
+/// board of another protocol version it says so (and to reprogram it).
 #[test]
 fn selftest_tells_bad_frames_from_wrong_results() {
     let (model, _) = digits();
@@ -300,6 +325,7 @@ fn selftest_tells_bad_frames_from_wrong_results() {
     for (faults, says) in [
         (Faults::flipping_responses(7), "bad frames"),
         (Faults::wrong_results(10), "wrong results: image 0"),
+        (Faults::protocol_version(1), "protocol version 1"),
     ] {
         let proxy = Proxy::start(&sim.path, faults);
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_fpga-host"))

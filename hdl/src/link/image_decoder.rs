@@ -1,32 +1,43 @@
-//! Decodes the sparse image code (`crate::protocol::encode_image`: `(zeros, value)` byte
-//! pairs, each `zeros` zero pixels then one pixel of `value`) from a buffer into the
-//! accelerator's pixel port, one pixel per cycle while the pixel port takes them.
+//! Decodes the sparse image code (`crate::protocol::encode_image`: groups `[zeros, count,
+//! value_1 .. value_count]`, each `zeros` zero pixels then `count` literal pixels) from a
+//! buffer into the accelerator's pixel port, one pixel per cycle while the pixel port takes
+//! them (a literal takes two: its byte is read, then sent).
 //!
-//! `start` decodes the `length` bytes at `base`; images may span chunks, since the position
-//! inside the current image is kept between them. A pair that runs past an image's last pixel
-//! (which the host never sends) pulses `code_error`. `pad` completes a partly fed image with
-//! zero pixels, so that a reset leaves the accelerator at an image boundary.
+//! `start` decodes the `length` bytes at `base`. A chunk may end anywhere, inside an image or
+//! a group: the position in the image and in the group (`phase`) is kept between chunks. A
+//! group that runs past an image's last pixel (which the host never sends) pulses
+//! `code_error`. `pad` completes a partly fed image with zero pixels and forgets a partly read
+//! group, so that a reset leaves the accelerator and the code at an image boundary.
 
 use rust_hdl::prelude::*;
 
 #[derive(Copy, Clone, Debug, PartialEq, LogicState)]
 pub enum DecodeState {
     Idle,
-    /// The read of the pair's first byte is issued.
+    /// The read of the chunk's first byte is issued.
     Fetch,
-    /// The zero-run byte arrives (and the value byte's read is issued), then the value byte.
+    /// A byte of the code arrives (`phase` says which); the next one's read is issued.
+    Take,
+    /// The group's zero pixels go out.
     Zeros,
-    Value,
-    /// Pixels of the pair go out.
-    Emit,
+    /// A literal pixel goes out.
+    Literal,
     /// Zero pixels until the current image ends.
     Pad,
+}
+
+/// Which byte of a group the next one is.
+#[derive(Copy, Clone, Debug, PartialEq, LogicState)]
+pub enum GroupPhase {
+    ZeroRun,
+    Count,
+    Value,
 }
 
 #[derive(LogicBlock)]
 pub struct ImageDecoder {
     pub clock: Signal<In, Clock>,
-    /// Decode the `length` bytes (an even number) at `base`; taken when not `busy`.
+    /// Decode the `length` bytes at `base`; taken when not `busy`.
     pub start: Signal<In, Bit>,
     pub base: Signal<In, Bits<16>>,
     pub length: Signal<In, Bits<16>>,
@@ -41,20 +52,27 @@ pub struct ImageDecoder {
     pub pixel_ready: Signal<In, Bit>,
     /// High in the cycle an image's last pixel is taken.
     pub image_fed: Signal<Out, Bit>,
-    /// High in the cycle a pair runs past an image's end.
+    /// High in the cycle a group runs past an image's end.
     pub code_error: Signal<Out, Bit>,
-    /// Some pixels of an image have gone out, not all.
+    /// Some pixels of an image have gone out, not all, or a group is partly read.
     pub mid_image: Signal<Out, Bit>,
     state: DFF<DecodeState>,
+    phase: DFF<GroupPhase>,
     pointer: DFF<Bits<16>>,
     /// One past the chunk's last byte (`end` is a Verilog keyword).
     chunk_end: DFF<Bits<16>>,
+    /// The group's zero pixels and literals still to send.
     zeros: DFF<Bits<8>>,
+    literals: DFF<Bits<8>>,
     value: DFF<Bits<8>>,
     pixel: DFF<Bits<16>>,
     last_pixel: Constant<Bits<16>>,
     taken: Signal<Local, Bit>,
     image_end: Signal<Local, Bit>,
+    /// The chunk has another byte (its read is issued when this is used).
+    more: Signal<Local, Bit>,
+    /// The pixel going out is not the group's last.
+    group_goes_on: Signal<Local, Bit>,
     emit_value: Signal<Local, Bits<16>>,
 }
 
@@ -78,14 +96,18 @@ impl ImageDecoder {
             code_error: Default::default(),
             mid_image: Default::default(),
             state: Default::default(),
+            phase: Default::default(),
             pointer: Default::default(),
             chunk_end: Default::default(),
             zeros: Default::default(),
+            literals: Default::default(),
             value: Default::default(),
             pixel: Default::default(),
             last_pixel: Constant::new((pixels as u64 - 1).into()),
             taken: Default::default(),
             image_end: Default::default(),
+            more: Default::default(),
+            group_goes_on: Default::default(),
             emit_value: Default::default(),
         }
     }
@@ -94,66 +116,114 @@ impl ImageDecoder {
 impl Logic for ImageDecoder {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, state, pointer, chunk_end, zeros, value, pixel);
+        dff_setup!(
+            self, clock, state, phase, pointer, chunk_end, zeros, literals, value, pixel
+        );
         self.busy.next = self.state.q.val() != DecodeState::Idle;
-        self.mid_image.next = self.pixel.q.val() != 0;
+        self.mid_image.next =
+            (self.pixel.q.val() != 0) | (self.phase.q.val() != GroupPhase::ZeroRun);
         self.read_address.next = self.pointer.q.val();
-        self.pixel_valid.next =
-            (self.state.q.val() == DecodeState::Emit) | (self.state.q.val() == DecodeState::Pad);
-        // Written once (see `crate::link::device` on iverilog): the value, or 0 for a zero pixel.
+        self.more.next = self.pointer.q.val() != self.chunk_end.q.val();
+        self.pixel_valid.next = (self.state.q.val() == DecodeState::Zeros)
+            | (self.state.q.val() == DecodeState::Literal)
+            | (self.state.q.val() == DecodeState::Pad);
+        // Written once (see `crate::link::device` on iverilog): the literal, or 0.
         self.emit_value.next = 0.into();
-        if (self.state.q.val() == DecodeState::Emit) & (self.zeros.q.val() == 0) {
+        if self.state.q.val() == DecodeState::Literal {
             self.emit_value.next = bit_cast::<16, 8>(self.value.q.val());
         }
         self.pixel_value.next = self.emit_value.val();
         self.taken.next = self.pixel_valid.val() & self.pixel_ready.val();
         self.image_end.next = self.pixel.q.val() == self.last_pixel.val();
         self.image_fed.next = self.taken.val() & self.image_end.val();
-        self.code_error.next = self.image_fed.val()
-            & (self.state.q.val() == DecodeState::Emit)
-            & (self.zeros.q.val() != 0);
+        self.group_goes_on.next = false;
+        if self.state.q.val() == DecodeState::Zeros {
+            self.group_goes_on.next = (self.zeros.q.val() != 1) | (self.literals.q.val() != 0);
+        }
+        if self.state.q.val() == DecodeState::Literal {
+            self.group_goes_on.next = self.literals.q.val() != 0;
+        }
+        self.code_error.next = self.image_fed.val() & self.group_goes_on.val();
         if self.taken.val() {
             self.pixel.d.next = self.pixel.q.val() + 1;
             if self.image_end.val() {
                 self.pixel.d.next = 0.into();
             }
         }
+        // Wherever the next byte is wanted: its read is issued (`pointer` moves on) and it
+        // arrives in `Take`, or the chunk is done and the decoder waits for the next one.
         match self.state.q.val() {
             DecodeState::Idle => {
                 if self.start.val() {
                     self.pointer.d.next = self.base.val();
                     self.chunk_end.d.next = self.base.val() + self.length.val();
                     self.state.d.next = DecodeState::Fetch;
-                } else if self.pad.val() & (self.pixel.q.val() != 0) {
-                    self.state.d.next = DecodeState::Pad;
+                } else if self.pad.val() {
+                    self.phase.d.next = GroupPhase::ZeroRun;
+                    if self.pixel.q.val() != 0 {
+                        self.state.d.next = DecodeState::Pad;
+                    }
                 }
             }
             DecodeState::Fetch => {
                 self.state.d.next = DecodeState::Idle;
-                if self.pointer.q.val() != self.chunk_end.q.val() {
+                if self.more.val() {
                     self.pointer.d.next = self.pointer.q.val() + 1;
-                    self.state.d.next = DecodeState::Zeros;
+                    self.state.d.next = DecodeState::Take;
+                }
+            }
+            DecodeState::Take => {
+                // The next byte by default; the zero run and a literal go out first.
+                self.state.d.next = DecodeState::Idle;
+                if self.more.val() {
+                    self.pointer.d.next = self.pointer.q.val() + 1;
+                    self.state.d.next = DecodeState::Take;
+                }
+                match self.phase.q.val() {
+                    GroupPhase::ZeroRun => {
+                        self.zeros.d.next = self.read_data.val();
+                        self.phase.d.next = GroupPhase::Count;
+                    }
+                    GroupPhase::Count => {
+                        self.literals.d.next = self.read_data.val();
+                        self.phase.d.next = GroupPhase::ZeroRun;
+                        if self.read_data.val() != 0 {
+                            self.phase.d.next = GroupPhase::Value;
+                        }
+                        if self.zeros.q.val() != 0 {
+                            self.pointer.d.next = self.pointer.q.val();
+                            self.state.d.next = DecodeState::Zeros;
+                        }
+                    }
+                    GroupPhase::Value => {
+                        self.value.d.next = self.read_data.val();
+                        self.literals.d.next = self.literals.q.val() - 1;
+                        self.pointer.d.next = self.pointer.q.val();
+                        self.state.d.next = DecodeState::Literal;
+                    }
                 }
             }
             DecodeState::Zeros => {
-                self.zeros.d.next = self.read_data.val();
-                self.pointer.d.next = self.pointer.q.val() + 1;
-                self.state.d.next = DecodeState::Value;
-            }
-            DecodeState::Value => {
-                self.value.d.next = self.read_data.val();
-                self.state.d.next = DecodeState::Emit;
-            }
-            DecodeState::Emit => {
                 if self.taken.val() {
                     self.zeros.d.next = self.zeros.q.val() - 1;
-                    if self.zeros.q.val() == 0 {
-                        // The pair's last pixel: read the next pair's first byte now.
+                    if self.zeros.q.val() == 1 {
                         self.state.d.next = DecodeState::Idle;
-                        if self.pointer.q.val() != self.chunk_end.q.val() {
+                        if self.more.val() {
                             self.pointer.d.next = self.pointer.q.val() + 1;
-                            self.state.d.next = DecodeState::Zeros;
+                            self.state.d.next = DecodeState::Take;
                         }
+                    }
+                }
+            }
+            DecodeState::Literal => {
+                if self.taken.val() {
+                    if self.literals.q.val() == 0 {
+                        self.phase.d.next = GroupPhase::ZeroRun;
+                    }
+                    self.state.d.next = DecodeState::Idle;
+                    if self.more.val() {
+                        self.pointer.d.next = self.pointer.q.val() + 1;
+                        self.state.d.next = DecodeState::Take;
                     }
                 }
             }
@@ -237,21 +307,33 @@ mod tests {
             }
             let mut uut = ImageDecoder::new(37);
             prepare(&mut uut);
-            let (pixels, fed, errors) = decode(&mut uut, &code, 2 * chunk, stall, false);
+            let (pixels, fed, errors) = decode(&mut uut, &code, chunk, stall, false);
             prop_assert_eq!(pixels, images.concat());
             prop_assert_eq!((fed, errors), (images.len(), 0));
         }
     }
 
     #[test]
-    fn a_pair_past_the_image_end_is_an_error_and_pad_completes_the_image() {
-        // 10-pixel images: a run of 12 crosses the first image's end.
+    fn a_group_past_the_image_end_is_an_error_and_pad_completes_the_image() {
+        // 10-pixel images: 8 zeros and 3 literals cross the first image's end.
         let mut uut = ImageDecoder::new(10);
         prepare(&mut uut);
-        let (pixels, fed, errors) = decode(&mut uut, &[11, 7], 2, 0, true);
+        let (pixels, fed, errors) = decode(&mut uut, &[8, 3, 5, 6, 7], 2, 0, true);
         assert_eq!((fed, errors), (2, 1));
         assert_eq!(pixels.len(), 20, "the second image was padded with zeros");
-        assert_eq!(pixels[11], 7);
+        assert_eq!(&pixels[8..12], &[5, 6, 7, 0]);
+    }
+
+    #[test]
+    fn pad_forgets_a_partly_read_group() {
+        // The chunk ends after a group's zero run byte: the decoder is mid-group, and after
+        // the pad a whole image decodes from a fresh group.
+        let mut uut = ImageDecoder::new(4);
+        prepare(&mut uut);
+        let (pixels, fed, errors) = decode(&mut uut, &[1], 1, 0, true);
+        assert_eq!((pixels.len(), fed, errors), (0, 0, 0));
+        let (pixels, fed, errors) = decode(&mut uut, &[1, 2, 9, 8, 1, 0], 6, 0, false);
+        assert_eq!((pixels, fed, errors), (vec![0, 9, 8, 0], 1, 0));
     }
 
     #[test]

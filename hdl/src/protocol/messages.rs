@@ -8,7 +8,8 @@ use crc::Crc;
 pub const DEVICE_MAX_PAYLOAD: usize = 256;
 /// The first word of an identify response: "FSA1".
 pub const MAGIC: u32 = u32::from_le_bytes(*b"FSA1");
-pub const PROTOCOL_VERSION: u8 = 1;
+/// 2: the image code's groups of literal pixels (1: `(zeros, value)` pairs).
+pub const PROTOCOL_VERSION: u8 = 2;
 
 const FINGERPRINT: Crc<u64> = Crc::<u64>::new(&crc::CRC_64_XZ);
 

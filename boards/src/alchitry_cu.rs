@@ -2,13 +2,13 @@
 //! device closes on the HX8K, so the iCE40 PLL (rust-hdl's `ICE40PLLBlock`) makes
 //! [`CLOCK_HZ`]: 45 MHz is within reach and a whole 15 clocks per bit at 3 Mbaud, the fastest
 //! rate the FT2232H's UART channel carries. Inside runs the common [`UartTop`], held off the
-//! serial line until the PLL has locked ([`LockHold`]).
+//! serial line until the PLL has locked ([`HeldUartTop`]).
 //!
 //! The oscillator and LED pins come from `rust-hdl-bsp-alchitry-cu`, the UART's from
 //! Alchitry's own pin list; `constraints/alchitry-cu.pcf` is generated from these ports and a
 //! test keeps the two equal.
 
-use crate::lock_hold::LockHold;
+use crate::held_uart_top::HeldUartTop;
 use crate::uart_top::UartTop;
 use rust_hdl::fpga::lattice::ice40::ice_pll::ICE40PLLBlock;
 use rust_hdl::prelude::*;
@@ -27,8 +27,7 @@ pub struct AlchitryCuTop {
     /// LED 0: a request is in hand; 1: images are being fed; 7: the PLL is locked.
     pub leds: Signal<Out, Bits<8>>,
     pub pll: ICE40PLLBlock<OSCILLATOR_HZ, CLOCK_HZ>,
-    pub hold: LockHold,
-    pub board: UartTop,
+    pub held: HeldUartTop,
     dark: Constant<Bits<8>>,
 }
 
@@ -45,8 +44,7 @@ impl AlchitryCuTop {
             uart_tx,
             leds: pins::leds(),
             pll: ICE40PLLBlock::default(),
-            hold: LockHold::for_clock(CLOCK_HZ),
-            board,
+            held: HeldUartTop::new(board, CLOCK_HZ),
             dark: Constant::new(0.into()),
         }
     }
@@ -56,18 +54,15 @@ impl Logic for AlchitryCuTop {
     #[hdl_gen]
     fn update(&mut self) {
         self.pll.clock_in.next = self.clock.val();
-        self.board.clock.next = self.pll.clock_out.val();
-        self.hold.clock.next = self.pll.clock_out.val();
-        self.hold.pll_locked.next = self.pll.locked.val();
-        self.hold.rx_pin.next = self.uart_rx.val();
-        self.board.uart_rx.next = self.hold.rx_device.val();
-        self.hold.tx_device.next = self.board.uart_tx.val();
-        self.uart_tx.next = self.hold.tx_pin.val();
+        self.held.clock.next = self.pll.clock_out.val();
+        self.held.pll_locked.next = self.pll.locked.val();
+        self.held.uart_rx.next = self.uart_rx.val();
+        self.uart_tx.next = self.held.uart_tx.val();
         self.leds.next = self
             .dark
             .val()
-            .replace_bit(0, self.board.led_link.val())
-            .replace_bit(1, self.board.led_feed.val())
+            .replace_bit(0, self.held.led_link.val())
+            .replace_bit(1, self.held.led_feed.val())
             .replace_bit(7, self.pll.locked.val());
     }
 }

@@ -74,7 +74,7 @@ pub const BOARDS: [Board; 4] = [
     Board {
         name: "ulx3s",
         part: Part::ECP5_85K,
-        clock_hz: 60_000_000,
+        clock_hz: 100_000_000,
         baud: 3_000_000,
         leds_active_low: false,
         model: "models/mnist-mlp.fsnn",

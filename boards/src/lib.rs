@@ -6,8 +6,8 @@
 //! - [`uart_top`]: the device behind a UART with status LEDs (iCEBreaker, ULX3S, and inside
 //!   the Alchitry Cu's top);
 //! - [`alchitry_cu`] and [`ulx3s`]: the Alchitry Cu's and the ULX3S's tops, a PLL
-//!   ([`ecp5_pll`] on the ULX3S) around the UART top, which [`lock_hold`] keeps off the
-//!   serial line until the PLL has locked;
+//!   ([`ecp5_pll`] on the ULX3S) around [`held_uart_top`]: the UART top, which
+//!   [`lock_hold`] keeps off the serial line until the PLL has locked;
 //! - [`pipe_bridge`] and `xem7010` (feature `xem7010`): the device behind FrontPanel's word
 //!   pipes on the Opal Kelly XEM7010;
 //! - [`netlist`]: a board's bitstream read back as a netlist and simulated behind its UART
@@ -22,6 +22,7 @@
 pub mod alchitry_cu;
 pub mod board;
 pub mod ecp5_pll;
+pub mod held_uart_top;
 pub mod lock_hold;
 pub mod netlist;
 pub mod pin_shell;

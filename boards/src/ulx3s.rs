@@ -1,11 +1,11 @@
 //! The ULX3S's top (ECP5-85F): its 25 MHz oscillator through the ECP5 PLL ([`Ecp5Pll`]) to
 //! the clock of its board entry, the device held off the serial line until the PLL has locked
-//! ([`LockHold`]), and the common [`UartTop`] inside. LED 0 is the link, LED 1 the feed, LED 7
+//! ([`HeldUartTop`]), and the common [`UartTop`] inside. LED 0 is the link, LED 1 the feed, LED 7
 //! the PLL's lock. The pins are in `constraints/ulx3s.lpf`.
 
 use crate::board::Board;
 use crate::ecp5_pll::Ecp5Pll;
-use crate::lock_hold::LockHold;
+use crate::held_uart_top::HeldUartTop;
 use crate::uart_top::UartTop;
 use anyhow::Result;
 use rust_hdl::prelude::*;
@@ -25,8 +25,7 @@ pub struct Ulx3sTop {
     pub led_feed: Signal<Out, Bit>,
     pub led_locked: Signal<Out, Bit>,
     pub pll: Ecp5Pll,
-    pub hold: LockHold,
-    pub board: UartTop,
+    pub held: HeldUartTop,
 }
 
 impl Ulx3sTop {
@@ -40,8 +39,7 @@ impl Ulx3sTop {
             led_feed: Default::default(),
             led_locked: Default::default(),
             pll: Ecp5Pll::new(OSCILLATOR_HZ, board.clock_hz as u64)?,
-            hold: LockHold::for_clock(board.clock_hz as u64),
-            board: top,
+            held: HeldUartTop::new(top, board.clock_hz as u64),
         })
     }
 }
@@ -50,15 +48,12 @@ impl Logic for Ulx3sTop {
     #[hdl_gen]
     fn update(&mut self) {
         self.pll.clock_in.next = self.clock.val();
-        self.board.clock.next = self.pll.clock_out.val();
-        self.hold.clock.next = self.pll.clock_out.val();
-        self.hold.pll_locked.next = self.pll.locked.val();
-        self.hold.rx_pin.next = self.uart_rx.val();
-        self.board.uart_rx.next = self.hold.rx_device.val();
-        self.hold.tx_device.next = self.board.uart_tx.val();
-        self.uart_tx.next = self.hold.tx_pin.val();
-        self.led_link.next = self.board.led_link.val();
-        self.led_feed.next = self.board.led_feed.val();
+        self.held.clock.next = self.pll.clock_out.val();
+        self.held.pll_locked.next = self.pll.locked.val();
+        self.held.uart_rx.next = self.uart_rx.val();
+        self.uart_tx.next = self.held.uart_tx.val();
+        self.led_link.next = self.held.led_link.val();
+        self.led_feed.next = self.held.led_feed.val();
         self.led_locked.next = self.pll.locked.val();
     }
 }

@@ -41,6 +41,7 @@ pub enum UnitState {
     /// A load request: its header is being read, checked, then its words written.
     LoadHeader,
     LoadCheck,
+    LoadVerdict,
     LoadWords,
     /// A read-results request waits (a bounded time) for a result or for the decoder to
     /// finish, so that the host neither polls nor sends images that would be refused.
@@ -117,10 +118,13 @@ pub struct Device {
     load_byte: DFF<Bits<2>>,
     load_address: DFF<Bits<16>>,
     load_write: DFF<Bit>,
-    load_bad: Signal<Local, Bit>,
+    /// The load's checks, decided a cycle before they are acted on (at 100 MHz the
+    /// length -> word count -> depth compare -> refusal path does not fit one cycle).
+    load_bad: DFF<Bit>,
     /// The error code of a refused request (0: none).
     refusal: Signal<Local, Bits<8>>,
-    load_words: Signal<Local, Bits<16>>,
+    /// The words a load request carries (its length is steady while the frame is handled).
+    load_words: DFF<Bits<16>>,
     load_lane_ok: Signal<Local, Bit>,
     load_end_ok: Signal<Local, Bit>,
     /// The loaded model's fingerprint, kept XOR the built-in one (registers start at 0).
@@ -309,6 +313,8 @@ impl Logic for Device {
             load_byte,
             load_address,
             load_write,
+            load_bad,
+            load_words,
             hash_low,
             hash_high
         );
@@ -367,7 +373,6 @@ impl Logic for Device {
             & !self.accelerator.result_valid.val();
 
         // Counters (numbered as `DeviceCounter` is).
-        self.load_bad.next = false;
         self.refusal.next = 0.into();
         self.counter_pulse[0].next = false;
         self.counter_pulse[1].next = false;
@@ -451,7 +456,7 @@ impl Logic for Device {
         self.sender.byte_ready.next = self.tx_ready.val();
 
         // Load requests: the selected layer's lanes and memory depth.
-        self.load_words.next = (self.receiver.frame_length.val() - 6) >> 2;
+        self.load_words.d.next = (self.receiver.frame_length.val() - 6) >> 2;
         self.load_lane_ok.next = false;
         self.load_end_ok.next = false;
         for l in 0..self._layers {
@@ -460,12 +465,12 @@ impl Logic for Device {
                     self.load_header.q.val().get_bits::<16>(16) < self.layer_lanes[l].val();
                 self.load_end_ok.next =
                     (bit_cast::<17, 16>(self.load_header.q.val().get_bits::<16>(32))
-                        + bit_cast::<17, 16>(self.load_words.val()))
+                        + bit_cast::<17, 16>(self.load_words.q.val()))
                         <= self.weight_depth[l].val();
                 if self.load_header.q.val().get_bit(8) {
                     self.load_end_ok.next =
                         (bit_cast::<17, 16>(self.load_header.q.val().get_bits::<16>(32))
-                            + bit_cast::<17, 16>(self.load_words.val()))
+                            + bit_cast::<17, 16>(self.load_words.q.val()))
                             <= self.state_depth[l].val();
                 }
             }
@@ -505,9 +510,7 @@ impl Logic for Device {
                                 }
                             }
                             3 => {
-                                if self.receiver.frame_length.val().get_bit(0) {
-                                    self.refusal.next = self.error_bad_payload.val();
-                                } else if self.classify_seen.q.val()
+                                if self.classify_seen.q.val()
                                     & (self.classify_sequence.q.val()
                                         == self.receiver.frame_sequence.val())
                                 {
@@ -560,18 +563,21 @@ impl Logic for Device {
                 self.load_address.d.next = self.load_header.q.val().get_bits::<16>(32);
                 self.load_byte.d.next = 0.into();
                 self.load_write.d.next = false;
-                self.state.d.next = UnitState::LoadWords;
-                self.load_bad.next = (self.receiver.frame_length.val() < 6)
+                self.state.d.next = UnitState::LoadVerdict;
+                self.load_bad.d.next = (self.receiver.frame_length.val() < 6)
                     | (self.receiver.frame_length.val().get_bits::<2>(0) != 2)
                     | (self.load_header.q.val().get_bits::<8>(8) > 1)
                     | !self.load_lane_ok.val()
                     | !self.load_end_ok.val();
                 if self.load_header.q.val().get_bits::<8>(8) == 2 {
                     // The fingerprint: two words at address 0.
-                    self.load_bad.next = (self.receiver.frame_length.val() != 14)
+                    self.load_bad.d.next = (self.receiver.frame_length.val() != 14)
                         | (self.load_header.q.val().get_bits::<16>(32) != 0);
                 }
-                if self.load_bad.val() {
+            }
+            UnitState::LoadVerdict => {
+                self.state.d.next = UnitState::LoadWords;
+                if self.load_bad.q.val() {
                     self.state.d.next = UnitState::RespondStart;
                     self.refusal.next = self.error_bad_payload.val();
                 }

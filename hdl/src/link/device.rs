@@ -140,6 +140,12 @@ pub struct Device {
     decoder_base: Signal<Local, Bits<16>>,
     result_take: Signal<Local, Bit>,
     load_write_enable: Signal<Local, Bit>,
+    /// A word's write into the accelerator, a cycle after it is decided: the enable reaches
+    /// every lane's memories across the chip, so it leaves a flip-flop (with the address and
+    /// the data it writes).
+    load_strobe: DFF<Bit>,
+    load_strobe_address: DFF<Bits<16>>,
+    load_strobe_data: DFF<Bits<32>>,
     payload_offered: Signal<Local, Bit>,
     payload_byte: Signal<Local, Bits<8>>,
     sender_start: Signal<Local, Bit>,
@@ -250,6 +256,9 @@ impl Device {
             decoder_base: Default::default(),
             result_take: Default::default(),
             load_write_enable: Default::default(),
+            load_strobe: Default::default(),
+            load_strobe_address: Default::default(),
+            load_strobe_data: Default::default(),
             payload_offered: Default::default(),
             payload_byte: Default::default(),
             sender_start: Default::default(),
@@ -315,6 +324,9 @@ impl Logic for Device {
             load_write,
             load_bad,
             load_words,
+            load_strobe,
+            load_strobe_address,
+            load_strobe_data,
             hash_low,
             hash_high
         );
@@ -364,8 +376,10 @@ impl Logic for Device {
         self.accelerator.load_state.next = self.load_header.q.val().get_bit(8);
         self.accelerator.load_layer.next = self.load_header.q.val().get_bits::<8>(0);
         self.accelerator.load_lane.next = self.load_header.q.val().get_bits::<16>(16);
-        self.accelerator.load_address.next = self.load_address.q.val();
-        self.accelerator.load_data.next = self.load_word.q.val();
+        self.load_strobe_address.d.next = self.load_address.q.val();
+        self.load_strobe_data.d.next = self.load_word.q.val();
+        self.accelerator.load_address.next = self.load_strobe_address.q.val();
+        self.accelerator.load_data.next = self.load_strobe_data.q.val();
         self.active.next =
             (self.state.q.val() != UnitState::Wait) | self.receiver.frame_valid.val();
         self.feeding.next = self.decoder.busy.val();
@@ -663,7 +677,8 @@ impl Logic for Device {
         self.decoder.base.next = self.decoder_base.val();
         self.accelerator.result_ready.next = self.result_take.val();
         self.accelerator.counter_clear.next = self.counters_clear.val();
-        self.accelerator.load_enable.next = self.load_write_enable.val();
+        self.load_strobe.d.next = self.load_write_enable.val();
+        self.accelerator.load_enable.next = self.load_strobe.q.val();
         self.sender.payload_valid.next = self.payload_offered.val();
         self.sender.payload_data.next = self.payload_byte.val();
         self.sender.start.next = self.sender_start.val();

@@ -1,7 +1,7 @@
 //! What a board is to the open flows: its part, clock, baud rate, LEDs, the design it is built
 //! for and its pin file; and the boards themselves ([`BOARDS`]).
 
-use crate::alchitry_cu;
+use crate::{alchitry_cu, icebreaker};
 use anyhow::{Result, anyhow};
 use fs_hdl::fpga::Part;
 use serde::Serialize;
@@ -32,6 +32,8 @@ pub struct Board {
 pub enum TopKind {
     /// [`UartTop`](crate::uart_top::UartTop) on the oscillator's clock.
     Uart,
+    /// [`UartTop`](crate::uart_top::UartTop) behind the iCEBreaker's PLL ([`IcebreakerTop`](crate::icebreaker::IcebreakerTop)).
+    Icebreaker,
     /// [`UartTop`](crate::uart_top::UartTop) behind the Alchitry Cu's PLL ([`AlchitryCuTop`](crate::alchitry_cu::AlchitryCuTop)).
     AlchitryCu,
     /// [`UartTop`](crate::uart_top::UartTop) behind the ULX3S's ECP5 PLL ([`Ulx3sTop`](crate::ulx3s::Ulx3sTop)).
@@ -53,23 +55,24 @@ impl Board {
 }
 
 /// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network (one
-/// lane in its first layer: the device's logic leaves no room for more) on its oscillator;
-/// ULX3S (ECP5-85F, FT231X) with the MNIST MLP on its PLL's 60 MHz at the FT231X's 3 Mbaud
-/// (20 clocks a bit; the device's logic does not close 100 MHz yet, see docs/boards.md), or
-/// (`ulx3s-cnn`) the MNIST CNN on its oscillator; and the
+/// lane in its first layer: the device's logic leaves no room for more) on its PLL's 24 MHz at
+/// 3 Mbaud (8 clocks a bit);
+/// ULX3S (ECP5-85F, FT231X) with the MNIST MLP on its PLL's 100 MHz at the FT231X's 3 Mbaud
+/// (33 clocks a bit, 1.0% fast), or (`ulx3s-cnn`) the MNIST CNN on its PLL's 45 MHz (15 clocks
+/// a bit at 3 Mbaud; the CNN closed 66.8 MHz placed for 25); and the
 /// Alchitry Cu (iCE40 HX8K, FT2232H) with the digits network, on its PLL's 45 MHz. The link,
 /// not the accelerator, bounds their throughput.
 pub const BOARDS: [Board; 4] = [
     Board {
         name: "icebreaker",
         part: Part::ICE40_UP5K,
-        clock_hz: 12_000_000,
-        baud: 1_000_000,
+        clock_hz: icebreaker::CLOCK_HZ as u32,
+        baud: 3_000_000,
         leds_active_low: true,
         model: "models/digits-mlp.fsnn",
         lanes: &[1, 2],
         constraints: "constraints/icebreaker.pcf",
-        top: TopKind::Uart,
+        top: TopKind::Icebreaker,
     },
     Board {
         name: "ulx3s",
@@ -87,13 +90,13 @@ pub const BOARDS: [Board; 4] = [
     Board {
         name: "ulx3s-cnn",
         part: Part::ECP5_85K,
-        clock_hz: 25_000_000,
-        baud: 1_000_000,
+        clock_hz: 45_000_000,
+        baud: 3_000_000,
         leds_active_low: false,
         model: "models/mnist-cnn.fsnn",
         lanes: &[64, 64, 16, 10],
         constraints: "constraints/ulx3s.lpf",
-        top: TopKind::Uart,
+        top: TopKind::Ulx3s,
     },
     Board {
         name: "alchitry-cu",

@@ -3,9 +3,9 @@
 //! The tops that put the device of `fs-hdl` on a board, kept apart from the RTL crate as
 //! rust-hdl keeps its board support packages apart from its widgets (the RTL and its tests
 //! never compile a board support crate):
-//! - [`uart_top`]: the device behind a UART with status LEDs (iCEBreaker, ULX3S, and inside
-//!   the Alchitry Cu's top);
-//! - [`alchitry_cu`] and [`ulx3s`]: the Alchitry Cu's and the ULX3S's tops, a PLL
+//! - [`uart_top`]: the device behind a UART with status LEDs (the ULX3S's CNN build, and
+//!   inside every PLL board's top);
+//! - [`icebreaker`], [`alchitry_cu`] and [`ulx3s`]: the PLL boards' tops, a PLL
 //!   ([`ecp5_pll`] on the ULX3S) around [`held_uart_top`]: the UART top, which
 //!   [`lock_hold`] keeps off the serial line until the PLL has locked;
 //! - [`pipe_bridge`] and `xem7010` (feature `xem7010`): the device behind FrontPanel's word
@@ -23,6 +23,8 @@ pub mod alchitry_cu;
 pub mod board;
 pub mod ecp5_pll;
 pub mod held_uart_top;
+pub mod ice40_pad_pll;
+pub mod icebreaker;
 pub mod lock_hold;
 pub mod netlist;
 pub mod pin_shell;
@@ -36,6 +38,7 @@ use alchitry_cu::AlchitryCuTop;
 use anyhow::Result;
 pub use board::{BOARDS, Board, TopKind, baud_rates, by_name};
 use fs_model::network::Model;
+use icebreaker::IcebreakerTop;
 use rust_hdl::prelude::*;
 use uart_top::UartTop;
 use ulx3s::Ulx3sTop;
@@ -47,6 +50,11 @@ pub fn top_verilog(board: &Board, model: &Model) -> Result<String> {
         TopKind::Uart => {
             fs_hdl::sim::checked(&mut top)?;
             generate_verilog(&top)
+        }
+        TopKind::Icebreaker => {
+            let mut icebreaker = IcebreakerTop::new(top)?;
+            fs_hdl::sim::checked(&mut icebreaker)?;
+            generate_verilog(&icebreaker)
         }
         TopKind::AlchitryCu => {
             let mut cu = AlchitryCuTop::new(top);

@@ -39,13 +39,24 @@ const TESTBENCH: &str = include_str!("netlist_tb.cpp");
 /// Cycles of the testbench clock before the PLL stand-in reports lock.
 pub const PLL_LOCK_CYCLES: u32 = 1000;
 
-/// The iCE40 PLL for simulation: the reference clock passed through (the testbench drives the
-/// clock the PLL would make), lock after [`PLL_LOCK_CYCLES`] cycles out of reset.
+/// The iCE40 PLLs for simulation, `fs_sim_pll` for `SB_PLL40_CORE` (fed from the fabric's
+/// `REFERENCECLK`) and `fs_sim_pad_pll` for `SB_PLL40_PAD` (fed from its `PACKAGEPIN`): the
+/// reference clock passed through (the testbench drives the clock the PLL would make), lock
+/// after [`PLL_LOCK_CYCLES`] cycles out of reset.
 pub fn pll_stand_in() -> String {
+    [
+        ("fs_sim_pll", "REFERENCECLK"),
+        ("fs_sim_pad_pll", "PACKAGEPIN"),
+    ]
+    .map(|(module, reference)| ice40_pll_stand_in(module, reference))
+    .concat()
+}
+
+fn ice40_pll_stand_in(module: &str, reference: &str) -> String {
     format!(
         r#"
-module fs_sim_pll (
-    input REFERENCECLK, output PLLOUTCORE, output PLLOUTGLOBAL, input EXTFEEDBACK,
+module {module} (
+    input {reference}, output PLLOUTCORE, output PLLOUTGLOBAL, input EXTFEEDBACK,
     input [7:0] DYNAMICDELAY, output LOCK, input BYPASS, input RESETB,
     input LATCHINPUTVALUE, output SDO, input SDI, input SCLK
 );
@@ -65,11 +76,11 @@ module fs_sim_pll (
     parameter EXTERNAL_DIVIDE_FACTOR = 1;
     localparam [15:0] LOCK_CYCLES = {PLL_LOCK_CYCLES};
     reg [15:0] settling = 0;
-    assign PLLOUTCORE = REFERENCECLK;
-    assign PLLOUTGLOBAL = REFERENCECLK;
+    assign PLLOUTCORE = {reference};
+    assign PLLOUTGLOBAL = {reference};
     assign LOCK = RESETB && settling == LOCK_CYCLES;
     assign SDO = 1'b0;
-    always @(posedge REFERENCECLK)
+    always @(posedge {reference})
         if (!RESETB) settling <= 0;
         else if (settling != LOCK_CYCLES) settling <= settling + 1;
 endmodule
@@ -180,7 +191,7 @@ impl NetlistDevice {
         let startup_cycles = match board.top {
             TopKind::Uart => 0,
             // Lock, the lock's two synchronising flip-flops, the settling time, and a margin.
-            TopKind::AlchitryCu | TopKind::Ulx3s => {
+            TopKind::Icebreaker | TopKind::AlchitryCu | TopKind::Ulx3s => {
                 PLL_LOCK_CYCLES + LockHold::settle_cycles(board.clock_hz as u64) as u32 + 100
             }
         };
@@ -451,7 +462,7 @@ endmodule
 }
 
 /// Changes to how a netlist is made invalidate the cache.
-const TOOL_VERSION: u32 = 2;
+const TOOL_VERSION: u32 = 3;
 
 /// Runs a tool (icestorm's, or yosys); its stdout, or an error with its stderr.
 fn run_tool(command: &mut Command, name: &str) -> Result<String> {
@@ -490,7 +501,9 @@ fn icebox_pin_file(pins: &str) -> String {
 
 /// icebox_vlog's netlist as Verilator takes it: icebox_vlog declares the ports a second time
 /// among its wires and registers (which iverilog allows, Verilator not), and instantiates the
-/// PLL as yosys's blackbox, which becomes [`pll_stand_in`].
+/// PLL as yosys's blackbox, which becomes [`pll_stand_in`]. A pad-fed PLL's pin is left
+/// unmatched to the port placed on it (icebox_vlog names the pad's net by position), so it is
+/// connected to the top's `clock`: every board top names its oscillator's pin so.
 fn for_verilator(netlist: &str) -> Result<String> {
     let header = netlist
         .lines()
@@ -517,8 +530,19 @@ fn for_verilator(netlist: &str) -> Result<String> {
                     out.push_str(&format!("wire {};\n", names.join(", ")));
                 }
             }
+            None if line.trim_start().starts_with(".PACKAGEPIN(") => {
+                ensure!(
+                    ports.contains(&"clock"),
+                    "a pad-fed PLL in a netlist without a clock port"
+                );
+                out.push_str("  .PACKAGEPIN(clock),\n");
+            }
             None => {
-                out.push_str(&line.replace("SB_PLL40_CORE #(", "fs_sim_pll #("));
+                out.push_str(
+                    &line
+                        .replace("SB_PLL40_CORE #(", "fs_sim_pll #(")
+                        .replace("SB_PLL40_PAD #(", "fs_sim_pad_pll #("),
+                );
                 out.push('\n');
             }
         }
@@ -580,12 +604,18 @@ mod tests {
     fn ports_leave_the_wire_declarations_and_the_pll_is_replaced() {
         let netlist = "\nmodule chip (input clock, output uart_tx, output leds_0);\n\
                        wire clock, n3, uart_tx;\nwire leds_0;\nreg n1 = 0, n2 = 0;\n\
-                       SB_PLL40_CORE #(\n) PLL_1 (\n);\nendmodule\n";
+                       SB_PLL40_CORE #(\n) PLL_1 (\n);\n\
+                       SB_PLL40_PAD #(\n) PLL_2 (\n  .PACKAGEPIN(n7),\n);\n\
+                       endmodule\n";
         let out = for_verilator(netlist).unwrap();
         assert!(out.contains("wire n3;\n"), "{out}");
         assert!(out.contains("reg n1 = 0, n2 = 0;\n"), "{out}");
         assert!(!out.contains("wire leds_0"), "{out}");
         assert!(out.contains("fs_sim_pll #(\n) PLL_1"), "{out}");
+        assert!(
+            out.contains("fs_sim_pad_pll #(\n) PLL_2 (\n  .PACKAGEPIN(clock),\n"),
+            "{out}"
+        );
         assert!(for_verilator("wire a;\n").is_err());
     }
 

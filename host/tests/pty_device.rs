@@ -55,8 +55,9 @@ fn a_device_that_is_silent_is_retried_then_declared_gone() {
 #[test]
 fn without_a_baud_rate_the_client_tries_the_boards_rates() {
     let rates = fs_boards::baud_rates();
+    // (Every board runs 3 Mbaud today: one rate, but a list, slowest first, when they differ.)
     assert!(
-        rates.len() >= 2 && rates.windows(2).all(|w| w[0] < w[1]),
+        !rates.is_empty() && rates.windows(2).all(|w| w[0] < w[1]),
         "{rates:?}"
     );
     assert!(fs_boards::BOARDS.iter().all(|b| rates.contains(&b.baud)));

@@ -8,11 +8,11 @@
 //! it and resynchronises on the next `SYNC` byte after the bad frame's first, so one corrupt
 //! byte never loses more than the frame it hit.
 //!
-//! Images travel sparse: `(zeros, value)` byte pairs, "`zeros` zero pixels, then one pixel of
-//! `value`" (`value` may be 0: a pair always stands for `zeros + 1` pixels). Long zero runs are
-//! `(255, 0)` pairs; an image ends at its pixel count exactly, so images follow each other in
-//! a batch with no separator. About 80 % of MNIST pixels are zero, so an image takes about
-//! 0.4 x its raw size.
+//! Images travel sparse: groups `[zeros, count, value_1 .. value_count]`, "`zeros` zero
+//! pixels, then the `count` pixels given" (long runs take several groups); an image ends at
+//! its pixel count exactly, so images follow each other in a batch with no separator. A
+//! digit's strokes are runs of nonzero pixels, so an MNIST image takes about 0.25 x its raw
+//! size.
 //!
 //! - [`frame`]: the frame, its CRC, commands, error codes and the streaming decoder;
 //! - [`image_code`]: the sparse image code;

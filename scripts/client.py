@@ -3,7 +3,7 @@
 identifies the device, classifies the first MNIST test images and checks their classes
 against the labels. Run it against a board's port or `fpga-host serve`'s terminal:
 
-    python3 scripts/client.py PORT [--baud 1000000] [--count 3] [--data data/mnist]
+    python3 scripts/client.py PORT [--baud 3000000] [--count 3] [--data data/mnist]
 """
 import argparse, gzip, struct, sys
 import serial
@@ -58,7 +58,7 @@ def encode(pixels):
 def main():
     args = argparse.ArgumentParser()
     args.add_argument("port")
-    args.add_argument("--baud", type=int, default=1_000_000)
+    args.add_argument("--baud", type=int, default=3_000_000)
     args.add_argument("--count", type=int, default=3)
     args.add_argument("--data", default="data/mnist")
     a = args.parse_args()

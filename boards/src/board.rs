@@ -58,8 +58,9 @@ impl Board {
 /// lane in its first layer: the device's logic leaves no room for more) on its PLL's 24 MHz at
 /// 3 Mbaud (8 clocks a bit);
 /// ULX3S (ECP5-85F, FT231X) with the MNIST MLP on its PLL's 75 MHz at the FT231X's 3 Mbaud
-/// (25 clocks a bit; placed for 100 MHz the board top reached 87.72, see docs/boards.md), or (`ulx3s-cnn`) the MNIST CNN on its PLL's 45 MHz (15 clocks
-/// a bit at 3 Mbaud; the CNN closed 66.8 MHz placed for 25); and the
+/// (25 clocks a bit; placed for 100 MHz the board top reached 87.72, see docs/boards.md), or
+/// (`ulx3s-cnn`) the MNIST CNN on its PLL's 45 MHz (15 clocks a bit at 3 Mbaud; the CNN
+/// closed 66.8 MHz placed for 25); and the
 /// Alchitry Cu (iCE40 HX8K, FT2232H) with the digits network, on its PLL's 45 MHz. The link,
 /// not the accelerator, bounds their throughput.
 pub const BOARDS: [Board; 4] = [

@@ -95,10 +95,6 @@ impl Ice40PadPll {
             _dividers: Ice40Dividers::exact(in_hz, out_hz)?,
         })
     }
-
-    pub fn dividers(&self) -> Ice40Dividers {
-        self._dividers
-    }
 }
 
 impl Logic for Ice40PadPll {

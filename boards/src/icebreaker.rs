@@ -1,9 +1,8 @@
 //! The iCEBreaker's top (iCE40 UP5K, SG48). The device closes well above the 12 MHz
 //! oscillator, so the UP5K's PLL, fed from the oscillator's pin ([`Ice40PadPll`]), makes
-//! [`CLOCK_HZ`]: 24 MHz is a
-//! whole 8 clocks a bit at 3 Mbaud on the FT2232H's UART channel. The common [`UartTop`] runs
-//! inside, held off the serial line until the PLL has locked ([`HeldUartTop`]). Its ports are
-//! the UART top's, so `constraints/icebreaker.pcf` serves both.
+//! [`CLOCK_HZ`]: 24 MHz is a whole 8 clocks a bit at 3 Mbaud on the FT2232H's UART channel.
+//! The common [`UartTop`] runs inside, held off the serial line until the PLL has locked
+//! ([`HeldUartTop`]). Its ports are the UART top's, so `constraints/icebreaker.pcf` fits both.
 
 use crate::held_uart_top::HeldUartTop;
 use crate::ice40_pad_pll::Ice40PadPll;

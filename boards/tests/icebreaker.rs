@@ -1,5 +1,6 @@
 //! The iCEBreaker's top: its pins and its PLL.
 
+use crate::top_ports;
 use fs_boards::icebreaker::{CLOCK_HZ, IcebreakerTop};
 use fs_boards::uart_top::UartTop;
 use fs_boards::{TopKind, by_name};
@@ -18,17 +19,14 @@ fn icebreaker() -> IcebreakerTop {
 
 #[test]
 fn the_pin_file_places_every_port_of_the_top_and_nothing_else() {
-    let verilog = generate_verilog(&icebreaker());
-    let start = verilog.find("module top(").expect("module top");
-    let header =
-        &verilog[start + "module top(".len()..start + verilog[start..].find(");").unwrap()];
-    let mut ports: Vec<&str> = header.split(',').map(str::trim).collect();
+    let mut ports = top_ports(&generate_verilog(&icebreaker()));
     ports.sort();
     let file = std::fs::read_to_string(root().join("constraints/icebreaker.pcf")).unwrap();
-    let mut placed: Vec<&str> = file
+    let mut placed: Vec<String> = file
         .lines()
         .filter_map(|l| l.strip_prefix("set_io -nowarn "))
         .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
         .collect();
     placed.sort();
     assert_eq!(ports, placed);

@@ -1,5 +1,6 @@
 //! The ULX3S's top: its pins, its PLL, its boards' UART rates.
 
+use crate::top_ports;
 use fs_boards::uart_top::UartTop;
 use fs_boards::ulx3s::Ulx3sTop;
 use fs_boards::{BOARDS, TopKind, by_name};
@@ -13,16 +14,6 @@ fn ulx3s() -> Ulx3sTop {
     let mut top = Ulx3sTop::new(board, UartTop::new(board, &model).unwrap()).unwrap();
     fs_hdl::sim::checked(&mut top).unwrap();
     top
-}
-
-/// The ports of `module top(...)` in generated Verilog.
-fn top_ports(verilog: &str) -> Vec<String> {
-    let start = verilog.find("module top(").expect("module top");
-    let header = &verilog[start..start + verilog[start..].find(");").unwrap()];
-    header["module top(".len()..]
-        .split(',')
-        .map(|p| p.trim().to_string())
-        .collect()
 }
 
 #[test]

@@ -186,6 +186,8 @@ pub struct Accelerator {
     /// Run-time model loads, only while no image is in flight: `load_data` into lane
     /// `load_lane` of layer `load_layer`, its weight memory or (`load_state`) its state
     /// memory, at `load_address` (`crate::core::lane_layout` gives the layouts).
+    /// `load_layer`, `load_lane` and `load_state` are held from the cycle before
+    /// `load_enable` (the layers register which memory they name).
     pub load_enable: Signal<In, Bit>,
     pub load_state: Signal<In, Bit>,
     pub load_layer: Signal<In, Bits<8>>,
@@ -451,8 +453,9 @@ impl Logic for Accelerator {
             self.stage_ready[p].next = true;
             self.stage_busy[p].next = self.pixel_convs[p].busy.val();
             self.stage_saturated[p].next = self.pixel_convs[p].saturated.val();
-            self.pixel_convs[p].load_enable.next =
-                self.load_enable.val() & (self.load_layer.val() == self.layer_number[p].val());
+            self.pixel_convs[p].load_enable.next = self.load_enable.val();
+            self.pixel_convs[p].load_target.next =
+                self.load_layer.val() == self.layer_number[p].val();
             self.pixel_convs[p].load_state.next = self.load_state.val();
             self.pixel_convs[p].load_lane.next = self.load_lane.val();
             self.pixel_convs[p].load_address.next = self.load_address.val();
@@ -479,8 +482,9 @@ impl Logic for Accelerator {
                 self.stage_ready[c].next = self.convs[c - p].event_ready.val();
                 self.stage_busy[c].next = self.convs[c - p].busy.val();
                 self.stage_saturated[c].next = self.convs[c - p].saturated.val();
-                self.convs[c - p].load_enable.next =
-                    self.load_enable.val() & (self.load_layer.val() == self.layer_number[c].val());
+                self.convs[c - p].load_enable.next = self.load_enable.val();
+                self.convs[c - p].load_target.next =
+                    self.load_layer.val() == self.layer_number[c].val();
                 self.convs[c - p].load_state.next = self.load_state.val();
                 self.convs[c - p].load_lane.next = self.load_lane.val();
                 self.convs[c - p].load_address.next = self.load_address.val();
@@ -507,8 +511,9 @@ impl Logic for Accelerator {
                 self.stage_ready[l].next = self.layers[l - k].event_ready.val();
                 self.stage_busy[l].next = self.layers[l - k].busy.val();
                 self.stage_saturated[l].next = self.layers[l - k].saturated.val();
-                self.layers[l - k].load_enable.next =
-                    self.load_enable.val() & (self.load_layer.val() == self.layer_number[l].val());
+                self.layers[l - k].load_enable.next = self.load_enable.val();
+                self.layers[l - k].load_target.next =
+                    self.load_layer.val() == self.layer_number[l].val();
                 self.layers[l - k].load_state.next = self.load_state.val();
                 self.layers[l - k].load_lane.next = self.load_lane.val();
                 self.layers[l - k].load_address.next = self.load_address.val();

@@ -30,7 +30,7 @@
 use crate::core::bram::Bram;
 use crate::core::conv_layout::ConvLayout;
 use crate::core::datapath::Datapath;
-use crate::core::dense_layer::{MAX_LANES, SpikeProduct};
+use crate::core::dense_layer::{MAX_LANES, OPERAND_GROUP_LANES, SpikeProduct};
 use crate::core::field_bram::FieldBram;
 use crate::core::lane::Lane;
 use anyhow::{Result, bail};
@@ -66,6 +66,7 @@ pub struct ConvLayer {
     pub saturated: Signal<Out, Bit>,
     /// Run-time loads, as the dense layer's (lane layouts: [`ConvLayout::lane_contents`]).
     pub load_enable: Signal<In, Bit>,
+    pub load_target: Signal<In, Bit>,
     pub load_state: Signal<In, Bit>,
     pub load_lane: Signal<In, Bits<16>>,
     pub load_address: Signal<In, Bits<16>>,
@@ -87,6 +88,9 @@ pub struct ConvLayer {
     /// Max pooling: each lane's candidate bits, one per group.
     candidates: Vec<Bram<32>>,
     lane_number: Vec<Constant<Bits<16>>>,
+    /// Whether the load names this lane's weights, or its state memory (as the dense layer's).
+    weight_load_select: Vec<DFF<Bit>>,
+    state_load_select: Vec<DFF<Bit>>,
     /// The flat index of each emission lane's neuron in group 0 of the sent map.
     emit_offset: Vec<Constant<Bits<16>>>,
     /// Whether lane `p` is the first slot of its window.
@@ -198,6 +202,12 @@ pub struct ConvLayer {
     write_on_spike_replica: Vec<DFF<Bit>>,
     threshold_next: Signal<Local, Bits<32>>,
     addend_next: Signal<Local, Bits<32>>,
+    /// Group copies of the operands, a cycle earlier, as the dense layer's.
+    threshold_early: Signal<Local, Bits<32>>,
+    addend_early: Signal<Local, Bits<32>>,
+    use_product_group_replica: Vec<DFF<Bit>>,
+    threshold_group_replica: Vec<DFF<Bits<32>>>,
+    addend_group_replica: Vec<DFF<Bits<32>>>,
     acc_bank_base: Signal<Local, Bits<16>>,
     fire_bank_base: Signal<Local, Bits<16>>,
     fire_issue: Signal<Local, Bit>,
@@ -285,6 +295,9 @@ pub struct ConvLayer {
     emit_last: DFF<Bit>,
     emit_free: Signal<Local, Bit>,
     _lanes: usize,
+    _operand_groups: usize,
+    _group_lanes: usize,
+    _grouped_lanes: usize,
     _banks: usize,
     _channels: usize,
     _slots: usize,
@@ -329,6 +342,12 @@ impl ConvLayer {
         let steps_in = sender_values.len();
         let (sender_shift, sender_value) = product.step_operands();
         let multiply = product.multiplies();
+        let grouped_lanes = if lanes > OPERAND_GROUP_LANES {
+            lanes
+        } else {
+            0
+        };
+        let operand_groups = grouped_lanes.div_ceil(OPERAND_GROUP_LANES);
         let lane_blocks = (0..lanes)
             .map(|p| {
                 let (_, init) = layout.lane_contents(layer, p);
@@ -392,6 +411,7 @@ impl ConvLayer {
             busy: Default::default(),
             saturated: Default::default(),
             load_enable: Default::default(),
+            load_target: Default::default(),
             load_state: Default::default(),
             load_lane: Default::default(),
             load_address: Default::default(),
@@ -413,6 +433,8 @@ impl ConvLayer {
             candidates: (0..if slots > 1 { lanes } else { 0 })
                 .map(|_| Bram::new(1, &vec![0; layout.groups]))
                 .collect(),
+            weight_load_select: (0..lanes).map(|_| Default::default()).collect(),
+            state_load_select: (0..lanes).map(|_| Default::default()).collect(),
             lane_number: (0..lanes)
                 .map(|p| Constant::new((p as u64).into()))
                 .collect(),
@@ -520,6 +542,11 @@ impl ConvLayer {
             write_on_spike_replica: (0..lanes).map(|_| Default::default()).collect(),
             threshold_next: Default::default(),
             addend_next: Default::default(),
+            threshold_early: Default::default(),
+            addend_early: Default::default(),
+            use_product_group_replica: (0..operand_groups).map(|_| Default::default()).collect(),
+            threshold_group_replica: (0..operand_groups).map(|_| Default::default()).collect(),
+            addend_group_replica: (0..operand_groups).map(|_| Default::default()).collect(),
             acc_bank_base: Default::default(),
             fire_bank_base: Default::default(),
             fire_issue: Default::default(),
@@ -595,6 +622,9 @@ impl ConvLayer {
             emit_last: Default::default(),
             emit_free: Default::default(),
             _lanes: lanes,
+            _operand_groups: operand_groups,
+            _group_lanes: OPERAND_GROUP_LANES,
+            _grouped_lanes: grouped_lanes,
             _banks: layout.banks,
             _channels: channels,
             _slots: slots,
@@ -882,6 +912,25 @@ impl Logic for ConvLayer {
         if self.r2_init.q.val() {
             self.addend_next.next = 0.into();
         }
+        self.threshold_early.next = 0.into();
+        self.addend_early.next = 0.into();
+        for s in 0..self._steps {
+            if self.r1_step.q.val().index() == s {
+                self.threshold_early.next = self.threshold[s].val();
+                self.addend_early.next = self.reset_addend[s].val();
+            }
+        }
+        if self.r1_init.q.val() {
+            self.addend_early.next = 0.into();
+        }
+        for g in 0..self._operand_groups {
+            self.use_product_group_replica[g].clock.next = self.clock.val();
+            self.threshold_group_replica[g].clock.next = self.clock.val();
+            self.addend_group_replica[g].clock.next = self.clock.val();
+            self.use_product_group_replica[g].d.next = self.r1_acc.q.val();
+            self.threshold_group_replica[g].d.next = self.threshold_early.val();
+            self.addend_group_replica[g].d.next = self.addend_early.val();
+        }
 
         // Pooling: each lane's candidate bit (all are candidates at the first step).
         for p in 0..self._lanes {
@@ -931,11 +980,9 @@ impl Logic for ConvLayer {
                                 }
                                 self.lanes[(w * ch + c) * sl + s].weight_in.next =
                                     self.lane_weight[(w * ch + c) * sl + s].val();
-                                if self.load_lane.val()
-                                    == self.lane_number[(w * ch + c) * sl + s].val()
-                                {
+                                if self.weight_load_select[(w * ch + c) * sl + s].q.val() {
                                     self.kernels[w * sl + s].write_enable.next =
-                                        self.load_enable.val() & !self.load_state.val();
+                                        self.load_enable.val();
                                     self.kernels[w * sl + s].write_field.next =
                                         self.channel_number[c].val();
                                 }
@@ -976,12 +1023,18 @@ impl Logic for ConvLayer {
             self.lanes[p].threshold.next = self.threshold_replica[p].q.val();
             self.lanes[p].write_enable.next = self.write_enable_replica[p].q.val();
             self.lanes[p].write_on_spike.next = self.write_on_spike_replica[p].q.val();
-            self.lanes[p].weight_write_enable.next = self.load_enable.val()
+            self.weight_load_select[p].clock.next = self.clock.val();
+            self.state_load_select[p].clock.next = self.clock.val();
+            self.weight_load_select[p].d.next = self.load_target.val()
                 & !self.load_state.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
-            self.lanes[p].state_write_enable.next = self.load_enable.val()
+            self.state_load_select[p].d.next = self.load_target.val()
                 & self.load_state.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
+            self.lanes[p].weight_write_enable.next =
+                self.load_enable.val() & self.weight_load_select[p].q.val();
+            self.lanes[p].state_write_enable.next =
+                self.load_enable.val() & self.state_load_select[p].q.val();
             self.lanes[p].weight_write_address.next = self.load_address.val();
             self.lanes[p].weight_write_data.next = self.load_data.val();
             if self.lanes[p].saturated.val()
@@ -994,6 +1047,13 @@ impl Logic for ConvLayer {
             self.hit_chain[p + 1].next = self.hit[p].val();
             if !self.slot_first[p].val() {
                 self.hit_chain[p + 1].next = self.hit_chain[p].val() | self.hit[p].val();
+            }
+        }
+        for gl in self._group_lanes..(self._group_lanes + 1) {
+            for p in 0..self._grouped_lanes {
+                self.use_product_replica[p].d.next = self.use_product_group_replica[p / gl].q.val();
+                self.threshold_replica[p].d.next = self.threshold_group_replica[p / gl].q.val();
+                self.addend_replica[p].d.next = self.addend_group_replica[p / gl].q.val();
             }
         }
         // Each emission lane's spike: its window's (pooled) or its lane's.

@@ -96,6 +96,11 @@ pub const SINGLE_GROUP_EVENT_CYCLES: u32 = 2;
 /// Most lanes a layer can have (the width of its pending-spike vector).
 pub const MAX_LANES: usize = 256;
 
+/// Lanes that share one copy of a stage-2 operand (threshold, reset addend, product select)
+/// before it reaches their own; a layer with more lanes fans each operand out in two register
+/// levels.
+pub const OPERAND_GROUP_LANES: usize = 16;
+
 #[derive(LogicBlock)]
 pub struct DenseLayer {
     pub clock: Signal<In, Clock>,
@@ -120,14 +125,21 @@ pub struct DenseLayer {
     /// High in every cycle in which a lane wrote a saturated sum (one cycle after stage 2).
     pub saturated: Signal<Out, Bit>,
     /// Run-time loads of an idle layer: `load_data` into lane `load_lane`'s weight memory, or
-    /// with `load_state` its state memory, at `load_address`.
+    /// with `load_state` its state memory, at `load_address`. `load_target` (this layer is
+    /// the one loaded), `load_lane` and `load_state` name the memory from the cycle before
+    /// `load_enable` on: each lane registers whether it is named, so its write enables are one
+    /// gate after a flip-flop, not a compare across the chip.
     pub load_enable: Signal<In, Bit>,
+    pub load_target: Signal<In, Bit>,
     pub load_state: Signal<In, Bit>,
     pub load_lane: Signal<In, Bits<16>>,
     pub load_address: Signal<In, Bits<16>>,
     pub load_data: Signal<In, Bits<32>>,
     lanes: Vec<Lane>,
     lane_number: Vec<Constant<Bits<16>>>,
+    /// Whether the load names this lane's weight memory, or its state memory.
+    weight_load_select: Vec<DFF<Bit>>,
+    state_load_select: Vec<DFF<Bit>>,
     pending_value: Vec<DFF<Bits<32>>>,
     sender_shift: Vec<Constant<Bits<5>>>,
     sender_value: Vec<Constant<Bits<16>>>,
@@ -232,6 +244,16 @@ pub struct DenseLayer {
     addend_replica: Vec<DFF<Bits<32>>>,
     threshold_next: Signal<Local, Bits<32>>,
     addend_next: Signal<Local, Bits<32>>,
+    /// With more than [`OPERAND_GROUP_LANES`] lanes, the replicas load from one copy per
+    /// group of that many lanes, computed a cycle earlier: no net drives hundreds of lanes.
+    threshold_early: Signal<Local, Bits<32>>,
+    addend_early: Signal<Local, Bits<32>>,
+    use_product_group_replica: Vec<DFF<Bit>>,
+    threshold_group_replica: Vec<DFF<Bits<32>>>,
+    addend_group_replica: Vec<DFF<Bits<32>>>,
+    /// A power-of-two lane count makes every neuron base a multiple of it: the emitted
+    /// neuron number is the base ORed with the lane number, no adder.
+    power_of_two_lanes: Constant<Bit>,
     fire_issue: Signal<Local, Bit>,
     /// Whether a fire operation takes the next slot, and whether the next accumulation is of
     /// the last group, registered (from the registers' next values), so `event_ready` is
@@ -246,6 +268,9 @@ pub struct DenseLayer {
     pending_lanes: Signal<Local, Bits<MAX_LANES>>,
     lowest: Signal<Local, Bits<MAX_LANES>>,
     _lanes: usize,
+    _operand_groups: usize,
+    _group_lanes: usize,
+    _grouped_lanes: usize,
     _sender_steps: usize,
     _steps: usize,
 }
@@ -290,6 +315,12 @@ impl DenseLayer {
             // The output layer reads each accumulator once and writes nothing back.
             None => (vec![word(0)], vec![word(0)], 1),
         };
+        let grouped_lanes = if lanes > OPERAND_GROUP_LANES {
+            lanes
+        } else {
+            0
+        };
+        let operand_groups = grouped_lanes.div_ceil(OPERAND_GROUP_LANES);
         let lane_mask = |n: usize| {
             Constant::new((0..n).fold(Bits::<MAX_LANES>::default(), |m, p| m.replace_bit(p, true)))
         };
@@ -309,6 +340,7 @@ impl DenseLayer {
             busy: Default::default(),
             saturated: Default::default(),
             load_enable: Default::default(),
+            load_target: Default::default(),
             load_state: Default::default(),
             load_lane: Default::default(),
             load_address: Default::default(),
@@ -317,6 +349,8 @@ impl DenseLayer {
                 .map(|p| Constant::new((p as u64).into()))
                 .collect(),
             lanes: lane_blocks,
+            weight_load_select: (0..lanes).map(|_| Default::default()).collect(),
+            state_load_select: (0..lanes).map(|_| Default::default()).collect(),
             pending_value: (0..lanes).map(|_| Default::default()).collect(),
             sender_shift,
             sender_value,
@@ -406,6 +440,12 @@ impl DenseLayer {
             addend_replica: (0..lanes).map(|_| Default::default()).collect(),
             threshold_next: Default::default(),
             addend_next: Default::default(),
+            threshold_early: Default::default(),
+            addend_early: Default::default(),
+            use_product_group_replica: (0..operand_groups).map(|_| Default::default()).collect(),
+            threshold_group_replica: (0..operand_groups).map(|_| Default::default()).collect(),
+            addend_group_replica: (0..operand_groups).map(|_| Default::default()).collect(),
+            power_of_two_lanes: Constant::new(lanes.is_power_of_two()),
             fire_issue: Default::default(),
             fire_issue_next: Default::default(),
             acc_last_next: Default::default(),
@@ -417,6 +457,9 @@ impl DenseLayer {
             pending_lanes: Default::default(),
             lowest: Default::default(),
             _lanes: lanes,
+            _operand_groups: operand_groups,
+            _group_lanes: OPERAND_GROUP_LANES,
+            _grouped_lanes: grouped_lanes,
             _sender_steps: steps_in,
             _steps: steps,
         })
@@ -493,6 +536,13 @@ impl Logic for DenseLayer {
             self.lanes[p].clock.next = self.clock.val();
             self.pending_value[p].clock.next = self.clock.val();
             self.pending_value[p].d.next = self.pending_value[p].q.val();
+            self.weight_load_select[p].clock.next = self.clock.val();
+            self.state_load_select[p].clock.next = self.clock.val();
+        }
+        for g in 0..self._operand_groups {
+            self.use_product_group_replica[g].clock.next = self.clock.val();
+            self.threshold_group_replica[g].clock.next = self.clock.val();
+            self.addend_group_replica[g].clock.next = self.clock.val();
         }
         self.acc_bank_base.next = 0.into();
         self.fire_bank_base.next = self.groups.val();
@@ -587,6 +637,23 @@ impl Logic for DenseLayer {
         if self.r2_init.q.val() {
             self.addend_next.next = 0.into();
         }
+        // The same, a cycle earlier, for the group copies.
+        self.threshold_early.next = 0.into();
+        self.addend_early.next = 0.into();
+        for s in 0..self._steps {
+            if self.r1_step.q.val().index() == s {
+                self.threshold_early.next = self.threshold[s].val();
+                self.addend_early.next = self.reset_addend[s].val();
+            }
+        }
+        if self.r1_init.q.val() {
+            self.addend_early.next = 0.into();
+        }
+        for g in 0..self._operand_groups {
+            self.use_product_group_replica[g].d.next = self.r1_acc.q.val();
+            self.threshold_group_replica[g].d.next = self.threshold_early.val();
+            self.addend_group_replica[g].d.next = self.addend_early.val();
+        }
 
         // The lanes: stage 0, 1 and 2 of the operations in flight. Their spikes, and the
         // lowest pending lane for emission, are gathered lane by lane.
@@ -620,12 +687,16 @@ impl Logic for DenseLayer {
             self.lanes[p].write_address.next = self.s2_write_address.q.val();
             // (No adjacent forwarding: operations on one word are two cycles apart.)
             self.lanes[p].address_match.next = false;
-            self.lanes[p].weight_write_enable.next = self.load_enable.val()
+            self.weight_load_select[p].d.next = self.load_target.val()
                 & !self.load_state.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
-            self.lanes[p].state_write_enable.next = self.load_enable.val()
+            self.state_load_select[p].d.next = self.load_target.val()
                 & self.load_state.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
+            self.lanes[p].weight_write_enable.next =
+                self.load_enable.val() & self.weight_load_select[p].q.val();
+            self.lanes[p].state_write_enable.next =
+                self.load_enable.val() & self.state_load_select[p].q.val();
             self.lanes[p].weight_write_address.next = self.load_address.val();
             self.lanes[p].weight_write_data.next = self.load_data.val();
             // Lanes past the last neuron (in the last group) are padding: their writes do
@@ -634,6 +705,15 @@ impl Logic for DenseLayer {
                 & (!self.s3_last_group.q.val() | self.last_group.val().get_bit(p))
             {
                 self.saturated.next = true;
+            }
+        }
+        // (Lanes with group copies only; a one-pass loop binds the group size for the index
+        // arithmetic.)
+        for gl in self._group_lanes..(self._group_lanes + 1) {
+            for p in 0..self._grouped_lanes {
+                self.use_product_replica[p].d.next = self.use_product_group_replica[p / gl].q.val();
+                self.threshold_replica[p].d.next = self.threshold_group_replica[p / gl].q.val();
+                self.addend_replica[p].d.next = self.addend_group_replica[p / gl].q.val();
             }
         }
         self.collected_vector[0].next = 0.into();
@@ -671,6 +751,10 @@ impl Logic for DenseLayer {
             self.captured.next = self.collected_vector[p + 1].val();
             self.lowest_index.next =
                 self.selected_base.q.val() + self.collected_number[p + 1].val();
+            if self.power_of_two_lanes.val() {
+                self.lowest_index.next =
+                    self.selected_base.q.val() | self.collected_number[p + 1].val();
+            }
             if self.single_group.val() {
                 self.lowest_index.next = self.collected_number[p + 1].val();
             }

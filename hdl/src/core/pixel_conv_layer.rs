@@ -169,8 +169,10 @@ pub struct PixelConvLayer {
     /// A fire step wrote a saturated membrane (registered).
     pub saturated: Signal<Out, Bit>,
     /// Run-time loads while idle: channel `load_lane`'s weight at tap `load_address`, or with
-    /// `load_state` its `B + IMP` (any address of 0..3).
+    /// `load_state` its `B + IMP` (any address of 0..3); the memory is named a cycle ahead, as
+    /// the dense layer's.
     pub load_enable: Signal<In, Bit>,
+    pub load_target: Signal<In, Bit>,
     pub load_state: Signal<In, Bit>,
     pub load_lane: Signal<In, Bits<16>>,
     pub load_address: Signal<In, Bits<16>>,
@@ -182,6 +184,8 @@ pub struct PixelConvLayer {
     inits: Vec<Bram<32>>,
     masks: Vec<Bram<32>>,
     channel_number: Vec<Constant<Bits<16>>>,
+    weight_load_select: Vec<DFF<Bit>>,
+    state_load_select: Vec<DFF<Bit>>,
     // Loading.
     taking: Signal<Local, Bit>,
     load_index: DFF<Bits<16>>,
@@ -498,6 +502,7 @@ impl PixelConvLayer {
             busy: Default::default(),
             saturated: Default::default(),
             load_enable: Default::default(),
+            load_target: Default::default(),
             load_state: Default::default(),
             load_lane: Default::default(),
             load_address: Default::default(),
@@ -511,6 +516,8 @@ impl PixelConvLayer {
                 .map(|_| Bram::new(channels, &vec![0; mask_depth]).sign_extended_to(channels))
                 .collect(),
             channel_number: (0..channels).map(|c| word16(c as i64)).collect(),
+            weight_load_select: (0..channels).map(|_| Default::default()).collect(),
+            state_load_select: (0..channels).map(|_| Default::default()).collect(),
             taking: Default::default(),
             load_index: Default::default(),
             load_set: Default::default(),
@@ -854,12 +861,18 @@ impl Logic for PixelConvLayer {
         for c in 0..self._channels {
             self.weights[c].clock.next = self.clock.val();
             self.inits[c].clock.next = self.clock.val();
-            self.weights[c].write_enable.next = self.load_enable.val()
+            self.weight_load_select[c].clock.next = self.clock.val();
+            self.state_load_select[c].clock.next = self.clock.val();
+            self.weight_load_select[c].d.next = self.load_target.val()
                 & !self.load_state.val()
                 & (self.load_lane.val() == self.channel_number[c].val());
-            self.inits[c].write_enable.next = self.load_enable.val()
+            self.state_load_select[c].d.next = self.load_target.val()
                 & self.load_state.val()
                 & (self.load_lane.val() == self.channel_number[c].val());
+            self.weights[c].write_enable.next =
+                self.load_enable.val() & self.weight_load_select[c].q.val();
+            self.inits[c].write_enable.next =
+                self.load_enable.val() & self.state_load_select[c].q.val();
             self.weights[c].write_address.next = self.load_address.val();
             self.inits[c].write_address.next = self.load_address.val();
             self.weights[c].write_data.next = self.load_data.val().get_bits::<16>(0);

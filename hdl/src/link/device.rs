@@ -38,8 +38,10 @@ use rust_hdl::prelude::*;
 pub enum UnitState {
     /// Waiting for a frame.
     Wait,
-    /// A load request: its header is being read, checked, then its words written.
+    /// A load request: its header is being read, its end address summed, the request
+    /// checked, then its words written.
     LoadHeader,
+    LoadSum,
     LoadCheck,
     LoadVerdict,
     LoadWords,
@@ -125,6 +127,9 @@ pub struct Device {
     refusal: Signal<Local, Bits<8>>,
     /// The words a load request carries (its length is steady while the frame is handled).
     load_words: DFF<Bits<16>>,
+    /// The load's start address plus its words (registered: the check compares it a cycle
+    /// later, in `LoadCheck`).
+    load_end: DFF<Bits<17>>,
     load_lane_ok: Signal<Local, Bit>,
     load_end_ok: Signal<Local, Bit>,
     /// The loaded model's fingerprint, kept XOR the built-in one (registers start at 0).
@@ -236,6 +241,7 @@ impl Device {
             load_bad: Default::default(),
             refusal: Default::default(),
             load_words: Default::default(),
+            load_end: Default::default(),
             load_lane_ok: Default::default(),
             load_end_ok: Default::default(),
             hash_low: Default::default(),
@@ -324,6 +330,7 @@ impl Logic for Device {
             load_write,
             load_bad,
             load_words,
+            load_end,
             load_strobe,
             load_strobe_address,
             load_strobe_data,
@@ -471,21 +478,17 @@ impl Logic for Device {
 
         // Load requests: the selected layer's lanes and memory depth.
         self.load_words.d.next = (self.receiver.frame_length.val() - 6) >> 2;
+        self.load_end.d.next = bit_cast::<17, 16>(self.load_header.q.val().get_bits::<16>(32))
+            + bit_cast::<17, 16>(self.load_words.q.val());
         self.load_lane_ok.next = false;
         self.load_end_ok.next = false;
         for l in 0..self._layers {
             if self.load_header.q.val().get_bits::<8>(0) == self.layer_number[l].val() {
                 self.load_lane_ok.next =
                     self.load_header.q.val().get_bits::<16>(16) < self.layer_lanes[l].val();
-                self.load_end_ok.next =
-                    (bit_cast::<17, 16>(self.load_header.q.val().get_bits::<16>(32))
-                        + bit_cast::<17, 16>(self.load_words.q.val()))
-                        <= self.weight_depth[l].val();
+                self.load_end_ok.next = self.load_end.q.val() <= self.weight_depth[l].val();
                 if self.load_header.q.val().get_bit(8) {
-                    self.load_end_ok.next =
-                        (bit_cast::<17, 16>(self.load_header.q.val().get_bits::<16>(32))
-                            + bit_cast::<17, 16>(self.load_words.q.val()))
-                            <= self.state_depth[l].val();
+                    self.load_end_ok.next = self.load_end.q.val() <= self.state_depth[l].val();
                 }
             }
         }
@@ -568,10 +571,14 @@ impl Logic for Device {
                         | (bit_cast::<48, 8>(self.buffer.read_data.val()) << 40);
                 }
                 if self.load_offset.q.val() == 6 {
-                    self.state.d.next = UnitState::LoadCheck;
+                    self.state.d.next = UnitState::LoadSum;
                     self.load_offset.d.next = 6.into();
                     self.load_fetched.d.next = false;
                 }
+            }
+            UnitState::LoadSum => {
+                // (`load_end` takes the whole header's address.)
+                self.state.d.next = UnitState::LoadCheck;
             }
             UnitState::LoadCheck => {
                 self.load_address.d.next = self.load_header.q.val().get_bits::<16>(32);

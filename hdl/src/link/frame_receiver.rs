@@ -60,6 +60,8 @@ pub struct FrameReceiver {
     offset: DFF<Bits<16>>,
     crc_low: DFF<Bits<8>>,
     gap: DFF<Bits<32>>,
+    /// The length just received is over `max_payload`.
+    too_long: DFF<Bit>,
     sync: Constant<Bits<8>>,
     max_payload: Constant<Bits<16>>,
     gap_limit: Constant<Bits<32>>,
@@ -67,6 +69,7 @@ pub struct FrameReceiver {
     error_length: Constant<Bits<8>>,
     taken: Signal<Local, Bit>,
     gave_up: Signal<Local, Bit>,
+    refuse_length: Signal<Local, Bit>,
 }
 
 impl FrameReceiver {
@@ -99,6 +102,7 @@ impl FrameReceiver {
             offset: Default::default(),
             crc_low: Default::default(),
             gap: Default::default(),
+            too_long: Default::default(),
             sync: Constant::new((SYNC as u64).into()),
             max_payload: Constant::new((max_payload as u64).into()),
             gap_limit: Constant::new((gap_limit as u64).into()),
@@ -106,6 +110,7 @@ impl FrameReceiver {
             error_length: Constant::new((ErrorCode::Length as u64).into()),
             taken: Default::default(),
             gave_up: Default::default(),
+            refuse_length: Default::default(),
         }
     }
 }
@@ -124,10 +129,14 @@ impl Logic for FrameReceiver {
             length,
             offset,
             crc_low,
-            gap
+            gap,
+            too_long
         );
         self.crc.clock.next = self.clock.val();
-        self.byte_ready.next = !self.held.q.val();
+        // A frame too long for the buffer is refused the cycle after its length (the compare
+        // is registered), taking no byte of what follows; its sequence is unknown.
+        self.refuse_length.next = (self.state.q.val() == RxState::Sequence) & self.too_long.q.val();
+        self.byte_ready.next = !self.held.q.val() & !self.refuse_length.val();
         self.frame_valid.next = self.held.q.val();
         self.frame_error.next = self.error.q.val();
         self.frame_sequence.next = self.sequence_number.q.val();
@@ -135,7 +144,7 @@ impl Logic for FrameReceiver {
         self.frame_length.next = self.length.q.val();
         self.payload_write_address.next = self.offset.q.val();
         self.payload_write_data.next = self.byte_data.val();
-        self.taken.next = self.byte_valid.val() & !self.held.q.val();
+        self.taken.next = self.byte_valid.val() & self.byte_ready.val();
         self.payload_write_enable.next =
             self.taken.val() & (self.state.q.val() == RxState::Payload);
         self.crc.data.next = self.byte_data.val();
@@ -159,6 +168,13 @@ impl Logic for FrameReceiver {
             }
         }
         self.abandoned.next = self.gave_up.val();
+        if self.refuse_length.val() {
+            self.sequence_number.d.next = 0.into();
+            self.command.d.next = 0.into();
+            self.error.d.next = self.error_length.val();
+            self.held.d.next = true;
+            self.state.d.next = RxState::Hunt;
+        }
         if self.taken.val() {
             match self.state.q.val() {
                 RxState::Hunt => {
@@ -174,17 +190,10 @@ impl Logic for FrameReceiver {
                 RxState::LengthHigh => {
                     self.length.d.next =
                         self.length.q.val() | (bit_cast::<16, 8>(self.byte_data.val()) << 8);
+                    self.too_long.d.next = (self.length.q.val()
+                        | (bit_cast::<16, 8>(self.byte_data.val()) << 8))
+                        > self.max_payload.val();
                     self.state.d.next = RxState::Sequence;
-                    if (self.length.q.val() | (bit_cast::<16, 8>(self.byte_data.val()) << 8))
-                        > self.max_payload.val()
-                    {
-                        // Too long for the buffer: refuse it now (its sequence is unknown).
-                        self.sequence_number.d.next = 0.into();
-                        self.command.d.next = 0.into();
-                        self.error.d.next = self.error_length.val();
-                        self.held.d.next = true;
-                        self.state.d.next = RxState::Hunt;
-                    }
                 }
                 RxState::Sequence => {
                     self.sequence_number.d.next = self.byte_data.val();

@@ -3,7 +3,9 @@
 //!
 //! `start` latches the sequence, command and payload length; the sender then emits `SYNC`,
 //! the header, `length` payload bytes pulled through `payload_valid`/`payload_ready`, and the
-//! CRC, and drops `busy` when the last byte is taken. (`crate::protocol::Frame::encode` is
+//! CRC, and drops `busy` when the last byte is taken. Payload bytes pass through a one-byte
+//! register (taken from the start of the frame, at most `length` of them, one per cycle), so
+//! the producer's logic ends there and not at the CRC or the link. (`crate::protocol::Frame::encode` is
 //! the reference it is tested against.)
 
 use crate::link::crc16::Crc16;
@@ -47,12 +49,17 @@ pub struct FrameSender {
     held_command: DFF<Bits<8>>,
     held_length: DFF<Bits<16>>,
     remaining: DFF<Bits<16>>,
+    /// Payload bytes still to take from the producer, and the one taken and not yet sent.
+    to_fetch: DFF<Bits<16>>,
+    hold_valid: DFF<Bit>,
+    hold_data: DFF<Bits<8>>,
     sync: Constant<Bits<8>>,
     sent: Signal<Local, Bit>,
     /// The outputs, computed here and written once (see `crate::link::device` on iverilog).
     out_valid: Signal<Local, Bit>,
     out_data: Signal<Local, Bits<8>>,
-    pull: Signal<Local, Bit>,
+    hold_sent: Signal<Local, Bit>,
+    fetch: Signal<Local, Bit>,
 }
 
 impl Default for FrameSender {
@@ -76,11 +83,15 @@ impl Default for FrameSender {
             held_command: Default::default(),
             held_length: Default::default(),
             remaining: Default::default(),
+            to_fetch: Default::default(),
+            hold_valid: Default::default(),
+            hold_data: Default::default(),
             sync: Constant::new((SYNC as u64).into()),
             sent: Default::default(),
             out_valid: Default::default(),
             out_data: Default::default(),
-            pull: Default::default(),
+            hold_sent: Default::default(),
+            fetch: Default::default(),
         }
     }
 }
@@ -95,13 +106,15 @@ impl Logic for FrameSender {
             held_sequence,
             held_command,
             held_length,
-            remaining
+            remaining,
+            to_fetch,
+            hold_valid,
+            hold_data
         );
         self.crc.clock.next = self.clock.val();
         self.busy.next = self.state.q.val() != TxState::Idle;
         self.out_valid.next = self.state.q.val() != TxState::Idle;
         self.out_data.next = 0.into();
-        self.pull.next = false;
         match self.state.q.val() {
             TxState::Idle => {}
             TxState::Sync => {
@@ -120,9 +133,8 @@ impl Logic for FrameSender {
                 self.out_data.next = self.held_command.q.val();
             }
             TxState::Payload => {
-                self.out_valid.next = self.payload_valid.val();
-                self.out_data.next = self.payload_data.val();
-                self.pull.next = self.byte_ready.val();
+                self.out_valid.next = self.hold_valid.q.val();
+                self.out_data.next = self.hold_data.q.val();
             }
             TxState::CrcLow => {
                 self.out_data.next = self.crc.crc.val().get_bits::<8>(0);
@@ -140,7 +152,19 @@ impl Logic for FrameSender {
         self.crc.clear.next = false;
         self.byte_valid.next = self.out_valid.val();
         self.byte_data.next = self.out_data.val();
-        self.payload_ready.next = self.pull.val();
+        // The held byte leaves as the next is taken.
+        self.hold_sent.next = self.sent.val() & (self.state.q.val() == TxState::Payload);
+        self.payload_ready.next =
+            self.to_fetch.q.val().any() & (!self.hold_valid.q.val() | self.hold_sent.val());
+        self.fetch.next = self.payload_valid.val() & self.payload_ready.val();
+        if self.hold_sent.val() {
+            self.hold_valid.d.next = false;
+        }
+        if self.fetch.val() {
+            self.hold_valid.d.next = true;
+            self.hold_data.d.next = self.payload_data.val();
+            self.to_fetch.d.next = self.to_fetch.q.val() - 1;
+        }
         if self.sent.val() {
             match self.state.q.val() {
                 TxState::Idle => {}
@@ -181,6 +205,7 @@ impl Logic for FrameSender {
             self.held_command.d.next = self.frame_command.val();
             self.held_length.d.next = self.frame_length.val();
             self.remaining.d.next = self.frame_length.val();
+            self.to_fetch.d.next = self.frame_length.val();
             self.crc.clear.next = true;
             self.state.d.next = TxState::Sync;
         }

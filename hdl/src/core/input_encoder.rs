@@ -257,7 +257,16 @@ impl Logic for InputEncoder {
         }
         self.drain_valid.next = false;
         self.drain_last.next = false;
-        self.next_pointer.next = self.pointer.q.val();
+        // The pointer matters only while a plane has events left (`more`, which implies
+        // `draining`): else it is 0, ready for the next plane, so the read address is a gate
+        // after the handshake, not the whole state machine.
+        self.next_pointer.next = 0.into();
+        if self.more.q.val() {
+            self.next_pointer.next = self.pointer.q.val();
+            if self.advance.val() {
+                self.next_pointer.next = self.pointer.q.val() + 1;
+            }
+        }
         self.more_after.next =
             (((self.pointer.q.val() + 1) ^ self.plane_count.q.val()) & self.index_mask.val()).any();
         if !self.draining.q.val() {
@@ -268,14 +277,12 @@ impl Logic for InputEncoder {
                 self.plane.d.next = self.priming_plane.val();
                 self.plane_count.d.next = 0.into();
                 self.more.d.next = false;
-                self.next_pointer.next = 0.into();
             }
         } else if self.more.q.val() {
             // The pointer counts up to the list length: an equality (no carry chain) of the
             // bits a pixel index has.
             self.drain_valid.next = true;
             if self.advance.val() {
-                self.next_pointer.next = self.pointer.q.val() + 1;
                 self.more.d.next = self.more_after.val();
             }
         } else if !self.plane.q.val().any() {
@@ -302,7 +309,6 @@ impl Logic for InputEncoder {
             self.plane.d.next = self.plane.q.val() - 1;
             self.plane_count.d.next = self.count_below.val();
             self.more.d.next = (self.count_below.val() & self.index_mask.val()).any();
-            self.next_pointer.next = 0.into();
         }
         self.pointer.d.next = self.next_pointer.val();
         if self.advance.val() {

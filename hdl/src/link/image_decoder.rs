@@ -71,6 +71,7 @@ pub struct ImageDecoder {
     image_end: Signal<Local, Bit>,
     /// The chunk has another byte (its read is issued when this is used).
     more: Signal<Local, Bit>,
+    values_left: Signal<Local, Bit>,
     /// The pixel going out is not the group's last.
     group_goes_on: Signal<Local, Bit>,
     emit_value: Signal<Local, Bits<16>>,
@@ -107,6 +108,7 @@ impl ImageDecoder {
             taken: Default::default(),
             image_end: Default::default(),
             more: Default::default(),
+            values_left: Default::default(),
             group_goes_on: Default::default(),
             emit_value: Default::default(),
         }
@@ -120,8 +122,14 @@ impl Logic for ImageDecoder {
             self, clock, state, phase, pointer, chunk_end, zeros, literals, value, pixel
         );
         self.busy.next = self.state.q.val() != DecodeState::Idle;
-        self.mid_image.next =
-            (self.pixel.q.val() != 0) | (self.phase.q.val() != GroupPhase::ZeroRun);
+        // A count of 0 leaves `phase` at `Value` with no literals left: the next byte starts
+        // a group (the phase is not chosen by the count's value, which comes straight from the
+        // buffer's slow output).
+        self.values_left.next =
+            (self.phase.q.val() == GroupPhase::Value) & (self.literals.q.val() != 0);
+        self.mid_image.next = (self.pixel.q.val() != 0)
+            | (self.phase.q.val() == GroupPhase::Count)
+            | self.values_left.val();
         self.read_address.next = self.pointer.q.val();
         self.more.next = self.pointer.q.val() != self.chunk_end.q.val();
         self.pixel_valid.next = (self.state.q.val() == DecodeState::Zeros)
@@ -186,20 +194,23 @@ impl Logic for ImageDecoder {
                     }
                     GroupPhase::Count => {
                         self.literals.d.next = self.read_data.val();
-                        self.phase.d.next = GroupPhase::ZeroRun;
-                        if self.read_data.val() != 0 {
-                            self.phase.d.next = GroupPhase::Value;
-                        }
+                        self.phase.d.next = GroupPhase::Value;
                         if self.zeros.q.val() != 0 {
                             self.pointer.d.next = self.pointer.q.val();
                             self.state.d.next = DecodeState::Zeros;
                         }
                     }
                     GroupPhase::Value => {
-                        self.value.d.next = self.read_data.val();
-                        self.literals.d.next = self.literals.q.val() - 1;
-                        self.pointer.d.next = self.pointer.q.val();
-                        self.state.d.next = DecodeState::Literal;
+                        if self.values_left.val() {
+                            self.value.d.next = self.read_data.val();
+                            self.literals.d.next = self.literals.q.val() - 1;
+                            self.pointer.d.next = self.pointer.q.val();
+                            self.state.d.next = DecodeState::Literal;
+                        } else {
+                            // (The group had no literals: this byte is the next one's zeros.)
+                            self.zeros.d.next = self.read_data.val();
+                            self.phase.d.next = GroupPhase::Count;
+                        }
                     }
                 }
             }

@@ -57,8 +57,8 @@ impl Board {
 /// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network (one
 /// lane in its first layer: the device's logic leaves no room for more) on its PLL's 24 MHz at
 /// 3 Mbaud (8 clocks a bit);
-/// ULX3S (ECP5-85F, FT231X) with the MNIST MLP on its PLL's 75 MHz at the FT231X's 3 Mbaud
-/// (25 clocks a bit; placed for 100 MHz the board top reached 87.72, see docs/boards.md), or
+/// ULX3S (ECP5-85F, FT231X) with the MNIST MLP on its PLL's 100 MHz at the FT231X's 3 Mbaud
+/// (33 clocks a bit, 1.0% fast, see docs/boards.md), or
 /// (`ulx3s-cnn`) the MNIST CNN on its PLL's 45 MHz (15 clocks a bit at 3 Mbaud; the CNN
 /// closed 66.8 MHz placed for 25); and the
 /// Alchitry Cu (iCE40 HX8K, FT2232H) with the digits network, on its PLL's 45 MHz. The link,
@@ -78,7 +78,7 @@ pub const BOARDS: [Board; 4] = [
     Board {
         name: "ulx3s",
         part: Part::ECP5_85K,
-        clock_hz: 75_000_000,
+        clock_hz: 100_000_000,
         baud: 3_000_000,
         leds_active_low: false,
         model: "models/mnist-mlp.fsnn",

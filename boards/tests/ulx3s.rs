@@ -58,5 +58,9 @@ fn every_boards_uart_is_within_the_frames_tolerance() {
     // 8N1 frame tolerates between the two ends).
     let ulx3s = by_name("ulx3s").unwrap();
     assert_eq!(ulx3s.clocks_per_bit(), 33);
-    assert!((ulx3s.baud_error() - 0.0101).abs() < 0.0001, "{}", ulx3s.baud_error());
+    assert!(
+        (ulx3s.baud_error() - 0.0101).abs() < 0.0001,
+        "{}",
+        ulx3s.baud_error()
+    );
 }

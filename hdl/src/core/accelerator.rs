@@ -186,7 +186,7 @@ pub struct Accelerator {
     /// Run-time model loads, only while no image is in flight: `load_data` into lane
     /// `load_lane` of layer `load_layer`, its weight memory or (`load_state`) its state
     /// memory, at `load_address` (`crate::core::lane_layout` gives the layouts).
-    /// `load_layer`, `load_lane` and `load_state` are held from the cycle before
+    /// `load_layer`, `load_lane` and `load_state` are held from two cycles before
     /// `load_enable` (the layers register which memory they name).
     pub load_enable: Signal<In, Bit>,
     pub load_state: Signal<In, Bit>,

@@ -91,6 +91,10 @@ pub struct ConvLayer {
     /// Whether the load names this lane's weights, or its state memory (as the dense layer's).
     weight_load_select: Vec<DFF<Bit>>,
     state_load_select: Vec<DFF<Bit>>,
+    /// The layer is loaded, its weights or its state memory (registered, so the lanes' selects
+    /// start from two flip-flops, not from the layer and state compares).
+    weight_load_target: DFF<Bit>,
+    state_load_target: DFF<Bit>,
     /// The flat index of each emission lane's neuron in group 0 of the sent map.
     emit_offset: Vec<Constant<Bits<16>>>,
     /// Whether lane `p` is the first slot of its window.
@@ -433,6 +437,8 @@ impl ConvLayer {
             candidates: (0..if slots > 1 { lanes } else { 0 })
                 .map(|_| Bram::new(1, &vec![0; layout.groups]))
                 .collect(),
+            weight_load_target: Default::default(),
+            state_load_target: Default::default(),
             weight_load_select: (0..lanes).map(|_| Default::default()).collect(),
             state_load_select: (0..lanes).map(|_| Default::default()).collect(),
             lane_number: (0..lanes)
@@ -646,6 +652,8 @@ impl Logic for ConvLayer {
         dff_setup!(
             self,
             clock,
+            weight_load_target,
+            state_load_target,
             bank,
             a_valid,
             a_index,
@@ -733,6 +741,9 @@ impl Logic for ConvLayer {
             emit_step,
             emit_last
         );
+        // (The device holds a load's layer, lane and state from long before its first word.)
+        self.weight_load_target.d.next = self.load_target.val() & !self.load_state.val();
+        self.state_load_target.d.next = self.load_target.val() & self.load_state.val();
         clock!(self, clock, sender_table);
         self.sender_table.write_enable.next = false;
         self.sender_table.write_address.next = 0.into();
@@ -1025,11 +1036,9 @@ impl Logic for ConvLayer {
             self.lanes[p].write_on_spike.next = self.write_on_spike_replica[p].q.val();
             self.weight_load_select[p].clock.next = self.clock.val();
             self.state_load_select[p].clock.next = self.clock.val();
-            self.weight_load_select[p].d.next = self.load_target.val()
-                & !self.load_state.val()
+            self.weight_load_select[p].d.next = self.weight_load_target.q.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
-            self.state_load_select[p].d.next = self.load_target.val()
-                & self.load_state.val()
+            self.state_load_select[p].d.next = self.state_load_target.q.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
             self.lanes[p].weight_write_enable.next =
                 self.load_enable.val() & self.weight_load_select[p].q.val();

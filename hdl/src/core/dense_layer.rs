@@ -126,9 +126,9 @@ pub struct DenseLayer {
     pub saturated: Signal<Out, Bit>,
     /// Run-time loads of an idle layer: `load_data` into lane `load_lane`'s weight memory, or
     /// with `load_state` its state memory, at `load_address`. `load_target` (this layer is
-    /// the one loaded), `load_lane` and `load_state` name the memory from the cycle before
-    /// `load_enable` on: each lane registers whether it is named, so its write enables are one
-    /// gate after a flip-flop, not a compare across the chip.
+    /// the one loaded), `load_lane` and `load_state` name the memory from two cycles before
+    /// `load_enable` on: the layer registers the target, each lane whether it is named, so its
+    /// write enables are one gate after a flip-flop, not compares across the chip.
     pub load_enable: Signal<In, Bit>,
     pub load_target: Signal<In, Bit>,
     pub load_state: Signal<In, Bit>,
@@ -140,6 +140,10 @@ pub struct DenseLayer {
     /// Whether the load names this lane's weight memory, or its state memory.
     weight_load_select: Vec<DFF<Bit>>,
     state_load_select: Vec<DFF<Bit>>,
+    /// The layer is loaded, its weights or its state memory (registered, so the lanes' selects
+    /// start from two flip-flops, not from the layer and state compares).
+    weight_load_target: DFF<Bit>,
+    state_load_target: DFF<Bit>,
     pending_value: Vec<DFF<Bits<32>>>,
     sender_shift: Vec<Constant<Bits<5>>>,
     sender_value: Vec<Constant<Bits<16>>>,
@@ -349,6 +353,8 @@ impl DenseLayer {
                 .map(|p| Constant::new((p as u64).into()))
                 .collect(),
             lanes: lane_blocks,
+            weight_load_target: Default::default(),
+            state_load_target: Default::default(),
             weight_load_select: (0..lanes).map(|_| Default::default()).collect(),
             state_load_select: (0..lanes).map(|_| Default::default()).collect(),
             pending_value: (0..lanes).map(|_| Default::default()).collect(),
@@ -472,6 +478,8 @@ impl Logic for DenseLayer {
         dff_setup!(
             self,
             clock,
+            weight_load_target,
+            state_load_target,
             bank,
             acc_group,
             acc_weight_base,
@@ -532,6 +540,9 @@ impl Logic for DenseLayer {
             fire_issue_next,
             acc_last_next
         );
+        // (The device holds a load's layer, lane and state from long before its first word.)
+        self.weight_load_target.d.next = self.load_target.val() & !self.load_state.val();
+        self.state_load_target.d.next = self.load_target.val() & self.load_state.val();
         for p in 0..self._lanes {
             self.lanes[p].clock.next = self.clock.val();
             self.pending_value[p].clock.next = self.clock.val();
@@ -687,11 +698,9 @@ impl Logic for DenseLayer {
             self.lanes[p].write_address.next = self.s2_write_address.q.val();
             // (No adjacent forwarding: operations on one word are two cycles apart.)
             self.lanes[p].address_match.next = false;
-            self.weight_load_select[p].d.next = self.load_target.val()
-                & !self.load_state.val()
+            self.weight_load_select[p].d.next = self.weight_load_target.q.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
-            self.state_load_select[p].d.next = self.load_target.val()
-                & self.load_state.val()
+            self.state_load_select[p].d.next = self.state_load_target.q.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
             self.lanes[p].weight_write_enable.next =
                 self.load_enable.val() & self.weight_load_select[p].q.val();

@@ -169,7 +169,7 @@ pub struct PixelConvLayer {
     /// A fire step wrote a saturated membrane (registered).
     pub saturated: Signal<Out, Bit>,
     /// Run-time loads while idle: channel `load_lane`'s weight at tap `load_address`, or with
-    /// `load_state` its `B + IMP` (any address of 0..3); the memory is named a cycle ahead, as
+    /// `load_state` its `B + IMP` (any address of 0..3); the memory is named two cycles ahead, as
     /// the dense layer's.
     pub load_enable: Signal<In, Bit>,
     pub load_target: Signal<In, Bit>,
@@ -186,6 +186,10 @@ pub struct PixelConvLayer {
     channel_number: Vec<Constant<Bits<16>>>,
     weight_load_select: Vec<DFF<Bit>>,
     state_load_select: Vec<DFF<Bit>>,
+    /// The layer is loaded, its weights or its state memory (registered, so the lanes' selects
+    /// start from two flip-flops, not from the layer and state compares).
+    weight_load_target: DFF<Bit>,
+    state_load_target: DFF<Bit>,
     // Loading.
     taking: Signal<Local, Bit>,
     load_index: DFF<Bits<16>>,
@@ -516,6 +520,8 @@ impl PixelConvLayer {
                 .map(|_| Bram::new(channels, &vec![0; mask_depth]).sign_extended_to(channels))
                 .collect(),
             channel_number: (0..channels).map(|c| word16(c as i64)).collect(),
+            weight_load_target: Default::default(),
+            state_load_target: Default::default(),
             weight_load_select: (0..channels).map(|_| Default::default()).collect(),
             state_load_select: (0..channels).map(|_| Default::default()).collect(),
             taking: Default::default(),
@@ -727,6 +733,8 @@ impl Logic for PixelConvLayer {
         dff_setup!(
             self,
             clock,
+            weight_load_target,
+            state_load_target,
             load_index,
             load_set,
             full_a,
@@ -805,6 +813,9 @@ impl Logic for PixelConvLayer {
             out_index,
             out_step
         );
+        // (The device holds a load's layer, lane and state from long before its first word.)
+        self.weight_load_target.d.next = self.load_target.val() & !self.load_state.val();
+        self.state_load_target.d.next = self.load_target.val() & self.load_state.val();
         self.queue.clock.next = self.clock.val();
 
         // Load: every bank's copy of the image takes the pixel, in the free set.
@@ -863,11 +874,9 @@ impl Logic for PixelConvLayer {
             self.inits[c].clock.next = self.clock.val();
             self.weight_load_select[c].clock.next = self.clock.val();
             self.state_load_select[c].clock.next = self.clock.val();
-            self.weight_load_select[c].d.next = self.load_target.val()
-                & !self.load_state.val()
+            self.weight_load_select[c].d.next = self.weight_load_target.q.val()
                 & (self.load_lane.val() == self.channel_number[c].val());
-            self.state_load_select[c].d.next = self.load_target.val()
-                & self.load_state.val()
+            self.state_load_select[c].d.next = self.state_load_target.q.val()
                 & (self.load_lane.val() == self.channel_number[c].val());
             self.weights[c].write_enable.next =
                 self.load_enable.val() & self.weight_load_select[c].q.val();

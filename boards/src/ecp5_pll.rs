@@ -1,5 +1,5 @@
 //! The ECP5 PLL (`EHXPLLL`) making one clock from a board's oscillator, for tops that run the
-//! design faster than the oscillator (the ULX3S: 25 MHz in, 75 MHz out). rust-hdl 0.46 has
+//! design faster than the oscillator (the ULX3S: 25 MHz in, 100 MHz out). rust-hdl 0.46 has
 //! the iCE40's PLL only; this is the same shape: the primitive instantiated in custom Verilog
 //! over a blackbox, its dividers found here.
 //!

@@ -275,18 +275,25 @@ fn a_retried_classify_is_not_fed_twice_and_reset_recovers_mid_batch() {
     assert_golden(&model, &images, &results, 0);
 }
 
-/// A model of the same design with other weights and initial values.
+/// A model of the same design with other weights and initial values, into lanes with their
+/// own weight memories (4 lanes, 8 neuron groups) and into lanes that share them in pairs
+/// (32 lanes, one group).
 #[test]
 fn a_model_of_the_same_design_loads_at_run_time() {
+    for lanes in [4, 32] {
+        loads_at_run_time(&HwConfig::new(vec![lanes, 2]));
+    }
+}
+
+fn loads_at_run_time(config: &HwConfig) {
     let (model, test) = digits();
     let other = retrained(&model, 3);
     other.validate().unwrap();
-    let config = HwConfig::new(vec![4, 2]);
     assert_eq!(
-        identity(&model, &config).unwrap().design_hash,
-        identity(&other, &config).unwrap().design_hash
+        identity(&model, config).unwrap().design_hash,
+        identity(&other, config).unwrap().design_hash
     );
-    let mut s = Session::new(&model, &config);
+    let mut s = Session::new(&model, config);
     // Refused while images are in flight, and when malformed (a lane past the layer's).
     s.ok(
         Command::Classify,
@@ -299,7 +306,7 @@ fn a_model_of_the_same_design_loads_at_run_time() {
         s.read_result(&mut results);
     }
     for bad in [
-        load_payload(0, LoadTarget::Weights, 4, 0, &[1]),
+        load_payload(0, LoadTarget::Weights, config.lanes[0] as u16, 0, &[1]),
         load_payload(2, LoadTarget::Weights, 0, 0, &[1]),
         load_payload(1, LoadTarget::InitialValues, 0, 15, &[1, 2]),
         load_payload(0, LoadTarget::ModelHash, 0, 0, &[1]),
@@ -313,7 +320,7 @@ fn a_model_of_the_same_design_loads_at_run_time() {
     for request in load_requests(&other, &config.lanes).unwrap() {
         s.ok(Command::LoadWeights, request);
     }
-    assert_eq!(s.identify(), identity(&other, &config).unwrap());
+    assert_eq!(s.identify(), identity(&other, config).unwrap());
     let images: Vec<&[u8]> = (0..8).map(|i| test.image(i)).collect();
     let results = s.classify(&images);
     assert_golden(&other, &images, &results, 1);

@@ -116,6 +116,46 @@ fn digits_layers_match_the_golden_model_event_for_event() {
     }
 }
 
+/// The MNIST MLP's hidden layer with a lane per neuron (256): one neuron group, so the lanes
+/// share weight memories in pairs, forward sums between consecutive events, and emission
+/// finds the lowest spike chunk by chunk (more than `EMISSION_CHAIN_LANES` lanes). Images cut
+/// to their first pixels keep the simulation short; one is whole.
+#[test]
+fn a_layer_with_a_lane_per_neuron_matches_the_golden_model() {
+    use fs_hdl::core::dense_layer::EMISSION_CHAIN_LANES;
+    let (model, test) = fs_testkit::shipped::mnist();
+    let lanes = model.layers[0].outputs();
+    assert!(lanes > EMISSION_CHAIN_LANES);
+    let engine = FixedEngine::new(&model);
+    let cut = |image: &[u8], pixels: usize| -> Vec<u8> {
+        let mut kept = 0;
+        image
+            .iter()
+            .map(|&p| {
+                kept += (p != 0) as usize;
+                if kept <= pixels { p } else { 0 }
+            })
+            .collect()
+    };
+    let images = [
+        cut(test.image(0), 12),
+        cut(test.image(1), 30),
+        test.image(2).to_vec(),
+    ];
+    let runs: Vec<_> = images.iter().map(|i| engine.run(i)).collect();
+    let m = Datapath::of_model(&model).unwrap();
+    let w = model.format.weight_bits as usize;
+    let mut layer =
+        DenseLayer::new(&model.layers[0], m, w, &model.input().spike_values(), lanes).unwrap();
+    let input: Vec<Event> = runs.iter().flat_map(|r| events(&r.spikes[0])).collect();
+    let expect: Vec<Event> = runs.iter().flat_map(|r| events(&r.spikes[1])).collect();
+    let got: Vec<Event> = run(&mut layer, m, input, 7)
+        .into_iter()
+        .map(|e| e.map(|(i, t, _)| (i, t, 0)))
+        .collect();
+    assert_eq!(got, expect);
+}
+
 /// One image through `layer` with the output always ready: the cycles at which input events
 /// were taken (the end marker last) and the cycle at which the output's end marker left.
 fn timing(layer: &mut DenseLayer, input: &[Event]) -> (Vec<u64>, u64) {
@@ -139,15 +179,16 @@ fn timing(layer: &mut DenseLayer, input: &[Event]) -> (Vec<u64>, u64) {
     panic!("the layer did not finish the image");
 }
 
-/// The cycle model's dense-layer constants are the RTL's: with one neuron group, input
-/// events are taken `SINGLE_GROUP_EVENT_CYCLES` apart (with `G` groups, `G` apart), and every
+/// The cycle model's dense-layer constants are the RTL's: input events are taken
+/// `event_cycles` apart (with `G` groups `G` apart; with one group, a hidden layer one cycle,
+/// it forwards, and the output layer `SINGLE_GROUP_EVENT_CYCLES`), and every
 /// fire step of a group that spikes nothing costs `FIRE_STEP_CYCLES` between the end marker
 /// going in and the end marker coming out (measured as the difference between 1, 2 and 4
 /// groups, so the fixed latencies cancel; thresholds at the membrane's top keep every neuron
 /// silent).
 #[test]
 fn the_cycle_models_layer_constants_are_the_rtls() {
-    use fs_hdl::core::dense_layer::{FIRE_STEP_CYCLES, SINGLE_GROUP_EVENT_CYCLES};
+    use fs_hdl::core::dense_layer::{FIRE_STEP_CYCLES, event_cycles};
     let (model, test) = fs_testkit::shipped::digits();
     let run = FixedEngine::new(&model).run(test.image(0));
     let m = Datapath::of_model(&model).unwrap();
@@ -164,11 +205,8 @@ fn the_cycle_models_layer_constants_are_the_rtls() {
         let mut dense = DenseLayer::new(layer, m, w, &model.input().spike_values(), lanes).unwrap();
         let (taken, out_end) = timing(&mut dense, &input);
         let gaps: Vec<u64> = taken.windows(2).map(|p| p[1] - p[0]).collect();
-        let expected = if groups == 1 {
-            SINGLE_GROUP_EVENT_CYCLES as u64
-        } else {
-            groups
-        };
+        let expected = event_cycles(groups as usize, true) as u64;
+        assert_eq!(expected, groups, "a hidden layer takes an event per group");
         // Every gap between spikes (the end marker may follow sooner).
         let spike_gaps = &gaps[..gaps.len() - 1];
         assert!(

@@ -11,7 +11,7 @@
 
 use crate::core::accelerator::HwConfig;
 use crate::core::conv_layout::ConvLayout;
-use crate::core::dense_layer::{FIRE_STEP_CYCLES, SINGLE_GROUP_EVENT_CYCLES};
+use crate::core::dense_layer::{FIRE_STEP_CYCLES, event_cycles};
 use crate::core::pixel_conv_layer::{PixelConvShape, from_pixels};
 use fs_model::geometry::LayerKind;
 use fs_model::infer::FixedRun;
@@ -185,16 +185,12 @@ fn image_bounds(model: &Model, shapes: &[Shape], image: &ImageTraffic) -> Vec<f6
                 outputs,
             } => {
                 let spikes_out = if spiking { spikes(l + 1) } else { outputs };
-                // The lanes do one operation per cycle: G per input event (further apart
-                // when G = 1), and the end marker; then a hidden layer's K G fire steps and
+                // The lanes do one operation per cycle: G per input event (the output
+                // layer's two cycles apart when G = 1), and the end marker; then a hidden layer's K G fire steps and
                 // G re-initialisations take the lanes' slots too, before the next image's
                 // events (measured: digits at 4 and 2 lanes 572.2 and 1,142.5 cycles per
                 // image, MNIST at 128 lanes 1,552, against 571.9, 1,142.9 and 1,552 here).
-                let per_event = if groups == 1.0 {
-                    SINGLE_GROUP_EVENT_CYCLES as f64
-                } else {
-                    groups
-                };
+                let per_event = event_cycles(groups as usize, spiking) as f64;
                 // The output layer instead reads its logits out, one a cycle.
                 let fire_slots = if spiking {
                     (steps + 1.0) * groups

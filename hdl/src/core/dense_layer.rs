@@ -4,8 +4,12 @@
 //! Every lane does one operation per cycle, the same in all lanes (see [`crate::core::lane`]); lane
 //! `p` holds the neurons `j = g P + p` of the `G = ceil(N / P)` groups.
 //! - **Accumulate.** Each input event `(i, t)` takes `G` operations, one per neuron group
-//!   (`W_ji << shift(t)`), two cycles apart at least when `G = 1`; an end-of-image marker
-//!   swaps the banks as soon as the previous image has finished firing.
+//!   (`W_ji << shift(t)`); an end-of-image marker swaps the banks as soon as the previous
+//!   image has finished firing. With `G = 1` every accumulation is of the same word: a hidden
+//!   layer then forwards each sum straight into the next cycle's operation (its lanes'
+//!   adjacent forwarding) and takes an event every cycle, and two lanes share a weight memory
+//!   ([`WeightPair`]: the layer has a lane per neuron, 256 in the MNIST MLP, more than the
+//!   chip's block RAMs); the output layer takes an event every two cycles.
 //! - **Fire**, on the other bank, taking an operation slot only when it issues: for
 //!   `t = 1..K`, for each group `g`, one fire step in every lane; four cycles later (stage 2;
 //!   the weight address and the weight read are registered, so the lanes' stage 1 is three
@@ -21,6 +25,7 @@
 use crate::core::datapath::Datapath;
 use crate::core::lane::Lane;
 use crate::core::lane_layout::lane_contents;
+use crate::core::weight_pair::{PAIR_FIELD_BITS, WeightPair};
 use anyhow::{Result, bail};
 use fs_model::network::FsLayer;
 use rust_hdl::prelude::*;
@@ -88,13 +93,34 @@ impl SpikeProduct {
 /// adds one there). `crate::core::cycle_model` counts with it.
 pub const FIRE_STEP_CYCLES: u32 = 7;
 
-/// With one neuron group every accumulation is of the same word, and the layer never issues
-/// two operations on one word less than two cycles apart (`acc_previous`; see
-/// [`crate::core::lane`] on the write-back), so input events are this many cycles apart.
+/// With one neuron group every accumulation is of the same word. Without adjacent forwarding
+/// the layer never issues two operations on one word less than two cycles apart
+/// (`acc_previous`; see [`crate::core::lane`] on the write-back), so input events are this
+/// many cycles apart; only the output layer is built so (few events reach it, and small
+/// boards have no room for the forwarding).
 pub const SINGLE_GROUP_EVENT_CYCLES: u32 = 2;
+
+/// Cycles between the input events a dense layer takes: one per neuron group, with one
+/// group one for a hidden layer (it forwards) and [`SINGLE_GROUP_EVENT_CYCLES`] for the
+/// output layer.
+pub fn event_cycles(groups: usize, hidden: bool) -> u32 {
+    match (groups, hidden) {
+        (1, true) => 1,
+        (1, false) => SINGLE_GROUP_EVENT_CYCLES,
+        (g, _) => g as u32,
+    }
+}
 
 /// Most lanes a layer can have (the width of its pending-spike vector).
 pub const MAX_LANES: usize = 256;
+
+/// Lanes whose lowest pending spike one carry chain finds: a wider layer finds it per
+/// [`EMISSION_CHUNK_LANES`] lanes and then the lowest chunk that has one (the ECP5's carry
+/// takes 71 ps per two bits: 4.5 ns for 128 lanes, measured, twice that for 256).
+pub const EMISSION_CHAIN_LANES: usize = 128;
+
+/// Lanes per chunk of a wider layer's emission.
+pub const EMISSION_CHUNK_LANES: usize = 32;
 
 /// Lanes that share one copy of a stage-2 operand (threshold, reset addend, product select)
 /// before it reaches their own; a layer with more lanes fans each operand out in two register
@@ -137,6 +163,15 @@ pub struct DenseLayer {
     pub load_data: Signal<In, Bits<32>>,
     lanes: Vec<Lane>,
     lane_number: Vec<Constant<Bits<16>>>,
+    /// A hidden layer with one group: its lanes' weights, two lanes a memory (else empty,
+    /// the lanes keeping their own).
+    weight_pairs: Vec<WeightPair>,
+    /// A hidden layer with one group: whether the operation entering the lanes' stage 1 is
+    /// of the word that stage 2 writes, one register per lane (each drives only its lane),
+    /// loaded from one copy per [`OPERAND_GROUP_LANES`] lanes when there are more, computed
+    /// a cycle earlier. Empty in other layers (no adjacent forwarding).
+    address_match_replica: Vec<DFF<Bit>>,
+    address_match_group_replica: Vec<DFF<Bit>>,
     /// Whether the load names this lane's weight memory, or its state memory.
     weight_load_select: Vec<DFF<Bit>>,
     state_load_select: Vec<DFF<Bit>>,
@@ -271,7 +306,28 @@ pub struct DenseLayer {
     captured: Signal<Local, Bits<MAX_LANES>>,
     pending_lanes: Signal<Local, Bits<MAX_LANES>>,
     lowest: Signal<Local, Bits<MAX_LANES>>,
+    /// With more than [`EMISSION_CHAIN_LANES`] lanes (else empty): per chunk its pending
+    /// lanes and their lowest, the chunks that have one (gathered chunk by chunk), the lowest
+    /// of those, and the lowest pending lane gathered lane by lane.
+    chunk_pending: Vec<Signal<Local, Bits<32>>>,
+    chunk_lowest: Vec<Signal<Local, Bits<32>>>,
+    chunk_bit: Vec<Constant<Bits<16>>>,
+    chunk_any: Vec<Signal<Local, Bits<16>>>,
+    first_chunk: Vec<Signal<Local, Bits<16>>>,
+    lowest_collected: Vec<Signal<Local, Bits<MAX_LANES>>>,
+    /// Per lane, its chunk's bit and its own bit in the chunk.
+    lane_chunk: Vec<Constant<Bits<16>>>,
+    lane_in_chunk: Vec<Constant<Bits<32>>>,
     _lanes: usize,
+    _chunks: usize,
+    _chunked: usize,
+    _chunked_lanes: usize,
+    _chunk_lanes: usize,
+    _pairs: usize,
+    _forwarding: usize,
+    _forwarding_lanes: usize,
+    _forwarding_groups: usize,
+    _forwarding_grouped_lanes: usize,
     _operand_groups: usize,
     _group_lanes: usize,
     _grouped_lanes: usize,
@@ -301,14 +357,38 @@ impl DenseLayer {
         let steps_in = sender_values.len();
         let (sender_shift, sender_value) = product.step_operands();
         let multiply = product.multiplies();
-        let lane_blocks = (0..lanes)
-            .map(|p| {
-                let (weights, init) = lane_contents(layer, lanes, p);
-                Lane::new(datapath, weight_bits, &weights, &init, multiply)
+        // One group in a hidden layer: adjacent forwarding, and the weights in pairs when
+        // they fit a pair's fields.
+        let forwarding = groups == 1 && layer.rom.is_some();
+        let paired = forwarding && lanes % 2 == 0 && weight_bits <= PAIR_FIELD_BITS;
+        let contents: Vec<(Vec<i64>, Vec<i64>)> =
+            (0..lanes).map(|p| lane_contents(layer, lanes, p)).collect();
+        let lane_blocks = contents
+            .iter()
+            .map(|(weights, init)| {
+                let lane = if paired {
+                    Lane::new(datapath, weight_bits, &[0], init, multiply).with_external_weights()
+                } else {
+                    Lane::new(datapath, weight_bits, weights, init, multiply)
+                };
+                let lane = lane
                     .with_max_shift(product.max_shift())
-                    .with_registered_weights()
+                    .with_registered_weights();
+                if forwarding {
+                    lane.with_adjacent_forwarding()
+                } else {
+                    lane
+                }
             })
             .collect();
+        let weight_pairs = if paired {
+            contents
+                .chunks(2)
+                .map(|pair| WeightPair::new(&pair[0].0, &pair[1].0))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let word = |x: i64| Constant::new(datapath.pattern(x));
         let (thresholds, resets, steps) = match &layer.rom {
             Some(rom) => (
@@ -325,6 +405,13 @@ impl DenseLayer {
             0
         };
         let operand_groups = grouped_lanes.div_ceil(OPERAND_GROUP_LANES);
+        let chunked = (lanes > EMISSION_CHAIN_LANES) as usize;
+        let chunks = lanes.div_ceil(EMISSION_CHUNK_LANES) * chunked;
+        let (forwarding_lanes, forwarding_groups) = if forwarding {
+            (lanes, operand_groups)
+        } else {
+            (0, 0)
+        };
         let lane_mask = |n: usize| {
             Constant::new((0..n).fold(Bits::<MAX_LANES>::default(), |m, p| m.replace_bit(p, true)))
         };
@@ -353,6 +440,11 @@ impl DenseLayer {
                 .map(|p| Constant::new((p as u64).into()))
                 .collect(),
             lanes: lane_blocks,
+            weight_pairs,
+            address_match_replica: (0..forwarding_lanes).map(|_| Default::default()).collect(),
+            address_match_group_replica: (0..forwarding_groups)
+                .map(|_| Default::default())
+                .collect(),
             weight_load_target: Default::default(),
             state_load_target: Default::default(),
             weight_load_select: (0..lanes).map(|_| Default::default()).collect(),
@@ -462,7 +554,36 @@ impl DenseLayer {
             captured: Default::default(),
             pending_lanes: Default::default(),
             lowest: Default::default(),
+            chunk_pending: (0..chunks).map(|_| Default::default()).collect(),
+            chunk_lowest: (0..chunks).map(|_| Default::default()).collect(),
+            chunk_bit: (0..chunks)
+                .map(|c| Constant::new(Bits::<16>::default().replace_bit(c, true)))
+                .collect(),
+            chunk_any: (0..chunks + chunked).map(|_| Default::default()).collect(),
+            first_chunk: (0..chunked).map(|_| Default::default()).collect(),
+            lowest_collected: (0..(lanes + 1) * chunked)
+                .map(|_| Default::default())
+                .collect(),
+            lane_chunk: (0..lanes * chunked)
+                .map(|p| {
+                    Constant::new(Bits::<16>::default().replace_bit(p / EMISSION_CHUNK_LANES, true))
+                })
+                .collect(),
+            lane_in_chunk: (0..lanes * chunked)
+                .map(|p| {
+                    Constant::new(Bits::<32>::default().replace_bit(p % EMISSION_CHUNK_LANES, true))
+                })
+                .collect(),
             _lanes: lanes,
+            _chunks: chunks,
+            _chunked: chunked,
+            _chunked_lanes: lanes * chunked,
+            _chunk_lanes: EMISSION_CHUNK_LANES,
+            _pairs: if paired { lanes / 2 } else { 0 },
+            _forwarding: forwarding as usize,
+            _forwarding_lanes: forwarding_lanes,
+            _forwarding_groups: forwarding_groups,
+            _forwarding_grouped_lanes: forwarding_lanes.min(grouped_lanes),
             _operand_groups: operand_groups,
             _group_lanes: OPERAND_GROUP_LANES,
             _grouped_lanes: grouped_lanes,
@@ -572,6 +693,10 @@ impl Logic for DenseLayer {
             & !self.fire_issue.val()
             & !(self.single_group.val() & self.acc_previous.q.val());
         self.acc_previous.d.next = self.acc_issue.val();
+        // (With adjacent forwarding, accumulations of one word may follow each other.)
+        for _f in 0..self._forwarding {
+            self.acc_previous.d.next = false;
+        }
         self.busy.next = self.fire_issue.val() | self.acc_issue.val();
         self.event_ready.next = false;
         self.s1_acc.d.next = self.acc_issue.val();
@@ -672,6 +797,45 @@ impl Logic for DenseLayer {
         // Masked to the lanes, so synthesis drops the vector's unused bits.
         self.pending_lanes.next = self.pending.q.val() & self.full_group.val();
         self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
+        // A wide layer: the same, chunk by chunk (no carry chain longer than a chunk).
+        for cl in self._chunk_lanes..(self._chunk_lanes + 1) {
+            for c in 0..self._chunks {
+                self.chunk_pending[c].next = self.pending_lanes.val().get_bits::<32>(c * cl);
+                self.chunk_lowest[c].next =
+                    self.chunk_pending[c].val() & (!self.chunk_pending[c].val() + 1);
+            }
+        }
+        for _w in 0..self._chunked {
+            self.chunk_any[0].next = 0.into();
+            self.lowest_collected[0].next = 0.into();
+        }
+        for c in 0..self._chunks {
+            self.chunk_any[c + 1].next = self.chunk_any[c].val();
+            if self.chunk_pending[c].val().any() {
+                self.chunk_any[c + 1].next = self.chunk_any[c].val() | self.chunk_bit[c].val();
+            }
+        }
+        for _w in 0..self._chunked {
+            for c in self._chunks..(self._chunks + 1) {
+                self.first_chunk[0].next = self.chunk_any[c].val() & (!self.chunk_any[c].val() + 1);
+            }
+        }
+        for cl in self._chunk_lanes..(self._chunk_lanes + 1) {
+            for p in 0..self._chunked_lanes {
+                self.lowest_collected[p + 1].next = self.lowest_collected[p].val();
+                if (self.first_chunk[0].val() & self.lane_chunk[p].val()).any()
+                    & (self.chunk_lowest[p / cl].val() & self.lane_in_chunk[p].val()).any()
+                {
+                    self.lowest_collected[p + 1].next =
+                        self.lowest_collected[p].val() | self.lane_bit[p].val();
+                }
+            }
+        }
+        for _w in 0..self._chunked {
+            for p in self._lanes..(self._lanes + 1) {
+                self.lowest.next = self.lowest_collected[p].val();
+            }
+        }
         // With one group, the weight base and the neuron base are always 0: no adders.
         self.weight_address.next = self.acc_weight_base.q.val() + self.event_index.val();
         if self.single_group.val() {
@@ -696,7 +860,7 @@ impl Logic for DenseLayer {
             self.lanes[p].write_enable.next = self.s2_acc.q.val() | self.s2_init.q.val();
             self.lanes[p].write_on_spike.next = self.s2_fire.q.val() & !self.is_output.val();
             self.lanes[p].write_address.next = self.s2_write_address.q.val();
-            // (No adjacent forwarding: operations on one word are two cycles apart.)
+            // (Without adjacent forwarding, operations on one word are two cycles apart.)
             self.lanes[p].address_match.next = false;
             self.weight_load_select[p].d.next = self.weight_load_target.q.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
@@ -724,6 +888,39 @@ impl Logic for DenseLayer {
                 self.threshold_replica[p].d.next = self.threshold_group_replica[p / gl].q.val();
                 self.addend_replica[p].d.next = self.addend_group_replica[p / gl].q.val();
             }
+        }
+        // Adjacent forwarding: next cycle's r2 read and s2 write are of one word; the group
+        // copies compare the same a cycle earlier (s1 read, r1 write).
+        for g in 0..self._forwarding_groups {
+            self.address_match_group_replica[g].clock.next = self.clock.val();
+            self.address_match_group_replica[g].d.next =
+                self.s1_read_address.q.val() == self.r1_write_address.q.val();
+        }
+        for p in 0..self._forwarding_lanes {
+            self.address_match_replica[p].clock.next = self.clock.val();
+            self.address_match_replica[p].d.next =
+                self.r1_read_address.q.val() == self.r2_write_address.q.val();
+            self.lanes[p].address_match.next = self.address_match_replica[p].q.val();
+        }
+        for gl in self._group_lanes..(self._group_lanes + 1) {
+            for p in 0..self._forwarding_grouped_lanes {
+                self.address_match_replica[p].d.next =
+                    self.address_match_group_replica[p / gl].q.val();
+            }
+        }
+        // Paired weights: lanes 2k and 2k + 1 read pair k, and a load of either writes its
+        // field there.
+        for k in 0..self._pairs {
+            self.weight_pairs[k].clock.next = self.clock.val();
+            self.weight_pairs[k].read_address.next = self.weight_address_register.q.val();
+            self.lanes[2 * k].weight_in.next = self.weight_pairs[k].low_weight.val();
+            self.lanes[2 * k + 1].weight_in.next = self.weight_pairs[k].high_weight.val();
+            self.weight_pairs[k].write_enable.next = self.load_enable.val()
+                & (self.weight_load_select[2 * k].q.val()
+                    | self.weight_load_select[2 * k + 1].q.val());
+            self.weight_pairs[k].write_high.next = self.weight_load_select[2 * k + 1].q.val();
+            self.weight_pairs[k].write_address.next = self.load_address.val();
+            self.weight_pairs[k].write_data.next = self.load_data.val();
         }
         self.collected_vector[0].next = 0.into();
         self.collected_number[0].next = 0.into();

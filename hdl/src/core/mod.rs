@@ -1,6 +1,7 @@
 //! The accelerator, bottom up: [`neuron_alu`] (the FS-neuron step), [`bram`] (block RAM with
 //! its contents), [`lane`] (one processing element) and [`lane_layout`] (what its memories
-//! hold), [`dense_layer`] (lanes behind an address-event bus), [`conv_layer`] (the
+//! hold), [`dense_layer`] (lanes behind an address-event bus;
+//! [`weight_pair`] gives two of its lanes one weight memory), [`conv_layer`] (the
 //! event-driven convolution with max pooling) and [`conv_layout`] (its tables), [`spike_fifo`] (the bus between
 //! stages), [`input_encoder`] (pixels to bit-plane spikes), [`zero_run_expander`] (the
 //! pixel port's zero runs back to pixels), and [`accelerator`], the whole
@@ -22,4 +23,5 @@ pub mod neuron_alu;
 pub mod pixel_conv_layer;
 pub mod signed_product;
 pub mod spike_fifo;
+pub mod weight_pair;
 pub mod zero_run_expander;

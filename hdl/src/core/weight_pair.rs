@@ -33,7 +33,7 @@ pub struct WeightPair {
     pub write_high: Signal<In, Bit>,
     pub write_address: Signal<In, Bits<16>>,
     pub write_data: Signal<In, Bits<32>>,
-    memory: FieldBram<PAIR_WORD_BITS>,
+    weights: FieldBram<PAIR_WORD_BITS>,
     word: DFF<Bits<PAIR_WORD_BITS>>,
     low_field: Signal<Local, Bits<32>>,
     high_field: Signal<Local, Bits<32>>,
@@ -57,7 +57,7 @@ impl WeightPair {
             write_high: Default::default(),
             write_address: Default::default(),
             write_data: Default::default(),
-            memory: FieldBram::new(f, &words),
+            weights: FieldBram::new(f, &words),
             word: Default::default(),
             low_field: Default::default(),
             high_field: Default::default(),
@@ -70,16 +70,16 @@ impl Logic for WeightPair {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(self, clock, word);
-        clock!(self, clock, memory);
-        self.memory.read_address.next = self.read_address.val();
-        self.memory.write_enable.next = self.write_enable.val();
-        self.memory.write_field.next = 0.into();
+        clock!(self, clock, weights);
+        self.weights.read_address.next = self.read_address.val();
+        self.weights.write_enable.next = self.write_enable.val();
+        self.weights.write_field.next = 0.into();
         if self.write_high.val() {
-            self.memory.write_field.next = 1.into();
+            self.weights.write_field.next = 1.into();
         }
-        self.memory.write_address.next = self.write_address.val();
-        self.memory.write_data.next = self.write_data.val();
-        self.word.d.next = self.memory.read_data.val();
+        self.weights.write_address.next = self.write_address.val();
+        self.weights.write_data.next = self.write_data.val();
+        self.word.d.next = self.weights.read_data.val();
         // (Literal widths: the Verilog writer takes no named constants here; 9 is
         // `PAIR_FIELD_BITS`.)
         self.low_field.next = bit_cast::<32, 9>(self.word.q.val().get_bits::<9>(0));

@@ -186,9 +186,9 @@ fn image_bounds(model: &Model, shapes: &[Shape], image: &ImageTraffic) -> Vec<f6
             } => {
                 let spikes_out = if spiking { spikes(l + 1) } else { outputs };
                 // The lanes do one operation per cycle: G per input event (the output
-                // layer's two cycles apart when G = 1), and the end marker; then a hidden layer's K G fire steps and
-                // G re-initialisations take the lanes' slots too, before the next image's
-                // events (measured: digits at 4 and 2 lanes 572.2 and 1,142.5 cycles per
+                // layer's two cycles apart when G = 1), and the end marker; then the K G fire
+                // steps (the output layer's read-out) and G re-initialisations take the
+                // lanes' slots too, before the next image's events (measured: digits at 4 and 2 lanes 572.2 and 1,142.5 cycles per
                 // image, MNIST at 128 lanes 1,552, against 571.9, 1,142.9 and 1,552 here).
                 let per_event = event_cycles(groups as usize, spiking) as f64;
                 // (The output layer's one step reads its logits; they leave one a cycle in

@@ -19,8 +19,9 @@
 //!   end-of-image marker closes the image. The output layer reads each accumulator once (its
 //!   logit) and leaves the logits in neuron order.
 //!
-//! The lowest pending spike is `pending & -pending`, an adder on the FPGA's carry chain, and
-//! its lane number an OR tree, so emission stays fast with hundreds of lanes.
+//! The lowest pending spike is `pending & -pending`, an adder on the FPGA's carry chain (with
+//! more than [`EMISSION_CHAIN_LANES`] lanes, per chunk of [`EMISSION_CHUNK_LANES`], then the
+//! lowest chunk that has one), and its lane number an OR tree.
 
 use crate::core::datapath::Datapath;
 use crate::core::lane::Lane;

@@ -5,7 +5,7 @@
 use fs_hdl::core::accelerator::{Accelerator, Counter, HwConfig};
 use fs_hdl::core::pixel_conv_layer::from_pixels;
 use fs_hdl::sim::compare::{ImageRun, first_difference};
-use fs_hdl::sim::rusthdl::accelerator::{read_counters, run_images};
+use fs_hdl::sim::rusthdl::accelerator::{read_counters, run_images, run_images_with_ready};
 use fs_model::infer::FixedEngine;
 use fs_testkit::random::{ModelSpec, random_images, random_model};
 use fs_testkit::shipped::{digits, first_images, mnist};
@@ -163,6 +163,53 @@ fn digits_accelerator_is_bit_exact() {
 #[test]
 fn mnist_accelerator_is_bit_exact_on_20_test_images() {
     check(mnist(), 20, 16);
+}
+
+/// Designs wider than one emission carry chain (`EMISSION_CHAIN_LANES`): the MNIST MLP with a
+/// lane per hidden neuron (one group, 8 full chunks) and with 144 lanes (two groups, the last
+/// chunk a half one), whose input encoder tests an image's end against its pixels left. The
+/// images: two cut to their first pixels (short runs), one whose last pixel is lit (the image
+/// ends on a word with no zero run), one with no lit pixel (a single word of 783 zeros), and
+/// a 9: its class is the last logit, right in front of the end marker.
+#[test]
+fn wide_mnist_accelerators_are_bit_exact() {
+    use fs_hdl::core::dense_layer::EMISSION_CHAIN_LANES;
+    let (model, test) = mnist();
+    let cut = |image: &[u8], pixels: usize| -> Vec<u8> {
+        let mut kept = 0;
+        image
+            .iter()
+            .map(|&p| {
+                kept += (p != 0) as usize;
+                if kept <= pixels { p } else { 0 }
+            })
+            .collect()
+    };
+    let mut last_lit = cut(test.image(2), 20);
+    *last_lit.last_mut().unwrap() = 255;
+    let images = [
+        cut(test.image(0), 25),
+        cut(test.image(1), 40),
+        last_lit,
+        vec![0; 784],
+        test.image(7).to_vec(),
+    ];
+    let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+    for lanes in [256, 144] {
+        let config = HwConfig::new(vec![lanes, 10]);
+        assert!(lanes > EMISSION_CHAIN_LANES && config.short_paths());
+        let runs = compare(&model, &config, &images);
+        assert!(runs[..3].iter().all(|r| !r.spikes[1].is_empty()));
+        assert_eq!(runs[4].class, 9);
+    }
+    // A slow result consumer: the logits and the end marker pile up in the result FIFO and
+    // leave back to back, so the marker follows the last logit by one cycle (the argmax's
+    // stage must hold it until that logit is compared).
+    let config = HwConfig::new(vec![256, 10]);
+    let mut accel = Accelerator::new(&model, &config).unwrap();
+    let (runs, _) =
+        run_images_with_ready(&mut accel, &images, 50_000_000, &|c| c % 400 >= 300).unwrap();
+    assert_golden(&model, &images, &runs);
 }
 
 /// The generated Verilog of the whole accelerator, under iverilog, replaying the exact port

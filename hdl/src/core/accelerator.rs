@@ -13,7 +13,7 @@
 use crate::core::conv_layer::ConvLayer;
 use crate::core::conv_layout::pool_slots;
 use crate::core::datapath::Datapath;
-use crate::core::dense_layer::{DenseLayer, SpikeProduct};
+use crate::core::dense_layer::{DenseLayer, EMISSION_CHAIN_LANES, SpikeProduct};
 use crate::core::input_encoder::InputEncoder;
 use crate::core::pixel_conv_layer::{PixelConvLayer, from_pixels};
 use crate::core::spike_fifo::SpikeFifo;
@@ -59,6 +59,15 @@ impl HwConfig {
             lanes,
             fifo_depth: DEFAULT_FIFO_DEPTH,
         }
+    }
+
+    /// Whether the design gets the registers that shorten its paths outside the lanes (the
+    /// input encoder's image-end test, a stage in front of the argmax): when a layer has more than
+    /// [`EMISSION_CHAIN_LANES`] lanes, a design that fills most of an ECP5-85F, so that
+    /// placement spreads it. The smaller designs keep the flip-flops (the iCEBreaker's has
+    /// one logic cell to spare).
+    pub fn short_paths(&self) -> bool {
+        self.lanes.iter().any(|&l| l > EMISSION_CHAIN_LANES)
     }
 
     /// Up to `max_lanes` lanes per layer, never more than the layer has neurons; a
@@ -227,6 +236,14 @@ pub struct Accelerator {
     layer_number: Vec<Constant<Bits<8>>>,
     best_flipped: DFF<Bits<32>>,
     best_index: DFF<Bits<16>>,
+    /// With [`HwConfig::short_paths`] (else empty): a logit taken at the result port waits
+    /// here a cycle before the argmax compares it (the compare and the 48 flip-flops it
+    /// selects are then one path from registers, not one behind the result handshake); an
+    /// image's end marker waits until this stage is empty, so the class is complete when it
+    /// leaves.
+    argmax_valid: Vec<DFF<Bit>>,
+    argmax_flipped: Vec<DFF<Bits<32>>>,
+    argmax_index: Vec<DFF<Bits<16>>>,
     sign_bit: Constant<Bits<32>>,
     sign_extension: Constant<Bits<32>>,
     logit: Signal<Local, Bits<32>>,
@@ -239,6 +256,8 @@ pub struct Accelerator {
     image_loaded: Signal<Local, Bit>,
     _layers: usize,
     _convs: usize,
+    _direct_argmax: usize,
+    _staged_argmax: usize,
     _pixel: usize,
     _encoders: usize,
 }
@@ -328,6 +347,7 @@ impl Accelerator {
             }
         }
         let sign_bit = datapath.sign_bit();
+        let short = config.short_paths() as usize;
         let stages = pixel_convs.len() + convs.len() + layers.len();
         let count = stages;
         let select = |counter: fn(usize) -> Counter| {
@@ -363,7 +383,12 @@ impl Accelerator {
             encoders: if pixel {
                 Vec::new()
             } else {
-                vec![InputEncoder::new(model.input())]
+                let encoder = InputEncoder::new(model.input());
+                vec![if config.short_paths() {
+                    encoder.with_pixels_left()
+                } else {
+                    encoder
+                }]
             },
             // One in front of every layer, and one between the output layer and the port.
             fifos: (0..=stages)
@@ -395,6 +420,11 @@ impl Accelerator {
             layers,
             best_flipped: Default::default(),
             best_index: Default::default(),
+            argmax_valid: (0..short).map(|_| Default::default()).collect(),
+            argmax_flipped: (0..short).map(|_| Default::default()).collect(),
+            argmax_index: (0..short).map(|_| Default::default()).collect(),
+            _direct_argmax: 1 - short,
+            _staged_argmax: short,
             sign_bit: Constant::new(sign_bit.into()),
             sign_extension: Constant::new((!(sign_bit * 2 - 1) & 0xffff_ffff).into()),
             logit: Default::default(),
@@ -548,6 +578,12 @@ impl Logic for Accelerator {
             self.logit.next = self.fifos[l + 1].out_value.val();
             self.result_last.next = self.fifos[l + 1].out_last.val();
             self.fifos[l + 1].out_ready.next = self.result_ready.val();
+            for _w in 0..self._staged_argmax {
+                if self.fifos[l + 1].out_last.val() & self.argmax_valid[0].q.val() {
+                    self.result_valid.next = false;
+                    self.fifos[l + 1].out_ready.next = false;
+                }
+            }
         }
         self.result_logit.next = self.logit.val();
         if (self.logit.val() & self.sign_bit.val()).any() {
@@ -556,13 +592,35 @@ impl Logic for Accelerator {
         self.result_class.next = self.best_index.q.val();
         // The best logit so far is kept with its sign bit flipped (an unsigned compare is then
         // a signed one), starting at 0: the membrane minimum, which logit 0 always reaches.
-        if self.result_valid.val() & self.result_ready.val() {
-            if self.result_last.val() {
+        for _w in 0..self._direct_argmax {
+            if self.result_valid.val() & self.result_ready.val() {
+                if self.result_last.val() {
+                    self.best_flipped.d.next = 0.into();
+                    self.best_index.d.next = 0.into();
+                } else if (self.logit.val() ^ self.sign_bit.val()) > self.best_flipped.q.val() {
+                    self.best_flipped.d.next = self.logit.val() ^ self.sign_bit.val();
+                    self.best_index.d.next = self.result_index.val();
+                }
+            }
+        }
+        for _w in 0..self._staged_argmax {
+            self.argmax_valid[0].clock.next = self.clock.val();
+            self.argmax_flipped[0].clock.next = self.clock.val();
+            self.argmax_index[0].clock.next = self.clock.val();
+            self.argmax_valid[0].d.next =
+                self.result_valid.val() & self.result_ready.val() & !self.result_last.val();
+            self.argmax_flipped[0].d.next = self.logit.val() ^ self.sign_bit.val();
+            self.argmax_index[0].d.next = self.result_index.val();
+            if self.argmax_valid[0].q.val()
+                & (self.argmax_flipped[0].q.val() > self.best_flipped.q.val())
+            {
+                self.best_flipped.d.next = self.argmax_flipped[0].q.val();
+                self.best_index.d.next = self.argmax_index[0].q.val();
+            }
+            // (The stage is empty when a marker is taken.)
+            if self.result_valid.val() & self.result_ready.val() & self.result_last.val() {
                 self.best_flipped.d.next = 0.into();
                 self.best_index.d.next = 0.into();
-            } else if (self.logit.val() ^ self.sign_bit.val()) > self.best_flipped.q.val() {
-                self.best_flipped.d.next = self.logit.val() ^ self.sign_bit.val();
-                self.best_index.d.next = self.result_index.val();
             }
         }
 

@@ -308,12 +308,17 @@ pub struct DenseLayer {
     pending_lanes: Signal<Local, Bits<MAX_LANES>>,
     lowest: Signal<Local, Bits<MAX_LANES>>,
     /// With more than [`EMISSION_CHAIN_LANES`] lanes (else empty): per chunk its pending
-    /// lanes and their lowest, the chunks that have one (gathered chunk by chunk), the lowest
-    /// of those, and the lowest pending lane gathered lane by lane.
+    /// lanes and their lowest; which chunks have a pending lane (`chunk_flags`, a register
+    /// kept beside `pending`, so the first chunk is chosen from flip-flops, not from ORs of
+    /// `pending`), gathered chunk by chunk when `pending` is loaded (`chunk_loaded`) and
+    /// whether a chunk keeps a lane once its lowest leaves (`chunk_kept`); the first of them,
+    /// and the lowest pending lane gathered lane by lane.
     chunk_pending: Vec<Signal<Local, Bits<32>>>,
     chunk_lowest: Vec<Signal<Local, Bits<32>>>,
     chunk_bit: Vec<Constant<Bits<16>>>,
-    chunk_any: Vec<Signal<Local, Bits<16>>>,
+    chunk_flags: Vec<DFF<Bits<16>>>,
+    chunk_loaded: Vec<Signal<Local, Bits<16>>>,
+    chunk_kept: Vec<Signal<Local, Bits<16>>>,
     first_chunk: Vec<Signal<Local, Bits<16>>>,
     lowest_collected: Vec<Signal<Local, Bits<MAX_LANES>>>,
     /// Per lane, its chunk's bit and its own bit in the chunk.
@@ -322,6 +327,7 @@ pub struct DenseLayer {
     _lanes: usize,
     _chunks: usize,
     _chunked: usize,
+    _unchunked: usize,
     _chunked_lanes: usize,
     _chunk_lanes: usize,
     _pairs: usize,
@@ -560,7 +566,9 @@ impl DenseLayer {
             chunk_bit: (0..chunks)
                 .map(|c| Constant::new(Bits::<16>::default().replace_bit(c, true)))
                 .collect(),
-            chunk_any: (0..chunks + chunked).map(|_| Default::default()).collect(),
+            chunk_flags: (0..chunked).map(|_| Default::default()).collect(),
+            chunk_loaded: (0..chunks + chunked).map(|_| Default::default()).collect(),
+            chunk_kept: (0..chunks + chunked).map(|_| Default::default()).collect(),
             first_chunk: (0..chunked).map(|_| Default::default()).collect(),
             lowest_collected: (0..(lanes + 1) * chunked)
                 .map(|_| Default::default())
@@ -578,6 +586,7 @@ impl DenseLayer {
             _lanes: lanes,
             _chunks: chunks,
             _chunked: chunked,
+            _unchunked: 1 - chunked,
             _chunked_lanes: lanes * chunked,
             _chunk_lanes: EMISSION_CHUNK_LANES,
             _pairs: if paired { lanes / 2 } else { 0 },
@@ -807,18 +816,17 @@ impl Logic for DenseLayer {
             }
         }
         for _w in 0..self._chunked {
-            self.chunk_any[0].next = 0.into();
+            self.chunk_flags[0].clock.next = self.clock.val();
+            self.chunk_flags[0].d.next = self.chunk_flags[0].q.val();
+            self.first_chunk[0].next =
+                self.chunk_flags[0].q.val() & (!self.chunk_flags[0].q.val() + 1);
+            self.chunk_kept[0].next = 0.into();
             self.lowest_collected[0].next = 0.into();
         }
         for c in 0..self._chunks {
-            self.chunk_any[c + 1].next = self.chunk_any[c].val();
-            if self.chunk_pending[c].val().any() {
-                self.chunk_any[c + 1].next = self.chunk_any[c].val() | self.chunk_bit[c].val();
-            }
-        }
-        for _w in 0..self._chunked {
-            for c in self._chunks..(self._chunks + 1) {
-                self.first_chunk[0].next = self.chunk_any[c].val() & (!self.chunk_any[c].val() + 1);
+            self.chunk_kept[c + 1].next = self.chunk_kept[c].val();
+            if (self.chunk_pending[c].val() & !self.chunk_lowest[c].val()).any() {
+                self.chunk_kept[c + 1].next = self.chunk_kept[c].val() | self.chunk_bit[c].val();
             }
         }
         for cl in self._chunk_lanes..(self._chunk_lanes + 1) {
@@ -1036,20 +1044,44 @@ impl Logic for DenseLayer {
                     self.fire_state.d.next = 3.into();
                 }
                 3 => {
-                    if self.pending_lanes.val().any() {
-                        if self.selected_free.val() {
-                            self.selected_valid.d.next = true;
-                            self.selected.d.next = self.lowest.val();
-                            self.selected_step.d.next = self.out_step.q.val();
-                            self.selected_base.d.next = self.out_neuron_base.q.val();
-                            self.pending.d.next = self.pending_lanes.val() & !self.lowest.val();
+                    for _w in 0..self._unchunked {
+                        if self.pending_lanes.val().any() {
+                            if self.selected_free.val() {
+                                self.selected_valid.d.next = true;
+                                self.selected.d.next = self.lowest.val();
+                                self.selected_step.d.next = self.out_step.q.val();
+                                self.selected_base.d.next = self.out_neuron_base.q.val();
+                                self.pending.d.next = self.pending_lanes.val() & !self.lowest.val();
+                            }
+                        } else if !self.selected_valid.q.val() {
+                            // (The group's last spike has left `selected`: the next capture
+                            // may overwrite the logits it reads.)
+                            self.fire_state.d.next = 0.into();
+                            if self.fire_done.q.val() {
+                                self.fire_state.d.next = 4.into();
+                            }
                         }
-                    } else if !self.selected_valid.q.val() {
-                        // (The group's last spike has left `selected`: the next capture may
-                        // overwrite the logits it reads.)
-                        self.fire_state.d.next = 0.into();
-                        if self.fire_done.q.val() {
-                            self.fire_state.d.next = 4.into();
+                    }
+                    // The same with chunks: whether a lane is pending is in their flags, and
+                    // the first chunk's flag falls when it keeps no lane.
+                    for _w in 0..self._chunked {
+                        if self.chunk_flags[0].q.val().any() {
+                            if self.selected_free.val() {
+                                self.selected_valid.d.next = true;
+                                self.selected.d.next = self.lowest.val();
+                                self.selected_step.d.next = self.out_step.q.val();
+                                self.selected_base.d.next = self.out_neuron_base.q.val();
+                                self.pending.d.next = self.pending_lanes.val() & !self.lowest.val();
+                                for c in self._chunks..(self._chunks + 1) {
+                                    self.chunk_flags[0].d.next = self.chunk_flags[0].q.val()
+                                        & !(self.first_chunk[0].val() & !self.chunk_kept[c].val());
+                                }
+                            }
+                        } else if !self.selected_valid.q.val() {
+                            self.fire_state.d.next = 0.into();
+                            if self.fire_done.q.val() {
+                                self.fire_state.d.next = 4.into();
+                            }
                         }
                     }
                 }
@@ -1078,6 +1110,26 @@ impl Logic for DenseLayer {
                         self.fire_active.d.next = false;
                         self.fire_state.d.next = 0.into();
                     }
+                }
+            }
+        }
+        // A chunk's flag is loaded with `pending` (its capture from the lanes' spikes).
+        for _w in 0..self._chunked {
+            self.chunk_loaded[0].next = 0.into();
+        }
+        for cl in self._chunk_lanes..(self._chunk_lanes + 1) {
+            for c in 0..self._chunks {
+                self.chunk_loaded[c + 1].next = self.chunk_loaded[c].val();
+                if self.pending.d.val().get_bits::<32>(c * cl).any() {
+                    self.chunk_loaded[c + 1].next =
+                        self.chunk_loaded[c].val() | self.chunk_bit[c].val();
+                }
+            }
+        }
+        for _w in 0..self._chunked {
+            for c in self._chunks..(self._chunks + 1) {
+                if self.fire_active.q.val() & (self.fire_state.q.val() == 7) {
+                    self.chunk_flags[0].d.next = self.chunk_loaded[c].val();
                 }
             }
         }

@@ -18,6 +18,17 @@ pub fn run_images(
     images: &[&[u8]],
     max_cycles: u64,
 ) -> Result<(Vec<ImageRun>, PortVectors)> {
+    run_images_with_ready(accel, images, max_cycles, &|_| true)
+}
+
+/// [`run_images`] with the result port ready in the cycles where `result_ready(cycle)` is
+/// true (a slow consumer: results pile up in the FIFO, then leave back to back).
+pub fn run_images_with_ready(
+    accel: &mut Accelerator,
+    images: &[&[u8]],
+    max_cycles: u64,
+    result_ready: &dyn Fn(u64) -> bool,
+) -> Result<(Vec<ImageRun>, PortVectors)> {
     prepare(accel);
     let mut vectors = Vec::new();
     // The encoder and every hidden layer send spikes: FIFO s takes stage s's input.
@@ -43,8 +54,14 @@ pub fn run_images(
         accel.pixel_valid.next = feeding;
         accel.pixel_zeros.next = u64::from(zeros).into();
         accel.pixel_value.next = u64::from(value).into();
-        accel.result_ready.next = true;
-        vectors.push(vec![feeding as u64, zeros.into(), value.into(), 1]);
+        let ready = result_ready(cycle);
+        accel.result_ready.next = ready;
+        vectors.push(vec![
+            feeding as u64,
+            zeros.into(),
+            value.into(),
+            ready as u64,
+        ]);
         settle(accel);
         // Every bus transfer of this cycle.
         for (s, carrying) in bus_image.iter_mut().enumerate() {
@@ -67,7 +84,7 @@ pub fn run_images(
                 }
             }
         }
-        if accel.result_valid.val() {
+        if accel.result_valid.val() && ready {
             let run = &mut runs[result_image];
             if accel.result_last.val() {
                 run.class = accel.result_class.val().to_u64() as usize;

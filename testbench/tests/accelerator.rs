@@ -175,16 +175,7 @@ fn mnist_accelerator_is_bit_exact_on_20_test_images() {
 fn wide_mnist_accelerators_are_bit_exact() {
     use fs_hdl::core::dense_layer::EMISSION_CHAIN_LANES;
     let (model, test) = mnist();
-    let cut = |image: &[u8], pixels: usize| -> Vec<u8> {
-        let mut kept = 0;
-        image
-            .iter()
-            .map(|&p| {
-                kept += (p != 0) as usize;
-                if kept <= pixels { p } else { 0 }
-            })
-            .collect()
-    };
+    let cut = fs_testkit::shipped::first_lit_pixels;
     let mut last_lit = cut(test.image(2), 20);
     *last_lit.last_mut().unwrap() = 255;
     let images = [

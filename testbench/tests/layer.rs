@@ -127,16 +127,7 @@ fn a_layer_with_a_lane_per_neuron_matches_the_golden_model() {
     let lanes = model.layers[0].outputs();
     assert!(lanes > EMISSION_CHAIN_LANES);
     let engine = FixedEngine::new(&model);
-    let cut = |image: &[u8], pixels: usize| -> Vec<u8> {
-        let mut kept = 0;
-        image
-            .iter()
-            .map(|&p| {
-                kept += (p != 0) as usize;
-                if kept <= pixels { p } else { 0 }
-            })
-            .collect()
-    };
+    let cut = fs_testkit::shipped::first_lit_pixels;
     let images = [
         cut(test.image(0), 12),
         cut(test.image(1), 30),

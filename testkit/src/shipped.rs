@@ -43,3 +43,16 @@ pub fn mnist() -> (Model, Dataset) {
 pub fn first_images(set: &Dataset, count: usize) -> Vec<&[u8]> {
     (0..count.min(set.len())).map(|n| set.image(n)).collect()
 }
+
+/// `image` with only its first `lit` nonzero pixels kept: a short run through a simulator that
+/// still has a real image's spikes.
+pub fn first_lit_pixels(image: &[u8], lit: usize) -> Vec<u8> {
+    let mut kept = 0;
+    image
+        .iter()
+        .map(|&p| {
+            kept += (p != 0) as usize;
+            if kept <= lit { p } else { 0 }
+        })
+        .collect()
+}

@@ -318,6 +318,9 @@ pub struct DenseLayer {
     chunk_bit: Vec<Constant<Bits<16>>>,
     chunk_flags: Vec<DFF<Bits<16>>>,
     chunk_loaded: Vec<Signal<Local, Bits<16>>>,
+    /// What the capture loads into `pending` (the flags are gathered from it, not from
+    /// `pending`'s next value, which the emission's carry chains feed).
+    loading: Vec<Signal<Local, Bits<MAX_LANES>>>,
     chunk_kept: Vec<Signal<Local, Bits<16>>>,
     first_chunk: Vec<Signal<Local, Bits<16>>>,
     lowest_collected: Vec<Signal<Local, Bits<MAX_LANES>>>,
@@ -568,6 +571,7 @@ impl DenseLayer {
                 .collect(),
             chunk_flags: (0..chunked).map(|_| Default::default()).collect(),
             chunk_loaded: (0..chunks + chunked).map(|_| Default::default()).collect(),
+            loading: (0..chunked).map(|_| Default::default()).collect(),
             chunk_kept: (0..chunks + chunked).map(|_| Default::default()).collect(),
             first_chunk: (0..chunked).map(|_| Default::default()).collect(),
             lowest_collected: (0..(lanes + 1) * chunked)
@@ -1113,14 +1117,19 @@ impl Logic for DenseLayer {
                 }
             }
         }
-        // A chunk's flag is loaded with `pending` (its capture from the lanes' spikes).
+        // A chunk's flag is loaded with `pending` (its capture from the lanes' spikes, as
+        // state 7 loads it).
         for _w in 0..self._chunked {
             self.chunk_loaded[0].next = 0.into();
+            self.loading[0].next = self.captured.val() & self.full_group.val();
+            if self.out_group.q.val() == self.last_group_index.val() {
+                self.loading[0].next = self.captured.val() & self.last_group.val();
+            }
         }
         for cl in self._chunk_lanes..(self._chunk_lanes + 1) {
             for c in 0..self._chunks {
                 self.chunk_loaded[c + 1].next = self.chunk_loaded[c].val();
-                if self.pending.d.val().get_bits::<32>(c * cl).any() {
+                if self.loading[0].val().get_bits::<32>(c * cl).any() {
                     self.chunk_loaded[c + 1].next =
                         self.chunk_loaded[c].val() | self.chunk_bit[c].val();
                 }

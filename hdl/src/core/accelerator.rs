@@ -62,7 +62,8 @@ impl HwConfig {
     }
 
     /// Whether the design gets the registers that shorten its paths outside the lanes (the
-    /// input encoder's image-end test, a stage in front of the argmax): when a layer has more than
+    /// input encoder's image-end test, a stage in front of the argmax, a skid buffer behind
+    /// every FIFO): when a layer has more than
     /// [`EMISSION_CHAIN_LANES`] lanes, a design that fills most of an ECP5-85F, so that
     /// placement spreads it. The smaller designs keep the flip-flops (the iCEBreaker's has
     /// one logic cell to spare).
@@ -397,7 +398,14 @@ impl Accelerator {
             },
             // One in front of every layer, and one between the output layer and the port.
             fifos: (0..=stages)
-                .map(|_| SpikeFifo::new(config.fifo_depth))
+                .map(|_| {
+                    let fifo = SpikeFifo::new(config.fifo_depth);
+                    if short == 1 {
+                        fifo.with_output_skid()
+                    } else {
+                        fifo
+                    }
+                })
                 .collect(),
             cycles: Default::default(),
             images_in: Default::default(),

@@ -3,7 +3,7 @@
 //! hold), [`dense_layer`] (lanes behind an address-event bus;
 //! [`weight_pair`] gives two of its lanes one weight memory), [`conv_layer`] (the
 //! event-driven convolution with max pooling) and [`conv_layout`] (its tables), [`spike_fifo`] (the bus between
-//! stages), [`input_encoder`] (pixels to bit-plane spikes), [`zero_run_expander`] (the
+//! stages; [`skid_buffer`] cuts its handshake), [`input_encoder`] (pixels to bit-plane spikes), [`zero_run_expander`] (the
 //! pixel port's zero runs back to pixels), and [`accelerator`], the whole
 //! pipeline for one model. [`datapath`] is the width everything is built at; [`cycle_model`]
 //! the cycles per image it takes.
@@ -22,6 +22,7 @@ pub mod lane_layout;
 pub mod neuron_alu;
 pub mod pixel_conv_layer;
 pub mod signed_product;
+pub mod skid_buffer;
 pub mod spike_fifo;
 pub mod weight_pair;
 pub mod zero_run_expander;

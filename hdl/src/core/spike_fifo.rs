@@ -8,6 +8,7 @@
 //! takes two cycles to cross an empty FIFO. A burst of spikes from
 //! a firing layer waits here while the next layer accumulates.
 
+use crate::core::skid_buffer::SkidBuffer;
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock)]
@@ -53,7 +54,11 @@ pub struct SpikeFifo {
     oldest_step: Signal<Local, Bits<5>>,
     oldest_value: Signal<Local, Bits<32>>,
     oldest_last: Signal<Local, Bit>,
+    /// With [`SpikeFifo::with_output_skid`] (else empty): the skid buffer the head feeds, and
+    /// that drives the output port.
+    skid: Vec<SkidBuffer>,
     _slots: usize,
+    _skid: usize,
 }
 
 impl SpikeFifo {
@@ -99,8 +104,19 @@ impl SpikeFifo {
             oldest_step: Default::default(),
             oldest_value: Default::default(),
             oldest_last: Default::default(),
+            skid: Vec::new(),
             _slots: slots,
+            _skid: 0,
         }
+    }
+
+    /// The FIFO with a [`SkidBuffer`] between its head and its output port: the consumer's
+    /// `out_ready` no longer reaches the ring's pointers and count (two events more of
+    /// storage, one cycle more to cross).
+    pub fn with_output_skid(mut self) -> Self {
+        self.skid = vec![SkidBuffer::default()];
+        self._skid = 1;
+        self
     }
 }
 
@@ -132,6 +148,24 @@ impl Logic for SpikeFifo {
         self.head_free.next = !self.head_valid.q.val() | self.out_ready.val();
         self.ring_pop.next =
             (!self.head_valid.q.val() | self.out_ready.val()) & self.nonempty.q.val();
+        // With a skid buffer, the head is its producer and the buffer drives the port.
+        for _w in 0..self._skid {
+            self.skid[0].clock.next = self.clock.val();
+            self.skid[0].in_valid.next = self.head_valid.q.val();
+            self.skid[0].in_index.next = self.head_index.q.val();
+            self.skid[0].in_step.next = self.head_step.q.val();
+            self.skid[0].in_value.next = self.head_value.q.val();
+            self.skid[0].in_last.next = self.head_last.q.val();
+            self.skid[0].out_ready.next = self.out_ready.val();
+            self.out_valid.next = self.skid[0].out_valid.val();
+            self.out_index.next = self.skid[0].out_index.val();
+            self.out_step.next = self.skid[0].out_step.val();
+            self.out_value.next = self.skid[0].out_value.val();
+            self.out_last.next = self.skid[0].out_last.val();
+            self.head_free.next = !self.head_valid.q.val() | self.skid[0].in_ready.val();
+            self.ring_pop.next =
+                (!self.head_valid.q.val() | self.skid[0].in_ready.val()) & self.nonempty.q.val();
+        }
         self.ring_push.next = self.push.val();
         if self.head_free.val() {
             self.head_valid.d.next = self.nonempty.q.val();
@@ -249,6 +283,45 @@ mod tests {
                 uut.clock.next = false.into();
                 settle(&mut uut);
             }
+        }
+    }
+
+    proptest! {
+        /// With a skid buffer behind the head: random valid/ready patterns, every event comes
+        /// out once and in order, and the FIFO holds `depth + 2` events at most.
+        #[test]
+        fn with_a_skid_buffer_delivers_every_event_in_order(
+            depth in 2usize..=9,
+            pattern in proptest::collection::vec((any::<bool>(), any::<bool>()), 1..400),
+        ) {
+            let mut uut = SpikeFifo::new(depth).with_output_skid();
+            prepare(&mut uut);
+            let (mut sent, mut received) = (0u64, 0u64);
+            for (offer, take) in pattern {
+                uut.in_valid.next = offer;
+                uut.in_index.next = (sent & 0xffff).into();
+                uut.in_step.next = (sent % 32).into();
+                uut.in_value.next = ((sent * 7919) & 0xffff_ffff).into();
+                uut.in_last.next = sent % 3 == 0;
+                uut.out_ready.next = take;
+                settle(&mut uut);
+                prop_assert!(sent - received <= depth as u64 + 2);
+                if uut.out_valid.val() && take {
+                    prop_assert_eq!(uut.out_index.val().to_u64(), received & 0xffff);
+                    prop_assert_eq!(uut.out_step.val().to_u64(), received % 32);
+                    prop_assert_eq!(uut.out_value.val().to_u64(), (received * 7919) & 0xffff_ffff);
+                    prop_assert_eq!(uut.out_last.val(), received % 3 == 0);
+                    received += 1;
+                }
+                if offer && uut.in_ready.val() {
+                    sent += 1;
+                }
+                uut.clock.next = true.into();
+                settle(&mut uut);
+                uut.clock.next = false.into();
+                settle(&mut uut);
+            }
+            prop_assert!(received <= sent);
         }
     }
 

@@ -238,6 +238,32 @@ mod tests {
     use crate::sim::{prepare, settle};
     use proptest::prelude::*;
 
+    /// Event `n` of a test stream: its index, step, value and last flag.
+    fn numbered(n: u64) -> (u64, u64, u64, bool) {
+        (n & 0xffff, n % 32, (n * 7919) & 0xffff_ffff, n % 3 == 0)
+    }
+
+    /// Offers event `n` (if `offer`), sets the consumer's ready, and settles.
+    fn drive(uut: &mut SpikeFifo, n: u64, offer: bool, take: bool) {
+        let (index, step, value, last) = numbered(n);
+        uut.in_valid.next = offer;
+        uut.in_index.next = index.into();
+        uut.in_step.next = step.into();
+        uut.in_value.next = value.into();
+        uut.in_last.next = last;
+        uut.out_ready.next = take;
+        settle(uut);
+    }
+
+    fn output(uut: &SpikeFifo) -> (u64, u64, u64, bool) {
+        (
+            uut.out_index.val().to_u64(),
+            uut.out_step.val().to_u64(),
+            uut.out_value.val().to_u64(),
+            uut.out_last.val(),
+        )
+    }
+
     proptest! {
         /// Random valid/ready patterns on both sides against a reference model (a ring of
         /// `depth - 1` events behind a head register): every event comes out, in order, and
@@ -253,21 +279,12 @@ mod tests {
             let mut head: Option<u64> = None;
             let (mut sent, mut received) = (0u64, 0u64);
             for (offer, take) in pattern {
-                uut.in_valid.next = offer;
-                uut.in_index.next = (sent & 0xffff).into();
-                uut.in_step.next = (sent % 32).into();
-                uut.in_value.next = ((sent * 7919) & 0xffff_ffff).into();
-                uut.in_last.next = sent % 3 == 0;
-                uut.out_ready.next = take;
-                settle(&mut uut);
+                drive(&mut uut, sent, offer, take);
                 prop_assert_eq!(uut.in_ready.val(), ring.len() < depth - 1);
                 prop_assert_eq!(uut.out_valid.val(), head.is_some());
                 if let (Some(event), true) = (head, take) {
                     prop_assert_eq!(event, received);
-                    prop_assert_eq!(uut.out_index.val().to_u64(), received & 0xffff);
-                    prop_assert_eq!(uut.out_step.val().to_u64(), received % 32);
-                    prop_assert_eq!(uut.out_value.val().to_u64(), (received * 7919) & 0xffff_ffff);
-                    prop_assert_eq!(uut.out_last.val(), received % 3 == 0);
+                    prop_assert_eq!(output(&uut), numbered(received));
                     received += 1;
                     head = None;
                 }
@@ -298,19 +315,10 @@ mod tests {
             prepare(&mut uut);
             let (mut sent, mut received) = (0u64, 0u64);
             for (offer, take) in pattern {
-                uut.in_valid.next = offer;
-                uut.in_index.next = (sent & 0xffff).into();
-                uut.in_step.next = (sent % 32).into();
-                uut.in_value.next = ((sent * 7919) & 0xffff_ffff).into();
-                uut.in_last.next = sent % 3 == 0;
-                uut.out_ready.next = take;
-                settle(&mut uut);
+                drive(&mut uut, sent, offer, take);
                 prop_assert!(sent - received <= depth as u64 + 2);
                 if uut.out_valid.val() && take {
-                    prop_assert_eq!(uut.out_index.val().to_u64(), received & 0xffff);
-                    prop_assert_eq!(uut.out_step.val().to_u64(), received % 32);
-                    prop_assert_eq!(uut.out_value.val().to_u64(), (received * 7919) & 0xffff_ffff);
-                    prop_assert_eq!(uut.out_last.val(), received % 3 == 0);
+                    prop_assert_eq!(output(&uut), numbered(received));
                     received += 1;
                 }
                 if offer && uut.in_ready.val() {

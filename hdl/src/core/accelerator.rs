@@ -62,8 +62,8 @@ impl HwConfig {
     }
 
     /// Whether the design gets the registers that shorten its paths outside the lanes (the
-    /// input encoder's image-end test, a stage in front of the argmax, a skid buffer behind
-    /// every FIFO): when a layer has more than
+    /// input encoder's image-end test, a stage in front of the argmax and one behind it, a
+    /// skid buffer behind every FIFO): when a layer has more than
     /// [`EMISSION_CHAIN_LANES`] lanes, a design that fills most of an ECP5-85F, so that
     /// placement spreads it. The smaller designs keep the flip-flops (the iCEBreaker's has
     /// one logic cell to spare).
@@ -390,7 +390,7 @@ impl Accelerator {
                 Vec::new()
             } else {
                 let encoder = InputEncoder::new(model.input());
-                vec![if config.short_paths() {
+                vec![if short == 1 {
                     encoder.with_pixels_left()
                 } else {
                     encoder

@@ -8,13 +8,15 @@ use fs_hdl::resources::{measured, target};
 use fs_model::data::DatasetKind;
 use fs_testkit::shipped;
 
-fn data_of(model: &str) -> fs_model::data::Dataset {
-    let kind = if model.starts_with("digits") {
+/// The test split a shipped model classifies, at the model's input range.
+fn data_of(name: &str, model: &fs_model::network::Model) -> fs_model::data::Dataset {
+    let kind = if name.starts_with("digits") {
         DatasetKind::Digits
     } else {
         DatasetKind::Mnist
     };
-    shipped::split(kind).test
+    let test = shipped::split(kind).test;
+    test.rescaled(model.input().max_value).unwrap()
 }
 
 #[test]
@@ -24,7 +26,7 @@ fn plans_match_every_measured_synthesis_report() {
         let model = shipped::model(&m.model);
         let t = target(&m.target).unwrap();
         // scripts/synth measured the cycles on the first 300 test images (SYNTH_IMAGES=300).
-        let traffic = traffic(&model, &data_of(&m.model), 300);
+        let traffic = traffic(&model, &data_of(&m.model, &model), 300);
         let p = plan(&model, &HwConfig::new(m.lanes.clone()), t, &traffic).unwrap();
         let lut_error = p.resources.luts as f64 / m.luts as f64 - 1.0;
         let cycle_error = p.cycles_per_image / m.cycles_per_image - 1.0;
@@ -73,7 +75,7 @@ fn auto_lanes_fit_their_target() {
         ("mnist-mlp.fsnn", &["ecp5-85k"][..]),
     ] {
         let m = shipped::model(model);
-        let traffic = traffic(&m, &data_of(model), 200);
+        let traffic = traffic(&m, &data_of(model, &m), 200);
         for &name in targets {
             let t = target(name).unwrap();
             let p = auto_lanes(&m, t, &traffic, 8).unwrap();
@@ -84,7 +86,7 @@ fn auto_lanes_fit_their_target() {
     }
     // The MNIST MLP's 200,000 weights do not fit the UP5K's 30 block RAMs.
     let m = shipped::model("mnist-mlp.fsnn");
-    let traffic = traffic(&m, &data_of("mnist"), 50);
+    let traffic = traffic(&m, &data_of("mnist", &m), 50);
     let e = auto_lanes(&m, target("ice40-up5k").unwrap(), &traffic, 8).unwrap_err();
     let e = format!("{e:#}");
     assert!(

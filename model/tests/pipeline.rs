@@ -26,7 +26,12 @@ fn shipped_mnist_model_meets_the_targets_on_all_10000_test_images() {
     // The input code spikes once per set pixel bit; hidden spikes reach 10 outputs each.
     let input = &r.layers[0];
     let hidden = &r.layers[1];
-    assert_eq!((input.neurons, input.steps, input.fan_out), (784, 8, 256));
+    // (One step per input bit plane: the shipped model takes 3-bit pixels.)
+    let planes = model.input().bits as usize;
+    assert_eq!(
+        (input.neurons, input.steps, input.fan_out),
+        (784, planes, 256)
+    );
     let ops = input.spikes_per_image * 256.0 + hidden.spikes_per_image * 10.0;
     assert!((r.synaptic_ops_per_image - ops).abs() < 1e-6);
     assert_eq!(r.ann_macs_per_image, 784 * 256 + 256 * 10);
@@ -173,8 +178,7 @@ fn a_convolutional_network_trains_and_converts() {
 /// The shipped CNN meets the CNN issue's targets on all 10,000 MNIST test images.
 #[test]
 fn shipped_mnist_cnn_meets_the_targets_on_all_10000_test_images() {
-    let model = fs_testkit::shipped::model("mnist-cnn.fsnn");
-    let test = shipped::mnist().1;
+    let (model, test) = shipped::mnist_cnn();
     let r = evaluate(&model, &test, &mut |_| {}).unwrap();
     assert_eq!(r.images, 10_000);
     assert!(r.ann_accuracy >= 0.994, "ANN {}", r.ann_accuracy);

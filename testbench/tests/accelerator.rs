@@ -177,7 +177,7 @@ fn wide_mnist_accelerators_are_bit_exact() {
     let (model, test) = mnist();
     let cut = fs_testkit::shipped::first_lit_pixels;
     let mut last_lit = cut(test.image(2), 20);
-    *last_lit.last_mut().unwrap() = 255;
+    *last_lit.last_mut().unwrap() = model.input().max_value as u8;
     let images = [
         cut(test.image(0), 25),
         cut(test.image(1), 40),

@@ -31,12 +31,27 @@ pub fn digits() -> (Model, Dataset) {
     (model("digits-mlp.fsnn"), test)
 }
 
-/// The MNIST MLP and the MNIST test split (10,000 images).
+/// The MNIST MLP and the MNIST test split (10,000 images), its pixels taken to the model's
+/// input range as `eval`, `verify` and `infer` take them (the shipped MLP reads 3-bit
+/// pixels).
 pub fn mnist() -> (Model, Dataset) {
+    with_mnist_test("mnist-mlp.fsnn")
+}
+
+/// The MNIST CNN and the MNIST test split (8-bit pixels, the CNN's input).
+pub fn mnist_cnn() -> (Model, Dataset) {
+    with_mnist_test("mnist-cnn.fsnn")
+}
+
+/// A shipped MNIST model and the test split at its input range.
+fn with_mnist_test(name: &str) -> (Model, Dataset) {
+    let model = model(name);
     let test = data::load_mnist(&root().join("data"))
         .expect("the repository's MNIST data")
-        .test;
-    (model("mnist-mlp.fsnn"), test)
+        .test
+        .rescaled(model.input().max_value)
+        .expect("the model's input range");
+    (model, test)
 }
 
 /// The first `count` images of a data set, as the slices the simulators take.

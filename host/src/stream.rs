@@ -126,8 +126,10 @@ pub fn classify(client: &mut Client, identity: &Identity, images: &[&[u8]], quie
 impl Batch {
     /// Reads the next result, if the device has one. Results are numbered from the reset
     /// on, so result n is image n's; a gap in the numbers means the responses that carried
-    /// those results were lost, and their images are named as failed.
-    /// Returns whether a result came, and whether the device's decoder is busy.
+    /// those results were lost, and their images are named as failed. A response without a
+    /// result counts the results sent before it too, so the loss of the last one shows.
+    /// Returns whether a result came or was found lost, and whether the device's decoder is
+    /// busy.
     fn read_one(
         &mut self,
         client: &mut Client,
@@ -137,7 +139,16 @@ impl Batch {
         let r = client.read_result(classes, wait)?;
         let index = r.index as usize;
         let Some(result) = r.result else {
-            return Ok((false, r.decoder_busy));
+            if index > self.results.len() || index < self.expected {
+                bail!(
+                    "the device has sent {index} results, expected {}",
+                    self.expected
+                );
+            }
+            let lost = index > self.expected;
+            self.failed.extend(self.expected..index);
+            self.expected = index;
+            return Ok((lost, r.decoder_busy));
         };
         if index >= self.results.len() || index < self.expected {
             bail!("the device sent result {index}, expected {}", self.expected);

@@ -45,6 +45,9 @@ struct Faults {
     /// Identify responses report this protocol version (frames intact): a board programmed
     /// with a bitstream of another release.
     protocol_version: Option<u8>,
+    /// The read-results response that carries result `.1` of a device of `.0` classes is
+    /// dropped whole, the rest intact.
+    drop_result: Option<(usize, u32)>,
 }
 
 impl Faults {
@@ -88,9 +91,19 @@ impl Faults {
         }
     }
 
+    /// A clean link that loses the response carrying result `index` of `classes` classes.
+    fn dropping_result(classes: usize, index: u32) -> Self {
+        Faults {
+            drop_result: Some((classes, index)),
+            ..Faults::default()
+        }
+    }
+
     /// Whether whole frames from the device are rewritten.
     fn rewrites_frames(&self) -> bool {
-        self.wrong_results.is_some() || self.protocol_version.is_some()
+        self.wrong_results.is_some()
+            || self.protocol_version.is_some()
+            || self.drop_result.is_some()
     }
 }
 
@@ -107,6 +120,14 @@ fn rewrite_frames(frames: &mut FrameDecoder, faults: &Faults) -> Vec<u8> {
         {
             logits[0] += 1;
             frame.payload = response.encode();
+        }
+        if let Some((classes, index)) = faults.drop_result
+            && frame.command == Command::ReadResults as u8 | RESPONSE
+            && let Ok(response) = ResultResponse::decode(&frame.payload, classes)
+            && response.result.is_some()
+            && response.index == index
+        {
+            continue;
         }
         if let Some(version) = faults.protocol_version
             && frame.command == Command::Identify as u8 | RESPONSE
@@ -245,6 +266,27 @@ fn a_link_that_damages_bytes_loses_no_image_silently() {
         images.len() - reported <= s.result_retries as usize,
         "{reported} {s:?}"
     );
+    drop(proxy);
+    sim.stop().unwrap();
+}
+
+/// The last image's result lost on the way: no later result shows the gap, but the device's
+/// next answer counts the results it sent, so the image is named as failed at once (not after
+/// the host has waited out its stall limit and given up on the batch).
+#[test]
+fn a_lost_last_result_names_its_image_and_ends_the_batch() {
+    let (model, test) = digits();
+    let images: Vec<&[u8]> = (0..6).map(|i| test.image(i)).collect();
+    let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
+    let proxy = Proxy::start(&sim.path, Faults::dropping_result(10, 5));
+    // A timeout no working response outlasts on a loaded machine (a late read-results
+    // response loses a result too: its retry takes the next one).
+    let mut client = Client::open(&proxy.path, 3_000_000, Duration::from_secs(3), 3).unwrap();
+    let batch = run_batch(&mut client, &model, &images);
+    assert!(batch.error.is_none(), "{:?}", batch.error);
+    assert_eq!(batch.failed, vec![5]);
+    assert_eq!(assert_accounted_for(&model, &images, &batch), 5);
+    assert!(client.stats.retries > 0, "{:?}", client.stats);
     drop(proxy);
     sim.stop().unwrap();
 }

@@ -4,8 +4,12 @@ identifies the device, classifies the first MNIST test images and checks their c
 against the labels. Run it against a board's port or `fpga-host serve`'s terminal:
 
     python3 scripts/client.py PORT [--baud 3000000] [--count 3] [--data data/mnist]
+                              [--model models/mnist-mlp.fsnn]
+
+Pixels go to the device in its model's input range (the model file says it: 0..=7 for the
+shipped MNIST MLP's 3-bit pixels), rescaled from 8-bit grey levels as `fpga-host` does.
 """
-import argparse, gzip, struct, sys
+import argparse, gzip, json, struct, sys
 import serial
 
 SYNC, IDENTIFY, CLASSIFY, READ_RESULTS, ERROR, BUSY = 0xA5, 0x01, 0x03, 0x04, 0x7F, 6
@@ -41,6 +45,20 @@ class Device:
         return answer, data
 
 
+def input_range(model_path):
+    """The largest pixel value a model takes, from its file's header (safetensors: a u64
+    length, then JSON whose metadata holds the model description)."""
+    with open(model_path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(length))
+    return json.loads(header["__metadata__"]["fsnn"])["input"]["max_value"]
+
+
+def rescale(pixels, to):
+    """8-bit grey levels to 0..=to, rounded to nearest with halves up (fs_model::data)."""
+    return bytes((2 * p * to + 255) // (2 * 255) for p in pixels)
+
+
 def encode(pixels):
     """The sparse image code: groups [zeros, count, count literal pixels], runs of 255 at most."""
     code, at = bytearray(), 0
@@ -61,7 +79,9 @@ def main():
     args.add_argument("--baud", type=int, default=3_000_000)
     args.add_argument("--count", type=int, default=3)
     args.add_argument("--data", default="data/mnist")
+    args.add_argument("--model", default="models/mnist-mlp.fsnn")
     a = args.parse_args()
+    max_value = input_range(a.model)
     with gzip.open(f"{a.data}/t10k-images-idx3-ubyte.gz") as f:
         images = f.read()[16:]
     with gzip.open(f"{a.data}/t10k-labels-idx1-ubyte.gz") as f:
@@ -74,7 +94,7 @@ def main():
     print(f"device: {inputs} inputs, {classes} classes, payloads up to {max_payload} bytes")
     wrong = 0
     for n in range(a.count):
-        code = encode(images[n * inputs:(n + 1) * inputs])
+        code = encode(rescale(images[n * inputs:(n + 1) * inputs], max_value))
         step = max_payload
         for i in range(0, len(code), step):
             while device.request(CLASSIFY, code[i:i + step]) == (ERROR, bytes([BUSY])):

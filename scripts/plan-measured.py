@@ -5,7 +5,8 @@
 
 Each record: target, model, lanes, the model's membrane bits and convolution layers, LUTs (as the report counts them),
 the LUT RAM's share of them (four per TRELLIS_DPR16X4), the ROM bits built from logic (as
-`fpga-host plan` maps the design's memories), block RAMs, DSP blocks and cycles per image. The
+`fpga-host plan` maps the design's memories), block RAMs, DSP blocks, cycles per image and the
+test images they were counted on. The
 model file is looked up in models/ by the report's model name.
 """
 
@@ -60,6 +61,7 @@ for path in sys.argv[1:]:
         "block_rams": r["brams"],
         "dsps": r["dsps"],
         "cycles_per_image": r["cycles_per_image"],
+        "images": r.get("images_verified", 300),
     })
 records.sort(key=lambda r: (r["target"], r["model"], r["lanes"]))
 print(json.dumps(records, indent=1))

@@ -341,6 +341,14 @@ pub struct Measured {
     /// DSP blocks (multipliers).
     pub dsps: usize,
     pub cycles_per_image: f64,
+    /// Test images the cycles were counted on (the report's `images_verified`; records
+    /// without it were measured with `SYNTH_IMAGES=300`).
+    #[serde(default = "images_before_the_field")]
+    pub images: usize,
+}
+
+fn images_before_the_field() -> usize {
+    300
 }
 
 /// The reports `fpga-host plan` is fitted to (see docs/accelerator.md, "Planning").

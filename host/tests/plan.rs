@@ -25,8 +25,8 @@ fn plans_match_every_measured_synthesis_report() {
     for m in measured() {
         let model = shipped::model(&m.model);
         let t = target(&m.target).unwrap();
-        // scripts/synth measured the cycles on the first 300 test images (SYNTH_IMAGES=300).
-        let traffic = traffic(&model, &data_of(&m.model, &model), 300);
+        // scripts/synth counted the cycles on the first `m.images` test images (SYNTH_IMAGES).
+        let traffic = traffic(&model, &data_of(&m.model, &model), m.images);
         let p = plan(&model, &HwConfig::new(m.lanes.clone()), t, &traffic).unwrap();
         let lut_error = p.resources.luts as f64 / m.luts as f64 - 1.0;
         let cycle_error = p.cycles_per_image / m.cycles_per_image - 1.0;

@@ -23,8 +23,8 @@ use fs_hdl::protocol::{
 use fs_model::network::Model;
 use serialport::{SerialPort, TTYPort};
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -241,6 +241,14 @@ impl Drop for Proxy {
     }
 }
 
+/// The tests here race a simulated device against the host's timeouts, so they run one at a
+/// time: five RustHDL devices on two cores slowed one past an 800 ms timeout in CI.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Starts a session for `model` and streams `images`, as `fpga-host infer` does.
 fn run_batch(client: &mut Client, model: &Model, images: &[&[u8]]) -> Batch {
     let (identity, _) = prepare(client, model, true).unwrap();
@@ -249,6 +257,7 @@ fn run_batch(client: &mut Client, model: &Model, images: &[&[u8]]) -> Batch {
 
 #[test]
 fn a_link_that_damages_bytes_loses_no_image_silently() {
+    let _serial = one_at_a_time();
     let (model, test) = digits();
     let images: Vec<&[u8]> = (0..16).map(|i| test.image(i)).collect();
     let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
@@ -275,6 +284,7 @@ fn a_link_that_damages_bytes_loses_no_image_silently() {
 /// the host has waited out its stall limit and given up on the batch).
 #[test]
 fn a_lost_last_result_names_its_image_and_ends_the_batch() {
+    let _serial = one_at_a_time();
     let (model, test) = digits();
     let images: Vec<&[u8]> = (0..6).map(|i| test.image(i)).collect();
     let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
@@ -293,6 +303,7 @@ fn a_lost_last_result_names_its_image_and_ends_the_batch() {
 
 #[test]
 fn a_device_that_vanishes_mid_batch_leaves_every_image_accounted_for() {
+    let _serial = one_at_a_time();
     let (model, test) = digits();
     let images: Vec<&[u8]> = (0..12).map(|i| test.image(i)).collect();
     let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
@@ -333,6 +344,7 @@ fn die_mid_batch(path: &str, model: &Model, images: &[&[u8]]) -> u8 {
 /// The model with other weights: the same design, so it loads at run time.
 #[test]
 fn a_host_that_restarts_mid_batch_finds_the_device_ready() {
+    let _serial = one_at_a_time();
     let (model, test) = digits();
     let images: Vec<&[u8]> = (0..10).map(|i| test.image(i)).collect();
     let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
@@ -362,6 +374,7 @@ fn a_host_that_restarts_mid_batch_finds_the_device_ready() {
 /// board of another protocol version it says so (and to reprogram it).
 #[test]
 fn selftest_tells_bad_frames_from_wrong_results() {
+    let _serial = one_at_a_time();
     let (model, _) = digits();
     let sim = PtyDevice::start(&model, &HwConfig::new(vec![2, 2])).unwrap();
     for (faults, says) in [

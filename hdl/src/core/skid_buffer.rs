@@ -86,6 +86,7 @@ impl Logic for SkidBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::spike_fifo::tests::numbered;
     use crate::sim::{prepare, settle};
     use proptest::prelude::*;
 
@@ -102,11 +103,12 @@ mod tests {
             let mut inside = std::collections::VecDeque::new();
             let (mut sent, mut received) = (0u64, 0u64);
             for (offer, take) in pattern {
+                let (index, step, value, last) = numbered(sent);
                 uut.in_valid.next = offer;
-                uut.in_index.next = (sent & 0xffff).into();
-                uut.in_step.next = (sent % 32).into();
-                uut.in_value.next = ((sent * 7919) & 0xffff_ffff).into();
-                uut.in_last.next = sent % 3 == 0;
+                uut.in_index.next = index.into();
+                uut.in_step.next = step.into();
+                uut.in_value.next = value.into();
+                uut.in_last.next = last;
                 uut.out_ready.next = take;
                 settle(&mut uut);
                 prop_assert!(inside.len() <= 2);
@@ -114,10 +116,13 @@ mod tests {
                 prop_assert_eq!(uut.out_valid.val(), !inside.is_empty());
                 if uut.out_valid.val() && take {
                     prop_assert_eq!(inside.pop_front(), Some(received));
-                    prop_assert_eq!(uut.out_index.val().to_u64(), received & 0xffff);
-                    prop_assert_eq!(uut.out_step.val().to_u64(), received % 32);
-                    prop_assert_eq!(uut.out_value.val().to_u64(), (received * 7919) & 0xffff_ffff);
-                    prop_assert_eq!(uut.out_last.val(), received % 3 == 0);
+                    let out = (
+                        uut.out_index.val().to_u64(),
+                        uut.out_step.val().to_u64(),
+                        uut.out_value.val().to_u64(),
+                        uut.out_last.val(),
+                    );
+                    prop_assert_eq!(out, numbered(received));
                     received += 1;
                 }
                 if offer && uut.in_ready.val() {

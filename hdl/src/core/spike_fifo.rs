@@ -163,8 +163,7 @@ impl Logic for SpikeFifo {
             self.out_value.next = self.skid[0].out_value.val();
             self.out_last.next = self.skid[0].out_last.val();
             self.head_free.next = !self.head_valid.q.val() | self.skid[0].in_ready.val();
-            self.ring_pop.next =
-                (!self.head_valid.q.val() | self.skid[0].in_ready.val()) & self.nonempty.q.val();
+            self.ring_pop.next = self.head_free.val() & self.nonempty.q.val();
         }
         self.ring_push.next = self.push.val();
         if self.head_free.val() {
@@ -233,13 +232,13 @@ impl Logic for SpikeFifo {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::sim::{prepare, settle};
     use proptest::prelude::*;
 
     /// Event `n` of a test stream: its index, step, value and last flag.
-    fn numbered(n: u64) -> (u64, u64, u64, bool) {
+    pub(crate) fn numbered(n: u64) -> (u64, u64, u64, bool) {
         (n & 0xffff, n % 32, (n * 7919) & 0xffff_ffff, n % 3 == 0)
     }
 

@@ -85,6 +85,8 @@ if runs:
     report["fmax_met_by_every_seed"] = all(r[0] >= float(freq) for r in results.values())
     # Options the run added to nextpnr's defaults (scripts/synth's SYNTH_PNR_ARGS).
     report["pnr_args"] = os.environ.get("SYNTH_PNR_ARGS", "")
+    # Options the run added to yosys's synth_ command (SYNTH_YOSYS_ARGS).
+    report["yosys_args"] = os.environ.get("SYNTH_YOSYS_ARGS", "")
     report["placed"] = {
         k: {"used": v["used"], "available": v["available"]}
         for k, v in pnr.get("utilization", {}).items()

@@ -24,7 +24,7 @@ use crate::fixed::SignedRange;
 use crate::geometry::{FanOut, Geometry, LayerKind, PoolKind, Shape, fan_out, send_order};
 use crate::network::{Ann, Model};
 use crate::network::{InputEncoding, accumulation_bounds};
-use crate::neuron::{FsRom, fire_binary, output_value};
+use crate::neuron::{FsRom, binary_code, code_mask, output_value};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
 
@@ -286,8 +286,12 @@ pub fn bus_events(masks: &[u32], order: Option<&[usize]>) -> Vec<(u32, u32)> {
 #[derive(Clone)]
 enum Connection {
     /// Weights transposed to `[inputs][outputs]` so one sender's fan-out is contiguous (a
-    /// dense layer fed by unpooled senders).
-    Dense { weight_t: Vec<i16> },
+    /// dense layer fed by unpooled senders), and as they are, `[outputs][inputs]`, so one
+    /// receiver's fan-in is.
+    Dense {
+        weight_t: Vec<i16>,
+        weight: Vec<i16>,
+    },
     /// Each sender's receivers and weights ([`fan_out`]): convolutions, and any layer fed by
     /// an average-pooled stage.
     Sparse(FanOut),
@@ -306,8 +310,9 @@ struct EngineLayer {
     /// `output_value(mask, D)` of every mask of this layer's senders, when they have at most
     /// [`VALUE_TABLE_STEPS`] steps: one load per sender instead of a loop over its spikes.
     sender_values: Option<Vec<i64>>,
-    /// The ROM's [`FsRom::binary_quantum`]: its fire steps then take [`fire_binary`].
-    binary: Option<i64>,
+    /// The ROM's [`FsRom::binary_quantum`] and the mask of each code: its fire steps then
+    /// take [`crate::neuron::fire_binary`], the mask from a table.
+    binary: Option<(i64, Vec<u32>)>,
     /// True when no partial sum can leave the membrane range (see the module doc).
     exact: bool,
 }
@@ -329,17 +334,26 @@ pub struct FixedEngine {
     layers: Vec<EngineLayer>,
     /// `D(t)` of the input encoding.
     input_values: Vec<i64>,
+    /// The input encoding's spike mask of every byte ([`InputEncoding::mask`]).
+    pixel_masks: Arc<[u32; 256]>,
     input: InputEncoding,
     membrane: SignedRange,
-    /// The fan-out kernel, chosen for this CPU once.
-    axpy: Axpy,
+    kernels: Kernels,
     /// Every stage's bus order (see [`FixedRun::orders`]).
     orders: Arc<Vec<Option<Vec<usize>>>>,
     shapes: Arc<Vec<Shape>>,
 }
 
-/// `acc[j] += row[j] * y`: one sender's contribution to every receiver.
-type Axpy = fn(&mut [i32], &[i16], i32);
+/// The integer kernels of the exact path, compiled for the CPU's widest vectors (chosen once
+/// per engine): the fan-out of one sender, and the dot product of one receiver's weights with
+/// every sender's value.
+#[derive(Clone, Copy)]
+struct Kernels {
+    /// `acc[j] += row[j] * y`: one sender's contribution to every receiver.
+    axpy: fn(&mut [i32], &[i16], i32),
+    /// `sum_i row[i] * y[i]`: every sender's contribution to one receiver.
+    dot: fn(&[i16], &[i32]) -> i32,
+}
 
 #[inline(always)]
 fn axpy_portable(acc: &mut [i32], row: &[i16], y: i32) {
@@ -348,22 +362,65 @@ fn axpy_portable(acc: &mut [i32], row: &[i16], y: i32) {
     }
 }
 
-/// The same loop compiled for AVX2, where 32-bit multiplies vectorise (baseline x86-64 has
-/// no packed 32-bit multiply and the loop runs 2-3x slower).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn axpy_avx2(acc: &mut [i32], row: &[i16], y: i32) {
-    axpy_portable(acc, row, y)
+#[inline(always)]
+fn dot_portable(row: &[i16], y: &[i32]) -> i32 {
+    row.iter().zip(y).map(|(&w, &y)| w as i32 * y).sum()
 }
 
-fn select_axpy() -> Axpy {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: only called when the CPU has AVX2, checked just above.
-        return |acc, row, y| unsafe { axpy_avx2(acc, row, y) };
-    }
-    axpy_portable
+/// The same loops compiled for an x86-64 vector extension: baseline x86-64 has no packed
+/// 32-bit multiply (the loops run 2-3x slower); AVX-512 takes sixteen words per instruction.
+macro_rules! x86_kernels {
+    ($module:ident, $feature:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $module {
+            #[target_feature(enable = $feature)]
+            pub fn axpy(acc: &mut [i32], row: &[i16], y: i32) {
+                super::axpy_portable(acc, row, y)
+            }
+            #[target_feature(enable = $feature)]
+            pub fn dot(row: &[i16], y: &[i32]) -> i32 {
+                super::dot_portable(row, y)
+            }
+        }
+    };
 }
+x86_kernels!(avx2, "avx2");
+x86_kernels!(avx512, "avx512f");
+
+fn select_kernels() -> Kernels {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: only called when the CPU has AVX-512F, checked just above.
+            return Kernels {
+                axpy: |acc, row, y| unsafe { avx512::axpy(acc, row, y) },
+                dot: |row, y| unsafe { avx512::dot(row, y) },
+            };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: only called when the CPU has AVX2, checked just above.
+            return Kernels {
+                axpy: |acc, row, y| unsafe { avx2::axpy(acc, row, y) },
+                dot: |row, y| unsafe { avx2::dot(row, y) },
+            };
+        }
+    }
+    Kernels {
+        axpy: axpy_portable,
+        dot: dot_portable,
+    }
+}
+
+/// Whether a dense layer takes these senders' spikes as dot products (see [`AXPY_OVERHEAD`]).
+fn dot_products_are_cheaper(masks: &[u32], receivers: usize) -> bool {
+    let spiking = masks.iter().filter(|&&m| m != 0).count();
+    spiking * (receivers + AXPY_OVERHEAD) > masks.len() * receivers
+}
+
+/// The cost of one sender's fan-out call beyond its receivers, in multiply-adds: a dense layer
+/// whose spiking senders would cost more than all its weights takes dot products instead (the
+/// output layer: hundreds of senders, ten receivers).
+const AXPY_OVERHEAD: usize = 32;
 
 impl FixedEngine {
     pub fn new(model: &Model) -> Self {
@@ -386,7 +443,10 @@ impl FixedEngine {
                     for ((j, i), &w) in l.weight.indexed_iter() {
                         weight_t[i * outputs + j] = w;
                     }
-                    Connection::Dense { weight_t }
+                    Connection::Dense {
+                        weight_t,
+                        weight: l.weight.iter().copied().collect(),
+                    }
                 } else {
                     Connection::Sparse(fan_out(g, &l.weight, previous))
                 };
@@ -411,7 +471,11 @@ impl FixedEngine {
                             .as_ref()
                             .map_or(Vec::new(), |r| r.d.clone()),
                     }),
-                    binary: l.rom.as_ref().and_then(FsRom::binary_quantum),
+                    binary: l.rom.as_ref().and_then(|rom| {
+                        let k = rom.k();
+                        let q = rom.binary_quantum().filter(|_| k <= VALUE_TABLE_STEPS)?;
+                        Some((q, (0..1 << k).map(|c| code_mask(c, k)).collect()))
+                    }),
                     rom: l.rom.clone(),
                     exact,
                 }
@@ -435,9 +499,10 @@ impl FixedEngine {
         FixedEngine {
             layers,
             input_values: model.input().spike_values(),
+            pixel_masks: Arc::new(std::array::from_fn(|p| input.mask(p as u32))),
             input: *model.input(),
             membrane,
-            axpy: select_axpy(),
+            kernels: select_kernels(),
             orders: Arc::new(orders),
             shapes: Arc::new(shapes),
         }
@@ -458,7 +523,10 @@ impl FixedEngine {
             shapes: self.shapes.clone(),
             ..FixedRun::default()
         };
-        let mut masks: Vec<u32> = pixels.iter().map(|&p| self.input.mask(p as u32)).collect();
+        let mut masks: Vec<u32> = pixels
+            .iter()
+            .map(|&p| self.pixel_masks[p as usize])
+            .collect();
         let mut values: &[i64] = &self.input_values;
         for (l, layer) in self.layers.iter().enumerate() {
             let mut saturations = 0;
@@ -471,8 +539,11 @@ impl FixedEngine {
             run.spikes.push(masks);
             match &layer.rom {
                 Some(rom) => {
-                    masks = match layer.binary {
-                        Some(q) => acc.iter().map(|&v| fire_binary(v, q, rom.k())).collect(),
+                    masks = match &layer.binary {
+                        Some((q, code_masks)) => acc
+                            .iter()
+                            .map(|&v| code_masks[binary_code(v, *q, rom.k()) as usize])
+                            .collect(),
                         None => acc
                             .iter()
                             .map(|&v| rom.fire(v, self.membrane, &mut saturations))
@@ -506,20 +577,29 @@ impl FixedEngine {
     fn accumulate_exact(&self, layer: &EngineLayer, masks: &[u32], values: &[i64]) -> Vec<i64> {
         // The membrane is at most 32 bits, and `exact` proved every partial sum fits it.
         let mut acc: Vec<i32> = layer.init.iter().map(|&b| b as i32).collect();
-        for (i, &mask) in masks.iter().enumerate() {
-            if mask == 0 {
-                continue;
-            }
-            let y = match &layer.sender_values {
-                Some(table) => table[mask as usize],
-                None => output_value(mask, values),
-            } as i32;
-            match &layer.connection {
-                Connection::Dense { weight_t } => {
-                    let row = &weight_t[i * layer.outputs..(i + 1) * layer.outputs];
-                    (self.axpy)(&mut acc, row, y);
+        let value = |mask: u32| match &layer.sender_values {
+            Some(table) => table[mask as usize] as i32,
+            None => output_value(mask, values) as i32,
+        };
+        let spiking = || masks.iter().enumerate().filter(|&(_, &m)| m != 0);
+        match &layer.connection {
+            Connection::Dense { weight_t, weight } => {
+                let senders = masks.len();
+                if dot_products_are_cheaper(masks, layer.outputs) {
+                    let y: Vec<i32> = masks.iter().map(|&m| value(m)).collect();
+                    for (a, row) in acc.iter_mut().zip(weight.chunks_exact(senders)) {
+                        *a += (self.kernels.dot)(row, &y);
+                    }
+                } else {
+                    for (i, &mask) in spiking() {
+                        let row = &weight_t[i * layer.outputs..(i + 1) * layer.outputs];
+                        (self.kernels.axpy)(&mut acc, row, value(mask));
+                    }
                 }
-                Connection::Sparse(fan) => {
+            }
+            Connection::Sparse(fan) => {
+                for (i, &mask) in spiking() {
+                    let y = value(mask);
                     let (targets, weights) = fan.of(i);
                     for (&j, &w) in targets.iter().zip(weights) {
                         acc[j as usize] += w as i32 * y;
@@ -543,7 +623,7 @@ impl FixedEngine {
         for (i, step) in bus_events(masks, order) {
             let (i, d) = (i as usize, values[step as usize]);
             match &layer.connection {
-                Connection::Dense { weight_t } => {
+                Connection::Dense { weight_t, .. } => {
                     let row = &weight_t[i * layer.outputs..(i + 1) * layer.outputs];
                     for (a, &w) in acc.iter_mut().zip(row) {
                         *a = self.membrane.saturate(*a + w as i64 * d, saturations);
@@ -601,6 +681,16 @@ impl FixedEngine {
             .collect()
     }
 
+    /// How layer `l` adds these spikes of its senders: `Some(true)` as dot products,
+    /// `Some(false)` sender by sender, `None` not by either dense kernel (for tests that must
+    /// see both).
+    #[doc(hidden)]
+    pub fn dense_kernel(&self, l: usize, masks: &[u32]) -> Option<bool> {
+        let layer = &self.layers[l];
+        let dense = matches!(layer.connection, Connection::Dense { .. });
+        (dense && layer.exact).then(|| dot_products_are_cheaper(masks, layer.outputs))
+    }
+
     /// The event-order path regardless of the saturation bound (for tests of the fast path).
     #[doc(hidden)]
     pub fn run_event_order(&self, pixels: &[u8]) -> FixedRun {
@@ -614,9 +704,10 @@ impl FixedEngine {
                 })
                 .collect(),
             input_values: self.input_values.clone(),
+            pixel_masks: self.pixel_masks.clone(),
             input: self.input,
             membrane: self.membrane,
-            axpy: self.axpy,
+            kernels: self.kernels,
             orders: self.orders.clone(),
             shapes: self.shapes.clone(),
         };

@@ -199,8 +199,18 @@ impl FsRom {
 /// mask, by division instead of `k` compares.
 #[inline]
 pub fn fire_binary(v: i64, q: i64, k: usize) -> u32 {
-    let code = (v.max(0) / q).min((1 << k) - 1) as u32;
-    // Step 1 (bit 0 of the mask) sends the code's most significant bit.
+    code_mask(binary_code(v, q, k), k)
+}
+
+/// The `k`-bit code a binary ROM of quantum `q` sends for membrane `v`: `v / q`, clamped.
+#[inline]
+pub fn binary_code(v: i64, q: i64, k: usize) -> u32 {
+    (v.max(0) / q).min((1 << k) - 1) as u32
+}
+
+/// The spike mask of a `k`-bit code: step 1 (bit 0 of the mask) sends its most significant bit.
+#[inline]
+pub fn code_mask(code: u32, k: usize) -> u32 {
     code.reverse_bits() >> (32 - k)
 }
 

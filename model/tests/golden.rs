@@ -269,6 +269,28 @@ fn fast_path_is_event_order(spec: &ModelSpec, seed: u64, image: u64) -> Result<(
     Ok(())
 }
 
+/// The shipped MNIST MLP takes both dense kernels of the fast path (its input's few spiking
+/// pixels sender by sender, its hidden layer's spikes mostly as dot products), and both equal
+/// the event order.
+#[test]
+fn the_mnist_mlp_takes_both_dense_kernels_as_the_event_order() {
+    let (model, test) = fs_testkit::shipped::mnist();
+    let engine = FixedEngine::new(&model);
+    let mut kernels = Vec::new();
+    for i in 0..50 {
+        let run = engine.run(test.image(i));
+        for l in 0..2 {
+            kernels.push(
+                engine
+                    .dense_kernel(l, &run.spikes[l])
+                    .expect("an exact dense layer"),
+            );
+        }
+        assert_eq!(run, engine.run_event_order(test.image(i)), "image {i}");
+    }
+    assert!(kernels.contains(&true) && kernels.contains(&false));
+}
+
 /// The property tests above must see saturating and non-saturating networks alike.
 #[test]
 fn random_models_cover_saturation_and_the_fast_path() {

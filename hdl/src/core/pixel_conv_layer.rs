@@ -21,8 +21,10 @@
 //!   `B + IMP`. Pipeline: address, block-RAM word, registered operands, product, sum.
 //! - **Fire.** The group's sums move to the fire registers, and `K` fire steps follow, one per
 //!   cycle, while the next group accumulates. Each window's pooled spike is found step by step
-//!   (a candidate bit per lane, as in the event-driven layer), and each step's pooled spikes
-//!   of a unit are written as a `C`-bit mask into the unit's spike memory (two sets).
+//!   (a candidate bit per lane, as in the event-driven layer) a cycle behind the step, from
+//!   the lanes' registered spikes (the compare and the window's OR across lanes placed apart
+//!   are then two paths), and each step's pooled spikes of a unit are written as a `C`-bit
+//!   mask into the unit's spike memory (two sets).
 //! - **Emit.** Step by step, unit by unit, the masks are read; non-zero ones wait in a small
 //!   queue, and leave one spike per cycle, lowest channel first; then the end-of-image marker.
 
@@ -129,9 +131,10 @@ impl PixelConvShape {
         })
     }
 
-    /// Cycles the compute takes per image: the groups, the pipeline and the last fire.
+    /// Cycles the compute takes per image: the groups, the pipeline, the last fire and its
+    /// pooling.
     pub fn compute_cycles(&self) -> usize {
-        self.groups * self.period + self.steps + 8
+        self.groups * self.period + self.steps + 9
     }
 
     /// Cycles the emission takes per image at least: a read per step and chunk.
@@ -297,6 +300,10 @@ pub struct PixelConvLayer {
     candidate: Vec<DFF<Bit>>,
     candidate_now: Vec<Signal<Local, Bit>>,
     alus: Vec<NeuronAlu>,
+    /// Per lane: the fire step's spike, for the pooling a cycle later.
+    spike_reg: Vec<DFF<Bit>>,
+    /// The pooling stage's step is a group's first (its candidates all start).
+    pool_first: DFF<Bit>,
     hit: Vec<Signal<Local, Bit>>,
     mask_word: Vec<Signal<Local, Bits<32>>>,
     channel_bit: Vec<Constant<Bits<32>>>,
@@ -311,6 +318,10 @@ pub struct PixelConvLayer {
     threshold_replica: Vec<DFF<Bits<32>>>,
     addend_replica: Vec<DFF<Bits<32>>>,
     fire_first: DFF<Bit>,
+    /// The next step's `T(t)` and `-h(t)`, in a register: the replicas load it, not the step
+    /// multiplexer (`*_after`, the step after next, feeds only this register).
+    threshold_next: DFF<Bits<32>>,
+    addend_next: DFF<Bits<32>>,
     threshold_after: Signal<Local, Bits<32>>,
     addend_after: Signal<Local, Bits<32>>,
     /// Per lane: a saturated fire step, registered before the OR over the lanes.
@@ -320,10 +331,15 @@ pub struct PixelConvLayer {
     /// positions off the map, whose saturations must not count).
     bank_in_last: Vec<Constant<Bit>>,
     saturated_reg: DFF<Bit>,
+    /// The mask write of a fire step, a cycle ahead of its pooling.
+    pending_write_enable: DFF<Bit>,
+    pending_write_address: DFF<Bits<16>>,
     write_enable: DFF<Bit>,
     write_address: DFF<Bits<16>>,
     write_data: Vec<DFF<Bits<32>>>,
     fire_done: DFF<Bit>,
+    /// `fire_done` as the image's last mask write lands.
+    pool_done: DFF<Bit>,
     masks_full_a: DFF<Bit>,
     masks_full_b: DFF<Bit>,
     /// Mask address `(set, step, group)`: the step's shift and the set's bit.
@@ -395,6 +411,8 @@ pub struct PixelConvLayer {
     _units_per_group: usize,
     _chunk_bits: usize,
     _steps: usize,
+    /// `min(K, 2)`: whether there is a step 1 whose parameters wait in `*_next`.
+    _second_step: usize,
     _bits: usize,
     _half_bits: usize,
 }
@@ -618,6 +636,8 @@ impl PixelConvLayer {
             fire_v: (0..lane_count).map(|_| Default::default()).collect(),
             candidate: (0..lane_count).map(|_| Default::default()).collect(),
             candidate_now: (0..lane_count).map(|_| Default::default()).collect(),
+            spike_reg: (0..lane_count).map(|_| Default::default()).collect(),
+            pool_first: Default::default(),
             alus: (0..lane_count).map(|_| NeuronAlu::new(datapath)).collect(),
             hit: (0..m * channels).map(|_| Default::default()).collect(),
             mask_word: (0..m).map(|_| Default::default()).collect(),
@@ -641,6 +661,8 @@ impl PixelConvLayer {
             threshold_replica: (0..banks).map(|_| Default::default()).collect(),
             addend_replica: (0..banks).map(|_| Default::default()).collect(),
             fire_first: Default::default(),
+            threshold_next: Default::default(),
+            addend_next: Default::default(),
             threshold_after: Default::default(),
             addend_after: Default::default(),
             lane_saturated: (0..lane_count).map(|_| Default::default()).collect(),
@@ -653,6 +675,9 @@ impl PixelConvLayer {
             write_address: Default::default(),
             write_data: (0..m).map(|_| Default::default()).collect(),
             fire_done: Default::default(),
+            pool_done: Default::default(),
+            pending_write_enable: Default::default(),
+            pending_write_address: Default::default(),
             masks_full_a: Default::default(),
             masks_full_b: Default::default(),
             step_shift: word16(group_bits as i64),
@@ -721,6 +746,7 @@ impl PixelConvLayer {
             _units_per_group: m,
             _chunk_bits: per_read * channels,
             _steps: steps,
+            _second_step: steps.min(2),
             _bits: bits,
             _half_bits: bits / 2,
         })
@@ -780,9 +806,15 @@ impl Logic for PixelConvLayer {
             start_ready,
             tap_at_end,
             fire_first,
+            threshold_next,
+            addend_next,
+            pool_first,
+            pending_write_enable,
+            pending_write_address,
             write_enable,
             write_address,
             fire_done,
+            pool_done,
             masks_full_a,
             masks_full_b,
             reading,
@@ -1053,8 +1085,8 @@ impl Logic for PixelConvLayer {
         // or the running sum, and the fire steps.
         self.threshold_after.next = 0.into();
         self.addend_after.next = 0.into();
-        for t in 1..self._steps {
-            if self.fire_step.q.val() == self.step_number[t - 1].val() {
+        for t in 2..self._steps {
+            if self.fire_step.q.val() == self.step_number[t - 2].val() {
                 self.threshold_after.next = self.threshold[t].val();
                 self.addend_after.next = self.reset_addend[t].val();
             }
@@ -1101,13 +1133,16 @@ impl Logic for PixelConvLayer {
                     if self.d_valid.q.val() & self.d_last.q.val() {
                         self.fire_v[b * nc + c].d.next = self.sum[b * nc + c].val();
                     }
+                    self.spike_reg[b * nc + c].clock.next = self.clock.val();
+                    self.spike_reg[b * nc + c].d.next = self.alus[b * nc + c].spike.val();
                     self.candidate_now[b * nc + c].next =
-                        self.candidate[b * nc + c].q.val() | self.fire_first.q.val();
+                        self.candidate[b * nc + c].q.val() | self.pool_first.q.val();
                 }
             }
         }
-        // Pooling: the window (r, c) spikes when a candidate spikes; then the candidates
-        // that did not spike drop out.
+        // Pooling, a cycle behind the fire step: the window (r, c) spikes when a candidate
+        // spikes; then the candidates that did not spike drop out.
+        self.pool_first.d.next = self.fire_first.q.val();
         for nc in self._channels..(self._channels + 1) {
             for ns in self._slots..(self._slots + 1) {
                 for r in 0..self._units_per_group {
@@ -1116,7 +1151,7 @@ impl Logic for PixelConvLayer {
                         self.hit[r * nc + c].next = false;
                         for s in 0..self._slots {
                             if self.candidate_now[(r * ns + s) * nc + c].val()
-                                & self.alus[(r * ns + s) * nc + c].spike.val()
+                                & self.spike_reg[(r * ns + s) * nc + c].q.val()
                             {
                                 self.hit[r * nc + c].next = true;
                             }
@@ -1124,7 +1159,7 @@ impl Logic for PixelConvLayer {
                         for s in 0..self._slots {
                             self.candidate[(r * ns + s) * nc + c].d.next =
                                 self.candidate_now[(r * ns + s) * nc + c].val()
-                                    & (self.alus[(r * ns + s) * nc + c].spike.val()
+                                    & (self.spike_reg[(r * ns + s) * nc + c].q.val()
                                         | !self.hit[r * nc + c].val());
                         }
                         if self.hit[r * nc + c].val() {
@@ -1154,33 +1189,42 @@ impl Logic for PixelConvLayer {
                 self.threshold_replica[b].d.next = self.threshold[0].val();
                 self.addend_replica[b].d.next = self.reset_addend[0].val();
             }
+            for t in 1..self._second_step {
+                self.threshold_next.d.next = self.threshold[t].val();
+                self.addend_next.d.next = self.reset_addend[t].val();
+            }
             self.fire_first.d.next = true;
         }
-        self.write_enable.d.next = self.fire_active.q.val();
-        self.write_address.d.next = (bit_cast::<16, 5>(self.fire_step.q.val())
+        self.pending_write_enable.d.next = self.fire_active.q.val();
+        self.pending_write_address.d.next = (bit_cast::<16, 5>(self.fire_step.q.val())
             << self.step_shift.val())
             | self.fire_group.q.val();
         if self.out_set.q.val() {
-            self.write_address.d.next = (bit_cast::<16, 5>(self.fire_step.q.val())
+            self.pending_write_address.d.next = (bit_cast::<16, 5>(self.fire_step.q.val())
                 << self.step_shift.val())
                 | self.fire_group.q.val()
                 | self.mask_set.val();
         }
+        self.write_enable.d.next = self.pending_write_enable.q.val();
+        self.write_address.d.next = self.pending_write_address.q.val();
         self.fire_done.d.next = false;
         if self.fire_active.q.val() {
             self.fire_step.d.next = self.fire_step.q.val() + 1;
             for b in 0..self._banks {
-                self.threshold_replica[b].d.next = self.threshold_after.val();
-                self.addend_replica[b].d.next = self.addend_after.val();
+                self.threshold_replica[b].d.next = self.threshold_next.q.val();
+                self.addend_replica[b].d.next = self.addend_next.q.val();
             }
+            self.threshold_next.d.next = self.threshold_after.val();
+            self.addend_next.d.next = self.addend_after.val();
             self.fire_first.d.next = false;
             if self.fire_step.q.val() == self.steps_last.val() {
                 self.fire_active.d.next = false;
                 self.fire_done.d.next = self.fire_last_group.q.val();
             }
         }
-        // The image's last masks land as `fire_done` is high: the set is then full.
-        if self.fire_done.q.val() {
+        // The image's last masks land as `pool_done` is high: the set is then full.
+        self.pool_done.d.next = self.fire_done.q.val();
+        if self.pool_done.q.val() {
             self.image_open.d.next = false;
             self.out_set.d.next = !self.out_set.q.val();
             if self.out_set.q.val() {
@@ -1383,7 +1427,7 @@ mod tests {
         );
         assert_eq!((shape.groups, shape.taps, shape.period), (98, 25, 25));
         assert_eq!((shape.units_per_read, shape.chunks), (2, 1));
-        assert_eq!(shape.compute_cycles(), 98 * 25 + 8 + 8);
+        assert_eq!(shape.compute_cycles(), 98 * 25 + 8 + 9);
         assert_eq!(shape.mask_cycles(), 8 * 98 + 4);
     }
 

@@ -31,6 +31,11 @@ use crate::core::bram::Bram;
 use crate::core::conv_layout::ConvLayout;
 use crate::core::datapath::Datapath;
 use crate::core::dense_layer::{MAX_LANES, OPERAND_GROUP_LANES, SpikeProduct};
+
+/// The first node of each level of the head group's spike tree (4, 16, 64, 256 lanes a node).
+const TREE_LEVEL: [usize; 4] = [0, MAX_LANES / 4, MAX_LANES / 4 + MAX_LANES / 16, 84];
+const TREE_NODES: usize = 85;
+const _: () = assert!(MAX_LANES == 256 && 80 + MAX_LANES / 64 == TREE_LEVEL[3]);
 use crate::core::field_bram::FieldBram;
 use crate::core::lane::Lane;
 use anyhow::{Result, bail};
@@ -283,6 +288,11 @@ pub struct ConvLayer {
     hit_chain: Vec<Signal<Local, Bit>>,
     window_spike: Vec<Signal<Local, Bit>>,
     pending_lanes: Signal<Local, Bits<MAX_LANES>>,
+    /// Whether the head group has a spike, and more than one, per 4, 16, 64 and 256 lanes
+    /// (nodes 0..64, 64..80, 80..84 and 84): whether the spike leaving is the group's last,
+    /// from registers through a tree of LUTs instead of behind the lowest-spike carry chain.
+    tree_any: Vec<Signal<Local, Bit>>,
+    tree_many: Vec<Signal<Local, Bit>>,
     lowest: Signal<Local, Bits<MAX_LANES>>,
     collected_vector: Vec<Signal<Local, Bits<MAX_LANES>>>,
     collected_offset: Vec<Signal<Local, Bits<16>>>,
@@ -600,6 +610,8 @@ impl ConvLayer {
             head_step: Default::default(),
             head_base: Default::default(),
             rest: Default::default(),
+            tree_any: (0..TREE_NODES).map(|_| Default::default()).collect(),
+            tree_many: (0..TREE_NODES).map(|_| Default::default()).collect(),
             ring_pending: Default::default(),
             ring_step: Default::default(),
             ring_base: Default::default(),
@@ -1117,6 +1129,70 @@ impl Logic for ConvLayer {
         // Masked to the layer's emitters, so that the vector and its carry chain are only as
         // wide as the layer (the register's other bits are then constant and trimmed).
         self.pending_lanes.next = self.head_pending.q.val() & self.full_group.val();
+        for k in 0..64 {
+            self.tree_any[k].next = self.pending_lanes.val().get_bits::<4>(4 * k).any();
+            self.tree_many[k].next = (self.pending_lanes.val().get_bit(4 * k)
+                & (self.pending_lanes.val().get_bit(4 * k + 1)
+                    | self.pending_lanes.val().get_bit(4 * k + 2)
+                    | self.pending_lanes.val().get_bit(4 * k + 3)))
+                | (self.pending_lanes.val().get_bit(4 * k + 1)
+                    & (self.pending_lanes.val().get_bit(4 * k + 2)
+                        | self.pending_lanes.val().get_bit(4 * k + 3)))
+                | (self.pending_lanes.val().get_bit(4 * k + 2)
+                    & self.pending_lanes.val().get_bit(4 * k + 3));
+        }
+        // Each node of the levels above from its four children.
+        for k in 0..16 {
+            self.tree_any[64 + k].next = self.tree_any[4 * k].val()
+                | self.tree_any[4 * k + 1].val()
+                | self.tree_any[4 * k + 2].val()
+                | self.tree_any[4 * k + 3].val();
+            self.tree_many[64 + k].next = self.tree_many[4 * k].val()
+                | self.tree_many[4 * k + 1].val()
+                | self.tree_many[4 * k + 2].val()
+                | self.tree_many[4 * k + 3].val()
+                | (self.tree_any[4 * k].val()
+                    & (self.tree_any[4 * k + 1].val()
+                        | self.tree_any[4 * k + 2].val()
+                        | self.tree_any[4 * k + 3].val()))
+                | (self.tree_any[4 * k + 1].val()
+                    & (self.tree_any[4 * k + 2].val() | self.tree_any[4 * k + 3].val()))
+                | (self.tree_any[4 * k + 2].val() & self.tree_any[4 * k + 3].val());
+        }
+        for k in 0..4 {
+            self.tree_any[80 + k].next = self.tree_any[64 + 4 * k].val()
+                | self.tree_any[64 + 4 * k + 1].val()
+                | self.tree_any[64 + 4 * k + 2].val()
+                | self.tree_any[64 + 4 * k + 3].val();
+            self.tree_many[80 + k].next = self.tree_many[64 + 4 * k].val()
+                | self.tree_many[64 + 4 * k + 1].val()
+                | self.tree_many[64 + 4 * k + 2].val()
+                | self.tree_many[64 + 4 * k + 3].val()
+                | (self.tree_any[64 + 4 * k].val()
+                    & (self.tree_any[64 + 4 * k + 1].val()
+                        | self.tree_any[64 + 4 * k + 2].val()
+                        | self.tree_any[64 + 4 * k + 3].val()))
+                | (self.tree_any[64 + 4 * k + 1].val()
+                    & (self.tree_any[64 + 4 * k + 2].val() | self.tree_any[64 + 4 * k + 3].val()))
+                | (self.tree_any[64 + 4 * k + 2].val() & self.tree_any[64 + 4 * k + 3].val());
+        }
+        for k in 0..1 {
+            self.tree_any[84 + k].next = self.tree_any[80 + 4 * k].val()
+                | self.tree_any[80 + 4 * k + 1].val()
+                | self.tree_any[80 + 4 * k + 2].val()
+                | self.tree_any[80 + 4 * k + 3].val();
+            self.tree_many[84 + k].next = self.tree_many[80 + 4 * k].val()
+                | self.tree_many[80 + 4 * k + 1].val()
+                | self.tree_many[80 + 4 * k + 2].val()
+                | self.tree_many[80 + 4 * k + 3].val()
+                | (self.tree_any[80 + 4 * k].val()
+                    & (self.tree_any[80 + 4 * k + 1].val()
+                        | self.tree_any[80 + 4 * k + 2].val()
+                        | self.tree_any[80 + 4 * k + 3].val()))
+                | (self.tree_any[80 + 4 * k + 1].val()
+                    & (self.tree_any[80 + 4 * k + 2].val() | self.tree_any[80 + 4 * k + 3].val()))
+                | (self.tree_any[80 + 4 * k + 2].val() & self.tree_any[80 + 4 * k + 3].val());
+        }
         self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
         self.rest.next = self.pending_lanes.val() & !self.lowest.val();
 
@@ -1157,7 +1233,7 @@ impl Logic for ConvLayer {
             self.selected_step.d.next = self.head_step.q.val();
             self.selected_base.d.next = self.head_base.q.val();
             self.head_pending.d.next = self.rest.val();
-            if !self.rest.val().any() {
+            if !self.tree_many[84].val() {
                 self.head_valid.d.next = false;
             }
         }
@@ -1173,7 +1249,10 @@ impl Logic for ConvLayer {
                 self.queue_head.d.next = 0.into();
             }
         }
-        if self.push.val() {
+        // Every captured step writes the tail's slot, free since `room` counted the step in
+        // flight; only a group with spikes moves the tail on. (The slots' write enables then
+        // come from registers, not from the OR over the vector.)
+        if self.s4_fire.q.val() {
             for e in 0..self._queue {
                 if self.queue_tail.q.val() == self.queue_number[e].val() {
                     self.queue_pending[e].d.next = self.s4_vector.q.val();
@@ -1181,6 +1260,8 @@ impl Logic for ConvLayer {
                     self.queue_base[e].d.next = self.s4_base.q.val();
                 }
             }
+        }
+        if self.push.val() {
             self.queue_tail.d.next = self.queue_tail.q.val() + 1;
             if self.queue_tail.q.val() == self.queue_last.val() {
                 self.queue_tail.d.next = 0.into();

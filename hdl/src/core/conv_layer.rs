@@ -31,17 +31,17 @@ use crate::core::bram::Bram;
 use crate::core::conv_layout::ConvLayout;
 use crate::core::datapath::Datapath;
 use crate::core::dense_layer::{MAX_LANES, OPERAND_GROUP_LANES, SpikeProduct};
-
-/// The first node of each level of the head group's spike tree (4, 16, 64, 256 lanes a node).
-const TREE_LEVEL: [usize; 4] = [0, MAX_LANES / 4, MAX_LANES / 4 + MAX_LANES / 16, 84];
-const TREE_NODES: usize = 85;
-const _: () = assert!(MAX_LANES == 256 && 80 + MAX_LANES / 64 == TREE_LEVEL[3]);
 use crate::core::field_bram::FieldBram;
 use crate::core::lane::Lane;
 use anyhow::{Result, bail};
 use fs_model::geometry::Geometry;
 use fs_model::network::FsLayer;
 use rust_hdl::prelude::*;
+
+/// Nodes of the head group's spike tree: 64 of 4 lanes, 16 of 16, 4 of 64 and the root
+/// (numbered in the update, whose loops take only literals: 0, 64, 80 and 84).
+const TREE_NODES: usize = 64 + 16 + 4 + 1;
+const _: () = assert!(MAX_LANES == 256);
 
 /// Captured groups that may wait for emission; fire steps issue while the queue has room for
 /// every step in flight, so with sparse spikes one issues in every slot.
@@ -1141,57 +1141,24 @@ impl Logic for ConvLayer {
                 | (self.pending_lanes.val().get_bit(4 * k + 2)
                     & self.pending_lanes.val().get_bit(4 * k + 3));
         }
-        // Each node of the levels above from its four children.
-        for k in 0..16 {
-            self.tree_any[64 + k].next = self.tree_any[4 * k].val()
-                | self.tree_any[4 * k + 1].val()
-                | self.tree_any[4 * k + 2].val()
-                | self.tree_any[4 * k + 3].val();
-            self.tree_many[64 + k].next = self.tree_many[4 * k].val()
-                | self.tree_many[4 * k + 1].val()
-                | self.tree_many[4 * k + 2].val()
-                | self.tree_many[4 * k + 3].val()
-                | (self.tree_any[4 * k].val()
-                    & (self.tree_any[4 * k + 1].val()
-                        | self.tree_any[4 * k + 2].val()
-                        | self.tree_any[4 * k + 3].val()))
-                | (self.tree_any[4 * k + 1].val()
-                    & (self.tree_any[4 * k + 2].val() | self.tree_any[4 * k + 3].val()))
-                | (self.tree_any[4 * k + 2].val() & self.tree_any[4 * k + 3].val());
-        }
-        for k in 0..4 {
-            self.tree_any[80 + k].next = self.tree_any[64 + 4 * k].val()
-                | self.tree_any[64 + 4 * k + 1].val()
-                | self.tree_any[64 + 4 * k + 2].val()
-                | self.tree_any[64 + 4 * k + 3].val();
-            self.tree_many[80 + k].next = self.tree_many[64 + 4 * k].val()
-                | self.tree_many[64 + 4 * k + 1].val()
-                | self.tree_many[64 + 4 * k + 2].val()
-                | self.tree_many[64 + 4 * k + 3].val()
-                | (self.tree_any[64 + 4 * k].val()
-                    & (self.tree_any[64 + 4 * k + 1].val()
-                        | self.tree_any[64 + 4 * k + 2].val()
-                        | self.tree_any[64 + 4 * k + 3].val()))
-                | (self.tree_any[64 + 4 * k + 1].val()
-                    & (self.tree_any[64 + 4 * k + 2].val() | self.tree_any[64 + 4 * k + 3].val()))
-                | (self.tree_any[64 + 4 * k + 2].val() & self.tree_any[64 + 4 * k + 3].val());
-        }
-        for k in 0..1 {
-            self.tree_any[84 + k].next = self.tree_any[80 + 4 * k].val()
-                | self.tree_any[80 + 4 * k + 1].val()
-                | self.tree_any[80 + 4 * k + 2].val()
-                | self.tree_any[80 + 4 * k + 3].val();
-            self.tree_many[84 + k].next = self.tree_many[80 + 4 * k].val()
-                | self.tree_many[80 + 4 * k + 1].val()
-                | self.tree_many[80 + 4 * k + 2].val()
-                | self.tree_many[80 + 4 * k + 3].val()
-                | (self.tree_any[80 + 4 * k].val()
-                    & (self.tree_any[80 + 4 * k + 1].val()
-                        | self.tree_any[80 + 4 * k + 2].val()
-                        | self.tree_any[80 + 4 * k + 3].val()))
-                | (self.tree_any[80 + 4 * k + 1].val()
-                    & (self.tree_any[80 + 4 * k + 2].val() | self.tree_any[80 + 4 * k + 3].val()))
-                | (self.tree_any[80 + 4 * k + 2].val() & self.tree_any[80 + 4 * k + 3].val());
+        // Each node above the first level from its four children, which start at node
+        // `4 n - 256` (64..80 take 0..64, 80..84 take 64..80, the root 80..84).
+        for n in 64..85 {
+            self.tree_any[n].next = self.tree_any[4 * n - 256].val()
+                | self.tree_any[4 * n - 255].val()
+                | self.tree_any[4 * n - 254].val()
+                | self.tree_any[4 * n - 253].val();
+            self.tree_many[n].next = self.tree_many[4 * n - 256].val()
+                | self.tree_many[4 * n - 255].val()
+                | self.tree_many[4 * n - 254].val()
+                | self.tree_many[4 * n - 253].val()
+                | (self.tree_any[4 * n - 256].val()
+                    & (self.tree_any[4 * n - 255].val()
+                        | self.tree_any[4 * n - 254].val()
+                        | self.tree_any[4 * n - 253].val()))
+                | (self.tree_any[4 * n - 255].val()
+                    & (self.tree_any[4 * n - 254].val() | self.tree_any[4 * n - 253].val()))
+                | (self.tree_any[4 * n - 254].val() & self.tree_any[4 * n - 253].val());
         }
         self.lowest.next = self.pending_lanes.val() & (!self.pending_lanes.val() + 1);
         self.rest.next = self.pending_lanes.val() & !self.lowest.val();

@@ -22,8 +22,8 @@
 use crate::activation::Activation;
 use crate::fixed::SignedRange;
 use crate::geometry::{FanOut, Geometry, LayerKind, PoolKind, Shape, fan_out, send_order};
+use crate::network::accumulation_bounds;
 use crate::network::{Ann, Model};
-use crate::network::{InputEncoding, accumulation_bounds};
 use crate::neuron::{FsRom, binary_code, code_mask, output_value};
 use ndarray::{Array1, Array2};
 use std::sync::Arc;
@@ -310,8 +310,9 @@ struct EngineLayer {
     /// `output_value(mask, D)` of every mask of this layer's senders, when they have at most
     /// [`VALUE_TABLE_STEPS`] steps: one load per sender instead of a loop over its spikes.
     sender_values: Option<Vec<i64>>,
-    /// The ROM's [`FsRom::binary_quantum`] and the mask of each code: its fire steps then
-    /// take [`crate::neuron::fire_binary`], the mask from a table.
+    /// The ROM's [`FsRom::binary_quantum`] and, up to [`VALUE_TABLE_STEPS`] steps, the mask
+    /// of each code: its fire steps then take [`crate::neuron::fire_binary`], the mask from
+    /// the table where there is one.
     binary: Option<(i64, Vec<u32>)>,
     /// True when no partial sum can leave the membrane range (see the module doc).
     exact: bool,
@@ -334,9 +335,8 @@ pub struct FixedEngine {
     layers: Vec<EngineLayer>,
     /// `D(t)` of the input encoding.
     input_values: Vec<i64>,
-    /// The input encoding's spike mask of every byte ([`InputEncoding::mask`]).
+    /// The input encoding's spike mask of every byte ([`crate::network::InputEncoding::mask`]).
     pixel_masks: Arc<[u32; 256]>,
-    input: InputEncoding,
     membrane: SignedRange,
     kernels: Kernels,
     /// Every stage's bus order (see [`FixedRun::orders`]).
@@ -473,8 +473,10 @@ impl FixedEngine {
                     }),
                     binary: l.rom.as_ref().and_then(|rom| {
                         let k = rom.k();
-                        let q = rom.binary_quantum().filter(|_| k <= VALUE_TABLE_STEPS)?;
-                        Some((q, (0..1 << k).map(|c| code_mask(c, k)).collect()))
+                        let q = rom.binary_quantum()?;
+                        let table = k <= VALUE_TABLE_STEPS;
+                        let codes = if table { 0..1 << k } else { 0..0 };
+                        Some((q, codes.map(|c| code_mask(c, k)).collect()))
                     }),
                     rom: l.rom.clone(),
                     exact,
@@ -500,7 +502,6 @@ impl FixedEngine {
             layers,
             input_values: model.input().spike_values(),
             pixel_masks: Arc::new(std::array::from_fn(|p| input.mask(p as u32))),
-            input: *model.input(),
             membrane,
             kernels: select_kernels(),
             orders: Arc::new(orders),
@@ -542,7 +543,12 @@ impl FixedEngine {
                     masks = match &layer.binary {
                         Some((q, code_masks)) => acc
                             .iter()
-                            .map(|&v| code_masks[binary_code(v, *q, rom.k()) as usize])
+                            .map(|&v| {
+                                let code = binary_code(v, *q, rom.k());
+                                code_masks
+                                    .get(code as usize)
+                                    .map_or_else(|| code_mask(code, rom.k()), |&m| m)
+                            })
                             .collect(),
                         None => acc
                             .iter()
@@ -705,7 +711,6 @@ impl FixedEngine {
                 .collect(),
             input_values: self.input_values.clone(),
             pixel_masks: self.pixel_masks.clone(),
-            input: self.input,
             membrane: self.membrane,
             kernels: self.kernels,
             orders: self.orders.clone(),

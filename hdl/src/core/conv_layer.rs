@@ -126,14 +126,31 @@ pub struct ConvLayer {
     last_group: Constant<Bits<MAX_LANES>>,
     lane_bit: Vec<Constant<Bits<MAX_LANES>>>,
     bank: DFF<Bit>,
-    // The event whose sender row is being read, and the entries being issued.
-    a_valid: DFF<Bit>,
-    a_index: DFF<Bits<16>>,
-    a_step: DFF<Bits<5>>,
-    a_take: Signal<Local, Bit>,
+    /// Events are accepted while `accept_ready` (a register) says that the rows held below
+    /// have room for one more whatever the iterator does, so `event_ready` does not wait for
+    /// the fire and iterator logic: on the slowest placements that chain ran on through the
+    /// sender's FIFO pop and missed 100 MHz.
+    accept_ready: DFF<Bit>,
     a_accept: Signal<Local, Bit>,
+    /// The event accepted in the previous cycle, whose sender row is being read.
+    read_valid: DFF<Bit>,
+    read_step: DFF<Bits<5>>,
     sender_word: Signal<Local, Bits<32>>,
-    /// The sender row's fields (whole signals: the Verilog slices signals, not expressions).
+    /// Sender rows read but not yet taken by the iterator (oldest first, at most two with
+    /// the row being read).
+    held_count: DFF<Bits<2>>,
+    held_word: Vec<DFF<Bits<32>>>,
+    held_step: Vec<DFF<Bits<5>>>,
+    held_pop: Signal<Local, Bit>,
+    held_push: Signal<Local, Bit>,
+    held_kept: Signal<Local, Bits<2>>,
+    held_next: Signal<Local, Bits<2>>,
+    /// The row the iterator takes next: the oldest held, else the one being read.
+    row_valid: Signal<Local, Bit>,
+    row_word: Signal<Local, Bits<32>>,
+    row_step: Signal<Local, Bits<5>>,
+    a_take: Signal<Local, Bit>,
+    /// That row's fields (whole signals: the Verilog slices signals, not expressions).
     sender_start: Signal<Local, Bits<32>>,
     sender_count: Signal<Local, Bits<32>>,
     sender_base: Signal<Local, Bits<32>>,
@@ -143,7 +160,8 @@ pub struct ConvLayer {
     it_base: DFF<Bits<16>>,
     it_step: DFF<Bits<5>>,
     it_issue: Signal<Local, Bit>,
-    it_last: Signal<Local, Bit>,
+    /// `it_remaining == 1`, registered.
+    it_last: DFF<Bit>,
     // P1: the entries' read data is valid.
     p1_acc: DFF<Bit>,
     p1_fire: DFF<Bit>,
@@ -250,6 +268,14 @@ pub struct ConvLayer {
     s4_vector: DFF<Bits<MAX_LANES>>,
     s4_step: DFF<Bits<5>>,
     s4_base: DFF<Bits<16>>,
+    /// A cycle after the capture register: whether its group had spikes (the OR over the
+    /// wide vector ends at this flip-flop, not at the ring's tail and count).
+    s5_fire: DFF<Bit>,
+    s5_spiked: DFF<Bit>,
+    /// The slot after the tail, and the one the captured step writes: the tail's, or the
+    /// next if the group before it turned out to have spikes.
+    tail_after: Signal<Local, Bits<4>>,
+    write_slot: Signal<Local, Bits<4>>,
     /// Captured groups with spikes, waiting for emission (a ring of `QUEUE_DEPTH`); fire
     /// steps issue only while the ring has room for every step in flight.
     queue_pending: Vec<DFF<Bits<MAX_LANES>>>,
@@ -279,6 +305,7 @@ pub struct ConvLayer {
     ring_base: Signal<Local, Bits<16>>,
     head_load: Signal<Local, Bit>,
     capture_vector: Signal<Local, Bits<MAX_LANES>>,
+    /// The group captured two cycles ago had spikes: it joins the ring.
     push: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
     /// Per lane: candidate (always, unpooled), and spiking candidate; per window the OR of
@@ -485,12 +512,22 @@ impl ConvLayer {
                 .map(|q| Constant::new(Bits::<MAX_LANES>::default().replace_bit(q, true)))
                 .collect(),
             bank: Default::default(),
-            a_valid: Default::default(),
-            a_index: Default::default(),
-            a_step: Default::default(),
-            a_take: Default::default(),
+            accept_ready: Default::default(),
             a_accept: Default::default(),
+            read_valid: Default::default(),
+            read_step: Default::default(),
             sender_word: Default::default(),
+            held_count: Default::default(),
+            held_word: (0..2).map(|_| Default::default()).collect(),
+            held_step: (0..2).map(|_| Default::default()).collect(),
+            held_pop: Default::default(),
+            held_push: Default::default(),
+            held_kept: Default::default(),
+            held_next: Default::default(),
+            row_valid: Default::default(),
+            row_word: Default::default(),
+            row_step: Default::default(),
+            a_take: Default::default(),
             sender_start: Default::default(),
             sender_count: Default::default(),
             sender_base: Default::default(),
@@ -592,6 +629,10 @@ impl ConvLayer {
             s4_vector: Default::default(),
             s4_step: Default::default(),
             s4_base: Default::default(),
+            s5_fire: Default::default(),
+            s5_spiked: Default::default(),
+            tail_after: Default::default(),
+            write_slot: Default::default(),
             queue_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
@@ -667,14 +708,16 @@ impl Logic for ConvLayer {
             weight_load_target,
             state_load_target,
             bank,
-            a_valid,
-            a_index,
-            a_step,
+            accept_ready,
+            read_valid,
+            read_step,
+            held_count,
             it_valid,
             it_address,
             it_remaining,
             it_base,
             it_step,
+            it_last,
             p1_acc,
             p1_fire,
             p1_init,
@@ -735,6 +778,8 @@ impl Logic for ConvLayer {
             s4_vector,
             s4_step,
             s4_base,
+            s5_fire,
+            s5_spiked,
             queue_head,
             queue_tail,
             queue_count,
@@ -775,7 +820,6 @@ impl Logic for ConvLayer {
                 | (self.fire_phase.q.val() == 1));
         self.fire_previous.d.next = self.fire_issue.val() & (self.fire_phase.q.val() == 0);
         self.it_issue.next = self.it_valid.q.val() & !self.fire_issue.val();
-        self.it_last.next = self.it_remaining.q.val() == 1;
         self.busy.next = self.fire_issue.val() | self.it_issue.val();
         self.p1_acc.d.next = self.it_issue.val();
         self.p1_fire.d.next = false;
@@ -796,42 +840,81 @@ impl Logic for ConvLayer {
         if self.it_issue.val() {
             self.it_address.d.next = self.it_address.q.val() + 1;
             self.it_remaining.d.next = self.it_remaining.q.val() - 1;
-            if self.it_last.val() {
+            self.it_last.d.next = self.it_remaining.q.val() == 2;
+            if self.it_last.q.val() {
                 self.it_valid.d.next = false;
             }
         }
-        // The event in A (its sender row read) moves to the iterator when it is free.
+        // The row being read, or the oldest held, moves to the iterator when it is free.
         self.sender_word.next = self.sender_table.read_data.val();
-        self.a_take.next = self.a_valid.q.val()
-            & (!self.it_valid.q.val() | (self.it_issue.val() & self.it_last.val()));
-        self.sender_start.next = self.sender_word.val() & self.start_mask.val();
+        self.row_valid.next = self.read_valid.q.val() | self.held_count.q.val().any();
+        self.row_word.next = self.sender_word.val();
+        self.row_step.next = self.read_step.q.val();
+        if self.held_count.q.val().any() {
+            self.row_word.next = self.held_word[0].q.val();
+            self.row_step.next = self.held_step[0].q.val();
+        }
+        self.a_take.next = self.row_valid.val()
+            & (!self.it_valid.q.val() | (self.it_issue.val() & self.it_last.q.val()));
+        self.sender_start.next = self.row_word.val() & self.start_mask.val();
         self.sender_count.next =
-            (self.sender_word.val() >> self.count_shift.val()) & self.count_mask.val();
-        self.sender_base.next = self.sender_word.val() >> self.base_shift.val();
+            (self.row_word.val() >> self.count_shift.val()) & self.count_mask.val();
+        self.sender_base.next = self.row_word.val() >> self.base_shift.val();
         if self.a_take.val() {
             self.it_address.d.next = self.sender_start.val().get_bits::<16>(0);
             self.it_remaining.d.next = self.sender_count.val().get_bits::<16>(0);
+            self.it_last.d.next = self.sender_count.val() == 1;
             self.it_base.d.next = self.sender_base.val().get_bits::<16>(0);
-            self.it_step.d.next = self.a_step.q.val();
+            self.it_step.d.next = self.row_step.val();
             // (A sender that feeds nothing is done here.)
             self.it_valid.d.next = self.sender_count.val().any();
-            self.a_valid.d.next = false;
         }
-        self.a_accept.next = self.event_valid.val()
-            & !self.event_last.val()
-            & (!self.a_valid.q.val() | self.a_take.val());
-        self.event_ready.next = self.a_accept.val();
-        self.sender_table.read_address.next = self.a_index.q.val();
-        if self.a_accept.val() {
-            self.a_valid.d.next = true;
-            self.a_index.d.next = self.event_index.val();
-            self.a_step.d.next = self.event_step.val();
-            self.sender_table.read_address.next = self.event_index.val();
+        // Held rows: the oldest leaves when taken; the row being read joins them unless it
+        // is taken itself.
+        self.held_pop.next = self.a_take.val() & self.held_count.q.val().any();
+        self.held_push.next =
+            self.read_valid.q.val() & (self.held_count.q.val().any() | !self.a_take.val());
+        self.held_kept.next = self.held_count.q.val();
+        if self.held_pop.val() {
+            self.held_kept.next = self.held_count.q.val() - 1;
         }
+        self.held_next.next = self.held_kept.val();
+        for h in 0..2 {
+            self.held_word[h].clock.next = self.clock.val();
+            self.held_step[h].clock.next = self.clock.val();
+            self.held_word[h].d.next = self.held_word[h].q.val();
+            self.held_step[h].d.next = self.held_step[h].q.val();
+        }
+        if self.held_pop.val() {
+            self.held_word[0].d.next = self.held_word[1].q.val();
+            self.held_step[0].d.next = self.held_step[1].q.val();
+        }
+        if self.held_push.val() {
+            self.held_next.next = self.held_kept.val() + 1;
+            if self.held_kept.val().any() {
+                self.held_word[1].d.next = self.sender_word.val();
+                self.held_step[1].d.next = self.read_step.q.val();
+            } else {
+                self.held_word[0].d.next = self.sender_word.val();
+                self.held_step[0].d.next = self.read_step.q.val();
+            }
+        }
+        self.held_count.d.next = self.held_next.val();
+        // Accept an event only while the next cycle's held rows plus the one read leave
+        // room for another: the event read then always finds a held slot if not taken.
+        self.a_accept.next =
+            self.event_valid.val() & !self.event_last.val() & self.accept_ready.q.val();
+        self.event_ready.next = self.accept_ready.q.val() & !self.event_last.val();
+        self.accept_ready.d.next = !self.held_next.val().get_bit(1)
+            & !(self.held_next.val().get_bit(0) & self.a_accept.val());
+        self.read_valid.d.next = self.a_accept.val();
+        self.read_step.d.next = self.event_step.val();
+        self.sender_table.read_address.next = self.event_index.val();
         // End of image: once every event has issued, swap the banks if the last image fired.
         if self.event_valid.val()
             & self.event_last.val()
-            & !self.a_valid.q.val()
+            & !self.read_valid.q.val()
+            & !self.held_count.q.val().any()
             & !self.it_valid.q.val()
             & !self.fire_active.q.val()
         {
@@ -1117,7 +1200,9 @@ impl Logic for ConvLayer {
         self.s4_vector.d.next = self.capture_vector.val();
         self.s4_step.d.next = self.s3_step.q.val();
         self.s4_base.d.next = self.s3_emit_base.q.val();
-        self.push.next = self.s4_fire.q.val() & self.s4_vector.q.val().any();
+        self.s5_fire.d.next = self.s4_fire.q.val();
+        self.s5_spiked.d.next = self.s4_fire.q.val() & self.s4_vector.q.val().any();
+        self.push.next = self.s5_spiked.q.val();
         for e in 0..self._queue {
             self.queue_pending[e].clock.next = self.clock.val();
             self.queue_step[e].clock.next = self.clock.val();
@@ -1216,12 +1301,21 @@ impl Logic for ConvLayer {
                 self.queue_head.d.next = 0.into();
             }
         }
-        // Every captured step writes the tail's slot, free since `room` counted the step in
-        // flight; only a group with spikes moves the tail on. (The slots' write enables then
-        // come from registers, not from the OR over the vector.)
+        // Every captured step writes a free slot (`room` counted it in flight): the tail's,
+        // or the next one while the group written before it joins the ring. A group moves
+        // the tail on a cycle after its capture, once the OR says it has spikes (the slots'
+        // write enables and the tail then come from registers, not from that OR).
+        self.tail_after.next = self.queue_tail.q.val() + 1;
+        if self.queue_tail.q.val() == self.queue_last.val() {
+            self.tail_after.next = 0.into();
+        }
+        self.write_slot.next = self.queue_tail.q.val();
+        if self.push.val() {
+            self.write_slot.next = self.tail_after.val();
+        }
         if self.s4_fire.q.val() {
             for e in 0..self._queue {
-                if self.queue_tail.q.val() == self.queue_number[e].val() {
+                if self.write_slot.val() == self.queue_number[e].val() {
                     self.queue_pending[e].d.next = self.s4_vector.q.val();
                     self.queue_step[e].d.next = self.s4_step.q.val();
                     self.queue_base[e].d.next = self.s4_base.q.val();
@@ -1229,10 +1323,7 @@ impl Logic for ConvLayer {
             }
         }
         if self.push.val() {
-            self.queue_tail.d.next = self.queue_tail.q.val() + 1;
-            if self.queue_tail.q.val() == self.queue_last.val() {
-                self.queue_tail.d.next = 0.into();
-            }
+            self.queue_tail.d.next = self.tail_after.val();
         }
         if self.push.val() & !self.pop.val() {
             self.queue_count.d.next = self.queue_count.q.val() + 1;
@@ -1242,11 +1333,12 @@ impl Logic for ConvLayer {
         }
         self.room.d.next =
             (self.in_flight.q.val() + self.queue_count.q.val()) < self.room_limit.val();
-        // Fire steps in flight between their issue and their push (a cycle after the capture).
-        if self.fire_issue.val() & (self.fire_phase.q.val() == 0) & !self.s4_fire.q.val() {
+        // Fire steps in flight between their issue and their push (two cycles after the
+        // capture).
+        if self.fire_issue.val() & (self.fire_phase.q.val() == 0) & !self.s5_fire.q.val() {
             self.in_flight.d.next = self.in_flight.q.val() + 1;
         }
-        if self.s4_fire.q.val() & !(self.fire_issue.val() & (self.fire_phase.q.val() == 0)) {
+        if self.s5_fire.q.val() & !(self.fire_issue.val() & (self.fire_phase.q.val() == 0)) {
             self.in_flight.d.next = self.in_flight.q.val() - 1;
         }
 

@@ -414,3 +414,106 @@ fn dense_layer_verilog_agrees() {
         );
     }
 }
+
+/// A MULT18X18D as its parameters and ports are documented (operand and product registers
+/// on `CLK0` when asked for, 18 x 18 signed or unsigned), which yosys ships only as a
+/// blackbox: enough to check how [`SignedProduct`](fs_hdl::core::signed_product) wires one.
+fn mult18x18d_model() -> String {
+    let bus = |name: &str, n: usize| {
+        (0..n)
+            .rev()
+            .map(|i| format!("{name}{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "module MULT18X18D #(parameter REG_INPUTA_CLK = \"NONE\", \
+         parameter REG_INPUTB_CLK = \"NONE\", parameter REG_OUTPUT_CLK = \"NONE\") (\n\
+         input {a}, input {b}, input SIGNEDA, SIGNEDB, SOURCEA, SOURCEB, CLK0, CE0, RST0,\n\
+         output {p});\n\
+         wire [17:0] a = {{{a}}};\n\
+         wire [17:0] b = {{{b}}};\n\
+         reg [17:0] a_register, b_register;\n\
+         reg [35:0] p_register;\n\
+         // Zero after time 0's processes have started (as the chip's global reset leaves\n\
+         // them), so that an `always @(*)` reading the product sees the change.\n\
+         initial #0 begin a_register = 0; b_register = 0; p_register = 0; end\n\
+         wire [17:0] a_in = REG_INPUTA_CLK == \"CLK0\" ? a_register : a;\n\
+         wire [17:0] b_in = REG_INPUTB_CLK == \"CLK0\" ? b_register : b;\n\
+         wire [35:0] a_wide = SIGNEDA ? {{{{18{{a_in[17]}}}}, a_in}} : {{18'b0, a_in}};\n\
+         wire [35:0] b_wide = SIGNEDB ? {{{{18{{b_in[17]}}}}, b_in}} : {{18'b0, b_in}};\n\
+         wire [35:0] m = a_wide * b_wide;\n\
+         always @(posedge CLK0) if (CE0 && !RST0) begin\n\
+         a_register <= a; b_register <= b; p_register <= m;\n\
+         end\n\
+         assign {{{p}}} = REG_OUTPUT_CLK == \"CLK0\" ? p_register : m;\n\
+         endmodule\n",
+        a = bus("A", 18),
+        b = bus("B", 18),
+        p = bus("P", 36),
+    )
+}
+
+/// The multiplier with its registers: the plain Verilog that simulators get, and the ECP5
+/// DSP instance that synthesis gets (`SYNTHESIS` defined, the DSP block modelled), both
+/// against RustHDL on operands at the edges; and yosys puts the instance's registers nowhere
+/// but in the DSP block.
+#[test]
+fn signed_product_verilog_agrees_with_and_without_the_dsp_instance() {
+    use fs_hdl::core::signed_product::SignedProduct;
+    let inputs = [Port::new("a", 16), Port::new("b", 16)];
+    let outputs = [Port::new("product", 32)];
+    let mut rng = ChaCha8Rng::seed_from_u64(18);
+    let edges = [0u64, 1, 0x7fff, 0x8000, 0xffff, 0xfffe, 0x8001];
+    let vectors: Vec<Vec<u64>> = (0..600)
+        .map(|_| {
+            let mut operand = || match rng.gen_range(0..3) {
+                0 => edges[rng.gen_range(0..edges.len())],
+                _ => rng.r#gen::<u16>() as u64,
+            };
+            vec![operand(), operand()]
+        })
+        .collect();
+    let apply = |u: &mut SignedProduct, v: &[u64]| {
+        u.a.next = v[0].into();
+        u.b.next = v[1].into();
+    };
+    let sample = |u: &SignedProduct| vec![u.product.val().to_u64()];
+    let clock = |u: &mut SignedProduct, level: bool| u.clock.next = level.into();
+    let trace = cross_check(
+        &mut SignedProduct::default(),
+        &inputs,
+        &outputs,
+        &vectors,
+        apply,
+        sample,
+        clock,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    // Products two cycles after their operands, signed times unsigned.
+    for (k, cycle) in trace.cycles.iter().enumerate().skip(2) {
+        let (a, b) = (
+            vectors[k - 2][0] as u16 as i16 as i64,
+            vectors[k - 2][1] as i64,
+        );
+        assert_eq!(cycle.outputs[0], (a * b) as u64 & 0xffff_ffff, "cycle {k}");
+    }
+
+    let mut dsp = SignedProduct::default().with_ecp5_dsp();
+    fs_hdl::sim::checked(&mut dsp).unwrap();
+    let verilog = rust_hdl::prelude::generate_verilog(&dsp);
+    assert!(verilog.contains("MULT18X18D"), "no DSP instance");
+    let synthesised = format!("`define SYNTHESIS\n{verilog}\n{}", mult18x18d_model());
+    let seen = fs_testbench::simulate_verilog(&synthesised, &inputs, &outputs, &vectors)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    for (k, (cycle, seen)) in trace.cycles.iter().zip(&seen).enumerate() {
+        assert_eq!(
+            &cycle.outputs, seen,
+            "cycle {k}: RustHDL against the DSP instance"
+        );
+    }
+
+    let cells = fs_testbench::synth::cell_counts(&verilog, fs_hdl::fpga::Part::ECP5_85K).unwrap();
+    assert_eq!(cells.get("MULT18X18D"), Some(&1), "{cells:?}");
+    assert_eq!(fs_testbench::synth::flip_flops(&cells), 0, "{cells:?}");
+}

@@ -270,22 +270,23 @@ pub struct PixelConvLayer {
     c_pixel: Vec<DFF<Bits<32>>>,
     pixel16: Vec<Signal<Local, Bits<16>>>,
     c_weight: Vec<DFF<Bits<16>>>,
-    /// Each lane's own copy of its multiplier's operands (stage r): the lanes' DSP blocks
-    /// sit in columns across the chip, too far for one register to reach them all in time.
+    /// Stage r: each lane's multiplier takes its operands into registers of its own (the
+    /// lanes' DSP blocks sit in columns across the chip, too far for one register to reach
+    /// them all in time); stage d: its product register.
     r_valid: DFF<Bit>,
     r_first: DFF<Bit>,
     r_last: DFF<Bit>,
     r_last_group: DFF<Bit>,
     r_group: DFF<Bits<16>>,
-    pixel_replica: Vec<DFF<Bits<16>>>,
-    weight_replica: Vec<DFF<Bits<16>>>,
     d_valid: DFF<Bit>,
     d_first: DFF<Bit>,
     d_last: DFF<Bit>,
     d_last_group: DFF<Bit>,
     d_group: DFF<Bits<16>>,
-    d_product: Vec<DFF<Bits<32>>>,
-    products: Vec<SignedProduct>,
+    /// Each lane's multiplier with its operand and product registers (in the DSP block on
+    /// ECP5; named `*replica*` so that synthesis keeps every lane's operand registers where
+    /// they stay in the fabric).
+    product_replica: Vec<SignedProduct>,
     /// The running sum's other operand: `B + IMP` on a group's first tap.
     operand: Vec<Signal<Local, Bits<32>>>,
     acc: Vec<DFF<Bits<32>>>,
@@ -615,16 +616,13 @@ impl PixelConvLayer {
             r_last: Default::default(),
             r_last_group: Default::default(),
             r_group: Default::default(),
-            pixel_replica: (0..lane_count).map(|_| Default::default()).collect(),
-            weight_replica: (0..lane_count).map(|_| Default::default()).collect(),
             c_weight: (0..channels).map(|_| Default::default()).collect(),
             d_valid: Default::default(),
             d_first: Default::default(),
             d_last: Default::default(),
             d_last_group: Default::default(),
             d_group: Default::default(),
-            d_product: (0..lane_count).map(|_| Default::default()).collect(),
-            products: (0..lane_count).map(|_| Default::default()).collect(),
+            product_replica: (0..lane_count).map(|_| Default::default()).collect(),
             operand: (0..lane_count).map(|_| Default::default()).collect(),
             acc: (0..lane_count).map(|_| Default::default()).collect(),
             sum: (0..lane_count).map(|_| Default::default()).collect(),
@@ -1095,24 +1093,18 @@ impl Logic for PixelConvLayer {
         for nc in self._channels..(self._channels + 1) {
             for b in 0..self._banks {
                 for c in 0..self._channels {
-                    self.d_product[b * nc + c].clock.next = self.clock.val();
+                    self.product_replica[b * nc + c].clock.next = self.clock.val();
                     self.acc[b * nc + c].clock.next = self.clock.val();
                     self.fire_v[b * nc + c].clock.next = self.clock.val();
                     self.candidate[b * nc + c].clock.next = self.clock.val();
-                    self.pixel_replica[b * nc + c].clock.next = self.clock.val();
-                    self.weight_replica[b * nc + c].clock.next = self.clock.val();
-                    self.pixel_replica[b * nc + c].d.next = self.pixel16[b].val();
-                    self.weight_replica[b * nc + c].d.next = self.c_weight[c].q.val();
-                    self.products[b * nc + c].a.next = self.weight_replica[b * nc + c].q.val();
-                    self.products[b * nc + c].b.next = self.pixel_replica[b * nc + c].q.val();
-                    self.d_product[b * nc + c].d.next =
-                        self.products[b * nc + c].product.val() & self.mask.val();
+                    self.product_replica[b * nc + c].a.next = self.c_weight[c].q.val();
+                    self.product_replica[b * nc + c].b.next = self.pixel16[b].val();
                     self.operand[b * nc + c].next = self.acc[b * nc + c].q.val();
                     if self.d_first.q.val() {
                         self.operand[b * nc + c].next = self.inits[c].read_data.val();
                     }
                     self.sum[b * nc + c].next = (self.operand[b * nc + c].val()
-                        + self.d_product[b * nc + c].q.val())
+                        + self.product_replica[b * nc + c].product.val())
                         & self.mask.val();
                     self.acc[b * nc + c].d.next = self.acc[b * nc + c].q.val();
                     if self.d_valid.q.val() {

@@ -39,6 +39,12 @@ pub struct VerilogArgs {
     /// board's family decides.
     #[arg(long)]
     pub lut_ram: bool,
+    /// Instantiate the ECP5 DSP block (MULT18X18D) for the first convolution's multipliers,
+    /// with its own operand and product registers, which yosys does not put into it (for
+    /// synthesis only: simulators get the same registers in plain Verilog). With --board, the
+    /// board's family decides.
+    #[arg(long)]
+    pub ecp5_dsp: bool,
 }
 
 pub fn run(args: VerilogArgs) -> Result<()> {
@@ -63,6 +69,10 @@ pub fn run(args: VerilogArgs) -> Result<()> {
     fs_hdl::core::bram::set_lut_ram(match board {
         Some(b) => b.part.family != fs_hdl::fpga::Family::Ice40,
         None => args.lut_ram,
+    });
+    fs_hdl::core::signed_product::set_ecp5_dsp(match board {
+        Some(b) => b.part.family == fs_hdl::fpga::Family::Ecp5,
+        None => args.ecp5_dsp,
     });
     let verilog = if let Some(b) = board {
         top_verilog(b, &model)?

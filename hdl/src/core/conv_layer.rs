@@ -136,8 +136,13 @@ pub struct ConvLayer {
     read_valid: DFF<Bit>,
     read_step: DFF<Bits<5>>,
     sender_word: Signal<Local, Bits<32>>,
-    /// Sender rows read but not yet taken by the iterator (oldest first, at most two with
-    /// the row being read).
+    /// The row read, in a register first: the block RAM's output is slow (5.6 ns on ECP5)
+    /// and often far, and the iterator's logic behind it missed 100 MHz.
+    fetched_valid: DFF<Bit>,
+    fetched_step: DFF<Bits<5>>,
+    fetched_word: DFF<Bits<32>>,
+    /// Sender rows fetched but not yet taken by the iterator (oldest first; at most three
+    /// with those being read and fetched).
     held_count: DFF<Bits<2>>,
     held_word: Vec<DFF<Bits<32>>>,
     held_step: Vec<DFF<Bits<5>>>,
@@ -145,7 +150,7 @@ pub struct ConvLayer {
     held_push: Signal<Local, Bit>,
     held_kept: Signal<Local, Bits<2>>,
     held_next: Signal<Local, Bits<2>>,
-    /// The row the iterator takes next: the oldest held, else the one being read.
+    /// The row the iterator takes next: the oldest held, else the one fetched.
     row_valid: Signal<Local, Bit>,
     row_word: Signal<Local, Bits<32>>,
     row_step: Signal<Local, Bits<5>>,
@@ -517,9 +522,12 @@ impl ConvLayer {
             read_valid: Default::default(),
             read_step: Default::default(),
             sender_word: Default::default(),
+            fetched_valid: Default::default(),
+            fetched_step: Default::default(),
+            fetched_word: Default::default(),
             held_count: Default::default(),
-            held_word: (0..2).map(|_| Default::default()).collect(),
-            held_step: (0..2).map(|_| Default::default()).collect(),
+            held_word: (0..3).map(|_| Default::default()).collect(),
+            held_step: (0..3).map(|_| Default::default()).collect(),
             held_pop: Default::default(),
             held_push: Default::default(),
             held_kept: Default::default(),
@@ -711,6 +719,9 @@ impl Logic for ConvLayer {
             accept_ready,
             read_valid,
             read_step,
+            fetched_valid,
+            fetched_step,
+            fetched_word,
             held_count,
             it_valid,
             it_address,
@@ -845,11 +856,14 @@ impl Logic for ConvLayer {
                 self.it_valid.d.next = false;
             }
         }
-        // The row being read, or the oldest held, moves to the iterator when it is free.
+        // The row fetched, or the oldest held, moves to the iterator when it is free.
         self.sender_word.next = self.sender_table.read_data.val();
-        self.row_valid.next = self.read_valid.q.val() | self.held_count.q.val().any();
-        self.row_word.next = self.sender_word.val();
-        self.row_step.next = self.read_step.q.val();
+        self.fetched_valid.d.next = self.read_valid.q.val();
+        self.fetched_step.d.next = self.read_step.q.val();
+        self.fetched_word.d.next = self.sender_word.val();
+        self.row_valid.next = self.fetched_valid.q.val() | self.held_count.q.val().any();
+        self.row_word.next = self.fetched_word.q.val();
+        self.row_step.next = self.fetched_step.q.val();
         if self.held_count.q.val().any() {
             self.row_word.next = self.held_word[0].q.val();
             self.row_step.next = self.held_step[0].q.val();
@@ -869,44 +883,53 @@ impl Logic for ConvLayer {
             // (A sender that feeds nothing is done here.)
             self.it_valid.d.next = self.sender_count.val().any();
         }
-        // Held rows: the oldest leaves when taken; the row being read joins them unless it
-        // is taken itself.
+        // Held rows: the oldest leaves when taken; the row fetched joins them unless it is
+        // taken itself.
         self.held_pop.next = self.a_take.val() & self.held_count.q.val().any();
         self.held_push.next =
-            self.read_valid.q.val() & (self.held_count.q.val().any() | !self.a_take.val());
+            self.fetched_valid.q.val() & (self.held_count.q.val().any() | !self.a_take.val());
         self.held_kept.next = self.held_count.q.val();
         if self.held_pop.val() {
             self.held_kept.next = self.held_count.q.val() - 1;
         }
         self.held_next.next = self.held_kept.val();
-        for h in 0..2 {
+        for h in 0..3 {
             self.held_word[h].clock.next = self.clock.val();
             self.held_step[h].clock.next = self.clock.val();
             self.held_word[h].d.next = self.held_word[h].q.val();
             self.held_step[h].d.next = self.held_step[h].q.val();
         }
         if self.held_pop.val() {
-            self.held_word[0].d.next = self.held_word[1].q.val();
-            self.held_step[0].d.next = self.held_step[1].q.val();
+            for h in 0..2 {
+                self.held_word[h].d.next = self.held_word[h + 1].q.val();
+                self.held_step[h].d.next = self.held_step[h + 1].q.val();
+            }
         }
         if self.held_push.val() {
             self.held_next.next = self.held_kept.val() + 1;
-            if self.held_kept.val().any() {
-                self.held_word[1].d.next = self.sender_word.val();
-                self.held_step[1].d.next = self.read_step.q.val();
-            } else {
-                self.held_word[0].d.next = self.sender_word.val();
-                self.held_step[0].d.next = self.read_step.q.val();
+            for h in 0..3 {
+                if self.held_kept.val().index() == h {
+                    self.held_word[h].d.next = self.fetched_word.q.val();
+                    self.held_step[h].d.next = self.fetched_step.q.val();
+                }
             }
         }
         self.held_count.d.next = self.held_next.val();
-        // Accept an event only while the next cycle's held rows plus the one read leave
-        // room for another: the event read then always finds a held slot if not taken.
+        // Accept an event only while the rows held, fetched and read in the next cycle number
+        // at most two: the accepted one then always finds a held slot if not taken.
         self.a_accept.next =
             self.event_valid.val() & !self.event_last.val() & self.accept_ready.q.val();
         self.event_ready.next = self.accept_ready.q.val() & !self.event_last.val();
-        self.accept_ready.d.next = !self.held_next.val().get_bit(1)
-            & !(self.held_next.val().get_bit(0) & self.a_accept.val());
+        self.accept_ready.d.next = false;
+        if self.held_next.val() == 0 {
+            self.accept_ready.d.next = true;
+        }
+        if self.held_next.val() == 1 {
+            self.accept_ready.d.next = !(self.read_valid.q.val() & self.a_accept.val());
+        }
+        if self.held_next.val() == 2 {
+            self.accept_ready.d.next = !self.read_valid.q.val() & !self.a_accept.val();
+        }
         self.read_valid.d.next = self.a_accept.val();
         self.read_step.d.next = self.event_step.val();
         self.sender_table.read_address.next = self.event_index.val();
@@ -914,6 +937,7 @@ impl Logic for ConvLayer {
         if self.event_valid.val()
             & self.event_last.val()
             & !self.read_valid.q.val()
+            & !self.fetched_valid.q.val()
             & !self.held_count.q.val().any()
             & !self.it_valid.q.val()
             & !self.fire_active.q.val()

@@ -205,6 +205,7 @@ pub struct PixelConvLayer {
     /// The taken pixel's spikes, counted by halves (two short chains) into registers.
     count_low: Signal<Local, Bits<32>>,
     count_high: Signal<Local, Bits<32>>,
+    taken_pixel: DFF<Bits<16>>,
     pixel_count_low: DFF<Bits<32>>,
     pixel_count_high: DFF<Bits<32>>,
     // Compute.
@@ -252,16 +253,30 @@ pub struct PixelConvLayer {
     bx0: Vec<Constant<Bits<16>>>,
     base0: Vec<Constant<Bits<16>>>,
     px0: Vec<Constant<Bits<16>>>,
-    iy: Vec<Signal<Local, Bits<16>>>,
-    ix: Vec<Signal<Local, Bits<16>>>,
     next_px: Vec<Signal<Local, Bits<16>>>,
+    /// Per bank, the next group's `by`, `bx`, `base` and `px` without and with a row wrap,
+    /// and whether it wraps: computed a cycle after each move (a period, at least two
+    /// cycles, passes between moves), so that a move only selects registers.
+    wraps: Vec<DFF<Bit>>,
+    by_stepped: Vec<DFF<Bits<16>>>,
+    by_wrapped: Vec<DFF<Bits<16>>>,
+    bx_stepped: Vec<DFF<Bits<16>>>,
+    bx_wrapped: Vec<DFF<Bits<16>>>,
+    base_stepped: Vec<DFF<Bits<16>>>,
+    base_wrapped: Vec<DFF<Bits<16>>>,
+    px_stepped: Vec<DFF<Bits<16>>>,
+    px_wrapped: Vec<DFF<Bits<16>>>,
     // The tap pipeline: B (block RAM words), C (operands), D (products).
     b_valid: DFF<Bit>,
     b_first: DFF<Bit>,
     b_last: DFF<Bit>,
     b_last_group: DFF<Bit>,
     b_group: DFF<Bits<16>>,
-    b_inside: Vec<DFF<Bit>>,
+    /// The tap's padded coordinates (stage B), and whether they are inside the image
+    /// (stage C, beside the pixel read: a pixel of the padding is zeroed there).
+    b_iy: Vec<DFF<Bits<16>>>,
+    b_ix: Vec<DFF<Bits<16>>>,
+    c_inside: Vec<DFF<Bit>>,
     c_valid: DFF<Bit>,
     c_first: DFF<Bit>,
     c_last: DFF<Bit>,
@@ -553,6 +568,7 @@ impl PixelConvLayer {
             pixel_mask: word16(pixel_set as i64 - 1),
             count_low: Default::default(),
             count_high: Default::default(),
+            taken_pixel: Default::default(),
             pixel_count_low: Default::default(),
             pixel_count_high: Default::default(),
             computing: Default::default(),
@@ -595,15 +611,24 @@ impl PixelConvLayer {
             bx0: bank_constants(&|_, bx, _| bx),
             base0: bank_constants(&|by, bx, _| (by - p) * w + (bx - p)),
             px0: bank_constants(&|_, _, px| px),
-            iy: (0..banks).map(|_| Default::default()).collect(),
-            ix: (0..banks).map(|_| Default::default()).collect(),
             next_px: (0..banks).map(|_| Default::default()).collect(),
+            wraps: (0..banks).map(|_| Default::default()).collect(),
+            by_stepped: (0..banks).map(|_| Default::default()).collect(),
+            by_wrapped: (0..banks).map(|_| Default::default()).collect(),
+            bx_stepped: (0..banks).map(|_| Default::default()).collect(),
+            bx_wrapped: (0..banks).map(|_| Default::default()).collect(),
+            base_stepped: (0..banks).map(|_| Default::default()).collect(),
+            base_wrapped: (0..banks).map(|_| Default::default()).collect(),
+            px_stepped: (0..banks).map(|_| Default::default()).collect(),
+            px_wrapped: (0..banks).map(|_| Default::default()).collect(),
             b_valid: Default::default(),
             b_first: Default::default(),
             b_last: Default::default(),
             b_last_group: Default::default(),
             b_group: Default::default(),
-            b_inside: (0..banks).map(|_| Default::default()).collect(),
+            b_iy: (0..banks).map(|_| Default::default()).collect(),
+            b_ix: (0..banks).map(|_| Default::default()).collect(),
+            c_inside: (0..banks).map(|_| Default::default()).collect(),
             c_valid: Default::default(),
             c_first: Default::default(),
             c_last: Default::default(),
@@ -798,6 +823,7 @@ impl Logic for PixelConvLayer {
             fire_group,
             fire_last_group,
             saturated_reg,
+            taken_pixel,
             pixel_count_low,
             pixel_count_high,
             issuing,
@@ -877,25 +903,26 @@ impl Logic for PixelConvLayer {
                 }
             }
         }
-        // (Counted a cycle late: the counters only sum these.)
+        // (Counted two cycles late, from the pixel taken in a register: the counters only
+        // sum these, and the pixel comes from the port's handshake.)
+        self.taken_pixel.d.next = 0.into();
+        if self.taking.val() {
+            self.taken_pixel.d.next = self.pixel_value.val();
+        }
         self.count_low.next = 0.into();
         self.count_high.next = 0.into();
         for i in 0..self._half_bits {
-            if self.pixel_value.val().get_bit(i) {
+            if self.taken_pixel.q.val().get_bit(i) {
                 self.count_low.next = self.count_low.val() + 1;
             }
         }
         for i in self._half_bits..self._bits {
-            if self.pixel_value.val().get_bit(i) {
+            if self.taken_pixel.q.val().get_bit(i) {
                 self.count_high.next = self.count_high.val() + 1;
             }
         }
-        self.pixel_count_low.d.next = 0.into();
-        self.pixel_count_high.d.next = 0.into();
-        if self.taking.val() {
-            self.pixel_count_low.d.next = self.count_low.val();
-            self.pixel_count_high.d.next = self.count_high.val();
-        }
+        self.pixel_count_low.d.next = self.count_low.val();
+        self.pixel_count_high.d.next = self.count_high.val();
         self.pixel_spikes.next = self.pixel_count_low.q.val() + self.pixel_count_high.q.val();
 
         // Run-time loads.
@@ -963,7 +990,18 @@ impl Logic for PixelConvLayer {
             self.bx[b].clock.next = self.clock.val();
             self.base[b].clock.next = self.clock.val();
             self.px[b].clock.next = self.clock.val();
-            self.b_inside[b].clock.next = self.clock.val();
+            self.b_iy[b].clock.next = self.clock.val();
+            self.b_ix[b].clock.next = self.clock.val();
+            self.c_inside[b].clock.next = self.clock.val();
+            self.wraps[b].clock.next = self.clock.val();
+            self.by_stepped[b].clock.next = self.clock.val();
+            self.by_wrapped[b].clock.next = self.clock.val();
+            self.bx_stepped[b].clock.next = self.clock.val();
+            self.bx_wrapped[b].clock.next = self.clock.val();
+            self.base_stepped[b].clock.next = self.clock.val();
+            self.base_wrapped[b].clock.next = self.clock.val();
+            self.px_stepped[b].clock.next = self.clock.val();
+            self.px_wrapped[b].clock.next = self.clock.val();
             self.c_pixel[b].clock.next = self.clock.val();
             self.threshold_replica[b].clock.next = self.clock.val();
             self.addend_replica[b].clock.next = self.clock.val();
@@ -974,12 +1012,12 @@ impl Logic for PixelConvLayer {
             self.base[b].d.next = self.base[b].q.val();
             self.px[b].d.next = self.px[b].q.val();
             // The tap's padded coordinates, and its pixel in the set being computed.
-            self.iy[b].next = self.by[b].q.val() + self.ky.q.val();
-            self.ix[b].next = self.bx[b].q.val() + self.kx.q.val();
-            self.b_inside[b].d.next = (self.iy[b].val() >= self.padding.val())
-                & (self.iy[b].val() < self.height_end.val())
-                & (self.ix[b].val() >= self.padding.val())
-                & (self.ix[b].val() < self.width_end.val());
+            self.b_iy[b].d.next = self.by[b].q.val() + self.ky.q.val();
+            self.b_ix[b].d.next = self.bx[b].q.val() + self.kx.q.val();
+            self.c_inside[b].d.next = (self.b_iy[b].q.val() >= self.padding.val())
+                & (self.b_iy[b].q.val() < self.height_end.val())
+                & (self.b_ix[b].q.val() >= self.padding.val())
+                & (self.b_ix[b].q.val() < self.width_end.val());
             self.pixels[b].read_address.next =
                 (self.base[b].q.val() + self.tap_offset.q.val()) & self.pixel_mask.val();
             if self.compute_set.q.val() {
@@ -989,6 +1027,18 @@ impl Logic for PixelConvLayer {
             }
             // The next group: the unit moves on by m places (a row more on a wrap).
             self.next_px[b].next = self.px[b].q.val() + self.column_step.val();
+            self.wraps[b].d.next = self.next_px[b].val() >= self.unit_columns.val();
+            self.by_stepped[b].d.next = self.by[b].q.val() + self.by_step.val();
+            self.by_wrapped[b].d.next =
+                self.by[b].q.val() + self.by_step.val() + self.by_wrap.val();
+            self.bx_stepped[b].d.next = self.bx[b].q.val() + self.bx_step.val();
+            self.bx_wrapped[b].d.next =
+                self.bx[b].q.val() + self.bx_step.val() + self.bx_wrap.val();
+            self.base_stepped[b].d.next = self.base[b].q.val() + self.base_step.val();
+            self.base_wrapped[b].d.next =
+                self.base[b].q.val() + self.base_step.val() + self.base_wrap.val();
+            self.px_stepped[b].d.next = self.next_px[b].val();
+            self.px_wrapped[b].d.next = self.next_px[b].val() - self.unit_columns.val();
             if self.start.val() {
                 self.by[b].d.next = self.by0[b].val();
                 self.bx[b].d.next = self.bx0[b].val();
@@ -996,18 +1046,15 @@ impl Logic for PixelConvLayer {
                 self.px[b].d.next = self.px0[b].val();
             }
             if self.computing.q.val() & self.tap_at_end.q.val() {
-                self.by[b].d.next = self.by[b].q.val() + self.by_step.val();
-                self.bx[b].d.next = self.bx[b].q.val() + self.bx_step.val();
-                self.base[b].d.next = self.base[b].q.val() + self.base_step.val();
-                self.px[b].d.next = self.next_px[b].val();
-                if self.next_px[b].val() >= self.unit_columns.val() {
-                    self.by[b].d.next =
-                        self.by[b].q.val() + self.by_step.val() + self.by_wrap.val();
-                    self.bx[b].d.next =
-                        self.bx[b].q.val() + self.bx_step.val() + self.bx_wrap.val();
-                    self.base[b].d.next =
-                        self.base[b].q.val() + self.base_step.val() + self.base_wrap.val();
-                    self.px[b].d.next = self.next_px[b].val() - self.unit_columns.val();
+                self.by[b].d.next = self.by_stepped[b].q.val();
+                self.bx[b].d.next = self.bx_stepped[b].q.val();
+                self.base[b].d.next = self.base_stepped[b].q.val();
+                self.px[b].d.next = self.px_stepped[b].q.val();
+                if self.wraps[b].q.val() {
+                    self.by[b].d.next = self.by_wrapped[b].q.val();
+                    self.bx[b].d.next = self.bx_wrapped[b].q.val();
+                    self.base[b].d.next = self.base_wrapped[b].q.val();
+                    self.px[b].d.next = self.px_wrapped[b].q.val();
                 }
             }
         }
@@ -1068,11 +1115,11 @@ impl Logic for PixelConvLayer {
         self.d_group.d.next = self.r_group.q.val();
         for b in 0..self._banks {
             // (Registered straight from the block RAM; zero in the padding.)
-            self.c_pixel[b].d.next = 0.into();
-            if self.b_inside[b].q.val() {
-                self.c_pixel[b].d.next = self.pixels[b].read_data.val();
+            self.c_pixel[b].d.next = self.pixels[b].read_data.val();
+            self.pixel16[b].next = 0.into();
+            if self.c_inside[b].q.val() {
+                self.pixel16[b].next = self.c_pixel[b].q.val().get_bits::<16>(0);
             }
-            self.pixel16[b].next = self.c_pixel[b].q.val().get_bits::<16>(0);
         }
         for c in 0..self._channels {
             self.c_weight[c].clock.next = self.clock.val();

@@ -418,7 +418,10 @@ pub struct PixelConvLayer {
     current_free: Signal<Local, Bit>,
     out_valid: DFF<Bit>,
     out_last: DFF<Bit>,
-    out_index: DFF<Bits<16>>,
+    /// The spike's unit and its offset in the unit, added at the output port (the offset
+    /// comes from the lowest-spike carry chain, which is then the only one on its path).
+    out_unit: DFF<Bits<16>>,
+    out_offset: DFF<Bits<16>>,
     out_step: DFF<Bits<5>>,
     _banks: usize,
     _channels: usize,
@@ -760,7 +763,8 @@ impl PixelConvLayer {
             current_free: Default::default(),
             out_valid: Default::default(),
             out_last: Default::default(),
-            out_index: Default::default(),
+            out_unit: Default::default(),
+            out_offset: Default::default(),
             out_step: Default::default(),
             _lanes: lane_count,
             _banks: banks,
@@ -866,7 +870,8 @@ impl Logic for PixelConvLayer {
             current_mask,
             out_valid,
             out_last,
-            out_index,
+            out_unit,
+            out_offset,
             out_step
         );
         // (The device holds a load's layer, lane and state from long before its first word.)
@@ -1387,7 +1392,8 @@ impl Logic for PixelConvLayer {
         if self.current_valid.q.val() & self.emit_free.val() {
             self.out_valid.d.next = true;
             self.out_last.d.next = self.current_last.q.val();
-            self.out_index.d.next = self.current_unit.q.val() + self.lowest_offset.val();
+            self.out_unit.d.next = self.current_unit.q.val();
+            self.out_offset.d.next = self.lowest_offset.val();
             self.out_step.d.next = self.current_step.q.val();
             self.current_mask.d.next = self.remaining.val();
             // The next mask comes in the cycle after (a pop decided from registers only).
@@ -1405,7 +1411,7 @@ impl Logic for PixelConvLayer {
             self.current_mask.d.next = self.queue.out_value.val();
         }
         self.spike_valid.next = self.out_valid.q.val();
-        self.spike_index.next = self.out_index.q.val();
+        self.spike_index.next = self.out_unit.q.val() + self.out_offset.q.val();
         self.spike_step.next = self.out_step.q.val();
         self.spike_last.next = self.out_last.q.val();
         // Reads in flight or queued: one more per read, one less per drop and per pop.

@@ -399,6 +399,14 @@ pub struct PixelConvLayer {
     e2_step: DFF<Bits<5>>,
     e2_mask: DFF<Bits<32>>,
     e2_mask_next: Signal<Local, Bits<32>>,
+    /// A cycle more, with whether the mask has a spike in a register (the OR over the
+    /// mask then ends at a flip-flop, not at the queue's pointers and the read count).
+    e3_valid: DFF<Bit>,
+    e3_last: DFF<Bit>,
+    e3_unit: DFF<Bits<16>>,
+    e3_step: DFF<Bits<5>>,
+    e3_mask: DFF<Bits<32>>,
+    e3_spiked: DFF<Bit>,
     push: Signal<Local, Bit>,
     dropped: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
@@ -744,6 +752,12 @@ impl PixelConvLayer {
             e2_step: Default::default(),
             e2_mask: Default::default(),
             e2_mask_next: Default::default(),
+            e3_valid: Default::default(),
+            e3_last: Default::default(),
+            e3_unit: Default::default(),
+            e3_step: Default::default(),
+            e3_mask: Default::default(),
+            e3_spiked: Default::default(),
             push: Default::default(),
             dropped: Default::default(),
             pop: Default::default(),
@@ -863,6 +877,12 @@ impl Logic for PixelConvLayer {
             e2_unit,
             e2_step,
             e2_mask,
+            e3_valid,
+            e3_last,
+            e3_unit,
+            e3_step,
+            e3_mask,
+            e3_spiked,
             current_valid,
             current_last,
             current_unit,
@@ -1364,15 +1384,20 @@ impl Logic for PixelConvLayer {
             }
         }
         self.e2_mask.d.next = self.e2_mask_next.val();
+        self.e3_valid.d.next = self.e2_valid.q.val();
+        self.e3_last.d.next = self.e2_last.q.val();
+        self.e3_unit.d.next = self.e2_unit.q.val();
+        self.e3_step.d.next = self.e2_step.q.val();
+        self.e3_mask.d.next = self.e2_mask.q.val();
+        self.e3_spiked.d.next = self.e2_mask.q.val().any();
         // Masks without a spike are dropped here.
-        self.push.next =
-            self.e2_valid.q.val() & (self.e2_last.q.val() | self.e2_mask.q.val().any());
-        self.dropped.next = self.e2_valid.q.val() & !self.push.val();
+        self.push.next = self.e3_valid.q.val() & (self.e3_last.q.val() | self.e3_spiked.q.val());
+        self.dropped.next = self.e3_valid.q.val() & !self.push.val();
         self.queue.in_valid.next = self.push.val();
-        self.queue.in_index.next = self.e2_unit.q.val();
-        self.queue.in_step.next = self.e2_step.q.val();
-        self.queue.in_value.next = self.e2_mask.q.val();
-        self.queue.in_last.next = self.e2_last.q.val();
+        self.queue.in_index.next = self.e3_unit.q.val();
+        self.queue.in_step.next = self.e3_step.q.val();
+        self.queue.in_value.next = self.e3_mask.q.val();
+        self.queue.in_last.next = self.e3_last.q.val();
 
         // The emitter: the current mask's lowest channel leaves each cycle.
         self.lowest.next = self.current_mask.q.val() & (!self.current_mask.q.val() + 1);

@@ -9,14 +9,17 @@
 //!   every lane of the bank adds its channel's weight `W[c][base + offset] * D(t)` to that
 //!   group's word. Events follow each other without a gap: two operations on one word in
 //!   consecutive cycles are correct because the lanes forward the sum of the first to the
-//!   second ([`Lane::with_adjacent_forwarding`]).
-//! - **Fire**, pipelined: a fire step of one group in every lane takes one operation slot, step
-//!   by step, group by group (`K G` slots; a group's steps two cycles apart at least). Each
-//!   step's spikes are captured six cycles after its issue (stage 3: the lanes' registered
-//!   spikes), registered, and, when there are any, wait in a ring of [`QUEUE_DEPTH`] groups; the oldest
-//!   moves to a head register, from which its spikes leave one per cycle, lowest lane first;
-//!   steps issue only while the ring has room for all in flight. Then every group is re-initialised (`G` slots) and, once every spike has left,
-//!   an end-of-image marker closes the image.
+//!   second ([`Lane::with_adjacent_forwarding`]). The sender rows read wait, up to three, for
+//!   the iterator; an event is accepted while a register says they have room, so
+//!   `event_ready` starts at a flip-flop.
+//! - **Fire**, pipelined: a fire step of one group in every lane takes one operation slot,
+//!   step by step, group by group (`K G` slots; a group's steps two cycles apart at least).
+//!   Each step's spikes are captured six cycles after its issue (stage 3: the lanes'
+//!   registered spikes), registered, and, when there are any (known a cycle later), wait in a
+//!   ring of [`QUEUE_DEPTH`] groups; the oldest moves to a head register, from which its
+//!   spikes leave one per cycle, lowest lane first; steps issue only while the ring has room
+//!   for all in flight. Then every group is re-initialised (`G` slots) and, once every spike
+//!   has left, an end-of-image marker closes the image.
 //! - **Max pooling** (windows that tile the map, `S = w^2` slots): a window's neurons are one
 //!   group's `S` neighbouring lanes. Each keeps a candidate bit: still tied with the largest
 //!   spike train of its window so far. At each step the pooled neuron spikes when a candidate

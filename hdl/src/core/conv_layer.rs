@@ -135,6 +135,10 @@ pub struct ConvLayer {
     /// sender's FIFO pop and missed 100 MHz.
     accept_ready: DFF<Bit>,
     a_accept: Signal<Local, Bit>,
+    /// Nothing is left of the image's events and of the previous image's firing (a register,
+    /// a cycle late), and the end marker is taken.
+    idle: DFF<Bit>,
+    end_accept: Signal<Local, Bit>,
     /// The event accepted in the previous cycle, whose sender row is being read.
     read_valid: DFF<Bit>,
     read_step: DFF<Bits<5>>,
@@ -147,8 +151,14 @@ pub struct ConvLayer {
     /// Sender rows fetched but not yet taken by the iterator (oldest first; at most three
     /// with those being read and fetched).
     held_count: DFF<Bits<2>>,
+    /// A ring of three: the oldest row's slot, and the free slot that the row fetched is
+    /// written to in every cycle (it moves on only when the row is not taken at once), so
+    /// that the slots' write enables and the row's multiplexer come from registers.
+    held_read: DFF<Bits<2>>,
+    held_write: DFF<Bits<2>>,
     held_word: Vec<DFF<Bits<32>>>,
     held_step: Vec<DFF<Bits<5>>>,
+    held_number: Vec<Constant<Bits<2>>>,
     held_pop: Signal<Local, Bit>,
     held_push: Signal<Local, Bit>,
     held_kept: Signal<Local, Bits<2>>,
@@ -522,6 +532,8 @@ impl ConvLayer {
             bank: Default::default(),
             accept_ready: Default::default(),
             a_accept: Default::default(),
+            idle: Default::default(),
+            end_accept: Default::default(),
             read_valid: Default::default(),
             read_step: Default::default(),
             sender_word: Default::default(),
@@ -529,6 +541,9 @@ impl ConvLayer {
             fetched_step: Default::default(),
             fetched_word: Default::default(),
             held_count: Default::default(),
+            held_read: Default::default(),
+            held_write: Default::default(),
+            held_number: (0..3).map(|h| Constant::new((h as u64).into())).collect(),
             held_word: (0..3).map(|_| Default::default()).collect(),
             held_step: (0..3).map(|_| Default::default()).collect(),
             held_pop: Default::default(),
@@ -720,12 +735,15 @@ impl Logic for ConvLayer {
             state_load_target,
             bank,
             accept_ready,
+            idle,
             read_valid,
             read_step,
             fetched_valid,
             fetched_step,
             fetched_word,
             held_count,
+            held_read,
+            held_write,
             it_valid,
             it_address,
             it_remaining,
@@ -868,8 +886,12 @@ impl Logic for ConvLayer {
         self.row_word.next = self.fetched_word.q.val();
         self.row_step.next = self.fetched_step.q.val();
         if self.held_count.q.val().any() {
-            self.row_word.next = self.held_word[0].q.val();
-            self.row_step.next = self.held_step[0].q.val();
+            for h in 0..3 {
+                if self.held_read.q.val() == self.held_number[h].val() {
+                    self.row_word.next = self.held_word[h].q.val();
+                    self.row_step.next = self.held_step[h].q.val();
+                }
+            }
         }
         self.a_take.next = self.row_valid.val()
             & (!self.it_valid.q.val() | (self.it_issue.val() & self.it_last.q.val()));
@@ -901,20 +923,22 @@ impl Logic for ConvLayer {
             self.held_step[h].clock.next = self.clock.val();
             self.held_word[h].d.next = self.held_word[h].q.val();
             self.held_step[h].d.next = self.held_step[h].q.val();
+            if self.fetched_valid.q.val() & (self.held_write.q.val() == self.held_number[h].val()) {
+                self.held_word[h].d.next = self.fetched_word.q.val();
+                self.held_step[h].d.next = self.fetched_step.q.val();
+            }
         }
         if self.held_pop.val() {
-            for h in 0..2 {
-                self.held_word[h].d.next = self.held_word[h + 1].q.val();
-                self.held_step[h].d.next = self.held_step[h + 1].q.val();
+            self.held_read.d.next = self.held_read.q.val() + 1;
+            if self.held_read.q.val() == 2 {
+                self.held_read.d.next = 0.into();
             }
         }
         if self.held_push.val() {
             self.held_next.next = self.held_kept.val() + 1;
-            for h in 0..3 {
-                if self.held_kept.val().index() == h {
-                    self.held_word[h].d.next = self.fetched_word.q.val();
-                    self.held_step[h].d.next = self.fetched_step.q.val();
-                }
+            self.held_write.d.next = self.held_write.q.val() + 1;
+            if self.held_write.q.val() == 2 {
+                self.held_write.d.next = 0.into();
             }
         }
         self.held_count.d.next = self.held_next.val();
@@ -937,14 +961,17 @@ impl Logic for ConvLayer {
         self.read_step.d.next = self.event_step.val();
         self.sender_table.read_address.next = self.event_index.val();
         // End of image: once every event has issued, swap the banks if the last image fired.
-        if self.event_valid.val()
-            & self.event_last.val()
-            & !self.read_valid.q.val()
+        // (`idle` says so a cycle late, from registers: nothing accepted, read, fetched, held,
+        // issuing or firing in the previous cycle, so nothing now.)
+        self.end_accept.next = self.event_valid.val() & self.event_last.val() & self.idle.q.val();
+        self.idle.d.next = !self.read_valid.q.val()
             & !self.fetched_valid.q.val()
             & !self.held_count.q.val().any()
             & !self.it_valid.q.val()
             & !self.fire_active.q.val()
-        {
+            & !self.a_accept.val()
+            & !self.end_accept.val();
+        if self.end_accept.val() {
             self.event_ready.next = true;
             self.bank.d.next = !self.bank.q.val();
             self.fire_active.d.next = true;

@@ -16,7 +16,7 @@ import sys
 
 sdf = open(sys.argv[1]).read()
 period = float(sys.argv[2]) if len(sys.argv) > 2 else 10000.0
-CLOCKS = {'CLK', 'CLKA', 'CLKB', 'WCK', 'CLKW', 'CLKR', 'RCLK', 'WCLK'}
+CLOCKS = {'CLK', 'CLKA', 'CLKB', 'WCK', 'CLKW', 'CLKR', 'RCLK', 'WCLK', 'CLK0', 'CLK1', 'CLK2', 'CLK3'}
 def mx(t):  # "(a:b:c)"
     return max(float(x) for x in t.strip('()').split(':'))
 unesc = lambda s: s.replace('\\', '')

@@ -134,7 +134,7 @@ impl PixelConvShape {
     /// Cycles the compute takes per image: the groups, the pipeline, the last fire and its
     /// pooling.
     pub fn compute_cycles(&self) -> usize {
-        self.groups * self.period + self.steps + 9
+        self.groups * self.period + self.steps + 10
     }
 
     /// Cycles the emission takes per image at least: a read per step and chunk.
@@ -287,12 +287,20 @@ pub struct PixelConvLayer {
     c_weight: Vec<DFF<Bits<16>>>,
     /// Stage r: each lane's multiplier takes its operands into registers of its own (the
     /// lanes' DSP blocks sit in columns across the chip, too far for one register to reach
-    /// them all in time); stage d: its product register.
+    /// them all in time); stage p: its product register; stage d: the product in a fabric
+    /// register (the placer may put a DSP block far from its lane's adder: the route alone
+    /// then takes most of a cycle).
     r_valid: DFF<Bit>,
     r_first: DFF<Bit>,
     r_last: DFF<Bit>,
     r_last_group: DFF<Bit>,
     r_group: DFF<Bits<16>>,
+    p_valid: DFF<Bit>,
+    p_first: DFF<Bit>,
+    p_last: DFF<Bit>,
+    p_last_group: DFF<Bit>,
+    p_group: DFF<Bits<16>>,
+    d_product: Vec<DFF<Bits<32>>>,
     d_valid: DFF<Bit>,
     d_first: DFF<Bit>,
     d_last: DFF<Bit>,
@@ -652,6 +660,12 @@ impl PixelConvLayer {
             r_last: Default::default(),
             r_last_group: Default::default(),
             r_group: Default::default(),
+            p_valid: Default::default(),
+            p_first: Default::default(),
+            p_last: Default::default(),
+            p_last_group: Default::default(),
+            p_group: Default::default(),
+            d_product: (0..lane_count).map(|_| Default::default()).collect(),
             c_weight: (0..channels).map(|_| Default::default()).collect(),
             d_valid: Default::default(),
             d_first: Default::default(),
@@ -831,6 +845,11 @@ impl Logic for PixelConvLayer {
             r_last,
             r_last_group,
             r_group,
+            p_valid,
+            p_first,
+            p_last,
+            p_last_group,
+            p_group,
             d_valid,
             d_first,
             d_last,
@@ -1133,11 +1152,16 @@ impl Logic for PixelConvLayer {
         self.r_last.d.next = self.c_last.q.val();
         self.r_last_group.d.next = self.c_last_group.q.val();
         self.r_group.d.next = self.c_group.q.val();
-        self.d_valid.d.next = self.r_valid.q.val();
-        self.d_first.d.next = self.r_first.q.val();
-        self.d_last.d.next = self.r_last.q.val();
-        self.d_last_group.d.next = self.r_last_group.q.val();
-        self.d_group.d.next = self.r_group.q.val();
+        self.p_valid.d.next = self.r_valid.q.val();
+        self.p_first.d.next = self.r_first.q.val();
+        self.p_last.d.next = self.r_last.q.val();
+        self.p_last_group.d.next = self.r_last_group.q.val();
+        self.p_group.d.next = self.r_group.q.val();
+        self.d_valid.d.next = self.p_valid.q.val();
+        self.d_first.d.next = self.p_first.q.val();
+        self.d_last.d.next = self.p_last.q.val();
+        self.d_last_group.d.next = self.p_last_group.q.val();
+        self.d_group.d.next = self.p_group.q.val();
         for b in 0..self._banks {
             // (Registered straight from the block RAM; zero in the padding.)
             self.c_pixel[b].d.next = self.pixels[b].read_data.val();
@@ -1166,6 +1190,9 @@ impl Logic for PixelConvLayer {
             for b in 0..self._banks {
                 for c in 0..self._channels {
                     self.product_replica[b * nc + c].clock.next = self.clock.val();
+                    self.d_product[b * nc + c].clock.next = self.clock.val();
+                    self.d_product[b * nc + c].d.next =
+                        self.product_replica[b * nc + c].product.val();
                     self.acc[b * nc + c].clock.next = self.clock.val();
                     self.fire_v[b * nc + c].clock.next = self.clock.val();
                     self.candidate[b * nc + c].clock.next = self.clock.val();
@@ -1176,7 +1203,7 @@ impl Logic for PixelConvLayer {
                         self.operand[b * nc + c].next = self.inits[c].read_data.val();
                     }
                     self.sum[b * nc + c].next = (self.operand[b * nc + c].val()
-                        + self.product_replica[b * nc + c].product.val())
+                        + self.d_product[b * nc + c].q.val())
                         & self.mask.val();
                     self.acc[b * nc + c].d.next = self.acc[b * nc + c].q.val();
                     if self.d_valid.q.val() {
@@ -1497,7 +1524,7 @@ mod tests {
         );
         assert_eq!((shape.groups, shape.taps, shape.period), (98, 25, 25));
         assert_eq!((shape.units_per_read, shape.chunks), (2, 1));
-        assert_eq!(shape.compute_cycles(), 98 * 25 + 8 + 9);
+        assert_eq!(shape.compute_cycles(), 98 * 25 + 8 + 10);
         assert_eq!(shape.mask_cycles(), 8 * 98 + 4);
     }
 

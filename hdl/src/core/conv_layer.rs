@@ -199,6 +199,11 @@ pub struct ConvLayer {
     s1_read: Vec<DFF<Bits<16>>>,
     s1_write: Vec<DFF<Bits<16>>>,
     s1_enable: Vec<DFF<Bit>>,
+    /// An accumulation's group and enable, straight from the entry table's block RAM into a
+    /// register (its output is slow and often far); selected against a fire operation's
+    /// addresses a stage later, in front of the bank base's adder.
+    s1_entry_group: Vec<DFF<Bits<16>>>,
+    s1_entry_enable: Vec<DFF<Bit>>,
     r1_read: Vec<DFF<Bits<16>>>,
     r1_write: Vec<DFF<Bits<16>>>,
     r1_enable: Vec<DFF<Bit>>,
@@ -581,6 +586,8 @@ impl ConvLayer {
             s1_read: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_write: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_enable: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_entry_group: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_entry_enable: (0..layout.banks).map(|_| Default::default()).collect(),
             r1_read: (0..layout.banks).map(|_| Default::default()).collect(),
             r1_write: (0..layout.banks).map(|_| Default::default()).collect(),
             r1_enable: (0..layout.banks).map(|_| Default::default()).collect(),
@@ -1000,11 +1007,10 @@ impl Logic for ConvLayer {
             self.s1_read[b].d.next = self.p1_read.q.val();
             self.s1_write[b].d.next = self.p1_write.q.val();
             self.s1_enable[b].d.next = self.p1_fire.q.val() | self.p1_init.q.val();
-            if self.p1_acc.q.val() {
-                self.s1_read[b].d.next = self.entry_group[b].val().get_bits::<16>(0);
-                self.s1_write[b].d.next = self.entry_group[b].val().get_bits::<16>(0);
-                self.s1_enable[b].d.next = self.entry_word[b].val().get_bit(0);
-            }
+            self.s1_entry_group[b].clock.next = self.clock.val();
+            self.s1_entry_enable[b].clock.next = self.clock.val();
+            self.s1_entry_group[b].d.next = self.entry_group[b].val().get_bits::<16>(0);
+            self.s1_entry_enable[b].d.next = self.entry_word[b].val().get_bit(0);
             self.r1_read[b].clock.next = self.clock.val();
             self.r1_write[b].clock.next = self.clock.val();
             self.r1_enable[b].clock.next = self.clock.val();
@@ -1015,6 +1021,12 @@ impl Logic for ConvLayer {
             self.r1_read[b].d.next = self.s1_read[b].q.val() + self.s1_bank_base.q.val();
             self.r1_write[b].d.next = self.s1_write[b].q.val() + self.s1_bank_base.q.val();
             self.r1_enable[b].d.next = self.s1_enable[b].q.val();
+            if self.s1_acc.q.val() {
+                self.r1_read[b].d.next = self.s1_entry_group[b].q.val() + self.s1_bank_base.q.val();
+                self.r1_write[b].d.next =
+                    self.s1_entry_group[b].q.val() + self.s1_bank_base.q.val();
+                self.r1_enable[b].d.next = self.s1_entry_enable[b].q.val();
+            }
             self.r2_read[b].d.next = self.r1_read[b].q.val();
             self.r2_write[b].d.next = self.r1_write[b].q.val();
             self.r2_enable[b].d.next = self.r1_enable[b].q.val();

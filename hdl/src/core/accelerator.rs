@@ -238,13 +238,16 @@ pub struct Accelerator {
     best_flipped: DFF<Bits<32>>,
     best_index: DFF<Bits<16>>,
     /// With [`HwConfig::short_paths`] (else empty): a logit taken at the result port waits
-    /// here a cycle before the argmax compares it (the compare and the 48 flip-flops it
-    /// selects are then one path from registers, not one behind the result handshake); an
-    /// image's end marker waits until this stage and `class_out` have it, so the class is
-    /// complete when the marker leaves.
+    /// here a cycle, is compared in the next into `argmax_greater` and replaces the best in
+    /// the one after (compare and the 48 flip-flops it selects are two paths from
+    /// registers). The port takes a logit only while the stage is empty, so every compare
+    /// sees the best of all the logits before it: a logit every other cycle, ten per image.
+    /// An image's end marker waits until the compare, the update and `class_out` have it,
+    /// so the class is complete when the marker leaves.
     argmax_valid: Vec<DFF<Bit>>,
     argmax_flipped: Vec<DFF<Bits<32>>>,
     argmax_index: Vec<DFF<Bits<16>>>,
+    argmax_greater: Vec<DFF<Bit>>,
     /// The class a cycle after the argmax has it (`result_class` then starts at a register
     /// placed by its consumers, and the compare's 48 flip-flops by the compare), and a flag
     /// that the logit in the stage a cycle ago is still on its way there.
@@ -438,6 +441,7 @@ impl Accelerator {
             argmax_index: (0..short).map(|_| Default::default()).collect(),
             class_out: (0..short).map(|_| Default::default()).collect(),
             argmax_settling: (0..short).map(|_| Default::default()).collect(),
+            argmax_greater: (0..short).map(|_| Default::default()).collect(),
             _direct_argmax: 1 - short,
             _staged_argmax: short,
             sign_bit: Constant::new(sign_bit.into()),
@@ -594,8 +598,9 @@ impl Logic for Accelerator {
             self.result_last.next = self.fifos[l + 1].out_last.val();
             self.fifos[l + 1].out_ready.next = self.result_ready.val();
             for _w in 0..self._staged_argmax {
-                if self.fifos[l + 1].out_last.val()
-                    & (self.argmax_valid[0].q.val() | self.argmax_settling[0].q.val())
+                if self.argmax_valid[0].q.val()
+                    | (self.fifos[l + 1].out_last.val()
+                        & (self.argmax_greater[0].q.val() | self.argmax_settling[0].q.val()))
                 {
                     self.result_valid.next = false;
                     self.fifos[l + 1].out_ready.next = false;
@@ -626,16 +631,23 @@ impl Logic for Accelerator {
             self.argmax_index[0].clock.next = self.clock.val();
             self.argmax_valid[0].d.next =
                 self.result_valid.val() & self.result_ready.val() & !self.result_last.val();
-            self.argmax_flipped[0].d.next = self.logit.val() ^ self.sign_bit.val();
-            self.argmax_index[0].d.next = self.result_index.val();
+            self.argmax_flipped[0].d.next = self.argmax_flipped[0].q.val();
+            self.argmax_index[0].d.next = self.argmax_index[0].q.val();
+            if self.result_valid.val() & self.result_ready.val() {
+                self.argmax_flipped[0].d.next = self.logit.val() ^ self.sign_bit.val();
+                self.argmax_index[0].d.next = self.result_index.val();
+            }
             self.class_out[0].clock.next = self.clock.val();
             self.argmax_settling[0].clock.next = self.clock.val();
             self.class_out[0].d.next = self.best_index.q.val();
-            self.argmax_settling[0].d.next = self.argmax_valid[0].q.val();
+            self.argmax_greater[0].clock.next = self.clock.val();
+            self.argmax_greater[0].d.next = self.argmax_valid[0].q.val()
+                & (self.argmax_flipped[0].q.val() > self.best_flipped.q.val());
+            self.argmax_settling[0].d.next = self.argmax_greater[0].q.val();
             self.result_class.next = self.class_out[0].q.val();
-            if self.argmax_valid[0].q.val()
-                & (self.argmax_flipped[0].q.val() > self.best_flipped.q.val())
-            {
+            // (The stage's registers hold the logit until the port takes the next one, which
+            // it does no earlier than this update.)
+            if self.argmax_greater[0].q.val() {
                 self.best_flipped.d.next = self.argmax_flipped[0].q.val();
                 self.best_index.d.next = self.argmax_index[0].q.val();
             }

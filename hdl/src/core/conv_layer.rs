@@ -139,6 +139,9 @@ pub struct ConvLayer {
     /// a cycle late), and the end marker is taken.
     idle: DFF<Bit>,
     end_accept: Signal<Local, Bit>,
+    /// The end marker was taken a cycle ago: the fire starts from this flip-flop (the FIFO's
+    /// head and the take's AND then end at one register, not at the fire counters).
+    end_taken: DFF<Bit>,
     /// The event accepted in the previous cycle, whose sender row is being read.
     read_valid: DFF<Bit>,
     read_step: DFF<Bits<5>>,
@@ -306,6 +309,13 @@ pub struct ConvLayer {
     queue_base: Vec<DFF<Bits<16>>>,
     queue_number: Vec<Constant<Bits<4>>>,
     queue_head: DFF<Bits<4>>,
+    /// `queue_head` decoded, a flip-flop per slot (the ring's multiplexer is then an AND-OR
+    /// of its slots behind one flip-flop each, not a chain of compares): slot 0 starts at 1.
+    head_select: Vec<DFFWithInit<Bit>>,
+    head_next: Signal<Local, Bits<4>>,
+    ring_term_pending: Vec<Signal<Local, Bits<MAX_LANES>>>,
+    ring_term_step: Vec<Signal<Local, Bits<5>>>,
+    ring_term_base: Vec<Signal<Local, Bits<16>>>,
     queue_tail: DFF<Bits<4>>,
     queue_count: DFF<Bits<5>>,
     in_flight: DFF<Bits<5>>,
@@ -539,6 +549,7 @@ impl ConvLayer {
             a_accept: Default::default(),
             idle: Default::default(),
             end_accept: Default::default(),
+            end_taken: Default::default(),
             read_valid: Default::default(),
             read_step: Default::default(),
             sender_word: Default::default(),
@@ -673,6 +684,11 @@ impl ConvLayer {
                 .map(|e| Constant::new((e as u64).into()))
                 .collect(),
             queue_head: Default::default(),
+            head_select: (0..QUEUE_DEPTH).map(|e| DFFWithInit::new(e == 0)).collect(),
+            head_next: Default::default(),
+            ring_term_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
+            ring_term_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
+            ring_term_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_tail: Default::default(),
             queue_count: Default::default(),
             in_flight: Default::default(),
@@ -743,6 +759,7 @@ impl Logic for ConvLayer {
             bank,
             accept_ready,
             idle,
+            end_taken,
             read_valid,
             read_step,
             fetched_valid,
@@ -977,9 +994,15 @@ impl Logic for ConvLayer {
             & !self.it_valid.q.val()
             & !self.fire_active.q.val()
             & !self.a_accept.val()
-            & !self.end_accept.val();
+            & !self.end_accept.val()
+            & !self.end_taken.q.val();
         if self.end_accept.val() {
             self.event_ready.next = true;
+        }
+        // (An event of the next image taken meanwhile reaches the banks a few cycles later,
+        // after the swap.)
+        self.end_taken.d.next = self.end_accept.val();
+        if self.end_taken.q.val() {
             self.bank.d.next = !self.bank.q.val();
             self.fire_active.d.next = true;
             self.fire_phase.d.next = 0.into();
@@ -1333,16 +1356,22 @@ impl Logic for ConvLayer {
             self.selected_valid.d.next = false;
         }
         // The ring's oldest group, selected apart from the head's own update (whose `rest`
-        // then passes one multiplexer, not the 8-way selection's chain).
+        // then passes one multiplexer, not the 8-way selection).
         self.ring_pending.next = 0.into();
         self.ring_step.next = 0.into();
         self.ring_base.next = 0.into();
         for e in 0..self._queue {
-            if self.queue_head.q.val() == self.queue_number[e].val() {
-                self.ring_pending.next = self.queue_pending[e].q.val();
-                self.ring_step.next = self.queue_step[e].q.val();
-                self.ring_base.next = self.queue_base[e].q.val();
+            self.ring_term_pending[e].next = 0.into();
+            self.ring_term_step[e].next = 0.into();
+            self.ring_term_base[e].next = 0.into();
+            if self.head_select[e].q.val() {
+                self.ring_term_pending[e].next = self.queue_pending[e].q.val();
+                self.ring_term_step[e].next = self.queue_step[e].q.val();
+                self.ring_term_base[e].next = self.queue_base[e].q.val();
             }
+            self.ring_pending.next = self.ring_pending.val() | self.ring_term_pending[e].val();
+            self.ring_step.next = self.ring_step.val() | self.ring_term_step[e].val();
+            self.ring_base.next = self.ring_base.val() | self.ring_term_base[e].val();
         }
         self.head_load.next = !self.head_valid.q.val();
         if self.head_valid.q.val() & self.selected_free.val() {
@@ -1357,15 +1386,21 @@ impl Logic for ConvLayer {
         }
         // The head takes the ring's oldest group.
         self.pop.next = self.head_load.val() & self.queue_count.q.val().any();
+        self.head_next.next = self.queue_head.q.val();
         if self.pop.val() {
             self.head_valid.d.next = true;
             self.head_pending.d.next = self.ring_pending.val();
             self.head_step.d.next = self.ring_step.val();
             self.head_base.d.next = self.ring_base.val();
-            self.queue_head.d.next = self.queue_head.q.val() + 1;
+            self.head_next.next = self.queue_head.q.val() + 1;
             if self.queue_head.q.val() == self.queue_last.val() {
-                self.queue_head.d.next = 0.into();
+                self.head_next.next = 0.into();
             }
+        }
+        self.queue_head.d.next = self.head_next.val();
+        for e in 0..self._queue {
+            self.head_select[e].clock.next = self.clock.val();
+            self.head_select[e].d.next = self.head_next.val() == self.queue_number[e].val();
         }
         // Every captured step writes a free slot (`room` counted it in flight): the tail's,
         // or the next one while the group written before it joins the ring. A group moves

@@ -195,6 +195,12 @@ pub struct PixelConvLayer {
     state_load_target: DFF<Bit>,
     // Loading.
     taking: Signal<Local, Bit>,
+    /// Per bank, the taken pixel's write, a cycle later from registers (the port's zero-run
+    /// expander and handshake do not also route to every bank's block RAM). The compute
+    /// reads the set no earlier than two cycles after it is full.
+    pixel_write_enable: Vec<DFF<Bit>>,
+    pixel_write_address: Vec<DFF<Bits<16>>>,
+    pixel_write_data: Vec<DFF<Bits<32>>>,
     load_index: DFF<Bits<16>>,
     load_set: DFF<Bit>,
     full_a: DFF<Bit>,
@@ -401,6 +407,14 @@ pub struct PixelConvLayer {
     e1_unit: DFF<Bits<16>>,
     e1_step: DFF<Bits<5>>,
     e1_chunk: DFF<Bits<16>>,
+    /// The masks' words in registers first (a block RAM's clock-to-output is 5.6 ns on
+    /// ECP5), each with whether it belongs to the read's chunk and units.
+    m_valid: DFF<Bit>,
+    m_last: DFF<Bit>,
+    m_unit: DFF<Bits<16>>,
+    m_step: DFF<Bits<5>>,
+    m_take: Vec<DFF<Bit>>,
+    m_word: Vec<DFF<Bits<32>>>,
     e2_valid: DFF<Bit>,
     e2_last: DFF<Bit>,
     e2_unit: DFF<Bits<16>>,
@@ -578,6 +592,9 @@ impl PixelConvLayer {
             weight_load_select: (0..channels).map(|_| Default::default()).collect(),
             state_load_select: (0..channels).map(|_| Default::default()).collect(),
             taking: Default::default(),
+            pixel_write_enable: (0..banks).map(|_| Default::default()).collect(),
+            pixel_write_address: (0..banks).map(|_| Default::default()).collect(),
+            pixel_write_data: (0..banks).map(|_| Default::default()).collect(),
             load_index: Default::default(),
             load_set: Default::default(),
             full_a: Default::default(),
@@ -760,6 +777,12 @@ impl PixelConvLayer {
             e1_unit: Default::default(),
             e1_step: Default::default(),
             e1_chunk: Default::default(),
+            m_valid: Default::default(),
+            m_last: Default::default(),
+            m_unit: Default::default(),
+            m_step: Default::default(),
+            m_take: (0..m).map(|_| Default::default()).collect(),
+            m_word: (0..m).map(|_| Default::default()).collect(),
             e2_valid: Default::default(),
             e2_last: Default::default(),
             e2_unit: Default::default(),
@@ -891,6 +914,10 @@ impl Logic for PixelConvLayer {
             e1_unit,
             e1_step,
             e1_chunk,
+            m_valid,
+            m_last,
+            m_unit,
+            m_step,
             e2_valid,
             e2_last,
             e2_unit,
@@ -925,13 +952,19 @@ impl Logic for PixelConvLayer {
         }
         self.taking.next = self.pixel_valid.val() & self.pixel_ready.val();
         for b in 0..self._banks {
-            self.pixels[b].clock.next = self.clock.val();
-            self.pixels[b].write_enable.next = self.taking.val();
-            self.pixels[b].write_address.next = self.load_index.q.val();
+            self.pixel_write_enable[b].clock.next = self.clock.val();
+            self.pixel_write_address[b].clock.next = self.clock.val();
+            self.pixel_write_data[b].clock.next = self.clock.val();
+            self.pixel_write_enable[b].d.next = self.taking.val();
+            self.pixel_write_address[b].d.next = self.load_index.q.val();
             if self.load_set.q.val() {
-                self.pixels[b].write_address.next = self.load_index.q.val() | self.pixel_set.val();
+                self.pixel_write_address[b].d.next = self.load_index.q.val() | self.pixel_set.val();
             }
-            self.pixels[b].write_data.next = bit_cast::<32, 16>(self.pixel_value.val());
+            self.pixel_write_data[b].d.next = bit_cast::<32, 16>(self.pixel_value.val());
+            self.pixels[b].clock.next = self.clock.val();
+            self.pixels[b].write_enable.next = self.pixel_write_enable[b].q.val();
+            self.pixels[b].write_address.next = self.pixel_write_address[b].q.val();
+            self.pixels[b].write_data.next = self.pixel_write_data[b].q.val();
         }
         self.image_loaded.next = false;
         if self.taking.val() {
@@ -1395,19 +1428,28 @@ impl Logic for PixelConvLayer {
                 self.masks_full_a.d.next = false;
             }
         }
-        self.e2_valid.d.next = self.e1_valid.q.val();
-        self.e2_last.d.next = self.e1_last.q.val();
-        self.e2_unit.d.next = self.e1_unit.q.val();
-        self.e2_step.d.next = self.e1_step.q.val();
+        self.m_valid.d.next = self.e1_valid.q.val();
+        self.m_last.d.next = self.e1_last.q.val();
+        self.m_unit.d.next = self.e1_unit.q.val();
+        self.m_step.d.next = self.e1_step.q.val();
         for r in 0..self._units_per_group {
             self.unit_ok[r].next =
                 (self.e1_unit.q.val() + self.unit_offset[r].val()) <= self.units_last.val();
+            self.m_take[r].clock.next = self.clock.val();
+            self.m_word[r].clock.next = self.clock.val();
+            self.m_take[r].d.next =
+                (self.e1_chunk.q.val() == self.mask_chunk[r].val()) & self.unit_ok[r].val();
+            self.m_word[r].d.next = self.masks[r].read_data.val();
         }
+        self.e2_valid.d.next = self.m_valid.q.val();
+        self.e2_last.d.next = self.m_last.q.val();
+        self.e2_unit.d.next = self.m_unit.q.val();
+        self.e2_step.d.next = self.m_step.q.val();
         self.e2_mask_next.next = 0.into();
         for r in 0..self._units_per_group {
-            if (self.e1_chunk.q.val() == self.mask_chunk[r].val()) & self.unit_ok[r].val() {
-                self.e2_mask_next.next = self.e2_mask_next.val()
-                    | (self.masks[r].read_data.val() << self.mask_shift[r].val());
+            if self.m_take[r].q.val() {
+                self.e2_mask_next.next =
+                    self.e2_mask_next.val() | (self.m_word[r].q.val() << self.mask_shift[r].val());
             }
         }
         self.e2_mask.d.next = self.e2_mask_next.val();

@@ -188,7 +188,7 @@ fn wide_mnist_accelerators_are_bit_exact() {
     let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
     for lanes in [256, 144] {
         let config = HwConfig::new(vec![lanes, 10]);
-        assert!(lanes > EMISSION_CHAIN_LANES && config.short_paths());
+        assert!(lanes > EMISSION_CHAIN_LANES && config.short_paths(&model));
         let runs = compare(&model, &config, &images);
         assert!(runs[..3].iter().all(|r| !r.spikes[1].is_empty()));
         assert_eq!(runs[4].class, 9);

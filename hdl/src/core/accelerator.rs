@@ -61,14 +61,20 @@ impl HwConfig {
         }
     }
 
-    /// Whether the design gets the registers that shorten its paths outside the lanes (the
-    /// input encoder's image-end test, a stage in front of the argmax and one behind it, a
-    /// skid buffer behind every FIFO): when a layer has more than
-    /// [`EMISSION_CHAIN_LANES`] lanes, a design that fills most of an ECP5-85F, so that
-    /// placement spreads it. The smaller designs keep the flip-flops (the iCEBreaker's has
-    /// one logic cell to spare).
-    pub fn short_paths(&self) -> bool {
+    /// Whether the design of `model` gets the registers that shorten its paths outside the
+    /// lanes (the input encoder's image-end test, the argmax's compare between registers
+    /// and its class a register later, a skid buffer behind every FIFO): when a layer has
+    /// more than
+    /// [`EMISSION_CHAIN_LANES`] lanes, or the network has a convolution (the MNIST CNN at
+    /// 128,64,32,4 fills 63% of an ECP5-85F's logic with blocks of four kinds), designs that
+    /// placement spreads across the chip. The smaller MLPs keep the flip-flops (the
+    /// iCEBreaker's has one logic cell to spare).
+    pub fn short_paths(&self, model: &Model) -> bool {
         self.lanes.iter().any(|&l| l > EMISSION_CHAIN_LANES)
+            || model
+                .geometry()
+                .iter()
+                .any(|g| matches!(g.kind, LayerKind::Conv2d { .. }))
     }
 
     /// Up to `max_lanes` lanes per layer, never more than the layer has neurons; a
@@ -356,7 +362,7 @@ impl Accelerator {
             }
         }
         let sign_bit = datapath.sign_bit();
-        let short = config.short_paths() as usize;
+        let short = config.short_paths(model) as usize;
         let stages = pixel_convs.len() + convs.len() + layers.len();
         let count = stages;
         let select = |counter: fn(usize) -> Counter| {

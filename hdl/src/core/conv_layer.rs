@@ -252,6 +252,10 @@ pub struct ConvLayer {
     /// Per lane: its bank's stage-1 read and stage-2 write address are equal (compared a
     /// cycle ahead, on the registers they come from), for adjacent forwarding.
     address_match_replica: Vec<DFF<Bit>>,
+    /// Per lane: the next cycle's stage-1 read meets this cycle's stage-2 write, which the
+    /// lane's write-back register writes then (`r1_read == s2_write` now is `r2_read ==`
+    /// the write-back address then): the lane's ordinary forwarding, compared a cycle ahead.
+    write_back_match_replica: Vec<DFF<Bit>>,
     write_on_spike_replica: Vec<DFF<Bit>>,
     threshold_next: Signal<Local, Bits<32>>,
     addend_next: Signal<Local, Bits<32>>,
@@ -299,9 +303,9 @@ pub struct ConvLayer {
     s5_fire: DFF<Bit>,
     s5_spiked: DFF<Bit>,
     /// The slot after the tail, and the one the captured step writes: the tail's, or the
-    /// next if the group before it turned out to have spikes.
-    tail_after: Signal<Local, Bits<4>>,
-    write_slot: Signal<Local, Bits<4>>,
+    /// next if the group before it turned out to have spikes (one-hot, like the head).
+    tail_after: Vec<Signal<Local, Bit>>,
+    write_slot: Vec<Signal<Local, Bit>>,
     /// Captured groups with spikes, waiting for emission (a ring of `QUEUE_DEPTH`); fire
     /// steps issue only while the ring has room for every step in flight.
     queue_pending: Vec<DFF<Bits<MAX_LANES>>>,
@@ -316,7 +320,8 @@ pub struct ConvLayer {
     ring_term_pending: Vec<Signal<Local, Bits<MAX_LANES>>>,
     ring_term_step: Vec<Signal<Local, Bits<5>>>,
     ring_term_base: Vec<Signal<Local, Bits<16>>>,
-    queue_tail: DFF<Bits<4>>,
+    /// The ring's tail, a flip-flop per slot (slot 0 starts at 1).
+    tail_select: Vec<DFFWithInit<Bit>>,
     queue_count: DFF<Bits<5>>,
     in_flight: DFF<Bits<5>>,
     /// The ring has room for one more fire step (registered: from the previous cycle's
@@ -429,6 +434,7 @@ impl ConvLayer {
                     .with_max_shift(product.max_shift())
                     .with_registered_weights()
                     .with_adjacent_forwarding()
+                    .with_layer_write_back_match()
                     .with_external_weights()
             })
             .collect();
@@ -636,6 +642,7 @@ impl ConvLayer {
             addend_replica: (0..lanes).map(|_| Default::default()).collect(),
             write_enable_replica: (0..lanes).map(|_| Default::default()).collect(),
             address_match_replica: (0..lanes).map(|_| Default::default()).collect(),
+            write_back_match_replica: (0..lanes).map(|_| Default::default()).collect(),
             write_on_spike_replica: (0..lanes).map(|_| Default::default()).collect(),
             threshold_next: Default::default(),
             addend_next: Default::default(),
@@ -675,8 +682,8 @@ impl ConvLayer {
             s4_base: Default::default(),
             s5_fire: Default::default(),
             s5_spiked: Default::default(),
-            tail_after: Default::default(),
-            write_slot: Default::default(),
+            tail_after: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
+            write_slot: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
@@ -689,7 +696,7 @@ impl ConvLayer {
             ring_term_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             ring_term_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             ring_term_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
-            queue_tail: Default::default(),
+            tail_select: (0..QUEUE_DEPTH).map(|e| DFFWithInit::new(e == 0)).collect(),
             queue_count: Default::default(),
             in_flight: Default::default(),
             room: Default::default(),
@@ -837,7 +844,6 @@ impl Logic for ConvLayer {
             s5_fire,
             s5_spiked,
             queue_head,
-            queue_tail,
             queue_count,
             in_flight,
             room,
@@ -1192,6 +1198,10 @@ impl Logic for ConvLayer {
                                 self.address_match_replica[(w * ch + c) * sl + s].d.next =
                                     self.r1_read[w * sl + s].q.val()
                                         == self.r2_write[w * sl + s].q.val();
+                                // Next cycle's r2_read and write-back address.
+                                self.write_back_match_replica[(w * ch + c) * sl + s].d.next =
+                                    self.r1_read[w * sl + s].q.val()
+                                        == self.s2_write[w * sl + s].q.val();
                             }
                         }
                     }
@@ -1208,6 +1218,8 @@ impl Logic for ConvLayer {
             self.write_enable_replica[p].clock.next = self.clock.val();
             self.address_match_replica[p].clock.next = self.clock.val();
             self.lanes[p].address_match.next = self.address_match_replica[p].q.val();
+            self.write_back_match_replica[p].clock.next = self.clock.val();
+            self.lanes[p].write_back_match.next = self.write_back_match_replica[p].q.val();
             self.write_on_spike_replica[p].clock.next = self.clock.val();
             self.use_product_replica[p].d.next = self.r2_acc.q.val();
             self.threshold_replica[p].d.next = self.threshold_next.val();
@@ -1406,25 +1418,25 @@ impl Logic for ConvLayer {
         // or the next one while the group written before it joins the ring. A group moves
         // the tail on a cycle after its capture, once the OR says it has spikes (the slots'
         // write enables and the tail then come from registers, not from that OR).
-        self.tail_after.next = self.queue_tail.q.val() + 1;
-        if self.queue_tail.q.val() == self.queue_last.val() {
-            self.tail_after.next = 0.into();
+        for e in 1..self._queue {
+            self.tail_after[e].next = self.tail_select[e - 1].q.val();
         }
-        self.write_slot.next = self.queue_tail.q.val();
-        if self.push.val() {
-            self.write_slot.next = self.tail_after.val();
+        for last in (self._queue - 1)..self._queue {
+            self.tail_after[0].next = self.tail_select[last].q.val();
         }
-        if self.s4_fire.q.val() {
-            for e in 0..self._queue {
-                if self.write_slot.val() == self.queue_number[e].val() {
-                    self.queue_pending[e].d.next = self.s4_vector.q.val();
-                    self.queue_step[e].d.next = self.s4_step.q.val();
-                    self.queue_base[e].d.next = self.s4_base.q.val();
-                }
+        for e in 0..self._queue {
+            self.tail_select[e].clock.next = self.clock.val();
+            self.tail_select[e].d.next = self.tail_select[e].q.val();
+            self.write_slot[e].next = self.tail_select[e].q.val();
+            if self.push.val() {
+                self.tail_select[e].d.next = self.tail_after[e].val();
+                self.write_slot[e].next = self.tail_after[e].val();
             }
-        }
-        if self.push.val() {
-            self.queue_tail.d.next = self.tail_after.val();
+            if self.s4_fire.q.val() & self.write_slot[e].val() {
+                self.queue_pending[e].d.next = self.s4_vector.q.val();
+                self.queue_step[e].d.next = self.s4_step.q.val();
+                self.queue_base[e].d.next = self.s4_base.q.val();
+            }
         }
         if self.push.val() & !self.pop.val() {
             self.queue_count.d.next = self.queue_count.q.val() + 1;

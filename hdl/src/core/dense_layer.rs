@@ -875,6 +875,8 @@ impl Logic for DenseLayer {
             self.lanes[p].write_address.next = self.s2_write_address.q.val();
             // (Without adjacent forwarding, operations on one word are two cycles apart.)
             self.lanes[p].address_match.next = false;
+            // (The lanes compare their write-back address themselves.)
+            self.lanes[p].write_back_match.next = false;
             self.weight_load_select[p].d.next = self.weight_load_target.q.val()
                 & (self.load_lane.val() == self.lane_number[p].val());
             self.state_load_select[p].d.next = self.state_load_target.q.val()

@@ -56,6 +56,10 @@ pub struct Lane {
     /// cycle ahead from its own pipeline (a compare here would be one per bank, routed to
     /// every lane of it in the cycle that uses it).
     pub address_match: Signal<In, Bit>,
+    /// With [`Lane::with_layer_write_back_match`]: the state word read now is the one the
+    /// write-back register writes now (`state_address` equals the previous cycle's
+    /// `write_address`), registered by the layer a cycle ahead, for the same reason.
+    pub write_back_match: Signal<In, Bit>,
     /// Stage 2 results: the spike test and the state word read (for the output layer, the
     /// logit).
     pub spike: Signal<Out, Bit>,
@@ -112,6 +116,8 @@ pub struct Lane {
     /// the operation in stage 2 in the same cycle writes, so stage 2 takes its sum (from
     /// `write_back_data`).
     adjacent: Constant<Bit>,
+    /// `write_back_match` replaces the lane's own compare for `forward`.
+    layer_match: Constant<Bit>,
     forward_adjacent: DFF<Bit>,
 }
 
@@ -146,6 +152,7 @@ impl Lane {
             write_on_spike: Default::default(),
             write_address: Default::default(),
             address_match: Default::default(),
+            write_back_match: Default::default(),
             spike: Default::default(),
             membrane: Default::default(),
             spike_registered: Default::default(),
@@ -185,6 +192,7 @@ impl Lane {
             state_word: Default::default(),
             address_mask,
             adjacent: Constant::new(false),
+            layer_match: Constant::new(false),
             forward_adjacent: Default::default(),
         }
     }
@@ -225,6 +233,13 @@ impl Lane {
     /// input events can feed the same neuron).
     pub fn with_adjacent_forwarding(mut self) -> Self {
         self.adjacent = Constant::new(true);
+        self
+    }
+
+    /// The layer says whether a read meets the write-back (`write_back_match`): its
+    /// addresses never pass the memory's depth, so its plain compare is the lane's.
+    pub fn with_layer_write_back_match(mut self) -> Self {
+        self.layer_match = Constant::new(true);
         self
     }
 }
@@ -322,6 +337,9 @@ impl Logic for Lane {
             & !(((self.write_back_address.q.val() ^ self.state_address.val())
                 & self.address_mask.val())
             .any());
+        if self.layer_match.val() {
+            self.forward.d.next = self.write_back_enable.q.val() & self.write_back_match.val();
+        }
         self.forward_data.d.next = self.write_back_data.q.val();
         // (Accumulations only: a fire step's write depends on its spike, and the layer never
         // puts another operation on its word in the next cycle.)

@@ -254,6 +254,10 @@ pub struct Accelerator {
     argmax_flipped: Vec<DFF<Bits<32>>>,
     argmax_index: Vec<DFF<Bits<16>>>,
     argmax_greater: Vec<DFF<Bit>>,
+    /// The end marker left a cycle ago: the best is cleared now (the port's handshake does
+    /// not also route to the best's 48 flip-flops; the next image's first logit is compared
+    /// a cycle later still).
+    argmax_clear: Vec<DFF<Bit>>,
     /// The class a cycle after the argmax has it (`result_class` then starts at a register
     /// placed by its consumers, and the compare's 48 flip-flops by the compare), and a flag
     /// that the logit in the stage a cycle ago is still on its way there.
@@ -448,6 +452,7 @@ impl Accelerator {
             class_out: (0..short).map(|_| Default::default()).collect(),
             argmax_settling: (0..short).map(|_| Default::default()).collect(),
             argmax_greater: (0..short).map(|_| Default::default()).collect(),
+            argmax_clear: (0..short).map(|_| Default::default()).collect(),
             _direct_argmax: 1 - short,
             _staged_argmax: short,
             sign_bit: Constant::new(sign_bit.into()),
@@ -657,8 +662,11 @@ impl Logic for Accelerator {
                 self.best_flipped.d.next = self.argmax_flipped[0].q.val();
                 self.best_index.d.next = self.argmax_index[0].q.val();
             }
-            // (The stage is empty when a marker is taken.)
-            if self.result_valid.val() & self.result_ready.val() & self.result_last.val() {
+            // (The stage is empty when a marker is taken, and the compare a cycle later.)
+            self.argmax_clear[0].clock.next = self.clock.val();
+            self.argmax_clear[0].d.next =
+                self.result_valid.val() & self.result_ready.val() & self.result_last.val();
+            if self.argmax_clear[0].q.val() {
                 self.best_flipped.d.next = 0.into();
                 self.best_index.d.next = 0.into();
             }

@@ -198,7 +198,13 @@ pub struct ConvLayer {
     entry_word: Vec<Signal<Local, Bits<32>>>,
     entry_group: Vec<Signal<Local, Bits<32>>>,
     entry_offset: Vec<Signal<Local, Bits<32>>>,
-    weight_address_register: Vec<DFF<Bits<16>>>,
+    /// The entry's kernel offset, straight from the entry table's block RAM into a
+    /// register, and the event's kernel base beside it: their sum goes to the kernels' read
+    /// address without a register (the block RAM's own address register takes it), so the
+    /// slow block-RAM output and the adder are two paths in the same cycles as before.
+    s1_entry_offset: Vec<DFF<Bits<16>>>,
+    s1_kernel_base: DFF<Bits<16>>,
+    weight_address: Vec<Signal<Local, Bits<16>>>,
     s1_read: Vec<DFF<Bits<16>>>,
     s1_write: Vec<DFF<Bits<16>>>,
     s1_enable: Vec<DFF<Bit>>,
@@ -599,7 +605,9 @@ impl ConvLayer {
             entry_word: (0..layout.banks).map(|_| Default::default()).collect(),
             entry_group: (0..layout.banks).map(|_| Default::default()).collect(),
             entry_offset: (0..layout.banks).map(|_| Default::default()).collect(),
-            weight_address_register: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_entry_offset: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1_kernel_base: Default::default(),
+            weight_address: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_read: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_write: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_enable: (0..layout.banks).map(|_| Default::default()).collect(),
@@ -788,6 +796,7 @@ impl Logic for ConvLayer {
             p1_shift,
             p1_value,
             p1_base,
+            s1_kernel_base,
             p1_read,
             p1_write,
             p1_last_group,
@@ -1027,9 +1036,10 @@ impl Logic for ConvLayer {
             self.entry_word[b].next = self.entry_tables[b].read_data.val();
             self.entry_group[b].next = (self.entry_word[b].val() >> 1) & self.group_mask.val();
             self.entry_offset[b].next = self.entry_word[b].val() >> self.offset_shift.val();
-            self.weight_address_register[b].clock.next = self.clock.val();
-            self.weight_address_register[b].d.next =
-                self.p1_base.q.val() + self.entry_offset[b].val().get_bits::<16>(0);
+            self.s1_entry_offset[b].clock.next = self.clock.val();
+            self.s1_entry_offset[b].d.next = self.entry_offset[b].val().get_bits::<16>(0);
+            self.weight_address[b].next =
+                self.s1_kernel_base.q.val() + self.s1_entry_offset[b].q.val();
             self.s1_read[b].clock.next = self.clock.val();
             self.s1_write[b].clock.next = self.clock.val();
             self.s1_enable[b].clock.next = self.clock.val();
@@ -1062,6 +1072,7 @@ impl Logic for ConvLayer {
             self.s2_write[b].d.next = self.r2_write[b].q.val();
         }
         self.s1_acc.d.next = self.p1_acc.q.val();
+        self.s1_kernel_base.d.next = self.p1_base.q.val();
         self.s1_bank_base.d.next = 0.into();
         if self.p1_acc.q.val() {
             self.s1_bank_base.d.next = self.acc_bank_base.val();
@@ -1153,7 +1164,7 @@ impl Logic for ConvLayer {
         self.saturated.next = false;
         for b in 0..self._banks {
             self.kernels[b].clock.next = self.clock.val();
-            self.kernels[b].read_address.next = self.weight_address_register[b].q.val();
+            self.kernels[b].read_address.next = self.weight_address[b].val();
             self.kernels[b].write_enable.next = false;
             self.kernels[b].write_field.next = 0.into();
             self.kernels[b].write_address.next = self.load_address.val();
@@ -1168,7 +1179,7 @@ impl Logic for ConvLayer {
                         for c in 0..self._channels {
                             for s in 0..self._slots {
                                 self.lanes[(w * ch + c) * sl + s].weight_address.next =
-                                    self.weight_address_register[w * sl + s].q.val();
+                                    self.weight_address[w * sl + s].val();
                                 self.lane_field[(w * ch + c) * sl + s].next =
                                     self.kernel_word[w * sl + s].q.val().get_bits::<32>(c * fb)
                                         & self.field_mask.val();

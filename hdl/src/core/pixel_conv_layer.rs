@@ -440,6 +440,14 @@ pub struct PixelConvLayer {
     current_mask: DFF<Bits<32>>,
     lowest: Signal<Local, Bits<32>>,
     remaining: Signal<Local, Bits<32>>,
+    /// Whether the current mask has more than one spike (a spike leaves after this one), by
+    /// a tree of LUTs over its 32 bits: any and more than one per 4 bits, then per 16, not
+    /// after the lowest spike's carry chain.
+    mask_any4: Vec<Signal<Local, Bit>>,
+    mask_many4: Vec<Signal<Local, Bit>>,
+    mask_any16: Vec<Signal<Local, Bit>>,
+    mask_many16: Vec<Signal<Local, Bit>>,
+    mask_many: Signal<Local, Bit>,
     lowest_offset: Signal<Local, Bits<16>>,
     /// Per bit of a chunk's masks (`i C + c`): `i + c U`, its neuron's index less the
     /// chunk's first unit.
@@ -806,6 +814,11 @@ impl PixelConvLayer {
             current_mask: Default::default(),
             lowest: Default::default(),
             remaining: Default::default(),
+            mask_any4: (0..8).map(|_| Default::default()).collect(),
+            mask_many4: (0..8).map(|_| Default::default()).collect(),
+            mask_any16: (0..2).map(|_| Default::default()).collect(),
+            mask_many16: (0..2).map(|_| Default::default()).collect(),
+            mask_many: Default::default(),
             lowest_offset: Default::default(),
             bit_offset: (0..per_read * channels)
                 .map(|p| word16((p / channels) as i64 + (p % channels) as i64 * sent_plane))
@@ -1471,6 +1484,38 @@ impl Logic for PixelConvLayer {
         // The emitter: the current mask's lowest channel leaves each cycle.
         self.lowest.next = self.current_mask.q.val() & (!self.current_mask.q.val() + 1);
         self.remaining.next = self.current_mask.q.val() & !self.lowest.val();
+        for k in 0..8 {
+            self.mask_any4[k].next = self.current_mask.q.val().get_bits::<4>(4 * k).any();
+            self.mask_many4[k].next = (self.current_mask.q.val().get_bit(4 * k)
+                & (self.current_mask.q.val().get_bit(4 * k + 1)
+                    | self.current_mask.q.val().get_bit(4 * k + 2)
+                    | self.current_mask.q.val().get_bit(4 * k + 3)))
+                | (self.current_mask.q.val().get_bit(4 * k + 1)
+                    & (self.current_mask.q.val().get_bit(4 * k + 2)
+                        | self.current_mask.q.val().get_bit(4 * k + 3)))
+                | (self.current_mask.q.val().get_bit(4 * k + 2)
+                    & self.current_mask.q.val().get_bit(4 * k + 3));
+        }
+        for j in 0..2 {
+            self.mask_any16[j].next = self.mask_any4[4 * j].val()
+                | self.mask_any4[4 * j + 1].val()
+                | self.mask_any4[4 * j + 2].val()
+                | self.mask_any4[4 * j + 3].val();
+            self.mask_many16[j].next = self.mask_many4[4 * j].val()
+                | self.mask_many4[4 * j + 1].val()
+                | self.mask_many4[4 * j + 2].val()
+                | self.mask_many4[4 * j + 3].val()
+                | (self.mask_any4[4 * j].val()
+                    & (self.mask_any4[4 * j + 1].val()
+                        | self.mask_any4[4 * j + 2].val()
+                        | self.mask_any4[4 * j + 3].val()))
+                | (self.mask_any4[4 * j + 1].val()
+                    & (self.mask_any4[4 * j + 2].val() | self.mask_any4[4 * j + 3].val()))
+                | (self.mask_any4[4 * j + 2].val() & self.mask_any4[4 * j + 3].val());
+        }
+        self.mask_many.next = self.mask_many16[0].val()
+            | self.mask_many16[1].val()
+            | (self.mask_any16[0].val() & self.mask_any16[1].val());
         self.lowest_offset.next = 0.into();
         for p in 0..self._chunk_bits {
             // (An OR of the one-hot's offsets, not a priority chain.)
@@ -1491,7 +1536,7 @@ impl Logic for PixelConvLayer {
             self.out_step.d.next = self.current_step.q.val();
             self.current_mask.d.next = self.remaining.val();
             // The next mask comes in the cycle after (a pop decided from registers only).
-            if self.current_last.q.val() | !self.remaining.val().any() {
+            if self.current_last.q.val() | !self.mask_many.val() {
                 self.current_valid.d.next = false;
             }
         }

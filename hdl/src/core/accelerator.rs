@@ -256,7 +256,7 @@ pub struct Accelerator {
     argmax_greater: Vec<DFF<Bit>>,
     /// The end marker left a cycle ago: the best is cleared now (the port's handshake does
     /// not also route to the best's 48 flip-flops; the next image's first logit is compared
-    /// a cycle later still).
+    /// a cycle later still), and `images_out` counts it.
     argmax_clear: Vec<DFF<Bit>>,
     /// The class a cycle after the argmax has it (`result_class` then starts at a register
     /// placed by its consumers, and the compare's 48 flip-flops by the compare), and a flag
@@ -690,8 +690,17 @@ impl Logic for Accelerator {
         if self.image_loaded.val() {
             self.images_in.d.next = self.images_in.q.val() + 1;
         }
-        if self.result_valid.val() & self.result_ready.val() & self.result_last.val() {
-            self.images_out.d.next = self.images_out.q.val() + 1;
+        for _w in 0..self._direct_argmax {
+            if self.result_valid.val() & self.result_ready.val() & self.result_last.val() {
+                self.images_out.d.next = self.images_out.q.val() + 1;
+            }
+        }
+        // (A cycle late, from the argmax's register of the marker's take: the port's handshake
+        // then ends at one flip-flop, not at the counter's 32.)
+        for _w in 0..self._staged_argmax {
+            if self.argmax_clear[0].q.val() {
+                self.images_out.d.next = self.images_out.q.val() + 1;
+            }
         }
         for l in 0..self._layers {
             self.spikes[l].clock.next = self.clock.val();

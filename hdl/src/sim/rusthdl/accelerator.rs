@@ -7,6 +7,9 @@ use crate::sim::compare::ImageRun;
 use crate::sim::{from_bits32, prepare, settle};
 use anyhow::{Result, bail};
 
+/// Cycles the counters may lag the ports by.
+const COUNTER_LAG: usize = 2;
+
 /// The inputs applied in each cycle: `[pixel_valid, pixel_zeros, pixel_value, result_ready]`.
 pub type PortVectors = Vec<Vec<u64>>;
 
@@ -119,6 +122,15 @@ pub fn run_images_with_ready(
 /// Reads every counter through the accelerator's counter port, in [`Counter::select`] order.
 pub fn read_counters(accel: &mut Accelerator) -> Vec<u64> {
     let layers = accel.fifos.len() - 1;
+    // The counters count registered pulses, up to two cycles behind the ports: idle cycles
+    // first (a host reads them long after an image's class has left).
+    accel.pixel_valid.next = false;
+    for _ in 0..COUNTER_LAG {
+        accel.clock.next = true.into();
+        settle(accel);
+        accel.clock.next = false.into();
+        settle(accel);
+    }
     (0..Counter::count(layers))
         .map(|select| {
             accel.counter_select.next = (select as u64).into();

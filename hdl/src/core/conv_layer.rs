@@ -317,12 +317,9 @@ pub struct ConvLayer {
     queue_pending: Vec<DFF<Bits<MAX_LANES>>>,
     queue_step: Vec<DFF<Bits<5>>>,
     queue_base: Vec<DFF<Bits<16>>>,
-    queue_number: Vec<Constant<Bits<4>>>,
-    queue_head: DFF<Bits<4>>,
-    /// `queue_head` decoded, a flip-flop per slot (the ring's multiplexer is then an AND-OR
-    /// of its slots behind one flip-flop each, not a chain of compares): slot 0 starts at 1.
+    /// The ring's head, a flip-flop per slot (the ring's multiplexer is then an AND-OR of
+    /// its slots behind one flip-flop each, not a chain of compares): slot 0 starts at 1.
     head_select: Vec<DFFWithInit<Bit>>,
-    head_next: Signal<Local, Bits<4>>,
     ring_term_pending: Vec<Signal<Local, Bits<MAX_LANES>>>,
     ring_term_step: Vec<Signal<Local, Bits<5>>>,
     ring_term_base: Vec<Signal<Local, Bits<16>>>,
@@ -334,7 +331,6 @@ pub struct ConvLayer {
     /// counts, one short of the depth, since at most one step issues per cycle).
     room: DFF<Bit>,
     room_limit: Constant<Bits<5>>,
-    queue_last: Constant<Bits<4>>,
     /// The group whose spikes are leaving, in a register of its own (the ring's 8-way
     /// multiplexer feeds only its load, not the lowest-spike carry chain).
     head_valid: DFF<Bit>,
@@ -695,12 +691,7 @@ impl ConvLayer {
             queue_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
-            queue_number: (0..QUEUE_DEPTH)
-                .map(|e| Constant::new((e as u64).into()))
-                .collect(),
-            queue_head: Default::default(),
             head_select: (0..QUEUE_DEPTH).map(|e| DFFWithInit::new(e == 0)).collect(),
-            head_next: Default::default(),
             ring_term_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             ring_term_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             ring_term_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
@@ -709,7 +700,6 @@ impl ConvLayer {
             in_flight: Default::default(),
             room: Default::default(),
             room_limit: Constant::new(((QUEUE_DEPTH - 1) as u64).into()),
-            queue_last: Constant::new(((QUEUE_DEPTH - 1) as u64).into()),
             head_valid: Default::default(),
             head_pending: Default::default(),
             head_step: Default::default(),
@@ -852,7 +842,6 @@ impl Logic for ConvLayer {
             s4_base,
             s5_fire,
             s5_spiked,
-            queue_head,
             queue_count,
             in_flight,
             room,
@@ -1409,21 +1398,24 @@ impl Logic for ConvLayer {
         }
         // The head takes the ring's oldest group.
         self.pop.next = self.head_load.val() & self.queue_count.q.val().any();
-        self.head_next.next = self.queue_head.q.val();
         if self.pop.val() {
             self.head_valid.d.next = true;
             self.head_pending.d.next = self.ring_pending.val();
             self.head_step.d.next = self.ring_step.val();
             self.head_base.d.next = self.ring_base.val();
-            self.head_next.next = self.queue_head.q.val() + 1;
-            if self.queue_head.q.val() == self.queue_last.val() {
-                self.head_next.next = 0.into();
-            }
         }
-        self.queue_head.d.next = self.head_next.val();
+        // The head moves on a slot (a rotation of its one-hot flip-flops) at every pop.
         for e in 0..self._queue {
             self.head_select[e].clock.next = self.clock.val();
-            self.head_select[e].d.next = self.head_next.val() == self.queue_number[e].val();
+            self.head_select[e].d.next = self.head_select[e].q.val();
+        }
+        if self.pop.val() {
+            for e in 1..self._queue {
+                self.head_select[e].d.next = self.head_select[e - 1].q.val();
+            }
+            for last in (self._queue - 1)..self._queue {
+                self.head_select[0].d.next = self.head_select[last].q.val();
+            }
         }
         // Every captured step writes a free slot (`room` counted it in flight): the tail's,
         // or the next one while the group written before it joins the ring. A group moves

@@ -140,6 +140,79 @@ proptest::proptest! {
     }
 }
 
+/// The first convolution from pixels skips the groups whose field holds no lit pixel: a random
+/// such network (a kernel of more taps than `K + 1`) on an image of zeros, one lit corner, a
+/// lit patch and a dense image, each on its own. Bit for bit the golden model's; every tap the
+/// layer issues is a busy cycle, the fire steps add at most `K` per group, and the image of
+/// zeros, every group skipped, takes fewer busy cycles than its groups' taps.
+#[test]
+fn first_convolution_skips_the_groups_without_a_lit_pixel() {
+    use fs_hdl::core::pixel_conv_layer::{PixelConvShape, group_fields};
+    let input = fs_model::network::InputEncoding {
+        width: 7,
+        height: 7,
+        channels: 1,
+        bits: 8,
+        max_value: 255,
+    };
+    let spec = ModelSpec {
+        input: Some(input),
+        ..ModelSpec::rtl_cnn()
+    };
+    let (model, config, shape) = (0..)
+        .find_map(|seed| {
+            let model = random_model(seed, &spec);
+            let config = HwConfig::new(random_lanes(&model, seed));
+            let steps = model.layers[0].rom.as_ref()?.k();
+            let shape = PixelConvShape::new(&model.geometry()[0], steps, config.lanes[0]).ok()?;
+            (from_pixels(&model) && shape.skip_period().is_some() && shape.groups > 2)
+                .then_some((model, config, shape))
+        })
+        .unwrap();
+    let fields = group_fields(&model.geometry()[0], &shape);
+    let mut corner = vec![0u8; 49];
+    corner[0] = 200;
+    let mut patch = vec![0u8; 49];
+    for i in [24, 25, 31, 32] {
+        patch[i] = 255;
+    }
+    let dense: Vec<u8> = (0..49).map(|i| (i * 37 % 255 + 1) as u8).collect();
+    let engine = FixedEngine::new(&model);
+    let layers = model.layers.len();
+    for (name, image) in [
+        ("zeros", vec![0u8; 49]),
+        ("corner", corner),
+        ("patch", patch),
+        ("dense", dense),
+    ] {
+        let images = [&image[..]];
+        let mut accel = Accelerator::new(&model, &config).unwrap();
+        let (runs, _) = run_images(&mut accel, &images, 1_000_000).unwrap();
+        assert_golden(&model, &images, &runs);
+        let counters = read_counters(&mut accel);
+        assert_counters(&model, &config, &images, &runs, &counters);
+        let lit: Vec<bool> = engine.run(&image).spikes[0]
+            .iter()
+            .map(|&m| m != 0)
+            .collect();
+        let skipped = shape.skipped_groups(&fields, model.input(), &lit);
+        let (g, k) = (shape.groups as u64, shape.steps as u64);
+        let issued = (g - skipped as u64) * shape.taps as u64 + skipped as u64;
+        let busy = counters[Counter::Busy(0).select(layers)];
+        assert!(
+            issued <= busy && busy <= issued + k * g,
+            "{name}: {busy} busy cycles for {issued} taps of {g} groups, {skipped} skipped"
+        );
+        if name == "zeros" {
+            assert_eq!(skipped as u64, g);
+            assert!(busy < g * shape.taps as u64, "{name}: {busy} busy cycles");
+        }
+        if name == "dense" {
+            assert_eq!(skipped, 0);
+        }
+    }
+}
+
 /// Random lanes for every layer: any count for a dense layer, whole banks for a convolution.
 fn random_lanes(model: &fs_model::network::Model, seed: u64) -> Vec<usize> {
     let unit = HwConfig::uniform(model, 1);

@@ -366,19 +366,48 @@ pub fn random_image(model: &Model, seed: u64) -> Vec<u8> {
     random_images(model, 1, seed).remove(0)
 }
 
-/// `count` random images for a model's input, often at 0 and at the largest pixel value.
+/// `count` random images for a model's input, often at 0 and at the largest pixel value. Half
+/// of them are dense; a quarter light only a random rectangle (of every channel), like a digit
+/// on its background; a quarter light 0 to 3 pixels (an image of zeros among them), so that
+/// whole receptive fields are zero.
 pub fn random_images(model: &Model, count: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let max = model.input().max_value;
+    let input = model.input();
+    let max = input.max_value;
+    let (h, w) = (input.height, input.width);
     (0..count)
         .map(|_| {
-            (0..model.input().size())
-                .map(|_| match rng.gen_range(0..4) {
-                    0 => 0,
-                    1 => max as u8,
-                    _ => rng.gen_range(0..=max) as u8,
-                })
-                .collect()
+            let pixel = |rng: &mut ChaCha8Rng| match rng.gen_range(0..4) {
+                0 => 0,
+                1 => max as u8,
+                _ => rng.gen_range(0..=max) as u8,
+            };
+            let mut image: Vec<u8> = (0..input.size()).map(|_| pixel(&mut rng)).collect();
+            match rng.gen_range(0..4) {
+                2 => {
+                    let rows = (rng.gen_range(0..h), rng.gen_range(0..h));
+                    let columns = (rng.gen_range(0..w), rng.gen_range(0..w));
+                    for (i, p) in image.iter_mut().enumerate() {
+                        let (y, x) = ((i / w) % h, i % w);
+                        let inside = (rows.0.min(rows.1)..=rows.0.max(rows.1)).contains(&y)
+                            && (columns.0.min(columns.1)..=columns.0.max(columns.1)).contains(&x);
+                        if !inside {
+                            *p = 0;
+                        }
+                    }
+                }
+                3 => {
+                    let lit: Vec<(usize, u8)> = (0..rng.gen_range(0..=3))
+                        .map(|_| (rng.gen_range(0..input.size()), rng.gen_range(1..=max) as u8))
+                        .collect();
+                    image.fill(0);
+                    for (i, v) in lit {
+                        image[i] = v;
+                    }
+                }
+                _ => {}
+            }
+            image
         })
         .collect()
 }

@@ -12,7 +12,7 @@
 use crate::core::accelerator::HwConfig;
 use crate::core::conv_layout::ConvLayout;
 use crate::core::dense_layer::{FIRE_STEP_CYCLES, event_cycles};
-use crate::core::pixel_conv_layer::{PixelConvShape, from_pixels};
+use crate::core::pixel_conv_layer::{PixelConvShape, PixelRect, from_pixels, group_fields};
 use fs_model::geometry::LayerKind;
 use fs_model::infer::FixedRun;
 use fs_model::network::Model;
@@ -90,10 +90,10 @@ pub fn cycle_bounds(model: &Model, config: &HwConfig, traffic: &Traffic) -> Cycl
 
 /// What a layer's cycles depend on besides the image.
 enum Shape {
-    /// A first convolution from pixels: its compute and mask cycles.
+    /// A first convolution from pixels: its shape and its groups' fields.
     Pixel {
-        compute: f64,
-        masks: f64,
+        shape: PixelConvShape,
+        fields: Vec<PixelRect>,
     },
     Conv {
         layout: ConvLayout,
@@ -122,8 +122,8 @@ fn stage_shapes(model: &Model, config: &HwConfig) -> Vec<Shape> {
             if l == 0 && pixel {
                 return match PixelConvShape::new(&geometry[0], steps, lanes) {
                     Ok(shape) => Shape::Pixel {
-                        compute: shape.compute_cycles() as f64,
-                        masks: shape.mask_cycles() as f64,
+                        fields: group_fields(&geometry[0], &shape),
+                        shape,
                     },
                     Err(_) => Shape::Impossible,
                 };
@@ -165,10 +165,18 @@ fn image_bounds(model: &Model, shapes: &[Shape], image: &ImageTraffic) -> Vec<f6
         .enumerate()
         .map(|(l, shape)| match *shape {
             Shape::Impossible => Stage::alone(f64::INFINITY),
-            // Computing (a tap per cycle in every lane, groups of `P` cycles) overlaps the
-            // previous image's emission: a mask per step and unit, a cycle per spike.
-            Shape::Pixel { compute, masks } => {
-                Stage::alone(compute.max(masks).max(spikes(1) + 2.0))
+            // Computing (a tap per cycle in every lane, groups of `P` cycles, shorter for
+            // those whose field misses the image's non-zero pixels) overlaps the previous
+            // image's emission: a mask per step and unit, a cycle per spike.
+            Shape::Pixel {
+                ref shape,
+                ref fields,
+            } => {
+                let pixels = image.neuron_spikes.first().map_or(&[][..], |p| &p[..]);
+                let nonzero: Vec<bool> = pixels.iter().map(|&n| n > 0).collect();
+                let skipped = shape.skipped_groups(fields, input, &nonzero);
+                let compute = shape.compute_cycles(skipped) as f64;
+                Stage::alone(compute.max(shape.mask_cycles() as f64).max(spikes(1) + 2.0))
             }
             Shape::Conv { ref layout, steps } => {
                 // Every bank works through its entries in parallel: E per event, one slot

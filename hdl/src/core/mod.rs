@@ -16,6 +16,7 @@ pub mod cycle_model;
 pub mod datapath;
 pub mod dense_layer;
 pub mod field_bram;
+pub mod group_occupancy;
 pub mod input_encoder;
 pub mod lane;
 pub mod lane_layout;

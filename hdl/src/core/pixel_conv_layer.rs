@@ -31,6 +31,7 @@
 use crate::core::bram::Bram;
 use crate::core::conv_layout::pool_slots;
 use crate::core::datapath::Datapath;
+use crate::core::group_occupancy::GroupOccupancy;
 use crate::core::neuron_alu::NeuronAlu;
 use crate::core::signed_product::SignedProduct;
 use crate::core::spike_fifo::SpikeFifo;
@@ -131,16 +132,121 @@ impl PixelConvShape {
         })
     }
 
-    /// Cycles the compute takes per image: the groups, the pipeline, the last fire and its
-    /// pooling.
-    pub fn compute_cycles(&self) -> usize {
-        self.groups * self.period + self.steps + 10
+    /// Cycles of a group whose field holds none of the image's non-zero pixels (every tap
+    /// would read zero, so its sums are `B + IMP`): one tap, at the end of `K + 1` cycles (the
+    /// previous group's fire steps). `None` when that is no shorter than a group.
+    pub fn skip_period(&self) -> Option<usize> {
+        let short = (self.steps + 1).max(2);
+        (short < self.period).then_some(short)
+    }
+
+    /// Cycles the compute takes per image with `skipped` groups skipped: the groups, the
+    /// pipeline, the last fire and its pooling.
+    pub fn compute_cycles(&self, skipped: usize) -> usize {
+        let short = self.skip_period().unwrap_or(self.period);
+        (self.groups - skipped) * self.period + skipped * short + self.steps + 10
+    }
+
+    /// The groups an image of `input` skips: those whose field holds none of its non-zero
+    /// pixels (`nonzero`, per pixel in the order the layer takes them). None when the layer
+    /// does not skip.
+    pub fn skipped_groups(
+        &self,
+        fields: &[PixelRect],
+        input: &InputEncoding,
+        nonzero: &[bool],
+    ) -> usize {
+        if self.skip_period().is_none() {
+            return 0;
+        }
+        let (h, w) = (input.height, input.width);
+        let mut occupied = vec![false; h * w];
+        for (i, _) in nonzero.iter().enumerate().filter(|&(_, &nz)| nz) {
+            occupied[i % (h * w)] = true;
+        }
+        fields
+            .iter()
+            .filter(|f| {
+                !(f.rows.0..=f.rows.1)
+                    .any(|y| (f.columns.0..=f.columns.1).any(|x| occupied[y * w + x]))
+            })
+            .count()
     }
 
     /// Cycles the emission takes per image at least: a read per step and chunk.
     pub fn mask_cycles(&self) -> usize {
         self.steps * self.groups * self.chunks + 4
     }
+}
+
+/// Rows and columns of the input (`low..=high` each, over every channel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PixelRect {
+    pub rows: (usize, usize),
+    pub columns: (usize, usize),
+}
+
+impl PixelRect {
+    pub fn holds(&self, y: usize, x: usize) -> bool {
+        (self.rows.0..=self.rows.1).contains(&y) && (self.columns.0..=self.columns.1).contains(&x)
+    }
+}
+
+/// Per group of a [`PixelConvLayer`] at `shape`: the pixels its taps read, the union of its
+/// neurons' receptive fields (every channel) cut to the image. A group whose neurons see only
+/// padding gets the whole image (it is then never skipped, which is only slower).
+pub fn group_fields(geometry: &Geometry, shape: &PixelConvShape) -> Vec<PixelRect> {
+    let LayerKind::Conv2d {
+        kernel,
+        stride,
+        padding,
+    } = geometry.kind
+    else {
+        return Vec::new();
+    };
+    let (h, w) = (geometry.input.height as i64, geometry.input.width as i64);
+    let (k, s, p) = (kernel as i64, stride as i64, padding as i64);
+    let (unit_width, window) = if shape.slots > 1 {
+        (geometry.output.width, geometry.pool.map_or(1, |q| q.window))
+    } else {
+        (geometry.neurons.width, 1)
+    };
+    // A neuron's first and last input row (or column), cut to `0..n`.
+    let span = |o: i64, n: i64| ((o * s - p).max(0), (o * s - p + k - 1).min(n - 1));
+    (0..shape.groups)
+        .map(|g| {
+            let units =
+                g * shape.units_per_group..((g + 1) * shape.units_per_group).min(shape.units);
+            let mut field: Option<(i64, i64, i64, i64)> = None;
+            for u in units {
+                let (uy, ux) = ((u / unit_width) as i64, (u % unit_width) as i64);
+                for slot in 0..(window * window) as i64 {
+                    let win = window as i64;
+                    let (rows, columns) = (
+                        span(uy * win + slot / win, h),
+                        span(ux * win + slot % win, w),
+                    );
+                    if rows.0 > rows.1 || columns.0 > columns.1 {
+                        continue;
+                    }
+                    field = Some(match field {
+                        None => (rows.0, rows.1, columns.0, columns.1),
+                        Some(f) => (
+                            f.0.min(rows.0),
+                            f.1.max(rows.1),
+                            f.2.min(columns.0),
+                            f.3.max(columns.1),
+                        ),
+                    });
+                }
+            }
+            let (r0, r1, c0, c1) = field.unwrap_or((0, h - 1, 0, w - 1));
+            PixelRect {
+                rows: (r0 as usize, r1 as usize),
+                columns: (c0 as usize, c1 as usize),
+            }
+        })
+        .collect()
 }
 
 /// The run-time contents of channel `c`'s memories: its weights in tap order and `B + IMP`.
@@ -214,6 +320,19 @@ pub struct PixelConvLayer {
     taken_pixel: DFF<Bits<16>>,
     pixel_count_low: DFF<Bits<32>>,
     pixel_count_high: DFF<Bits<32>>,
+    /// The loading pixel's row and column; the taken pixel's, and whether it was its image's
+    /// first or last, and its set, a cycle later for the groups' occupancy flags.
+    load_row: DFF<Bits<16>>,
+    load_column: DFF<Bits<16>>,
+    row_last: Constant<Bits<16>>,
+    column_last: Constant<Bits<16>>,
+    taken_valid: DFF<Bit>,
+    taken_first: DFF<Bit>,
+    taken_last: DFF<Bit>,
+    taken_set: DFF<Bit>,
+    taken_row: DFF<Bits<16>>,
+    taken_column: DFF<Bits<16>>,
+    occupancy: GroupOccupancy,
     // Compute.
     computing: DFF<Bit>,
     image_open: DFF<Bit>,
@@ -229,6 +348,13 @@ pub struct PixelConvLayer {
     period_before_last: Constant<Bits<16>>,
     group: DFF<Bits<16>>,
     tap: DFF<Bits<16>>,
+    /// Skipping: the current group's field holds no non-zero pixel of the image, so it takes
+    /// one tap (which reads zero) at the end of a short period. The next group's flag is
+    /// read as the current one starts.
+    group_skip: DFF<Bit>,
+    skips: Constant<Bit>,
+    skip_before_last: Constant<Bits<16>>,
+    before_last: Signal<Local, Bits<16>>,
     kx: DFF<Bits<16>>,
     ky: DFF<Bits<16>>,
     tap_index: DFF<Bits<16>>,
@@ -565,6 +691,7 @@ impl PixelConvLayer {
             .unzip();
         let bits = input.bits as usize;
         let lane_count = banks * channels;
+        let skip_period = shape.skip_period();
         let sent_plane = units as i64;
         Ok(PixelConvLayer {
             clock: Default::default(),
@@ -615,6 +742,17 @@ impl PixelConvLayer {
             taken_pixel: Default::default(),
             pixel_count_low: Default::default(),
             pixel_count_high: Default::default(),
+            load_row: Default::default(),
+            load_column: Default::default(),
+            row_last: word16(h - 1),
+            column_last: word16(w - 1),
+            taken_valid: Default::default(),
+            taken_first: Default::default(),
+            taken_last: Default::default(),
+            taken_set: Default::default(),
+            taken_row: Default::default(),
+            taken_column: Default::default(),
+            occupancy: GroupOccupancy::new(&group_fields(geometry, &shape)),
             computing: Default::default(),
             image_open: Default::default(),
             compute_set: Default::default(),
@@ -627,6 +765,10 @@ impl PixelConvLayer {
             period_before_last: word16(period as i64 - 2),
             group: Default::default(),
             tap: Default::default(),
+            group_skip: Default::default(),
+            skips: Constant::new(skip_period.is_some()),
+            skip_before_last: word16(skip_period.unwrap_or(period) as i64 - 2),
+            before_last: Default::default(),
             kx: Default::default(),
             ky: Default::default(),
             tap_index: Default::default(),
@@ -862,6 +1004,15 @@ impl Logic for PixelConvLayer {
             out_set,
             group,
             tap,
+            group_skip,
+            load_row,
+            load_column,
+            taken_valid,
+            taken_first,
+            taken_last,
+            taken_set,
+            taken_row,
+            taken_column,
             kx,
             ky,
             tap_index,
@@ -982,6 +1133,14 @@ impl Logic for PixelConvLayer {
         self.image_loaded.next = false;
         if self.taking.val() {
             self.load_index.d.next = self.load_index.q.val() + 1;
+            self.load_column.d.next = self.load_column.q.val() + 1;
+            if self.load_column.q.val() == self.column_last.val() {
+                self.load_column.d.next = 0.into();
+                self.load_row.d.next = self.load_row.q.val() + 1;
+                if self.load_row.q.val() == self.row_last.val() {
+                    self.load_row.d.next = 0.into();
+                }
+            }
             if self.load_index.q.val() == self.last_pixel.val() {
                 self.load_index.d.next = 0.into();
                 self.image_loaded.next = true;
@@ -999,6 +1158,23 @@ impl Logic for PixelConvLayer {
         if self.taking.val() {
             self.taken_pixel.d.next = self.pixel_value.val();
         }
+        // The groups' occupancy flags, from the taken pixel's registers.
+        self.taken_valid.d.next = self.taking.val();
+        self.taken_first.d.next = self.load_index.q.val() == 0;
+        self.taken_last.d.next = self.load_index.q.val() == self.last_pixel.val();
+        self.taken_set.d.next = self.load_set.q.val();
+        self.taken_row.d.next = self.load_row.q.val();
+        self.taken_column.d.next = self.load_column.q.val();
+        self.occupancy.clock.next = self.clock.val();
+        self.occupancy.pixel_valid.next = self.taken_valid.q.val();
+        self.occupancy.pixel_nonzero.next = self.taken_pixel.q.val().any();
+        self.occupancy.pixel_row.next = self.taken_row.q.val();
+        self.occupancy.pixel_column.next = self.taken_column.q.val();
+        self.occupancy.pixel_first.next = self.taken_first.q.val();
+        self.occupancy.pixel_last.next = self.taken_last.q.val();
+        self.occupancy.pixel_set.next = self.taken_set.q.val();
+        self.occupancy.read_set.next = self.compute_set.q.val();
+        self.occupancy.advance.next = self.computing.q.val() & self.tap_at_end.q.val();
         self.count_low.next = 0.into();
         self.count_high.next = 0.into();
         for i in 0..self._half_bits {
@@ -1042,9 +1218,11 @@ impl Logic for PixelConvLayer {
         // (Decided a cycle ahead, in a register: `start` fans out to every bank's address
         // registers. Nothing can take the condition back in between: the sets change only
         // while an image is computing or open.)
+        // (The set's occupancy flags are complete two cycles after its last pixel: `busy`.)
         self.start_ready.d.next = !self.computing.q.val()
             & !self.image_open.q.val()
             & !self.start_ready.q.val()
+            & !self.occupancy.busy.val()
             & ((!self.compute_set.q.val() & self.full_a.q.val())
                 | (self.compute_set.q.val() & self.full_b.q.val()))
             & ((!self.out_set.q.val() & !self.masks_full_a.q.val())
@@ -1053,6 +1231,7 @@ impl Logic for PixelConvLayer {
         if self.start.val() {
             self.computing.d.next = true;
             self.image_open.d.next = true;
+            self.group_skip.d.next = !self.occupancy.current_occupied.val() & self.skips.val();
             self.group.d.next = 0.into();
             self.tap.d.next = 0.into();
             self.kx.d.next = 0.into();
@@ -1061,20 +1240,29 @@ impl Logic for PixelConvLayer {
             self.tap_offset.d.next = 0.into();
         }
         self.issue.next = self.issuing.q.val();
-        // For the next cycle: `computing & tap <= taps_last`, and the period's last tap.
+        // For the next cycle: `computing & tap <= taps_last` (a skipped group: only its
+        // period's last tap), and the period's last tap.
         self.issuing.d.next = false;
         if self.computing.q.val() {
             self.issuing.d.next = self.tap.q.val() < self.taps_last.val();
+            if self.group_skip.q.val() {
+                self.issuing.d.next = self.tap.q.val() == self.skip_before_last.val();
+            }
             if self.tap_at_end.q.val() {
-                self.issuing.d.next = self.group.q.val() != self.group_last.val();
+                self.issuing.d.next = (self.group.q.val() != self.group_last.val())
+                    & (self.occupancy.next_occupied.val() | !self.skips.val());
             }
         }
         if self.start.val() {
-            self.issuing.d.next = true;
+            self.issuing.d.next = self.occupancy.current_occupied.val() | !self.skips.val();
+        }
+        self.before_last.next = self.period_before_last.val();
+        if self.group_skip.q.val() {
+            self.before_last.next = self.skip_before_last.val();
         }
         self.tap_at_end.d.next = self.computing.q.val()
             & !self.tap_at_end.q.val()
-            & (self.tap.q.val() == self.period_before_last.val());
+            & (self.tap.q.val() == self.before_last.val());
         for b in 0..self._banks {
             self.by[b].clock.next = self.clock.val();
             self.bx[b].clock.next = self.clock.val();
@@ -1171,9 +1359,11 @@ impl Logic for PixelConvLayer {
                 self.tap_index.d.next = 0.into();
                 self.tap_offset.d.next = 0.into();
                 self.group.d.next = self.group.q.val() + 1;
+                self.group_skip.d.next = !self.occupancy.next_occupied.val() & self.skips.val();
                 if self.group.q.val() == self.group_last.val() {
                     // Every pixel read: the set is free for the next image.
                     self.computing.d.next = false;
+                    self.group_skip.d.next = false;
                     self.compute_set.d.next = !self.compute_set.q.val();
                     if self.compute_set.q.val() {
                         self.full_b.d.next = false;
@@ -1184,8 +1374,9 @@ impl Logic for PixelConvLayer {
             }
         }
         self.b_valid.d.next = self.issue.val();
-        self.b_first.d.next = self.tap.q.val() == 0;
-        self.b_last.d.next = self.tap.q.val() == self.taps_last.val();
+        // (A skipped group's one tap is its first and last.)
+        self.b_first.d.next = (self.tap.q.val() == 0) | self.group_skip.q.val();
+        self.b_last.d.next = (self.tap.q.val() == self.taps_last.val()) | self.group_skip.q.val();
         self.b_last_group.d.next = self.group.q.val() == self.group_last.val();
         self.b_group.d.next = self.group.q.val();
         self.c_valid.d.next = self.b_valid.q.val();
@@ -1611,8 +1802,128 @@ mod tests {
         );
         assert_eq!((shape.groups, shape.taps, shape.period), (98, 25, 25));
         assert_eq!((shape.units_per_read, shape.chunks), (2, 1));
-        assert_eq!(shape.compute_cycles(), 98 * 25 + 8 + 10);
+        assert_eq!(shape.compute_cycles(0), 98 * 25 + 8 + 10);
         assert_eq!(shape.mask_cycles(), 8 * 98 + 4);
+        // A skipped group waits out the fire steps of the one before (K + 1 = 9 cycles).
+        assert_eq!(shape.skip_period(), Some(9));
+        assert_eq!(shape.compute_cycles(10), 88 * 25 + 10 * 9 + 8 + 10);
+        let k4 = PixelConvShape::new(&mnist_first_layer(), 4, 128).unwrap();
+        assert_eq!(k4.skip_period(), Some(5));
+        // Taps no more than the short period: nothing to skip.
+        assert_eq!(short_kernel(3).skip_period(), None);
+    }
+
+    fn short_kernel(steps: usize) -> PixelConvShape {
+        let kind = LayerKind::Conv2d {
+            kernel: 2,
+            stride: 2,
+            padding: 0,
+        };
+        let input = Shape {
+            channels: 1,
+            height: 8,
+            width: 8,
+        };
+        let geometry = Geometry::new(kind, input, (4, 4), None).unwrap();
+        PixelConvShape::new(&geometry, steps, 16).unwrap()
+    }
+
+    /// Every pixel a neuron reads (the golden model's receivers) lies in its group's field,
+    /// and each field is no larger than its neurons' fields: for the MNIST layer, strided and
+    /// unpadded kernels, pooled and not, groups that wrap rows.
+    #[test]
+    fn group_fields_hold_their_neurons_inputs() {
+        let unpooled = |kernel, stride, padding, channels| {
+            let kind = LayerKind::Conv2d {
+                kernel,
+                stride,
+                padding,
+            };
+            let input = Shape {
+                channels,
+                height: 11,
+                width: 9,
+            };
+            Geometry::new(kind, input, (3, channels * kernel * kernel), None).unwrap()
+        };
+        for (geometry, lanes) in [
+            (mnist_first_layer(), 128),
+            (mnist_first_layer(), 64),
+            (mnist_first_layer(), 320),
+            (unpooled(3, 2, 1, 2), 15),
+            (unpooled(4, 1, 0, 1), 21),
+            (unpooled(5, 3, 2, 1), 3),
+        ] {
+            let shape = PixelConvShape::new(&geometry, 4, lanes).unwrap();
+            let fields = group_fields(&geometry, &shape);
+            assert_eq!(fields.len(), shape.groups);
+            let (plane, width) = (
+                geometry.input.height * geometry.input.width,
+                geometry.input.width,
+            );
+            let neuron_plane = geometry.neurons.height * geometry.neurons.width;
+            let mut seen = vec![None::<PixelRect>; shape.groups];
+            for i in 0..geometry.input.size() {
+                let (y, x) = ((i % plane) / width, i % width);
+                for (j, _) in geometry.receivers(i) {
+                    let (oy, ox) = (
+                        (j % neuron_plane) / geometry.neurons.width,
+                        j % geometry.neurons.width,
+                    );
+                    let unit = if shape.slots > 1 {
+                        let window = geometry.pool.unwrap().window;
+                        (oy / window) * geometry.output.width + ox / window
+                    } else {
+                        oy * geometry.neurons.width + ox
+                    };
+                    let g = unit / shape.units_per_group;
+                    let pixel = PixelRect {
+                        rows: (y, y),
+                        columns: (x, x),
+                    };
+                    assert!(
+                        fields[g].holds(y, x),
+                        "{geometry:?} group {g} pixel {y},{x}"
+                    );
+                    seen[g] = Some(seen[g].map_or(pixel, |s| PixelRect {
+                        rows: (s.rows.0.min(y), s.rows.1.max(y)),
+                        columns: (s.columns.0.min(x), s.columns.1.max(x)),
+                    }));
+                }
+            }
+            for (g, field) in fields.iter().enumerate() {
+                assert_eq!(Some(*field), seen[g], "{geometry:?} group {g}");
+            }
+        }
+    }
+
+    #[test]
+    fn skipped_groups_hold_no_nonzero_pixel() {
+        let shape = PixelConvShape::new(&mnist_first_layer(), 4, 128).unwrap();
+        let fields = group_fields(&mnist_first_layer(), &shape);
+        let input = InputEncoding {
+            width: 28,
+            height: 28,
+            channels: 1,
+            bits: 8,
+            max_value: 255,
+        };
+        let mut image = vec![false; 784];
+        assert_eq!(shape.skipped_groups(&fields, &input, &image), 98);
+        // Seven groups per row of pooled units. Group 0 (outputs 0..=1 x 0..=3) reads rows
+        // 0..=3 and columns 0..=5, group 1 columns 2..=9, group 7 rows 0..=5: only groups 0
+        // and 7 read the top-left pixel.
+        assert_eq!((fields[0].rows, fields[0].columns), ((0, 3), (0, 5)));
+        assert_eq!((fields[1].rows, fields[1].columns), ((0, 3), (2, 9)));
+        assert_eq!((fields[7].rows, fields[7].columns), ((0, 5), (0, 5)));
+        image[0] = true;
+        assert_eq!(shape.skipped_groups(&fields, &input, &image), 96);
+        // Two pixels far apart: no box around them, only their own groups.
+        image[27 * 28 + 27] = true;
+        let reading = (0..98).filter(|&g| fields[g].holds(27, 27) || fields[g].holds(0, 0));
+        assert_eq!(reading.count(), 4);
+        assert_eq!(shape.skipped_groups(&fields, &input, &image), 94);
+        assert_eq!(short_kernel(3).skipped_groups(&fields, &input, &image), 0);
     }
 
     #[test]
@@ -1625,6 +1936,7 @@ mod tests {
         );
         // A fire takes K + 1 cycles at least, whatever the taps.
         let short = PixelConvShape::new(&mnist_first_layer(), 30, 64).unwrap();
+        assert_eq!(short.skip_period(), None);
         assert_eq!(short.period, 31);
     }
 }

@@ -4,7 +4,8 @@
 //! [`weight_pair`] gives two of its lanes one weight memory), [`conv_layer`] (the
 //! event-driven convolution with max pooling) and [`conv_layout`] (its tables), [`spike_fifo`] (the bus between
 //! stages; [`skid_buffer`] cuts its handshake), [`input_encoder`] (pixels to bit-plane spikes), [`zero_run_expander`] (the
-//! pixel port's zero runs back to pixels), and [`accelerator`], the whole
+//! pixel port's zero runs back to pixels), [`pixel_conv_layer`] (a first convolution from the pixels
+//! themselves; [`group_occupancy`] says which of its groups see a lit pixel), and [`accelerator`], the whole
 //! pipeline for one model. [`datapath`] is the width everything is built at; [`cycle_model`]
 //! the cycles per image it takes.
 

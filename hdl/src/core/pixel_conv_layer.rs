@@ -27,6 +27,9 @@
 //!   mask into the unit's spike memory (two sets).
 //! - **Emit.** Step by step, unit by unit, the masks are read; non-zero ones wait in a small
 //!   queue, and leave one spike per cycle, lowest channel first; then the end-of-image marker.
+//! - **Skip.** A group whose field ([`group_fields`]) holds no non-zero pixel of the image
+//!   ([`GroupOccupancy`] flags them as the pixels load) issues one tap, which reads a zero, at
+//!   the end of `K + 1` cycles: its sums are `B + IMP`, as its `P` taps would give.
 
 use crate::core::bram::Bram;
 use crate::core::conv_layout::pool_slots;

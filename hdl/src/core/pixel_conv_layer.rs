@@ -265,7 +265,7 @@ pub struct PixelConvLayer {
     pub pixel_valid: Signal<In, Bit>,
     pub pixel_value: Signal<In, Bits<16>>,
     pub pixel_ready: Signal<Out, Bit>,
-    /// High in the cycle an image's last pixel is taken.
+    /// High in the cycle after an image's last pixel is taken.
     pub image_loaded: Signal<Out, Bit>,
     /// The input code's spikes in the pixel taken this cycle (its set bits), for the counters.
     pub pixel_spikes: Signal<Out, Bits<32>>,
@@ -314,7 +314,14 @@ pub struct PixelConvLayer {
     load_set: DFF<Bit>,
     full_a: DFF<Bit>,
     full_b: DFF<Bit>,
-    last_pixel: Constant<Bits<16>>,
+    /// `load_index` is the image's last pixel, kept in a flip-flop (set as the pixel before
+    /// it is taken): the take of an image's last pixel is then an AND, not a 16-bit compare
+    /// that routes to the FIFO and back to the counter's reset.
+    at_last_pixel: DFFWithInit<Bit>,
+    before_last_pixel: Constant<Bits<16>>,
+    single_pixel: Constant<Bit>,
+    /// The image's last pixel was taken (the `image_loaded` port, a cycle later).
+    loaded: DFF<Bit>,
     pixel_set: Constant<Bits<16>>,
     pixel_mask: Constant<Bits<16>>,
     /// The taken pixel's spikes, counted by halves (two short chains) into registers.
@@ -737,7 +744,10 @@ impl PixelConvLayer {
             load_set: Default::default(),
             full_a: Default::default(),
             full_b: Default::default(),
-            last_pixel: word16(input.size() as i64 - 1),
+            at_last_pixel: DFFWithInit::new(input.size() == 1),
+            before_last_pixel: word16(input.size() as i64 - 2),
+            single_pixel: Constant::new(input.size() == 1),
+            loaded: Default::default(),
             pixel_set: word16(pixel_set as i64),
             pixel_mask: word16(pixel_set as i64 - 1),
             count_low: Default::default(),
@@ -998,6 +1008,8 @@ impl Logic for PixelConvLayer {
             weight_load_target,
             state_load_target,
             load_index,
+            at_last_pixel,
+            loaded,
             load_set,
             full_a,
             full_b,
@@ -1133,8 +1145,11 @@ impl Logic for PixelConvLayer {
             self.pixels[b].write_address.next = self.pixel_write_address[b].q.val();
             self.pixels[b].write_data.next = self.pixel_write_data[b].q.val();
         }
-        self.image_loaded.next = false;
+        self.loaded.d.next = self.taking.val() & self.at_last_pixel.q.val();
+        self.image_loaded.next = self.loaded.q.val();
         if self.taking.val() {
+            self.at_last_pixel.d.next =
+                (self.load_index.q.val() == self.before_last_pixel.val()) | self.single_pixel.val();
             self.load_index.d.next = self.load_index.q.val() + 1;
             self.load_column.d.next = self.load_column.q.val() + 1;
             if self.load_column.q.val() == self.column_last.val() {
@@ -1144,9 +1159,8 @@ impl Logic for PixelConvLayer {
                     self.load_row.d.next = 0.into();
                 }
             }
-            if self.load_index.q.val() == self.last_pixel.val() {
+            if self.at_last_pixel.q.val() {
                 self.load_index.d.next = 0.into();
-                self.image_loaded.next = true;
                 self.load_set.d.next = !self.load_set.q.val();
                 if self.load_set.q.val() {
                     self.full_b.d.next = true;
@@ -1164,7 +1178,7 @@ impl Logic for PixelConvLayer {
         // The groups' occupancy flags, from the taken pixel's registers.
         self.taken_valid.d.next = self.taking.val();
         self.taken_first.d.next = self.load_index.q.val() == 0;
-        self.taken_last.d.next = self.load_index.q.val() == self.last_pixel.val();
+        self.taken_last.d.next = self.at_last_pixel.q.val();
         self.taken_set.d.next = self.load_set.q.val();
         self.taken_row.d.next = self.load_row.q.val();
         self.taken_column.d.next = self.load_column.q.val();

@@ -18,7 +18,8 @@
 //!   `g` (`m = B / S` units per group, units in raster order of the sent map). A group takes
 //!   `P = max(Ci k k, K + 1)` cycles: a tap per cycle in every lane (the bank's pixel, from
 //!   address arithmetic, zero in the padding, times the channel's weight), accumulated on
-//!   `B + IMP`. Pipeline: address, block-RAM word, registered operands, product, sum.
+//!   `B + IMP`. Pipeline: address, block-RAM word, registered operands, the
+//!   multiplier's fabric and DSP operand registers, product, sum.
 //! - **Fire.** The group's sums move to the fire registers, and `K` fire steps follow, one per
 //!   cycle, while the next group accumulates. Each window's pooled spike is found step by step
 //!   (a candidate bit per lane, as in the event-driven layer) a cycle behind the step, from
@@ -147,7 +148,7 @@ impl PixelConvShape {
     /// pipeline, the last fire and its pooling.
     pub fn compute_cycles(&self, skipped: usize) -> usize {
         let short = self.skip_period().unwrap_or(self.period);
-        (self.groups - skipped) * self.period + skipped * short + self.steps + 10
+        (self.groups - skipped) * self.period + skipped * short + self.steps + 11
     }
 
     /// The groups an image of `input` skips: those whose field holds none of its non-zero
@@ -427,11 +428,17 @@ pub struct PixelConvLayer {
     c_pixel: Vec<DFF<Bits<32>>>,
     pixel16: Vec<Signal<Local, Bits<16>>>,
     c_weight: Vec<DFF<Bits<16>>>,
-    /// Stage r: each lane's multiplier takes its operands into registers of its own (the
-    /// lanes' DSP blocks sit in columns across the chip, too far for one register to reach
-    /// them all in time); stage p: its product register; stage d: the product in a fabric
-    /// register (the placer may put a DSP block far from its lane's adder: the route alone
-    /// then takes most of a cycle).
+    /// Stage o: each lane's multiplier takes its operands into fabric registers of its own
+    /// (the lanes' DSP blocks sit in columns across the chip: a bank's pixel reached some of
+    /// its channels' blocks after 8.5 ns of routing); stage r: into the DSP block's input
+    /// registers; stage p: its product register; stage d: the product in a fabric register
+    /// (the placer may put a DSP block far from its lane's adder: the route alone then takes
+    /// most of a cycle).
+    o_valid: DFF<Bit>,
+    o_first: DFF<Bit>,
+    o_last: DFF<Bit>,
+    o_last_group: DFF<Bit>,
+    o_group: DFF<Bits<16>>,
     r_valid: DFF<Bit>,
     r_first: DFF<Bit>,
     r_last: DFF<Bit>,
@@ -835,6 +842,11 @@ impl PixelConvLayer {
             c_group: Default::default(),
             c_pixel: (0..banks).map(|_| Default::default()).collect(),
             pixel16: (0..banks).map(|_| Default::default()).collect(),
+            o_valid: Default::default(),
+            o_first: Default::default(),
+            o_last: Default::default(),
+            o_last_group: Default::default(),
+            o_group: Default::default(),
             r_valid: Default::default(),
             r_first: Default::default(),
             r_last: Default::default(),
@@ -1042,6 +1054,11 @@ impl Logic for PixelConvLayer {
             c_last,
             c_last_group,
             c_group,
+            o_valid,
+            o_first,
+            o_last,
+            o_last_group,
+            o_group,
             r_valid,
             r_first,
             r_last,
@@ -1401,11 +1418,16 @@ impl Logic for PixelConvLayer {
         self.c_last.d.next = self.b_last.q.val();
         self.c_last_group.d.next = self.b_last_group.q.val();
         self.c_group.d.next = self.b_group.q.val();
-        self.r_valid.d.next = self.c_valid.q.val();
-        self.r_first.d.next = self.c_first.q.val();
-        self.r_last.d.next = self.c_last.q.val();
-        self.r_last_group.d.next = self.c_last_group.q.val();
-        self.r_group.d.next = self.c_group.q.val();
+        self.o_valid.d.next = self.c_valid.q.val();
+        self.o_first.d.next = self.c_first.q.val();
+        self.o_last.d.next = self.c_last.q.val();
+        self.o_last_group.d.next = self.c_last_group.q.val();
+        self.o_group.d.next = self.c_group.q.val();
+        self.r_valid.d.next = self.o_valid.q.val();
+        self.r_first.d.next = self.o_first.q.val();
+        self.r_last.d.next = self.o_last.q.val();
+        self.r_last_group.d.next = self.o_last_group.q.val();
+        self.r_group.d.next = self.o_group.q.val();
         self.p_valid.d.next = self.r_valid.q.val();
         self.p_first.d.next = self.r_first.q.val();
         self.p_last.d.next = self.r_last.q.val();
@@ -1819,11 +1841,11 @@ mod tests {
         );
         assert_eq!((shape.groups, shape.taps, shape.period), (98, 25, 25));
         assert_eq!((shape.units_per_read, shape.chunks), (2, 1));
-        assert_eq!(shape.compute_cycles(0), 98 * 25 + 8 + 10);
+        assert_eq!(shape.compute_cycles(0), 98 * 25 + 8 + 11);
         assert_eq!(shape.mask_cycles(), 8 * 98 + 4);
         // A skipped group waits out the fire steps of the one before (K + 1 = 9 cycles).
         assert_eq!(shape.skip_period(), Some(9));
-        assert_eq!(shape.compute_cycles(10), 88 * 25 + 10 * 9 + 8 + 10);
+        assert_eq!(shape.compute_cycles(10), 88 * 25 + 10 * 9 + 8 + 11);
         let k4 = PixelConvShape::new(&mnist_first_layer(), 4, 128).unwrap();
         assert_eq!(k4.skip_period(), Some(5));
         // Taps no more than the short period: nothing to skip.

@@ -1,6 +1,7 @@
 //! `a * b` for a signed 16-bit `a` (two's complement) and an unsigned 16-bit `b`, as a
-//! 32-bit two's complement pattern, with the operands and the product in registers (the
-//! product of operands taken at one rising edge leaves at the next): a weight times a pixel.
+//! 32-bit two's complement pattern, with the operands in two registers each and the product in
+//! one (the product of operands taken at one rising edge leaves two edges later): a weight
+//! times a pixel.
 //!
 //! Why a block of its own: RustHDL's `*` is unsigned, and correcting an unsigned product for
 //! a negative operand costs an adder per lane; written as `$signed(a) * $signed({1'b0, b})`,
@@ -9,7 +10,10 @@
 //! the fabric, and the routes into and out of the block then take most of a 10 ns cycle.
 //! With [`set_ecp5_dsp`] the Verilog instantiates the MULT18X18D itself, with its input and
 //! output registers on, for synthesis (`ifdef SYNTHESIS`, which yosys defines), and keeps the
-//! registers in plain Verilog for simulators.
+//! registers in plain Verilog for simulators. The first operand registers stay in the fabric,
+//! one pair per block, so the placer can put them by the DSP block: operands shared by many
+//! blocks (a pixel by a bank's channels) then cross the chip in a cycle of their own, not
+//! behind the logic that selects them.
 
 use rust_hdl::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,10 +32,12 @@ pub struct SignedProduct {
     pub clock: Signal<In, Clock>,
     pub a: Signal<In, Bits<16>>,
     pub b: Signal<In, Bits<16>>,
-    /// `a * b` of the operands taken at the rising edge before the last (a register each
-    /// for the operands and for the product).
+    /// `a * b` of the operands taken two rising edges before the last (two registers each for
+    /// the operands, one for the product).
     pub product: Signal<Out, Bits<32>>,
-    /// The operands' registers.
+    /// The operands' registers: in the fabric, then at the multiplier.
+    _a_fabric: u64,
+    _b_fabric: u64,
     _a: u64,
     _b: u64,
     /// The ECP5 instance in this block's Verilog, whatever [`set_ecp5_dsp`] says.
@@ -51,10 +57,10 @@ impl SignedProduct {
 /// its 36-bit product; the C, cascade and spare clock ports stay unconnected, as in yosys's
 /// own `ecp5/dsp_map.v` (nextpnr cannot tie the cascade inputs to a constant).
 fn mult18x18d_ports() -> String {
-    let a = (0..18).map(|i| format!(".A{i}(a[{}])", i.min(15)));
+    let a = (0..18).map(|i| format!(".A{i}(a_fabric[{}])", i.min(15)));
     let b = (0..18).map(|i| {
         if i < 16 {
-            format!(".B{i}(b[{i}])")
+            format!(".B{i}(b_fabric[{i}])")
         } else {
             format!(".B{i}(1'b0)")
         }
@@ -82,8 +88,10 @@ impl Logic for SignedProduct {
         if self.clock.pos_edge() {
             let a = self._a as u16 as i16 as i64;
             self.product.next = ((a * self._b as i64) as u64 & 0xffff_ffff).into();
-            self._a = self.a.val().to_u64();
-            self._b = self.b.val().to_u64();
+            self._a = self._a_fabric;
+            self._b = self._b_fabric;
+            self._a_fabric = self.a.val().to_u64();
+            self._b_fabric = self.b.val().to_u64();
         }
     }
 
@@ -92,19 +100,26 @@ impl Logic for SignedProduct {
     }
 
     fn hdl(&self) -> Verilog {
+        let fabric = "reg [15:0] a_fabric = 0;\n\
+                      reg [15:0] b_fabric = 0;\n\
+                      always @(posedge clock) begin\n\
+                      \ta_fabric <= a;\n\
+                      \tb_fabric <= b;\n\
+                      end\n";
         let registers = "reg [15:0] a_register = 0;\n\
                          reg [15:0] b_register = 0;\n\
                          initial product = 0;\n\
                          always @(posedge clock) begin\n\
-                         \ta_register <= a;\n\
-                         \tb_register <= b;\n\
+                         \ta_register <= a_fabric;\n\
+                         \tb_register <= b_fabric;\n\
                          \tproduct <= $signed(a_register) * $signed({1'b0, b_register});\n\
                          end\n";
         if !(self._ecp5 || ECP5_DSP.load(Ordering::Relaxed)) {
-            return Verilog::Custom(registers.into());
+            return Verilog::Custom(format!("{fabric}{registers}"));
         }
         Verilog::Custom(format!(
-            "`ifdef SYNTHESIS\n\
+            "{fabric}\
+             `ifdef SYNTHESIS\n\
              wire [35:0] p;\n\
              MULT18X18D #(.REG_INPUTA_CLK(\"CLK0\"), .REG_INPUTB_CLK(\"CLK0\"), \
              .REG_OUTPUT_CLK(\"CLK0\")) dsp ({});\n\
@@ -123,7 +138,7 @@ mod tests {
     use crate::sim::{prepare, settle};
 
     #[test]
-    fn signed_times_unsigned_two_edges_later_at_the_edges() {
+    fn signed_times_unsigned_three_edges_later_at_the_edges() {
         let mut uut = SignedProduct::default();
         prepare(&mut uut);
         let operands = [
@@ -135,7 +150,7 @@ mod tests {
             (7, 0),
         ];
         let mut seen = vec![];
-        for k in 0..operands.len() + 1 {
+        for k in 0..operands.len() + 2 {
             let (a, b) = operands.get(k).copied().unwrap_or((0, 0));
             uut.a.next = ((a as u64) & 0xffff).into();
             uut.b.next = (b as u64).into();
@@ -145,9 +160,9 @@ mod tests {
             settle(&mut uut);
             seen.push(uut.product.val().to_u64() as u32 as i32 as i64);
         }
-        // After each edge: the product of the operands taken at the edge before (the first
-        // edge gives the initial zero).
-        let expected: Vec<i64> = [0]
+        // After each edge: the product of the operands taken two edges before (the first two
+        // edges give the initial zero).
+        let expected: Vec<i64> = [0, 0]
             .into_iter()
             .chain(operands.iter().map(|(a, b)| a * b))
             .collect();
@@ -171,6 +186,6 @@ mod tests {
         for i in 0..36 {
             assert!(ports.contains(&format!(".P{i}(p[{i}])")));
         }
-        assert!(ports.contains(".A17(a[15])") && ports.contains(".B16(1'b0)"));
+        assert!(ports.contains(".A17(a_fabric[15])") && ports.contains(".B16(1'b0)"));
     }
 }

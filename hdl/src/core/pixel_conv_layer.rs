@@ -1208,7 +1208,7 @@ impl Logic for PixelConvLayer {
         self.occupancy.pixel_last.next = self.taken_last.q.val();
         self.occupancy.pixel_set.next = self.taken_set.q.val();
         self.occupancy.read_set.next = self.compute_set.q.val();
-        self.occupancy.advance.next = self.computing.q.val() & self.tap_at_end.q.val();
+        self.occupancy.advance.next = self.tap_at_end.q.val();
         self.count_low.next = 0.into();
         self.count_high.next = 0.into();
         for i in 0..self._half_bits {
@@ -1357,7 +1357,7 @@ impl Logic for PixelConvLayer {
                 self.base[b].d.next = self.base0[b].val();
                 self.px[b].d.next = self.px0[b].val();
             }
-            if self.computing.q.val() & self.tap_at_end.q.val() {
+            if self.tap_at_end.q.val() {
                 self.by[b].d.next = self.by_stepped[b].q.val();
                 self.bx[b].d.next = self.bx_stepped[b].q.val();
                 self.base[b].d.next = self.base_stepped[b].q.val();
@@ -1386,24 +1386,26 @@ impl Logic for PixelConvLayer {
         }
         if self.computing.q.val() {
             self.tap.d.next = self.tap.q.val() + 1;
-            if self.tap_at_end.q.val() {
-                self.tap.d.next = 0.into();
-                self.kx.d.next = 0.into();
-                self.ky.d.next = 0.into();
-                self.tap_index.d.next = 0.into();
-                self.tap_offset.d.next = 0.into();
-                self.group.d.next = self.group.q.val() + 1;
-                self.group_skip.d.next = !self.occupancy.next_occupied.val() & self.skips.val();
-                if self.group.q.val() == self.group_last.val() {
-                    // Every pixel read: the set is free for the next image.
-                    self.computing.d.next = false;
-                    self.group_skip.d.next = false;
-                    self.compute_set.d.next = !self.compute_set.q.val();
-                    if self.compute_set.q.val() {
-                        self.full_b.d.next = false;
-                    } else {
-                        self.full_a.d.next = false;
-                    }
+        }
+        // (`tap_at_end` is high only while computing, so the group moves on that flip-flop
+        // alone: it fans out to every bank's position registers.)
+        if self.tap_at_end.q.val() {
+            self.tap.d.next = 0.into();
+            self.kx.d.next = 0.into();
+            self.ky.d.next = 0.into();
+            self.tap_index.d.next = 0.into();
+            self.tap_offset.d.next = 0.into();
+            self.group.d.next = self.group.q.val() + 1;
+            self.group_skip.d.next = !self.occupancy.next_occupied.val() & self.skips.val();
+            if self.group.q.val() == self.group_last.val() {
+                // Every pixel read: the set is free for the next image.
+                self.computing.d.next = false;
+                self.group_skip.d.next = false;
+                self.compute_set.d.next = !self.compute_set.q.val();
+                if self.compute_set.q.val() {
+                    self.full_b.d.next = false;
+                } else {
+                    self.full_a.d.next = false;
                 }
             }
         }

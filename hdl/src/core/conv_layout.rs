@@ -407,8 +407,8 @@ mod tests {
 
     /// The numbering is one-to-one, keeps each pooling window's neurons on consecutive
     /// numbers (one group, neighbouring lanes), and spreads a receptive field over the banks:
-    /// a max-pooled 5x5 convolution of a 14x14 map at 4 banks takes 7 entries per interior event, not
-    /// 9 (and 1,112 in all instead of 1,444).
+    /// a max-pooled 5x5 convolution of a 14x14 map at 4 banks takes 7 entries per interior
+    /// event, not 9 (and 1,112 in all instead of 1,444).
     #[test]
     fn rotated_windows_spread_a_field_over_the_banks() {
         let input = Shape {

@@ -1813,23 +1813,33 @@ mod tests {
     use super::*;
     use fs_model::geometry::{Pool, Shape};
 
-    fn mnist_first_layer() -> Geometry {
+    /// A convolution of `out` channels, `k x k` kernels, on `(channels, height, width)` pixels.
+    fn conv(
+        (channels, height, width): (usize, usize, usize),
+        out: usize,
+        (k, stride, padding): (usize, usize, usize),
+        pool: Option<Pool>,
+    ) -> Geometry {
         let kind = LayerKind::Conv2d {
-            kernel: 5,
-            stride: 1,
-            padding: 2,
+            kernel: k,
+            stride,
+            padding,
         };
         let input = Shape {
-            channels: 1,
-            height: 28,
-            width: 28,
+            channels,
+            height,
+            width,
         };
+        Geometry::new(kind, input, (out, channels * k * k), pool).unwrap()
+    }
+
+    fn mnist_first_layer() -> Geometry {
         let pool = Pool {
             kind: PoolKind::Max,
             window: 2,
             stride: 2,
         };
-        Geometry::new(kind, input, (16, 25), Some(pool)).unwrap()
+        conv((1, 28, 28), 16, (5, 1, 2), Some(pool))
     }
 
     /// The MNIST CNN's first layer: 196 pooled positions, 2 per group at 128 lanes (4 slots
@@ -1856,17 +1866,7 @@ mod tests {
 
     /// A 2x2 kernel of stride 2 on 8x8 pixels: 4 taps.
     fn short_kernel_geometry() -> Geometry {
-        let kind = LayerKind::Conv2d {
-            kernel: 2,
-            stride: 2,
-            padding: 0,
-        };
-        let input = Shape {
-            channels: 1,
-            height: 8,
-            width: 8,
-        };
-        Geometry::new(kind, input, (4, 4), None).unwrap()
+        conv((1, 8, 8), 4, (2, 2, 0), None)
     }
 
     fn short_kernel(steps: usize) -> PixelConvShape {
@@ -1879,17 +1879,7 @@ mod tests {
     #[test]
     fn group_fields_hold_their_neurons_inputs() {
         let unpooled = |kernel, stride, padding, channels| {
-            let kind = LayerKind::Conv2d {
-                kernel,
-                stride,
-                padding,
-            };
-            let input = Shape {
-                channels,
-                height: 11,
-                width: 9,
-            };
-            Geometry::new(kind, input, (3, channels * kernel * kernel), None).unwrap()
+            conv((channels, 11, 9), 3, (kernel, stride, padding), None)
         };
         for (geometry, lanes) in [
             (mnist_first_layer(), 128),

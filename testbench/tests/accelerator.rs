@@ -140,6 +140,32 @@ proptest::proptest! {
     }
 }
 
+/// A convolution (not from pixels, unpooled) whose groups hold more than two emission chunks
+/// (`EMISSION_CHUNK_LANES`) of neurons, at a lane per neuron up to 256: its lowest spike is
+/// found per chunk and then the first chunk that has one, bit for bit the golden model's.
+#[test]
+fn convolution_wider_than_an_emission_chunk_is_bit_exact() {
+    use fs_hdl::core::dense_layer::EMISSION_CHUNK_LANES;
+    use fs_model::geometry::LayerKind;
+    let (model, config) = (0..400)
+        .find_map(|seed| {
+            let model = random_model(seed, &ModelSpec::rtl_cnn());
+            let geometry = model.geometry();
+            let config = HwConfig::uniform(&model, 256);
+            let first = usize::from(from_pixels(&model));
+            let wide = (first..geometry.len()).any(|l| {
+                matches!(geometry[l].kind, LayerKind::Conv2d { .. })
+                    && geometry[l].pool.is_none()
+                    && config.lanes[l] > 2 * EMISSION_CHUNK_LANES
+            });
+            wide.then_some((model, config))
+        })
+        .expect("a random network with a wide convolution");
+    let images = random_images(&model, 3, 0x5eed);
+    let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+    compare(&model, &config, &images);
+}
+
 /// The first convolution from pixels skips the groups whose field holds no lit pixel: a random
 /// such network (a kernel of more taps than `K + 1`) on an image of zeros, one lit corner, a
 /// lit patch and a dense image, each on its own. Bit for bit the golden model's; every tap the

@@ -291,7 +291,7 @@ fn slices(memory: &Memory) -> usize {
 pub const LUTS_PER_SLICE: usize = 4;
 
 /// What the design asks of a target.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Estimate {
     pub block_rams: usize,
     /// Per owner: the input encoder and link (`Fixed`) and every layer.

@@ -5,7 +5,9 @@
 
 use anyhow::{Context, Result, bail};
 use fs_hdl::core::accelerator::{Accelerator, HwConfig, multipliers, pixel_words};
-use fs_hdl::core::cycle_model::{Cycles, ImageTraffic, Traffic, cycle_bounds};
+use fs_hdl::core::cycle_model::{
+    Cycles, ImageTraffic, LayerCycles, Traffic, combine, cycle_bounds, encoder_cycles, layer_cycles,
+};
 use fs_hdl::core::pixel_conv_layer::from_pixels;
 use fs_hdl::resources::{Estimate, Memory, Owner, Target, estimate, lut_model, measured, memories};
 use fs_model::data::Dataset;
@@ -82,14 +84,14 @@ fn conv_layers(model: &Model) -> usize {
         .count()
 }
 
-/// Plans `config` on `target` from its memories, with the target family's LUT model `luts`
-/// ([`lut_model`]).
+/// Plans `config` on `target` from its memories and cycle model, with the target family's
+/// LUT model `luts` ([`lut_model`]).
 fn plan_of(
     model: &Model,
     config: &HwConfig,
     target: &'static Target,
     memories: &[Memory],
-    traffic: &Traffic,
+    cycles: Cycles,
     luts: [f64; 4],
 ) -> Result<Plan> {
     let resources = estimate(
@@ -104,7 +106,7 @@ fn plan_of(
     let Cycles {
         stages: stage_cycles,
         per_image: cycles,
-    } = cycle_bounds(model, config, traffic);
+    } = cycles;
     // An image passes every stage in turn (each double-buffered).
     let latency: f64 = stage_cycles.iter().sum();
     let mut over = Vec::new();
@@ -155,12 +157,13 @@ pub fn plan(
 ) -> Result<Plan> {
     let memories = design_memories(model, config, target)?;
     let luts = lut_model(target.part.family, &measured())?;
-    plan_of(model, config, target, &memories, traffic, luts)
+    let cycles = cycle_bounds(model, config, traffic);
+    plan_of(model, config, target, &memories, cycles, luts)
 }
 
 /// Lanes a layer may have (at most the RTL's 256): a dense layer of `width` neurons powers of
-/// two below it and the width; a convolution its unit (channels times pooling slots) times
-/// powers of two, up to its neurons.
+/// two below it and the width; a convolution any multiple of its unit (channels times pooling
+/// slots: a bank), up to its neurons.
 fn lane_choices(geometry: &fs_model::geometry::Geometry, width: usize) -> Vec<usize> {
     let unit = match geometry.kind {
         LayerKind::Dense => 1,
@@ -171,10 +174,18 @@ fn lane_choices(geometry: &fs_model::geometry::Geometry, width: usize) -> Vec<us
     };
     let neurons = geometry.neurons.size().max(width);
     let most = fs_hdl::core::dense_layer::MAX_LANES;
-    let mut choices: Vec<usize> = (0..)
-        .map(|p| unit << p)
-        .take_while(|&n| n < neurons && n <= most)
-        .collect();
+    let mut choices: Vec<usize> = match geometry.kind {
+        LayerKind::Dense => (0..)
+            .map(|p| unit << p)
+            .take_while(|&n| n < neurons && n <= most)
+            .collect(),
+        // Banks need not be a power of two: the MNIST CNN's second convolution spreads an
+        // event's neurons best over 5 (its map is 7 wide).
+        LayerKind::Conv2d { .. } => (1..)
+            .map(|k| unit * k)
+            .take_while(|&n| n < neurons && n <= most)
+            .collect(),
+    };
     if (geometry.kind == LayerKind::Dense || choices.is_empty()) && width.max(unit) <= most {
         choices.push(width.max(unit));
     }
@@ -182,8 +193,8 @@ fn lane_choices(geometry: &fs_model::geometry::Geometry, width: usize) -> Vec<us
 }
 
 /// The lanes per layer that fit `target` with the most images per second (then the lowest
-/// latency, then the fewest LUTs), searched over powers of two per layer; an error says what the smallest design
-/// needs when none fits. A layer's memories depend on its own lanes only, so every layer's are
+/// latency, then the fewest LUTs), searched over every combination of the layers' choices
+/// ([`lane_choices`]); an error says what the smallest design needs when none fits. A layer's memories depend on its own lanes only, so every layer's are
 /// read from one design per lane count.
 pub fn auto_lanes(
     model: &Model,
@@ -203,6 +214,9 @@ pub fn auto_lanes(
     // widest (one group: the fewest words per lane); a choice the RTL refuses is dropped.
     let widest: Vec<usize> = choices.iter().map(|c| c[c.len() - 1]).collect();
     let mut by_layer: Vec<Vec<Vec<Memory>>> = vec![Vec::new(); layers];
+    // Likewise layer l's cycle model at each choice, per sample image (the combinations only
+    // combine them).
+    let mut cycles_by_layer: Vec<Vec<LayerCycles>> = vec![Vec::new(); layers];
     let mut valid: Vec<Vec<usize>> = vec![Vec::new(); layers];
     let mut fixed: Option<Vec<Memory>> = None;
     let mut refusal = None;
@@ -226,6 +240,7 @@ pub fn auto_lanes(
                     .copied()
                     .collect(),
             );
+            cycles_by_layer[l].push(layer_cycles(model, l, c, traffic));
             valid[l].push(c);
             fixed.get_or_insert_with(|| {
                 memories
@@ -246,6 +261,7 @@ pub fn auto_lanes(
     // The target family's LUT model, fitted once for every combination below.
     let luts = lut_model(target.part.family, &measured())?;
     let choices = valid;
+    let encoder = encoder_cycles(model, traffic);
     let mut best: Option<Plan> = None;
     let mut smallest: Option<Plan> = None;
     let mut index = vec![0usize; layers];
@@ -257,7 +273,13 @@ pub fn auto_lanes(
         for (l, &i) in index.iter().enumerate() {
             memories.extend(&by_layer[l][i]);
         }
-        let p = plan_of(model, &config, target, &memories, traffic, luts)?;
+        let layer_cycles: Vec<&LayerCycles> = index
+            .iter()
+            .enumerate()
+            .map(|(l, &i)| &cycles_by_layer[l][i])
+            .collect();
+        let cycles = combine(&encoder, &layer_cycles);
+        let p = plan_of(model, &config, target, &memories, cycles, luts)?;
         if index.iter().all(|&i| i == 0) {
             smallest = Some(p.clone());
         }

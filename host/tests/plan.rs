@@ -64,7 +64,8 @@ fn plans_match_every_measured_synthesis_report() {
 }
 
 /// `--lanes auto` picks, for every shipped MLP and target of the measurements, a design whose
-/// planned resources fit (with the LUT margin); a model that cannot fit is refused by name.
+/// planned resources fit (with the LUT margin), planned as `plan` plans it; a model that
+/// cannot fit is refused by name.
 #[test]
 fn auto_lanes_fit_their_target() {
     for (model, targets) in [
@@ -82,6 +83,15 @@ fn auto_lanes_fit_their_target() {
             assert!(p.fits, "{model} on {name}: {p:?}");
             assert!(p.resources.block_rams <= t.block_rams);
             assert!(p.resources.luts as f64 * 1.15 <= t.luts as f64);
+            // The search combines layers' memories and cycles computed once per lane count:
+            // the same plan as the chosen design's own.
+            let direct = plan(&m, &HwConfig::new(p.lanes.clone()), t, &traffic).unwrap();
+            assert_eq!(p.resources, direct.resources, "{model} on {name}");
+            assert_eq!(p.stage_cycles, direct.stage_cycles, "{model} on {name}");
+            assert_eq!(
+                p.cycles_per_image, direct.cycles_per_image,
+                "{model} on {name}"
+            );
         }
     }
     // The MNIST MLP's 200,000 weights do not fit the UP5K's 30 block RAMs.

@@ -11,5 +11,12 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
+    // Rust ignores SIGPIPE, so writing to a closed pipe (`fpga-host plan ... | head`) fails
+    // and `println!` panics; with the default action the process ends quietly instead.
+    #[cfg(unix)]
+    // SAFETY: called first, before any thread starts; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     Cli::parse().command.run()
 }

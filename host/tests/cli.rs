@@ -955,3 +955,21 @@ fn eval_sets_fs_coding_beside_amos_and_rate_coding() {
     assert!(long["accuracy"].as_f64().unwrap() > 0.9, "{v}");
     assert!(per(long) > 10.0 * per(fs), "{v}");
 }
+
+/// Output into a pipe whose reader is gone (`fpga-host boards | head -0`) ends the command
+/// quietly, as it ends `cat` (SIGPIPE), never in a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_on_stdout_is_no_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_fpga-host"))
+        .arg("boards")
+        .current_dir(root())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{:?}", o.status);
+}

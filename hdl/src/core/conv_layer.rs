@@ -336,7 +336,7 @@ pub struct ConvLayer {
     room: DFF<Bit>,
     room_limit: Constant<Bits<5>>,
     /// The group whose spikes are leaving, in a register of its own (the ring's 8-way
-    /// multiplexer feeds only its load, not the lowest-spike carry chain).
+    /// multiplexer feeds only its load, not the lowest-spike carry chains).
     head_valid: DFF<Bit>,
     head_pending: DFF<Bits<MAX_LANES>>,
     head_step: DFF<Bits<5>>,
@@ -361,7 +361,7 @@ pub struct ConvLayer {
     pending_lanes: Signal<Local, Bits<MAX_LANES>>,
     /// Whether the head group has a spike, and more than one, per 4, 16, 64 and 256 lanes
     /// (nodes 0..64, 64..80, 80..84 and 84): whether the spike leaving is the group's last,
-    /// from registers through a tree of LUTs instead of behind the lowest-spike carry chain.
+    /// from registers through a tree of LUTs instead of behind the lowest-spike carry chains.
     tree_any: Vec<Signal<Local, Bit>>,
     tree_many: Vec<Signal<Local, Bit>>,
     lowest: Signal<Local, Bits<MAX_LANES>>,
@@ -1342,7 +1342,7 @@ impl Logic for ConvLayer {
             self.queue_step[e].d.next = self.queue_step[e].q.val();
             self.queue_base[e].d.next = self.queue_base[e].q.val();
         }
-        // Masked to the layer's emitters, so that the vector and its carry chain are only as
+        // Masked to the layer's emitters, so that the vector and its carry chains are only as
         // wide as the layer (the register's other bits are then constant and trimmed).
         self.pending_lanes.next = self.head_pending.q.val() & self.full_group.val();
         for k in 0..64 {

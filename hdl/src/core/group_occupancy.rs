@@ -5,11 +5,16 @@
 //! flags, like the pixel memories: image n+1's build while image n's are read, in group order,
 //! by shifting them down one group at a time.
 //!
-//! A pixel given in cycle t is in its set's flags from t + 2; `busy` is high from the cycle an
-//! image's last pixel is given until its flags are complete.
+//! A pixel given in cycle t is in its set's flags from t + [`FLAG_LATENCY`]; `busy` is high
+//! from the cycle an image's last pixel is given until its flags are complete.
 
 use crate::core::pixel_conv_layer::PixelRect;
 use rust_hdl::prelude::*;
+
+/// Cycles from a pixel to its group flags: the pixel is registered as it enters (it comes
+/// from the pixel port's side of the chip, and every group compares it), then a cycle to
+/// compare (run 14: a 6.2 ns route from the port's register into the compares, 90.5 MHz).
+pub const FLAG_LATENCY: usize = 3;
 
 #[derive(LogicBlock)]
 pub struct GroupOccupancy {
@@ -36,6 +41,14 @@ pub struct GroupOccupancy {
     row_high: Vec<Constant<Bits<16>>>,
     column_low: Vec<Constant<Bits<16>>>,
     column_high: Vec<Constant<Bits<16>>>,
+    /// The pixel, registered where the compares are.
+    given_valid: DFF<Bit>,
+    given_nonzero: DFF<Bit>,
+    given_row: DFF<Bits<16>>,
+    given_column: DFF<Bits<16>>,
+    given_first: DFF<Bit>,
+    given_last: DFF<Bit>,
+    given_set: DFF<Bit>,
     /// The pixel a cycle later: per group whether it is a non-zero pixel of its field.
     hit: Vec<DFF<Bit>>,
     hit_valid: DFF<Bit>,
@@ -76,6 +89,13 @@ impl GroupOccupancy {
             row_high: constants(&|r| r.rows.1),
             column_low: constants(&|r| r.columns.0),
             column_high: constants(&|r| r.columns.1),
+            given_valid: Default::default(),
+            given_nonzero: Default::default(),
+            given_row: Default::default(),
+            given_column: Default::default(),
+            given_first: Default::default(),
+            given_last: Default::default(),
+            given_set: Default::default(),
             hit: (0..fields.len()).map(|_| Default::default()).collect(),
             hit_valid: Default::default(),
             hit_first: Default::default(),
@@ -93,21 +113,43 @@ impl GroupOccupancy {
 impl Logic for GroupOccupancy {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, hit_valid, hit_first, hit_last, hit_set);
-        self.hit_valid.d.next = self.pixel_valid.val();
-        self.hit_first.d.next = self.pixel_first.val();
-        self.hit_last.d.next = self.pixel_last.val();
-        self.hit_set.d.next = self.pixel_set.val();
+        dff_setup!(
+            self,
+            clock,
+            given_valid,
+            given_nonzero,
+            given_row,
+            given_column,
+            given_first,
+            given_last,
+            given_set,
+            hit_valid,
+            hit_first,
+            hit_last,
+            hit_set
+        );
+        self.given_valid.d.next = self.pixel_valid.val();
+        self.given_nonzero.d.next = self.pixel_nonzero.val();
+        self.given_row.d.next = self.pixel_row.val();
+        self.given_column.d.next = self.pixel_column.val();
+        self.given_first.d.next = self.pixel_first.val();
+        self.given_last.d.next = self.pixel_last.val();
+        self.given_set.d.next = self.pixel_set.val();
+        self.hit_valid.d.next = self.given_valid.q.val();
+        self.hit_first.d.next = self.given_first.q.val();
+        self.hit_last.d.next = self.given_last.q.val();
+        self.hit_set.d.next = self.given_set.q.val();
         for g in 0..self._groups {
             self.hit[g].clock.next = self.clock.val();
-            self.hit[g].d.next = self.pixel_valid.val()
-                & self.pixel_nonzero.val()
-                & (self.pixel_row.val() >= self.row_low[g].val())
-                & (self.pixel_row.val() <= self.row_high[g].val())
-                & (self.pixel_column.val() >= self.column_low[g].val())
-                & (self.pixel_column.val() <= self.column_high[g].val());
+            self.hit[g].d.next = self.given_valid.q.val()
+                & self.given_nonzero.q.val()
+                & (self.given_row.q.val() >= self.row_low[g].val())
+                & (self.given_row.q.val() <= self.row_high[g].val())
+                & (self.given_column.q.val() >= self.column_low[g].val())
+                & (self.given_column.q.val() <= self.column_high[g].val());
         }
         self.busy.next = (self.pixel_valid.val() & self.pixel_last.val())
+            | (self.given_valid.q.val() & self.given_last.q.val())
             | (self.hit_valid.q.val() & self.hit_last.q.val());
         // Set A's flags are 0..G, set B's G..2G, then the one always clear.
         for ng in self._groups..(self._groups + 1) {
@@ -180,8 +222,9 @@ mod tests {
     proptest! {
         /// Images of random sparsity into alternate sets, with random gaps (none too), each
         /// read out group by group after it loads while the next loads: every group's flag is
-        /// whether a non-zero pixel (of any channel) lies in its field, read from two cycles
-        /// after the image's last pixel, and `busy` is high in those two cycles.
+        /// whether a non-zero pixel (of any channel) lies in its field, read from
+        /// `FLAG_LATENCY` cycles after the image's last pixel, and `busy` is high in those
+        /// cycles.
         #[test]
         fn flags_the_groups_with_a_nonzero_pixel(
             channels in 1usize..3,
@@ -233,8 +276,8 @@ mod tests {
                                 })
                             })
                             .collect();
-                        waiting = Some((set, flags, cycle + 2));
-                        busy_until = cycle + 2;
+                        waiting = Some((set, flags, cycle + FLAG_LATENCY));
+                        busy_until = cycle + FLAG_LATENCY;
                     }
                 }
                 if reading.is_none() && waiting.as_ref().is_some_and(|w| w.2 <= cycle) {

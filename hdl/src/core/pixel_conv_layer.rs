@@ -1252,7 +1252,7 @@ impl Logic for PixelConvLayer {
         // (Decided a cycle ahead, in a register: `start` fans out to every bank's address
         // registers. Nothing can take the condition back in between: the sets change only
         // while an image is computing or open.)
-        // (The set's occupancy flags are complete two cycles after its last pixel: `busy`.)
+        // (The set's occupancy flags are complete a few cycles after its last pixel: `busy`.)
         self.start_ready.d.next = !self.computing.q.val()
             & !self.image_open.q.val()
             & !self.start_ready.q.val()

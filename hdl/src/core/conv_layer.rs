@@ -319,12 +319,16 @@ pub struct ConvLayer {
     /// Captured groups with spikes, waiting for emission (a ring of `QUEUE_DEPTH`); fire
     /// steps issue only while the ring has room for every step in flight.
     queue_pending: Vec<DFF<Bits<MAX_LANES>>>,
+    /// Per slot, which of its chunks have a spike (gathered from the captured vector's
+    /// register as it is written).
+    queue_chunks: Vec<DFF<Bits<8>>>,
     queue_step: Vec<DFF<Bits<5>>>,
     queue_base: Vec<DFF<Bits<16>>>,
     /// The ring's head, a flip-flop per slot (the ring's multiplexer is then an AND-OR of
     /// its slots behind one flip-flop each, not a chain of compares): slot 0 starts at 1.
     head_select: Vec<DFFWithInit<Bit>>,
     ring_term_pending: Vec<Signal<Local, Bits<MAX_LANES>>>,
+    ring_term_chunks: Vec<Signal<Local, Bits<8>>>,
     ring_term_step: Vec<Signal<Local, Bits<5>>>,
     ring_term_base: Vec<Signal<Local, Bits<16>>>,
     /// The ring's tail, a flip-flop per slot (slot 0 starts at 1).
@@ -372,7 +376,14 @@ pub struct ConvLayer {
     chunk_lowest: Vec<Signal<Local, Bits<32>>>,
     chunk_bit: Vec<Constant<Bits<8>>>,
     chunk_offset: Vec<Constant<Bits<8>>>,
-    chunk_any: Signal<Local, Bits<8>>,
+    /// Which chunks of the head group have a spike: a register kept beside `head_pending`
+    /// (loaded with the group, a chunk cleared when its last spike leaves), so the first
+    /// chunk comes from flip-flops, not from ORs of the vector (run 14, seed 2: that loop at
+    /// 10.68 ns). Whether a chunk keeps a spike comes from the head's tree of LUTs.
+    chunk_flags: DFF<Bits<8>>,
+    captured_chunks: Signal<Local, Bits<8>>,
+    ring_chunks: Signal<Local, Bits<8>>,
+    chunk_kept: Signal<Local, Bits<8>>,
     first_chunk: Signal<Local, Bits<8>>,
     chunk_found: Signal<Local, Bits<32>>,
     collected_vector: Vec<Signal<Local, Bits<MAX_LANES>>>,
@@ -706,10 +717,12 @@ impl ConvLayer {
             tail_after: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             write_slot: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
+            queue_chunks: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             queue_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             head_select: (0..QUEUE_DEPTH).map(|e| DFFWithInit::new(e == 0)).collect(),
             ring_term_pending: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
+            ring_term_chunks: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             ring_term_step: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             ring_term_base: (0..QUEUE_DEPTH).map(|_| Default::default()).collect(),
             tail_select: (0..QUEUE_DEPTH).map(|e| DFFWithInit::new(e == 0)).collect(),
@@ -745,7 +758,10 @@ impl ConvLayer {
             chunk_offset: (0..chunks)
                 .map(|c| Constant::new(((c * EMISSION_CHUNK_LANES) as u64).into()))
                 .collect(),
-            chunk_any: Default::default(),
+            chunk_flags: Default::default(),
+            captured_chunks: Default::default(),
+            ring_chunks: Default::default(),
+            chunk_kept: Default::default(),
             first_chunk: Default::default(),
             chunk_found: Default::default(),
             collected_vector: (0..=emitters).map(|_| Default::default()).collect(),
@@ -877,6 +893,7 @@ impl Logic for ConvLayer {
             room,
             head_valid,
             head_pending,
+            chunk_flags,
             head_step,
             head_base,
             selected_valid,
@@ -1332,10 +1349,21 @@ impl Logic for ConvLayer {
         self.s4_step.d.next = self.s3_step.q.val();
         self.s4_base.d.next = self.s3_emit_base.q.val();
         self.s5_fire.d.next = self.s4_fire.q.val();
+        self.captured_chunks.next = 0.into();
+        for cl in self._chunk_lanes..(self._chunk_lanes + 1) {
+            for c in 0..self._chunks {
+                if self.s4_vector.q.val().get_bits::<32>(c * cl).any() {
+                    self.captured_chunks.next =
+                        self.captured_chunks.val() | self.chunk_bit[c].val();
+                }
+            }
+        }
         self.s5_spiked.d.next = self.s4_fire.q.val() & self.s4_vector.q.val().any();
         self.push.next = self.s5_spiked.q.val();
         for e in 0..self._queue {
             self.queue_pending[e].clock.next = self.clock.val();
+            self.queue_chunks[e].clock.next = self.clock.val();
+            self.queue_chunks[e].d.next = self.queue_chunks[e].q.val();
             self.queue_step[e].clock.next = self.clock.val();
             self.queue_base[e].clock.next = self.clock.val();
             self.queue_pending[e].d.next = self.queue_pending[e].q.val();
@@ -1383,13 +1411,18 @@ impl Logic for ConvLayer {
                     self.chunk_pending[c].val() & (!self.chunk_pending[c].val() + 1);
             }
         }
-        self.chunk_any.next = 0.into();
+        self.first_chunk.next = self.chunk_flags.q.val() & (!self.chunk_flags.q.val() + 1);
+        // A chunk (16-lane tree nodes 64 + 2c and 65 + 2c) keeps a spike after its lowest
+        // leaves when it has two.
+        self.chunk_kept.next = 0.into();
         for c in 0..self._chunks {
-            if self.chunk_pending[c].val().any() {
-                self.chunk_any.next = self.chunk_any.val() | self.chunk_bit[c].val();
+            if self.tree_many[64 + 2 * c].val()
+                | self.tree_many[65 + 2 * c].val()
+                | (self.tree_any[64 + 2 * c].val() & self.tree_any[65 + 2 * c].val())
+            {
+                self.chunk_kept.next = self.chunk_kept.val() | self.chunk_bit[c].val();
             }
         }
-        self.first_chunk.next = self.chunk_any.val() & (!self.chunk_any.val() + 1);
         self.lowest.next = 0.into();
         for c in 0..self._chunks {
             // (Through `chunk_found`: the cast's width is taken outside the loop.)
@@ -1423,18 +1456,22 @@ impl Logic for ConvLayer {
         // The ring's oldest group, selected apart from the head's own update (whose `rest`
         // then passes one multiplexer, not the 8-way selection).
         self.ring_pending.next = 0.into();
+        self.ring_chunks.next = 0.into();
         self.ring_step.next = 0.into();
         self.ring_base.next = 0.into();
         for e in 0..self._queue {
             self.ring_term_pending[e].next = 0.into();
+            self.ring_term_chunks[e].next = 0.into();
             self.ring_term_step[e].next = 0.into();
             self.ring_term_base[e].next = 0.into();
             if self.head_select[e].q.val() {
                 self.ring_term_pending[e].next = self.queue_pending[e].q.val();
+                self.ring_term_chunks[e].next = self.queue_chunks[e].q.val();
                 self.ring_term_step[e].next = self.queue_step[e].q.val();
                 self.ring_term_base[e].next = self.queue_base[e].q.val();
             }
             self.ring_pending.next = self.ring_pending.val() | self.ring_term_pending[e].val();
+            self.ring_chunks.next = self.ring_chunks.val() | self.ring_term_chunks[e].val();
             self.ring_step.next = self.ring_step.val() | self.ring_term_step[e].val();
             self.ring_base.next = self.ring_base.val() | self.ring_term_base[e].val();
         }
@@ -1445,6 +1482,8 @@ impl Logic for ConvLayer {
             self.selected_step.d.next = self.head_step.q.val();
             self.selected_base.d.next = self.head_base.q.val();
             self.head_pending.d.next = self.rest.val();
+            self.chunk_flags.d.next =
+                self.chunk_flags.q.val() & !(self.first_chunk.val() & !self.chunk_kept.val());
             if !self.tree_many[84].val() {
                 self.head_valid.d.next = false;
             }
@@ -1454,6 +1493,7 @@ impl Logic for ConvLayer {
         if self.pop.val() {
             self.head_valid.d.next = true;
             self.head_pending.d.next = self.ring_pending.val();
+            self.chunk_flags.d.next = self.ring_chunks.val();
             self.head_step.d.next = self.ring_step.val();
             self.head_base.d.next = self.ring_base.val();
         }
@@ -1490,6 +1530,7 @@ impl Logic for ConvLayer {
             }
             if self.s4_fire.q.val() & self.write_slot[e].val() {
                 self.queue_pending[e].d.next = self.s4_vector.q.val();
+                self.queue_chunks[e].d.next = self.captured_chunks.val();
                 self.queue_step[e].d.next = self.s4_step.q.val();
                 self.queue_base[e].d.next = self.s4_base.q.val();
             }

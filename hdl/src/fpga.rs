@@ -74,9 +74,7 @@ impl Part {
             // synth_ice40 leaves multipliers in LUTs unless told that the part has DSPs.
             Family::Ice40 if self.dsp => "synth_ice40 -dsp -top top".into(),
             Family::Ice40 => "synth_ice40 -top top".into(),
-            // ABC9 maps with the cells' delays: on the MNIST CNN a fifth fewer LUT4 and a
-            // faster clock (docs/accelerator.md), as scripts/synth does by default.
-            Family::Ecp5 => "synth_ecp5 -abc9 -top top".into(),
+            Family::Ecp5 => "synth_ecp5 -top top".into(),
             Family::Xilinx7 => "synth_xilinx -family xc7 -top top".into(),
         }
     }

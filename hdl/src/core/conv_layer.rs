@@ -1382,7 +1382,8 @@ impl Logic for ConvLayer {
                 }
             }
         }
-        self.s5_spiked.d.next = self.s4_fire.q.val() & self.s4_vector.q.val().any();
+        // (The chunks cover every emission lane: the group spiked if one of them did.)
+        self.s5_spiked.d.next = self.s4_fire.q.val() & self.captured_chunks.val().any();
         self.push.next = self.s5_spiked.q.val();
         for e in 0..self._queue {
             self.queue_pending[e].clock.next = self.clock.val();

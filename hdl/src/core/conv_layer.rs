@@ -43,9 +43,9 @@ use fs_model::geometry::Geometry;
 use fs_model::network::FsLayer;
 use rust_hdl::prelude::*;
 
-/// Nodes of the head group's spike tree: 64 of 4 lanes, 16 of 16, 4 of 64 and the root
-/// (numbered in the update, whose loops take only literals: 0, 64, 80 and 84).
-const TREE_NODES: usize = 64 + 16 + 4 + 1;
+/// Nodes of the head group's spike tree: 64 of 4 lanes and 16 of 16 (numbered in the update,
+/// whose loops take only literals: 0 and 64); two 16-lane nodes make a 32-lane chunk.
+const TREE_NODES: usize = 64 + 16;
 const _: () = assert!(MAX_LANES == 256);
 // The emission's chunks are sliced 32 wide and flagged in 8 bits.
 const _: () = assert!(EMISSION_CHUNK_LANES == 32 && MAX_LANES / EMISSION_CHUNK_LANES <= 8);
@@ -264,6 +264,12 @@ pub struct ConvLayer {
     /// lane's write-back register writes then (`r1_read == s2_write` now is `r2_read ==`
     /// the write-back address then): the lane's ordinary forwarding, compared a cycle ahead.
     write_back_match_replica: Vec<DFF<Bit>>,
+    /// The two compares, a cycle earlier still, once per bank (on stage 1's next read
+    /// address): the replicas copy them, so a compare's fan-out to the bank's lanes is a
+    /// register's (run 16: r1_read -> write_back_match_replica 10.32 ns, 31 endpoints).
+    r1_read_next: Vec<Signal<Local, Bits<16>>>,
+    bank_address_match: Vec<DFF<Bit>>,
+    bank_write_back_match: Vec<DFF<Bit>>,
     write_on_spike_replica: Vec<DFF<Bit>>,
     threshold_next: Signal<Local, Bits<32>>,
     addend_next: Signal<Local, Bits<32>>,
@@ -403,14 +409,23 @@ pub struct ConvLayer {
     collected_vector: Vec<Signal<Local, Bits<MAX_LANES>>>,
     collected_offset: Vec<Signal<Local, Bits<16>>>,
     captured: Signal<Local, Bits<MAX_LANES>>,
-    lowest_index: Signal<Local, Bits<16>>,
+    /// The selected spike's offset in its group: the OR of its emission lane's constant.
+    selected_offset: Signal<Local, Bits<16>>,
+    /// Whether the head group keeps a spike after its lowest leaves: another chunk has one,
+    /// or the first chunk has two (from the chunk flags and the 32-lane nodes of the tree,
+    /// not from a tree over all the lanes: run 16, seed 3, head_pending -> head_valid 11.11 ns).
+    head_many: Signal<Local, Bit>,
     selected_valid: DFF<Bit>,
     selected: DFF<Bits<MAX_LANES>>,
     selected_step: DFF<Bits<5>>,
     selected_base: DFF<Bits<16>>,
     selected_free: Signal<Local, Bit>,
     emit_valid: DFF<Bit>,
-    emit_index: DFF<Bits<16>>,
+    /// The event's index is its group's base plus its offset in the group, added after
+    /// these registers, on the way to the spike FIFO's slots: the one-hot offset's OR tree
+    /// and the adder were one path (run 16, seed 3: selected -> emit_index, 11.24 ns).
+    emit_base: DFF<Bits<16>>,
+    emit_lane_offset: DFF<Bits<16>>,
     emit_step: DFF<Bits<5>>,
     emit_last: DFF<Bit>,
     emit_free: Signal<Local, Bit>,
@@ -687,6 +702,9 @@ impl ConvLayer {
             write_enable_replica: (0..lanes).map(|_| Default::default()).collect(),
             address_match_replica: (0..lanes).map(|_| Default::default()).collect(),
             write_back_match_replica: (0..lanes).map(|_| Default::default()).collect(),
+            r1_read_next: (0..layout.banks).map(|_| Default::default()).collect(),
+            bank_address_match: (0..layout.banks).map(|_| Default::default()).collect(),
+            bank_write_back_match: (0..layout.banks).map(|_| Default::default()).collect(),
             write_on_spike_replica: (0..lanes).map(|_| Default::default()).collect(),
             threshold_next: Default::default(),
             addend_next: Default::default(),
@@ -788,14 +806,16 @@ impl ConvLayer {
             collected_vector: (0..=emitters).map(|_| Default::default()).collect(),
             collected_offset: (0..=emitters).map(|_| Default::default()).collect(),
             captured: Default::default(),
-            lowest_index: Default::default(),
+            selected_offset: Default::default(),
+            head_many: Default::default(),
             selected_valid: Default::default(),
             selected: Default::default(),
             selected_step: Default::default(),
             selected_base: Default::default(),
             selected_free: Default::default(),
             emit_valid: Default::default(),
-            emit_index: Default::default(),
+            emit_base: Default::default(),
+            emit_lane_offset: Default::default(),
             emit_step: Default::default(),
             emit_last: Default::default(),
             emit_free: Default::default(),
@@ -925,7 +945,8 @@ impl Logic for ConvLayer {
             selected_step,
             selected_base,
             emit_valid,
-            emit_index,
+            emit_base,
+            emit_lane_offset,
             emit_step,
             emit_last
         );
@@ -1117,15 +1138,25 @@ impl Logic for ConvLayer {
             self.r2_write[b].clock.next = self.clock.val();
             self.r2_enable[b].clock.next = self.clock.val();
             self.s2_write[b].clock.next = self.clock.val();
-            self.r1_read[b].d.next = self.s1_read[b].q.val() + self.s1_bank_base.q.val();
+            self.r1_read_next[b].next = self.s1_read[b].q.val() + self.s1_bank_base.q.val();
             self.r1_write[b].d.next = self.s1_write[b].q.val() + self.s1_bank_base.q.val();
             self.r1_enable[b].d.next = self.s1_enable[b].q.val();
             if self.s1_acc.q.val() {
-                self.r1_read[b].d.next = self.s1_entry_group[b].q.val() + self.s1_bank_base.q.val();
+                self.r1_read_next[b].next =
+                    self.s1_entry_group[b].q.val() + self.s1_bank_base.q.val();
                 self.r1_write[b].d.next =
                     self.s1_entry_group[b].q.val() + self.s1_bank_base.q.val();
                 self.r1_enable[b].d.next = self.s1_entry_enable[b].q.val();
             }
+            self.r1_read[b].d.next = self.r1_read_next[b].val();
+            // In two cycles, r2_read meets s2_write (address_match) or the write-back
+            // address (write_back_match): r1_read and r2_write, or s2_write, next cycle.
+            self.bank_address_match[b].clock.next = self.clock.val();
+            self.bank_address_match[b].d.next =
+                self.r1_read_next[b].val() == self.r1_write[b].q.val();
+            self.bank_write_back_match[b].clock.next = self.clock.val();
+            self.bank_write_back_match[b].d.next =
+                self.r1_read_next[b].val() == self.r2_write[b].q.val();
             self.r2_read[b].d.next = self.r1_read[b].q.val();
             self.r2_write[b].d.next = self.r1_write[b].q.val();
             self.r2_enable[b].d.next = self.r1_enable[b].q.val();
@@ -1267,12 +1298,10 @@ impl Logic for ConvLayer {
                                         & self.r2_enable[w * sl + s].q.val();
                                 // Next cycle's r2_read and s2_write.
                                 self.address_match_replica[(w * ch + c) * sl + s].d.next =
-                                    self.r1_read[w * sl + s].q.val()
-                                        == self.r2_write[w * sl + s].q.val();
+                                    self.bank_address_match[w * sl + s].q.val();
                                 // Next cycle's r2_read and write-back address.
                                 self.write_back_match_replica[(w * ch + c) * sl + s].d.next =
-                                    self.r1_read[w * sl + s].q.val()
-                                        == self.s2_write[w * sl + s].q.val();
+                                    self.bank_write_back_match[w * sl + s].q.val();
                             }
                         }
                     }
@@ -1353,11 +1382,10 @@ impl Logic for ConvLayer {
             }
         }
         self.captured.next = 0.into();
-        self.lowest_index.next = 0.into();
+        self.selected_offset.next = 0.into();
         for q in (self._emitters - 1)..self._emitters {
             self.captured.next = self.collected_vector[q + 1].val();
-            self.lowest_index.next =
-                self.selected_base.q.val() + self.collected_offset[q + 1].val();
+            self.selected_offset.next = self.collected_offset[q + 1].val();
         }
 
         // Capture (stage 3 of a fire step: the lanes' registered spikes): a group with spikes
@@ -1410,9 +1438,8 @@ impl Logic for ConvLayer {
                 | (self.pending_lanes.val().get_bit(4 * k + 2)
                     & self.pending_lanes.val().get_bit(4 * k + 3));
         }
-        // Each node above the first level from its four children, which start at node
-        // `4 n - 256` (64..80 take 0..64, 80..84 take 64..80, the root 80..84).
-        for n in 64..85 {
+        // Each 16-lane node from its four children, which start at node `4 n - 256`.
+        for n in 64..80 {
             self.tree_any[n].next = self.tree_any[4 * n - 256].val()
                 | self.tree_any[4 * n - 255].val()
                 | self.tree_any[4 * n - 254].val()
@@ -1448,6 +1475,10 @@ impl Logic for ConvLayer {
                 self.chunk_kept.next = self.chunk_kept.val() | self.chunk_bit[c].val();
             }
         }
+        // (The chunk flags follow the head's spikes chunk by chunk, so another flag than the
+        // first means another spike.)
+        self.head_many.next = (self.chunk_flags.q.val() & !self.first_chunk.val()).any()
+            | self.chunk_kept.val().any();
         self.lowest.next = 0.into();
         for c in 0..self._chunks {
             // (Through `chunk_found`: the cast's width is taken outside the loop.)
@@ -1463,7 +1494,7 @@ impl Logic for ConvLayer {
         // Output events leave from a register; the head group's lowest spike moves to
         // `selected` first (emission is two stages, as in the dense layer).
         self.spike_valid.next = self.emit_valid.q.val();
-        self.spike_index.next = self.emit_index.q.val();
+        self.spike_index.next = self.emit_base.q.val() + self.emit_lane_offset.q.val();
         self.spike_step.next = self.emit_step.q.val();
         self.spike_last.next = self.emit_last.q.val();
         self.emit_free.next = !self.emit_valid.q.val() | self.spike_ready.val();
@@ -1473,7 +1504,8 @@ impl Logic for ConvLayer {
         self.selected_free.next = !self.selected_valid.q.val() | self.emit_free.val();
         if self.emit_free.val() & self.selected_valid.q.val() {
             self.emit_valid.d.next = true;
-            self.emit_index.d.next = self.lowest_index.val();
+            self.emit_base.d.next = self.selected_base.q.val();
+            self.emit_lane_offset.d.next = self.selected_offset.val();
             self.emit_step.d.next = self.selected_step.q.val();
             self.emit_last.d.next = false;
             self.selected_valid.d.next = false;
@@ -1509,7 +1541,7 @@ impl Logic for ConvLayer {
             self.head_pending.d.next = self.rest.val();
             self.chunk_flags.d.next =
                 self.chunk_flags.q.val() & !(self.first_chunk.val() & !self.chunk_kept.val());
-            if !self.tree_many[84].val() {
+            if !self.head_many.val() {
                 self.head_valid.d.next = false;
             }
         }
@@ -1622,7 +1654,8 @@ impl Logic for ConvLayer {
             & self.emit_free.val()
         {
             self.emit_valid.d.next = true;
-            self.emit_index.d.next = 0.into();
+            self.emit_base.d.next = 0.into();
+            self.emit_lane_offset.d.next = 0.into();
             self.emit_step.d.next = 0.into();
             self.emit_last.d.next = true;
             self.fire_active_next.next = false;

@@ -351,6 +351,11 @@ pub struct PixelConvLayer {
     out_set: DFF<Bit>,
     start: Signal<Local, Bit>,
     start_ready: DFF<Bit>,
+    /// `start_ready`, computed once and loaded into a copy per bank beside it: the copies
+    /// drive the banks' position registers, `start_ready` the sequencer alone (run 16, seed
+    /// 2: start_ready -> group at 10.19 ns, through its fan-out to every bank).
+    start_ready_next: Signal<Local, Bit>,
+    start_replica: Vec<DFF<Bit>>,
     issue: Signal<Local, Bit>,
     /// `issue` and "the tap is the period's last" for the current cycle, decided a cycle ahead (both
     /// fan out to every bank's address registers).
@@ -599,10 +604,11 @@ pub struct PixelConvLayer {
     current_free: Signal<Local, Bit>,
     out_valid: DFF<Bit>,
     out_last: DFF<Bit>,
-    /// The spike's unit and its offset in the unit, added at the output port (the offset
-    /// comes from the lowest-spike carry chain, which is then the only one on its path).
+    /// The spike's unit and its bit in the mask (one-hot), encoded and added at the output
+    /// port: the lowest-spike carry chain is then the only logic on its path (run 16, seed
+    /// 3: current_mask -> out_offset, chain and encoder, 10.10 ns).
     out_unit: DFF<Bits<16>>,
-    out_offset: DFF<Bits<16>>,
+    out_lowest: DFF<Bits<32>>,
     out_step: DFF<Bits<5>>,
     _banks: usize,
     _channels: usize,
@@ -779,6 +785,8 @@ impl PixelConvLayer {
             out_set: Default::default(),
             start: Default::default(),
             start_ready: Default::default(),
+            start_ready_next: Default::default(),
+            start_replica: (0..banks).map(|_| Default::default()).collect(),
             issue: Default::default(),
             issuing: Default::default(),
             tap_at_end: Default::default(),
@@ -995,7 +1003,7 @@ impl PixelConvLayer {
             out_valid: Default::default(),
             out_last: Default::default(),
             out_unit: Default::default(),
-            out_offset: Default::default(),
+            out_lowest: Default::default(),
             out_step: Default::default(),
             _lanes: lane_count,
             _banks: banks,
@@ -1133,7 +1141,7 @@ impl Logic for PixelConvLayer {
             out_valid,
             out_last,
             out_unit,
-            out_offset,
+            out_lowest,
             out_step
         );
         // (The device holds a load's layer, lane and state from long before its first word.)
@@ -1253,7 +1261,7 @@ impl Logic for PixelConvLayer {
         // registers. Nothing can take the condition back in between: the sets change only
         // while an image is computing or open.)
         // (The set's occupancy flags are complete a few cycles after its last pixel: `busy`.)
-        self.start_ready.d.next = !self.computing.q.val()
+        self.start_ready_next.next = !self.computing.q.val()
             & !self.image_open.q.val()
             & !self.start_ready.q.val()
             & !(self.occupancy.busy.val() & self.skips.val())
@@ -1261,6 +1269,11 @@ impl Logic for PixelConvLayer {
                 | (self.compute_set.q.val() & self.full_b.q.val()))
             & ((!self.out_set.q.val() & !self.masks_full_a.q.val())
                 | (self.out_set.q.val() & !self.masks_full_b.q.val()));
+        self.start_ready.d.next = self.start_ready_next.val();
+        for b in 0..self._banks {
+            self.start_replica[b].clock.next = self.clock.val();
+            self.start_replica[b].d.next = self.start_ready_next.val();
+        }
         self.start.next = self.start_ready.q.val();
         if self.start.val() {
             self.computing.d.next = true;
@@ -1351,7 +1364,7 @@ impl Logic for PixelConvLayer {
                 self.base[b].q.val() + self.base_step.val() + self.base_wrap.val();
             self.px_stepped[b].d.next = self.next_px[b].val();
             self.px_wrapped[b].d.next = self.next_px[b].val() - self.unit_columns.val();
-            if self.start.val() {
+            if self.start_replica[b].q.val() {
                 self.by[b].d.next = self.by0[b].val();
                 self.bx[b].d.next = self.bx0[b].val();
                 self.base[b].d.next = self.base0[b].val();
@@ -1751,7 +1764,7 @@ impl Logic for PixelConvLayer {
         self.lowest_offset.next = 0.into();
         for p in 0..self._chunk_bits {
             // (An OR of the one-hot's offsets, not a priority chain.)
-            if self.lowest.val().get_bit(p) {
+            if self.out_lowest.q.val().get_bit(p) {
                 self.lowest_offset.next = self.lowest_offset.val() | self.bit_offset[p].val();
             }
         }
@@ -1764,7 +1777,7 @@ impl Logic for PixelConvLayer {
             self.out_valid.d.next = true;
             self.out_last.d.next = self.current_last.q.val();
             self.out_unit.d.next = self.current_unit.q.val();
-            self.out_offset.d.next = self.lowest_offset.val();
+            self.out_lowest.d.next = self.lowest.val();
             self.out_step.d.next = self.current_step.q.val();
             self.current_mask.d.next = self.remaining.val();
             // The next mask comes in the cycle after (a pop decided from registers only).
@@ -1782,7 +1795,7 @@ impl Logic for PixelConvLayer {
             self.current_mask.d.next = self.queue.out_value.val();
         }
         self.spike_valid.next = self.out_valid.q.val();
-        self.spike_index.next = self.out_unit.q.val() + self.out_offset.q.val();
+        self.spike_index.next = self.out_unit.q.val() + self.lowest_offset.val();
         self.spike_step.next = self.out_step.q.val();
         self.spike_last.next = self.out_last.q.val();
         // Reads in flight or queued: one more per read, one less per drop and per pop.

@@ -47,6 +47,8 @@ use rust_hdl::prelude::*;
 /// whose loops take only literals: 0 and 64); two 16-lane nodes make a 32-lane chunk.
 const TREE_NODES: usize = 64 + 16;
 const _: () = assert!(MAX_LANES == 256);
+/// Groups of 4 lanes (the update's loop over them takes the literal 64).
+const QUADS: usize = MAX_LANES / 4;
 // The emission's chunks are sliced 32 wide and flagged in 8 bits.
 const _: () = assert!(EMISSION_CHUNK_LANES == 32 && MAX_LANES / EMISSION_CHUNK_LANES <= 8);
 
@@ -326,6 +328,12 @@ pub struct ConvLayer {
     s3_fire: DFF<Bit>,
     s4_fire: DFF<Bit>,
     s4_vector: DFF<Bits<MAX_LANES>>,
+    /// Per 4 lanes of the captured vector, whether one spiked: ORed at the capture, so the
+    /// chunk flags and `s5_spiked` gather 8 and 40 flip-flops, not 32 and 160 spread ones
+    /// (run 16: s4_vector -> s5_spiked, queue_chunks 10.21 ns).
+    capture_quads: Signal<Local, Bits<QUADS>>,
+    quad_bit: Vec<Constant<Bits<QUADS>>>,
+    s4_quads: DFF<Bits<QUADS>>,
     s4_step: DFF<Bits<5>>,
     s4_base: DFF<Bits<16>>,
     /// A cycle after the capture register: whether its group had spikes (the OR over the
@@ -749,6 +757,11 @@ impl ConvLayer {
             s3_fire: Default::default(),
             s4_fire: Default::default(),
             s4_vector: Default::default(),
+            capture_quads: Default::default(),
+            quad_bit: (0..QUADS)
+                .map(|k| Constant::new(Bits::<QUADS>::default().replace_bit(k, true)))
+                .collect(),
+            s4_quads: Default::default(),
             s4_step: Default::default(),
             s4_base: Default::default(),
             s5_fire: Default::default(),
@@ -928,6 +941,7 @@ impl Logic for ConvLayer {
             s3_fire,
             s4_fire,
             s4_vector,
+            s4_quads,
             s4_step,
             s4_base,
             s5_fire,
@@ -1398,20 +1412,23 @@ impl Logic for ConvLayer {
         // are not also at the end of that route).
         self.s4_fire.d.next = self.s3_fire.q.val();
         self.s4_vector.d.next = self.capture_vector.val();
+        self.capture_quads.next = 0.into();
+        for k in 0..64 {
+            if self.capture_vector.val().get_bits::<4>(4 * k).any() {
+                self.capture_quads.next = self.capture_quads.val() | self.quad_bit[k].val();
+            }
+        }
+        self.s4_quads.d.next = self.capture_quads.val();
         self.s4_step.d.next = self.s3_step.q.val();
         self.s4_base.d.next = self.s3_emit_base.q.val();
         self.s5_fire.d.next = self.s4_fire.q.val();
         self.captured_chunks.next = 0.into();
-        for cl in self._chunk_lanes..(self._chunk_lanes + 1) {
-            for c in 0..self._chunks {
-                if self.s4_vector.q.val().get_bits::<32>(c * cl).any() {
-                    self.captured_chunks.next =
-                        self.captured_chunks.val() | self.chunk_bit[c].val();
-                }
+        for c in 0..self._chunks {
+            if self.s4_quads.q.val().get_bits::<8>(8 * c).any() {
+                self.captured_chunks.next = self.captured_chunks.val() | self.chunk_bit[c].val();
             }
         }
-        // (The chunks cover every emission lane: the group spiked if one of them did.)
-        self.s5_spiked.d.next = self.s4_fire.q.val() & self.captured_chunks.val().any();
+        self.s5_spiked.d.next = self.s4_fire.q.val() & self.s4_quads.q.val().any();
         self.push.next = self.s5_spiked.q.val();
         for e in 0..self._queue {
             self.queue_pending[e].clock.next = self.clock.val();

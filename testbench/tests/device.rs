@@ -326,43 +326,104 @@ fn loads_at_run_time(config: &HwConfig) {
     assert_golden(&other, &images, &results, 1);
 }
 
-/// A convolutional network (max pooling included) of the same design loads at run time: its
+/// A convolutional network (max pooling included, its first convolution on the pixels) of the
+/// same design loads at run time: its
 /// kernels and initial values reach every bank's lanes, and its results are the golden
-/// model's.
+/// model's. Then, layer by layer, a model that differs from the one loaded before in that
+/// layer's weights alone, then in its biases alone: its results need that load (the pixel
+/// layer's, the event-driven convolution's, the dense layers').
 #[test]
 fn a_convolutional_model_of_the_same_design_loads_at_run_time() {
-    use fs_model::geometry::PoolKind;
+    use fs_hdl::core::pixel_conv_layer::from_pixels;
+    use fs_model::geometry::{LayerKind, PoolKind};
     use fs_testkit::random::{ModelSpec, random_images, random_model};
-    let model = (0..)
+    #[derive(Clone, Copy)]
+    enum Change {
+        Everything,
+        Weights(usize),
+        Biases(usize),
+    }
+    let differs = |a: &Model, b: &Model, images: &[Vec<u8>]| {
+        let (a, b) = (FixedEngine::new(a), FixedEngine::new(b));
+        images.iter().any(|i| a.run(i).logits != b.run(i).logits)
+    };
+    // Other parameters that change some result of `model`. One layer's weights or biases
+    // change sign here and there, so that its accumulators' bounds stay those of a valid
+    // model (new values at random would often exceed them).
+    let retrain = |model: &Model, change: Change, images: &[Vec<u8>]| {
+        (1..40)
+            .map(|seed| {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut changed = model.clone();
+                match change {
+                    Change::Everything => return retrained(model, seed),
+                    Change::Weights(l) => {
+                        let w = model.format.weight_range();
+                        changed.layers[l].weight.mapv_inplace(|x| {
+                            if rng.gen_bool(0.3) {
+                                (-(x as i64)).clamp(w.min, w.max) as i16
+                            } else {
+                                x
+                            }
+                        });
+                    }
+                    Change::Biases(l) => {
+                        let m = model.format.membrane_range();
+                        let imp = changed.layers[l].imp as i64;
+                        for b in &mut changed.layers[l].bias {
+                            if rng.gen_bool(0.5) {
+                                *b = ((-(*b as i64 + imp)).clamp(m.min, m.max) - imp) as i32;
+                            }
+                        }
+                    }
+                }
+                changed
+            })
+            .find(|o| o.validate().is_ok() && differs(o, model, images))
+    };
+    // A network with two convolutions and max pooling, and the models to load in turn.
+    let (model, images, loads) = (0..1000)
         .map(|seed| random_model(seed, &ModelSpec::rtl_cnn()))
-        .find(|m| {
-            m.ann
-                .layers
-                .iter()
-                .any(|l| l.pool.is_some_and(|p| p.kind == PoolKind::Max))
+        .filter(|m| {
+            let l = &m.ann.layers;
+            from_pixels(m)
+                && l.iter()
+                    .filter(|l| matches!(l.kind, LayerKind::Conv2d { .. }))
+                    .count()
+                    >= 2
+                && l.iter()
+                    .any(|l| l.pool.is_some_and(|p| p.kind == PoolKind::Max))
         })
-        .unwrap();
-    let images = random_images(&model, 6, 9);
+        .find_map(|model| {
+            let images = random_images(&model, 6, 9);
+            let mut loads = vec![retrain(&model, Change::Everything, &images)?];
+            for l in 0..model.layers.len() {
+                for change in [Change::Weights(l), Change::Biases(l)] {
+                    let next = retrain(loads.last().unwrap(), change, &images);
+                    eprintln!(
+                        "DEBUG layer {l} {} {}",
+                        matches!(change, Change::Weights(_)),
+                        next.is_some()
+                    );
+                    let next = next?;
+                    loads.push(next);
+                }
+            }
+            Some((model, images, loads))
+        })
+        .expect("a random CNN with two convolutions and max pooling, and weights to load");
     let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
-    // Other weights that change some result (else the load would prove nothing).
-    let built_in = FixedEngine::new(&model);
-    let other = (1..)
-        .map(|seed| retrained(&model, seed))
-        .find(|o| {
-            let e = FixedEngine::new(o);
-            images
-                .iter()
-                .any(|i| e.run(i).logits != built_in.run(i).logits)
-        })
-        .unwrap();
     let config = HwConfig::uniform(&model, 16);
     let mut s = Session::new(&model, &config);
-    for request in load_requests(&other, &config.lanes).unwrap() {
-        s.ok(Command::LoadWeights, request);
+    for (n, loaded) in loads.iter().enumerate() {
+        for request in load_requests(loaded, &config.lanes).unwrap() {
+            s.ok(Command::LoadWeights, request);
+        }
+        assert_eq!(s.identify(), identity(loaded, &config).unwrap());
+        let results = s.classify(&images);
+        // (Result indices run on from one classification to the next.)
+        assert_golden(loaded, &images, &results, (n * images.len()) as u32);
     }
-    assert_eq!(s.identify(), identity(&other, &config).unwrap());
-    let results = s.classify(&images);
-    assert_golden(&other, &images, &results, 0);
 }
 
 /// The generated Verilog of the device agrees with RustHDL cycle for cycle on a session with

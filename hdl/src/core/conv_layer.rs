@@ -92,6 +92,13 @@ pub struct ConvLayer {
     /// is not also a long route to the lanes); the lanes take their fields from it.
     kernel_word: Vec<DFF<Bits<KERNEL_PORT>>>,
     channel_number: Vec<Constant<Bits<16>>>,
+    /// A kernel load's write, registered per bank (enable and field, from the lanes' selects)
+    /// and per layer (address and data): the selects' OR over a bank's channels reaches the
+    /// block RAM's write port from flip-flops (the ULX3S at 128,160,32,4 failed there, 14.45 ns).
+    kernel_write_enable: Vec<DFF<Bit>>,
+    kernel_write_field: Vec<DFF<Bits<16>>>,
+    kernel_write_address: DFF<Bits<16>>,
+    kernel_write_data: DFF<Bits<32>>,
     /// Per lane, its field of its bank's kernel word, and that field sign-extended.
     lane_field: Vec<Signal<Local, Bits<32>>>,
     lane_weight: Vec<Signal<Local, Bits<32>>>,
@@ -583,6 +590,10 @@ impl ConvLayer {
             weight_load_target: Default::default(),
             state_load_target: Default::default(),
             weight_load_select: (0..lanes).map(|_| Default::default()).collect(),
+            kernel_write_enable: (0..layout.banks).map(|_| Default::default()).collect(),
+            kernel_write_field: (0..layout.banks).map(|_| Default::default()).collect(),
+            kernel_write_address: Default::default(),
+            kernel_write_data: Default::default(),
             state_load_select: (0..lanes).map(|_| Default::default()).collect(),
             lane_number: (0..lanes)
                 .map(|p| Constant::new((p as u64).into()))
@@ -860,6 +871,8 @@ impl Logic for ConvLayer {
             self,
             clock,
             weight_load_target,
+            kernel_write_address,
+            kernel_write_data,
             state_load_target,
             bank,
             accept_ready,
@@ -1267,13 +1280,19 @@ impl Logic for ConvLayer {
         self.hit_chain[0].next = false;
         // The lanes, bank by bank (lane ((b / S) C + c) S + b % S holds bank b, channel c).
         self.saturated.next = false;
+        self.kernel_write_address.d.next = self.load_address.val();
+        self.kernel_write_data.d.next = self.load_data.val();
         for b in 0..self._banks {
             self.kernels[b].clock.next = self.clock.val();
             self.kernels[b].read_address.next = self.weight_address[b].val();
-            self.kernels[b].write_enable.next = false;
-            self.kernels[b].write_field.next = 0.into();
-            self.kernels[b].write_address.next = self.load_address.val();
-            self.kernels[b].write_data.next = self.load_data.val();
+            self.kernel_write_enable[b].clock.next = self.clock.val();
+            self.kernel_write_field[b].clock.next = self.clock.val();
+            self.kernel_write_enable[b].d.next = false;
+            self.kernel_write_field[b].d.next = 0.into();
+            self.kernels[b].write_enable.next = self.kernel_write_enable[b].q.val();
+            self.kernels[b].write_field.next = self.kernel_write_field[b].q.val();
+            self.kernels[b].write_address.next = self.kernel_write_address.q.val();
+            self.kernels[b].write_data.next = self.kernel_write_data.q.val();
             self.kernel_word[b].clock.next = self.clock.val();
             self.kernel_word[b].d.next = self.kernels[b].read_data.val();
         }
@@ -1298,9 +1317,9 @@ impl Logic for ConvLayer {
                                 self.lanes[(w * ch + c) * sl + s].weight_in.next =
                                     self.lane_weight[(w * ch + c) * sl + s].val();
                                 if self.weight_load_select[(w * ch + c) * sl + s].q.val() {
-                                    self.kernels[w * sl + s].write_enable.next =
+                                    self.kernel_write_enable[w * sl + s].d.next =
                                         self.load_enable.val();
-                                    self.kernels[w * sl + s].write_field.next =
+                                    self.kernel_write_field[w * sl + s].d.next =
                                         self.channel_number[c].val();
                                 }
                                 self.lanes[(w * ch + c) * sl + s].state_address.next =

@@ -277,6 +277,10 @@ pub struct ConvLayer {
     /// address): the replicas copy them, so a compare's fan-out to the bank's lanes is a
     /// register's (run 16: r1_read -> write_back_match_replica 10.32 ns, 31 endpoints).
     r1_read_next: Vec<Signal<Local, Bits<16>>>,
+    /// The state memory's address bits (its three regions, `3 G` words): stage 1's adders and
+    /// the compares after them are only that wide (run 17: s1_bank_base through the 16-bit
+    /// adder and compare into bank_address_match, 11.22 ns).
+    address_mask: Constant<Bits<16>>,
     bank_address_match: Vec<DFF<Bit>>,
     bank_write_back_match: Vec<DFF<Bit>>,
     write_on_spike_replica: Vec<DFF<Bit>>,
@@ -722,6 +726,10 @@ impl ConvLayer {
             address_match_replica: (0..lanes).map(|_| Default::default()).collect(),
             write_back_match_replica: (0..lanes).map(|_| Default::default()).collect(),
             r1_read_next: (0..layout.banks).map(|_| Default::default()).collect(),
+            address_mask: Constant::new(
+                ((1u64 << (usize::BITS - (3 * layout.groups - 1).leading_zeros()).max(1)) - 1)
+                    .into(),
+            ),
             bank_address_match: (0..layout.banks).map(|_| Default::default()).collect(),
             bank_write_back_match: (0..layout.banks).map(|_| Default::default()).collect(),
             write_on_spike_replica: (0..lanes).map(|_| Default::default()).collect(),
@@ -1165,14 +1173,18 @@ impl Logic for ConvLayer {
             self.r2_write[b].clock.next = self.clock.val();
             self.r2_enable[b].clock.next = self.clock.val();
             self.s2_write[b].clock.next = self.clock.val();
-            self.r1_read_next[b].next = self.s1_read[b].q.val() + self.s1_bank_base.q.val();
-            self.r1_write[b].d.next = self.s1_write[b].q.val() + self.s1_bank_base.q.val();
+            self.r1_read_next[b].next =
+                (self.s1_read[b].q.val() + self.s1_bank_base.q.val()) & self.address_mask.val();
+            self.r1_write[b].d.next =
+                (self.s1_write[b].q.val() + self.s1_bank_base.q.val()) & self.address_mask.val();
             self.r1_enable[b].d.next = self.s1_enable[b].q.val();
             if self.s1_acc.q.val() {
-                self.r1_read_next[b].next =
-                    self.s1_entry_group[b].q.val() + self.s1_bank_base.q.val();
-                self.r1_write[b].d.next =
-                    self.s1_entry_group[b].q.val() + self.s1_bank_base.q.val();
+                self.r1_read_next[b].next = (self.s1_entry_group[b].q.val()
+                    + self.s1_bank_base.q.val())
+                    & self.address_mask.val();
+                self.r1_write[b].d.next = (self.s1_entry_group[b].q.val()
+                    + self.s1_bank_base.q.val())
+                    & self.address_mask.val();
                 self.r1_enable[b].d.next = self.s1_entry_enable[b].q.val();
             }
             self.r1_read[b].d.next = self.r1_read_next[b].val();

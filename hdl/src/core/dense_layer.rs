@@ -127,6 +127,8 @@ pub const EMISSION_CHUNK_LANES: usize = 32;
 /// before it reaches their own; a layer with more lanes fans each operand out in two register
 /// levels.
 pub const OPERAND_GROUP_LANES: usize = 16;
+/// Lanes that share a copy of the weight read address.
+pub const WEIGHT_ADDRESS_GROUP_LANES: usize = 8;
 
 #[derive(LogicBlock)]
 pub struct DenseLayer {
@@ -250,8 +252,10 @@ pub struct DenseLayer {
     s1_last_group: DFF<Bit>,
     /// Stage 0's weight address is registered before it fans out to every lane's memory, and
     /// the lanes register the weight read: the lanes' stage 1 comes three cycles after the
-    /// layer's stage 0, so the operation's stage-1 fields wait two cycles here.
-    weight_address_register: DFF<Bits<16>>,
+    /// layer's stage 0, so the operation's stage-1 fields wait two cycles here. One register
+    /// per [`WEIGHT_ADDRESS_GROUP_LANES`] lanes, each near its block RAMs (run 17, seed 2: one
+    /// register into 65 block-RAM address pins, 10.58 ns).
+    weight_address_replica: Vec<DFF<Bits<16>>>,
     r1_acc: DFF<Bit>,
     r1_fire: DFF<Bit>,
     r1_init: DFF<Bit>,
@@ -340,6 +344,7 @@ pub struct DenseLayer {
     _forwarding_grouped_lanes: usize,
     _operand_groups: usize,
     _group_lanes: usize,
+    _address_group_lanes: usize,
     _grouped_lanes: usize,
     _sender_steps: usize,
     _steps: usize,
@@ -536,7 +541,9 @@ impl DenseLayer {
             r2_read_address: Default::default(),
             r2_write_address: Default::default(),
             r2_last_group: Default::default(),
-            weight_address_register: Default::default(),
+            weight_address_replica: (0..lanes.div_ceil(WEIGHT_ADDRESS_GROUP_LANES))
+                .map(|_| Default::default())
+                .collect(),
             s2_last_group: Default::default(),
             s3_last_group: Default::default(),
             s2_acc: Default::default(),
@@ -600,6 +607,7 @@ impl DenseLayer {
             _forwarding_grouped_lanes: forwarding_lanes.min(grouped_lanes),
             _operand_groups: operand_groups,
             _group_lanes: OPERAND_GROUP_LANES,
+            _address_group_lanes: WEIGHT_ADDRESS_GROUP_LANES,
             _grouped_lanes: grouped_lanes,
             _sender_steps: steps_in,
             _steps: steps,
@@ -665,7 +673,6 @@ impl Logic for DenseLayer {
             r2_read_address,
             r2_write_address,
             r2_last_group,
-            weight_address_register,
             s2_last_group,
             s3_last_group,
             s2_acc,
@@ -854,9 +861,18 @@ impl Logic for DenseLayer {
         if self.single_group.val() {
             self.weight_address.next = self.event_index.val();
         }
-        self.weight_address_register.d.next = self.weight_address.val();
+        for al in self._address_group_lanes..(self._address_group_lanes + 1) {
+            for p in 0..self._lanes {
+                self.weight_address_replica[p / al].clock.next = self.clock.val();
+                self.weight_address_replica[p / al].d.next = self.weight_address.val();
+                self.lanes[p].weight_address.next = self.weight_address_replica[p / al].q.val();
+            }
+            for k in 0..self._pairs {
+                self.weight_pairs[k].read_address.next =
+                    self.weight_address_replica[2 * k / al].q.val();
+            }
+        }
         for p in 0..self._lanes {
-            self.lanes[p].weight_address.next = self.weight_address_register.q.val();
             self.lanes[p].weight_in.next = 0.into();
             self.lanes[p].spike_shift.next = self.r2_shift.q.val();
             self.lanes[p].spike_value.next = self.r2_value.q.val();
@@ -927,7 +943,6 @@ impl Logic for DenseLayer {
         // field there.
         for k in 0..self._pairs {
             self.weight_pairs[k].clock.next = self.clock.val();
-            self.weight_pairs[k].read_address.next = self.weight_address_register.q.val();
             self.lanes[2 * k].weight_in.next = self.weight_pairs[k].low_weight.val();
             self.lanes[2 * k + 1].weight_in.next = self.weight_pairs[k].high_weight.val();
             self.weight_pairs[k].write_enable.next = self.load_enable.val()

@@ -108,7 +108,13 @@ fn assert_golden(model: &fs_model::network::Model, images: &[&[u8]], runs: &[Ima
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+    // (A seed is a whole network: shrinking it only tries unrelated networks, each as slow
+    // as the failing one, so a failure reports its own seed at once.)
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 96,
+        max_shrink_iters: 0,
+        ..Default::default()
+    })]
 
     /// Random networks (1 or 2 hidden layers, random lanes per layer) at the edges of the
     /// fixed-point range, random images: RTL equals golden, bit for bit.
@@ -125,7 +131,13 @@ proptest::proptest! {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    // (A seed is a whole network: shrinking it only tries unrelated networks, each as slow
+    // as the failing one, so a failure reports its own seed at once.)
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 48,
+        max_shrink_iters: 0,
+        ..Default::default()
+    })]
 
     /// Random convolutional networks (kernels, strides, padding, channels, max and average
     /// pooling, general spike values, saturating edges of the format) with random banks per

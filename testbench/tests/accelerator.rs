@@ -107,14 +107,18 @@ fn assert_golden(model: &fs_model::network::Model, images: &[&[u8]], runs: &[Ima
     }
 }
 
-proptest::proptest! {
-    // (A seed is a whole network: shrinking it only tries unrelated networks, each as slow
-    // as the failing one, so a failure reports its own seed at once.)
-    #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: 96,
+/// `cases` random networks, not shrunk: a seed is a whole network, so shrinking it only
+/// tries unrelated networks, each as slow as the failing one; a failure reports its seed.
+fn network_cases(cases: u32) -> proptest::prelude::ProptestConfig {
+    proptest::prelude::ProptestConfig {
+        cases,
         max_shrink_iters: 0,
         ..Default::default()
-    })]
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(network_cases(96))]
 
     /// Random networks (1 or 2 hidden layers, random lanes per layer) at the edges of the
     /// fixed-point range, random images: RTL equals golden, bit for bit.
@@ -131,13 +135,7 @@ proptest::proptest! {
 }
 
 proptest::proptest! {
-    // (A seed is a whole network: shrinking it only tries unrelated networks, each as slow
-    // as the failing one, so a failure reports its own seed at once.)
-    #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: 48,
-        max_shrink_iters: 0,
-        ..Default::default()
-    })]
+    #![proptest_config(network_cases(48))]
 
     /// Random convolutional networks (kernels, strides, padding, channels, max and average
     /// pooling, general spike values, saturating edges of the format) with random banks per

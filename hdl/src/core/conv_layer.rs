@@ -726,10 +726,7 @@ impl ConvLayer {
             address_match_replica: (0..lanes).map(|_| Default::default()).collect(),
             write_back_match_replica: (0..lanes).map(|_| Default::default()).collect(),
             r1_read_next: (0..layout.banks).map(|_| Default::default()).collect(),
-            address_mask: Constant::new(
-                ((1u64 << (usize::BITS - (3 * layout.groups - 1).leading_zeros()).max(1)) - 1)
-                    .into(),
-            ),
+            address_mask: Constant::new(((1u64 << layout.state_address_bits()) - 1).into()),
             bank_address_match: (0..layout.banks).map(|_| Default::default()).collect(),
             bank_write_back_match: (0..layout.banks).map(|_| Default::default()).collect(),
             write_on_spike_replica: (0..lanes).map(|_| Default::default()).collect(),
@@ -1179,12 +1176,11 @@ impl Logic for ConvLayer {
                 (self.s1_write[b].q.val() + self.s1_bank_base.q.val()) & self.address_mask.val();
             self.r1_enable[b].d.next = self.s1_enable[b].q.val();
             if self.s1_acc.q.val() {
+                // (An accumulation reads and writes back the same word.)
                 self.r1_read_next[b].next = (self.s1_entry_group[b].q.val()
                     + self.s1_bank_base.q.val())
                     & self.address_mask.val();
-                self.r1_write[b].d.next = (self.s1_entry_group[b].q.val()
-                    + self.s1_bank_base.q.val())
-                    & self.address_mask.val();
+                self.r1_write[b].d.next = self.r1_read_next[b].val();
                 self.r1_enable[b].d.next = self.s1_entry_enable[b].q.val();
             }
             self.r1_read[b].d.next = self.r1_read_next[b].val();

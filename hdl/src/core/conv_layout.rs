@@ -291,6 +291,12 @@ impl ConvLayout {
         (bits_for(self.groups - 1), bits_for(self.columns - 1))
     }
 
+    /// Address bits of a lane's state memory: its three regions of `G` words (the two maps'
+    /// accumulators and the initial values).
+    pub fn state_address_bits(&self) -> usize {
+        bits_for(3 * self.groups - 1)
+    }
+
     pub fn entry_word_bits(&self) -> usize {
         let (g, o) = self.entry_fields();
         1 + g + o

@@ -345,6 +345,7 @@ pub struct DenseLayer {
     _operand_groups: usize,
     _group_lanes: usize,
     _address_group_lanes: usize,
+    _address_groups: usize,
     _grouped_lanes: usize,
     _sender_steps: usize,
     _steps: usize,
@@ -608,6 +609,7 @@ impl DenseLayer {
             _operand_groups: operand_groups,
             _group_lanes: OPERAND_GROUP_LANES,
             _address_group_lanes: WEIGHT_ADDRESS_GROUP_LANES,
+            _address_groups: lanes.div_ceil(WEIGHT_ADDRESS_GROUP_LANES),
             _grouped_lanes: grouped_lanes,
             _sender_steps: steps_in,
             _steps: steps,
@@ -861,10 +863,12 @@ impl Logic for DenseLayer {
         if self.single_group.val() {
             self.weight_address.next = self.event_index.val();
         }
+        for g in 0..self._address_groups {
+            self.weight_address_replica[g].clock.next = self.clock.val();
+            self.weight_address_replica[g].d.next = self.weight_address.val();
+        }
         for al in self._address_group_lanes..(self._address_group_lanes + 1) {
             for p in 0..self._lanes {
-                self.weight_address_replica[p / al].clock.next = self.clock.val();
-                self.weight_address_replica[p / al].d.next = self.weight_address.val();
                 self.lanes[p].weight_address.next = self.weight_address_replica[p / al].q.val();
             }
             for k in 0..self._pairs {

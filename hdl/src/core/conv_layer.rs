@@ -122,6 +122,10 @@ pub struct ConvLayer {
     slot_first: Vec<Constant<Bit>>,
     /// Lane `p`'s neuron exists in the last group.
     lane_in_last_group: Vec<Constant<Bit>>,
+    /// Per [`OPERAND_GROUP_LANES`] lanes: one of them wrote a saturated sum, in a flip-flop
+    /// ORed into `saturated` a cycle later (run 17, seed 1: the OR of every lane's flag into
+    /// the accelerator's counter pulse, 10.25 ns).
+    saturated_group: Vec<DFF<Bit>>,
     sender_shift: Vec<Constant<Bits<5>>>,
     sender_value: Vec<Constant<Bits<16>>>,
     threshold: Vec<Constant<Bits<32>>>,
@@ -609,6 +613,9 @@ impl ConvLayer {
                 })
                 .collect(),
             slot_first: (0..lanes).map(|p| Constant::new(p % slots == 0)).collect(),
+            saturated_group: (0..lanes.div_ceil(OPERAND_GROUP_LANES))
+                .map(|_| Default::default())
+                .collect(),
             lane_in_last_group: (0..lanes)
                 .map(|p| Constant::new(layout.bank_channel(p).0 < positions_in_last))
                 .collect(),
@@ -1288,6 +1295,13 @@ impl Logic for ConvLayer {
         self.hit_chain[0].next = false;
         // The lanes, bank by bank (lane ((b / S) C + c) S + b % S holds bank b, channel c).
         self.saturated.next = false;
+        for g in 0..self.saturated_group.len() {
+            self.saturated_group[g].clock.next = self.clock.val();
+            self.saturated_group[g].d.next = false;
+            if self.saturated_group[g].q.val() {
+                self.saturated.next = true;
+            }
+        }
         self.kernel_write_address.d.next = self.load_address.val();
         self.kernel_write_data.d.next = self.load_data.val();
         for b in 0..self._banks {
@@ -1383,10 +1397,12 @@ impl Logic for ConvLayer {
                 self.load_enable.val() & self.state_load_select[p].q.val();
             self.lanes[p].weight_write_address.next = self.load_address.val();
             self.lanes[p].weight_write_data.next = self.load_data.val();
-            if self.lanes[p].saturated.val()
-                & (!self.s3_last_group.q.val() | self.lane_in_last_group[p].val())
-            {
-                self.saturated.next = true;
+            for gl in self._group_lanes..(self._group_lanes + 1) {
+                if self.lanes[p].saturated.val()
+                    & (!self.s3_last_group.q.val() | self.lane_in_last_group[p].val())
+                {
+                    self.saturated_group[p / gl].d.next = true;
+                }
             }
             // Pooling: a lane's spike counts while it is a candidate of its window.
             self.hit[p].next = self.lanes[p].spike_registered.val() & self.candidate[p].val();

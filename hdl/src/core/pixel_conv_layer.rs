@@ -456,10 +456,16 @@ pub struct PixelConvLayer {
     p_group: DFF<Bits<16>>,
     d_product: Vec<DFF<Bits<32>>>,
     d_valid: DFF<Bit>,
-    d_first: DFF<Bit>,
     d_last: DFF<Bit>,
     d_last_group: DFF<Bit>,
     d_group: DFF<Bits<16>>,
+    /// Stage d's flags, one copy per bank for its lanes' multiplexers: the first product
+    /// (operand from the initial values), a valid product (accumulate) and the last product
+    /// (`d_valid & d_last`: capture into `fire_v`) (run 17, seed 2: a single first-product
+    /// flag into every lane's `fire_v`, 9.93 ns).
+    first_replica: Vec<DFF<Bit>>,
+    accumulate_replica: Vec<DFF<Bit>>,
+    capture_replica: Vec<DFF<Bit>>,
     /// Each lane's multiplier with its operand and product registers (in the DSP block on
     /// ECP5; named `*replica*` so that synthesis keeps every lane's operand registers where
     /// they stay in the fabric).
@@ -491,10 +497,15 @@ pub struct PixelConvLayer {
     steps_last: Constant<Bits<5>>,
     /// The fire step's `T(t)` and `-h(t)` and whether it is step 0, in registers (every lane
     /// reads them); the next step's values.
-    /// (One copy per bank, `*replica*` so that synthesis keeps them apart: each drives a
-    /// bank's lanes, not every lane.)
+    /// (`*replica*` so that synthesis keeps the copies apart: `-h(t)` one per bank, driving a
+    /// bank's lanes; `T(t)` one per lane, as its compare feeds the lane's membrane multiplexer
+    /// in the same cycle: run 17, seed 1, a bank's copy -> its lanes' `fire_v`, 10.83 ns.)
     threshold_replica: Vec<DFF<Bits<32>>>,
     addend_replica: Vec<DFF<Bits<32>>>,
+    /// What the `T(t)` copies load, and when: step 0's at a capture, the next step's at each
+    /// fire step (one multiplexer, shared by every copy).
+    threshold_load: Signal<Local, Bits<32>>,
+    threshold_load_enable: Signal<Local, Bit>,
     fire_first: DFF<Bit>,
     /// The next step's `T(t)` and `-h(t)`, in a register: the replicas load it, not the step
     /// multiplexer (`*_after`, the step after next, feeds only this register).
@@ -879,8 +890,10 @@ impl PixelConvLayer {
             d_product: (0..lane_count).map(|_| Default::default()).collect(),
             c_weight: (0..channels).map(|_| Default::default()).collect(),
             d_valid: Default::default(),
-            d_first: Default::default(),
             d_last: Default::default(),
+            first_replica: (0..banks).map(|_| Default::default()).collect(),
+            accumulate_replica: (0..banks).map(|_| Default::default()).collect(),
+            capture_replica: (0..banks).map(|_| Default::default()).collect(),
             d_last_group: Default::default(),
             d_group: Default::default(),
             product_replica: (0..lane_count).map(|_| Default::default()).collect(),
@@ -917,8 +930,10 @@ impl PixelConvLayer {
                 .map(|t| Constant::new((t as u64).into()))
                 .collect(),
             steps_last: Constant::new(((steps - 1) as u64).into()),
-            threshold_replica: (0..banks).map(|_| Default::default()).collect(),
+            threshold_replica: (0..lane_count).map(|_| Default::default()).collect(),
             addend_replica: (0..banks).map(|_| Default::default()).collect(),
+            threshold_load: Default::default(),
+            threshold_load_enable: Default::default(),
             fire_first: Default::default(),
             threshold_next: Default::default(),
             addend_next: Default::default(),
@@ -1097,7 +1112,6 @@ impl Logic for PixelConvLayer {
             p_last_group,
             p_group,
             d_valid,
-            d_first,
             d_last,
             d_last_group,
             d_group,
@@ -1350,9 +1364,7 @@ impl Logic for PixelConvLayer {
             self.px_stepped[b].clock.next = self.clock.val();
             self.px_wrapped[b].clock.next = self.clock.val();
             self.c_pixel[b].clock.next = self.clock.val();
-            self.threshold_replica[b].clock.next = self.clock.val();
             self.addend_replica[b].clock.next = self.clock.val();
-            self.threshold_replica[b].d.next = self.threshold_replica[b].q.val();
             self.addend_replica[b].d.next = self.addend_replica[b].q.val();
             self.by[b].d.next = self.by[b].q.val();
             self.bx[b].d.next = self.bx[b].q.val();
@@ -1471,11 +1483,16 @@ impl Logic for PixelConvLayer {
         self.p_last_group.d.next = self.r_last_group.q.val();
         self.p_group.d.next = self.r_group.q.val();
         self.d_valid.d.next = self.p_valid.q.val();
-        self.d_first.d.next = self.p_first.q.val();
         self.d_last.d.next = self.p_last.q.val();
         self.d_last_group.d.next = self.p_last_group.q.val();
         self.d_group.d.next = self.p_group.q.val();
         for b in 0..self._banks {
+            self.first_replica[b].clock.next = self.clock.val();
+            self.accumulate_replica[b].clock.next = self.clock.val();
+            self.capture_replica[b].clock.next = self.clock.val();
+            self.first_replica[b].d.next = self.p_first.q.val();
+            self.accumulate_replica[b].d.next = self.p_valid.q.val();
+            self.capture_replica[b].d.next = self.p_valid.q.val() & self.p_last.q.val();
             // (Registered straight from the block RAM; zero in the padding.)
             self.c_pixel[b].d.next = self.pixels[b].read_data.val();
             self.pixel16[b].next = 0.into();
@@ -1512,19 +1529,20 @@ impl Logic for PixelConvLayer {
                     self.product_replica[b * nc + c].a.next = self.c_weight[c].q.val();
                     self.product_replica[b * nc + c].b.next = self.pixel16[b].val();
                     self.operand[b * nc + c].next = self.acc[b * nc + c].q.val();
-                    if self.d_first.q.val() {
+                    if self.first_replica[b].q.val() {
                         self.operand[b * nc + c].next = self.inits[c].read_data.val();
                     }
                     self.sum[b * nc + c].next = (self.operand[b * nc + c].val()
                         + self.d_product[b * nc + c].q.val())
                         & self.mask.val();
                     self.acc[b * nc + c].d.next = self.acc[b * nc + c].q.val();
-                    if self.d_valid.q.val() {
+                    if self.accumulate_replica[b].q.val() {
                         self.acc[b * nc + c].d.next = self.sum[b * nc + c].val();
                     }
                     self.alus[b * nc + c].membrane.next = self.fire_v[b * nc + c].q.val();
                     self.alus[b * nc + c].addend.next = self.addend_replica[b].q.val();
-                    self.alus[b * nc + c].threshold.next = self.threshold_replica[b].q.val();
+                    self.alus[b * nc + c].threshold.next =
+                        self.threshold_replica[b * nc + c].q.val();
                     self.lane_saturated[b * nc + c].clock.next = self.clock.val();
                     self.lane_saturated[b * nc + c].d.next = false;
                     self.fire_v[b * nc + c].d.next = self.fire_v[b * nc + c].q.val();
@@ -1534,7 +1552,7 @@ impl Logic for PixelConvLayer {
                             self.alus[b * nc + c].saturated.val()
                                 & (!self.fire_last_group.q.val() | self.bank_in_last[b].val());
                     }
-                    if self.d_valid.q.val() & self.d_last.q.val() {
+                    if self.capture_replica[b].q.val() {
                         self.fire_v[b * nc + c].d.next = self.sum[b * nc + c].val();
                     }
                     self.spike_reg[b * nc + c].clock.next = self.clock.val();
@@ -1590,7 +1608,6 @@ impl Logic for PixelConvLayer {
             self.fire_group.d.next = self.d_group.q.val();
             self.fire_last_group.d.next = self.d_last_group.q.val();
             for b in 0..self._banks {
-                self.threshold_replica[b].d.next = self.threshold[0].val();
                 self.addend_replica[b].d.next = self.reset_addend[0].val();
             }
             for t in 1..self._second_step {
@@ -1598,6 +1615,20 @@ impl Logic for PixelConvLayer {
                 self.addend_next.d.next = self.reset_addend[t].val();
             }
             self.fire_first.d.next = true;
+        }
+        // Every lane's `T(t)` copy: step 0's at a capture, the next step's at each fire step.
+        self.threshold_load_enable.next =
+            (self.d_valid.q.val() & self.d_last.q.val()) | self.fire_active.q.val();
+        self.threshold_load.next = self.threshold[0].val();
+        if self.fire_active.q.val() {
+            self.threshold_load.next = self.threshold_next.q.val();
+        }
+        for p in 0..self._lanes {
+            self.threshold_replica[p].clock.next = self.clock.val();
+            self.threshold_replica[p].d.next = self.threshold_replica[p].q.val();
+            if self.threshold_load_enable.val() {
+                self.threshold_replica[p].d.next = self.threshold_load.val();
+            }
         }
         self.pending_write_enable.d.next = self.fire_active.q.val();
         self.pending_write_address.d.next = (bit_cast::<16, 5>(self.fire_step.q.val())
@@ -1615,7 +1646,6 @@ impl Logic for PixelConvLayer {
         if self.fire_active.q.val() {
             self.fire_step.d.next = self.fire_step.q.val() + 1;
             for b in 0..self._banks {
-                self.threshold_replica[b].d.next = self.threshold_next.q.val();
                 self.addend_replica[b].d.next = self.addend_next.q.val();
             }
             self.threshold_next.d.next = self.threshold_after.val();

@@ -81,7 +81,10 @@ pub struct Lane {
     state: Bram<32>,
     alu: NeuronAlu,
     product: DFF<Bits<32>>,
-    saturated_write: DFF<Bit>,
+    /// The ALU saturated, registered apart from the write it belongs to (`write_back_enable`)
+    /// and ANDed with it after the flip-flops: the two carry chains then each end in a
+    /// flip-flop (run 17, seed 1: state word -> saturated_write, 9.90 ns).
+    saturated_sum: DFF<Bit>,
     addend_selected: Signal<Local, Bits<32>>,
     mask: Constant<Bits<32>>,
     multiply: Constant<Bit>,
@@ -166,7 +169,7 @@ impl Lane {
             state,
             alu: NeuronAlu::new(datapath),
             product: Default::default(),
-            saturated_write: Default::default(),
+            saturated_sum: Default::default(),
             addend_selected: Default::default(),
             mask: Constant::new(datapath.mask().into()),
             multiply: Constant::new(multiply),
@@ -251,7 +254,7 @@ impl Logic for Lane {
             self,
             clock,
             product,
-            saturated_write,
+            saturated_sum,
             write_back_enable,
             write_back_address,
             write_back_data,
@@ -319,8 +322,8 @@ impl Logic for Lane {
         self.membrane.next = self.state_word.val();
         self.write_now.next =
             self.write_enable.val() | (self.write_on_spike.val() & self.alu.spike.val());
-        self.saturated_write.d.next = self.write_now.val() & self.alu.saturated.val();
-        self.saturated.next = self.saturated_write.q.val();
+        self.saturated_sum.d.next = self.alu.saturated.val();
+        self.saturated.next = self.write_back_enable.q.val() & self.saturated_sum.q.val();
         self.write_back_enable.d.next = self.write_now.val();
         self.write_back_address.d.next = self.write_address.val();
         self.write_back_data.d.next = self.alu.sum.val();

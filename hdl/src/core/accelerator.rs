@@ -63,7 +63,8 @@ impl HwConfig {
 
     /// Whether the design of `model` gets the registers that shorten its paths outside the
     /// lanes (the input encoder's image-end test, the argmax's compare between registers
-    /// and its class a register later, a skid buffer behind every FIFO): when a layer has
+    /// and its class a register later, a skid buffer behind every FIFO and in front of those
+    /// that a convolution feeds): when a layer has
     /// more than
     /// [`EMISSION_CHAIN_LANES`] lanes, or the network has a convolution (the MNIST CNN at
     /// 128,64,32,4 fills 63% of an ECP5-85F's logic with blocks of four kinds), designs that
@@ -410,13 +411,19 @@ impl Accelerator {
                 }]
             },
             // One in front of every layer, and one between the output layer and the port.
+            // With short paths, a skid buffer behind each; and in front of each that a
+            // convolution feeds, as its output port computes the event's index (an encoder and
+            // an adder after its registers), which must not be followed by a wire across the
+            // chip (run 18, seed 2: the first convolution's output into the next FIFO's slots,
+            // 11.71 ns, 6.5 of them on one route).
             fifos: (0..=stages)
-                .map(|_| {
+                .map(|f| {
                     let fifo = SpikeFifo::new(config.fifo_depth);
-                    if short == 1 {
-                        fifo.with_output_skid()
-                    } else {
-                        fifo
+                    let after_convolution = (1..=pixel_convs.len() + convs.len()).contains(&f);
+                    match (short == 1, after_convolution) {
+                        (true, true) => fifo.with_input_skid().with_output_skid(),
+                        (true, false) => fifo.with_output_skid(),
+                        (false, _) => fifo,
                     }
                 })
                 .collect(),

@@ -506,6 +506,8 @@ pub struct PixelConvLayer {
     /// fire step (one multiplexer, shared by every copy).
     threshold_load: Signal<Local, Bits<32>>,
     threshold_load_enable: Signal<Local, Bit>,
+    /// Stage d holds a group's last product: its values are captured and its fire steps start.
+    capture: Signal<Local, Bit>,
     fire_first: DFF<Bit>,
     /// The next step's `T(t)` and `-h(t)`, in a register: the replicas load it, not the step
     /// multiplexer (`*_after`, the step after next, feeds only this register).
@@ -934,6 +936,7 @@ impl PixelConvLayer {
             addend_replica: (0..banks).map(|_| Default::default()).collect(),
             threshold_load: Default::default(),
             threshold_load_enable: Default::default(),
+            capture: Default::default(),
             fire_first: Default::default(),
             threshold_next: Default::default(),
             addend_next: Default::default(),
@@ -1602,7 +1605,8 @@ impl Logic for PixelConvLayer {
         self.busy.next = self.issue.val() | self.fire_active.q.val();
         // A capture starts the group's fire steps; each step's masks are written a cycle
         // later, from registers.
-        if self.d_valid.q.val() & self.d_last.q.val() {
+        self.capture.next = self.d_valid.q.val() & self.d_last.q.val();
+        if self.capture.val() {
             self.fire_active.d.next = true;
             self.fire_step.d.next = 0.into();
             self.fire_group.d.next = self.d_group.q.val();
@@ -1617,8 +1621,7 @@ impl Logic for PixelConvLayer {
             self.fire_first.d.next = true;
         }
         // Every lane's `T(t)` copy: step 0's at a capture, the next step's at each fire step.
-        self.threshold_load_enable.next =
-            (self.d_valid.q.val() & self.d_last.q.val()) | self.fire_active.q.val();
+        self.threshold_load_enable.next = self.capture.val() | self.fire_active.q.val();
         self.threshold_load.next = self.threshold[0].val();
         if self.fire_active.q.val() {
             self.threshold_load.next = self.threshold_next.q.val();

@@ -11,12 +11,12 @@
 //!   ([`WeightPair`]: the layer has a lane per neuron, 256 in the MNIST MLP, more than the
 //!   chip's block RAMs); the output layer takes an event every two cycles.
 //! - **Fire**, on the other bank, taking an operation slot only when it issues: for
-//!   `t = 1..K`, for each group `g`, one fire step in every lane; four cycles later (stage 2;
-//!   the weight address and the weight read are registered, so the lanes' stage 1 is three
-//!   cycles after the layer's stage 0) the group's
-//!   values are captured, a cycle after that its spikes (registered in every lane), and they
-//!   leave one per cycle, lowest neuron first, so the layer's output is in `(t, j)` order. Then the bank is re-initialised (one copy per group) and an
-//!   end-of-image marker closes the image. The output layer reads each accumulator once (its
+//!   `t = 1..K`, for each group `g`, one fire step in every lane; five cycles later (stage 2;
+//!   the weight address is registered and the weight read twice, so the lanes' stage 1 is
+//!   four cycles after the layer's stage 0) the group's values are captured, a cycle after
+//!   that its spikes (registered in every lane), and they leave one per cycle, lowest neuron
+//!   first, so the layer's output is in `(t, j)` order. Then the bank is re-initialised (one
+//!   copy per group) and an end-of-image marker closes the image. The output layer reads each accumulator once (its
 //!   logit) and leaves the logits in neuron order.
 //!
 //! The lowest pending spike is `pending & -pending`, an adder on the FPGA's carry chain (with
@@ -88,11 +88,11 @@ impl SpikeProduct {
 }
 
 /// Cycles one fire step of one neuron group takes, its spikes aside: the fire state machine's
-/// issue (state 0), three cycles until the lanes' stage 1 (1, 6, 8; the weight address and the
-/// weight read are registered), stage 2's value capture (2), the capture of the spikes the
+/// issue (state 0), four cycles until the lanes' stage 1 (1, 6, 8, 9; the weight address is
+/// registered and the weight read twice), stage 2's value capture (2), the capture of the spikes the
 /// lanes registered (7), and the emission's one cycle that finds no spike left (3; each spike
 /// adds one there). `crate::core::cycle_model` counts with it.
-pub const FIRE_STEP_CYCLES: u32 = 7;
+pub const FIRE_STEP_CYCLES: u32 = 8;
 
 /// With one neuron group every accumulation is of the same word. Without adjacent forwarding
 /// the layer never issues two operations on one word less than two cycles apart
@@ -251,8 +251,8 @@ pub struct DenseLayer {
     s1_write_address: DFF<Bits<16>>,
     s1_last_group: DFF<Bit>,
     /// Stage 0's weight address is registered before it fans out to every lane's memory, and
-    /// the lanes register the weight read: the lanes' stage 1 comes three cycles after the
-    /// layer's stage 0, so the operation's stage-1 fields wait two cycles here. One register
+    /// the lanes register the weight read twice: the lanes' stage 1 comes four cycles after
+    /// the layer's stage 0, so the operation's stage-1 fields wait three cycles here. One register
     /// per [`WEIGHT_ADDRESS_GROUP_LANES`] lanes, each near its block RAMs (run 17, seed 2: one
     /// register into 65 block-RAM address pins, 10.58 ns).
     weight_address_replica: Vec<DFF<Bits<16>>>,
@@ -274,6 +274,15 @@ pub struct DenseLayer {
     r2_read_address: DFF<Bits<16>>,
     r2_write_address: DFF<Bits<16>>,
     r2_last_group: DFF<Bit>,
+    r3_acc: DFF<Bit>,
+    r3_fire: DFF<Bit>,
+    r3_init: DFF<Bit>,
+    r3_shift: DFF<Bits<5>>,
+    r3_value: DFF<Bits<16>>,
+    r3_step: DFF<Bits<5>>,
+    r3_read_address: DFF<Bits<16>>,
+    r3_write_address: DFF<Bits<16>>,
+    r3_last_group: DFF<Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
     s2_acc: DFF<Bit>,
@@ -542,6 +551,15 @@ impl DenseLayer {
             r2_read_address: Default::default(),
             r2_write_address: Default::default(),
             r2_last_group: Default::default(),
+            r3_acc: Default::default(),
+            r3_fire: Default::default(),
+            r3_init: Default::default(),
+            r3_shift: Default::default(),
+            r3_value: Default::default(),
+            r3_step: Default::default(),
+            r3_read_address: Default::default(),
+            r3_write_address: Default::default(),
+            r3_last_group: Default::default(),
             weight_address_replica: (0..lanes.div_ceil(WEIGHT_ADDRESS_GROUP_LANES))
                 .map(|_| Default::default())
                 .collect(),
@@ -675,6 +693,15 @@ impl Logic for DenseLayer {
             r2_read_address,
             r2_write_address,
             r2_last_group,
+            r3_acc,
+            r3_fire,
+            r3_init,
+            r3_shift,
+            r3_value,
+            r3_step,
+            r3_read_address,
+            r3_write_address,
+            r3_last_group,
             s2_last_group,
             s3_last_group,
             s2_acc,
@@ -758,7 +785,16 @@ impl Logic for DenseLayer {
             self.fire_done.d.next = false;
         }
 
-        // The two extra cycles between stage 0 and stage 1.
+        // The three extra cycles between stage 0 and stage 1.
+        self.r3_acc.d.next = self.r2_acc.q.val();
+        self.r3_fire.d.next = self.r2_fire.q.val();
+        self.r3_init.d.next = self.r2_init.q.val();
+        self.r3_shift.d.next = self.r2_shift.q.val();
+        self.r3_value.d.next = self.r2_value.q.val();
+        self.r3_step.d.next = self.r2_step.q.val();
+        self.r3_read_address.d.next = self.r2_read_address.q.val();
+        self.r3_write_address.d.next = self.r2_write_address.q.val();
+        self.r3_last_group.d.next = self.r2_last_group.q.val();
         self.r2_acc.d.next = self.r1_acc.q.val();
         self.r2_fire.d.next = self.r1_fire.q.val();
         self.r2_init.d.next = self.r1_init.q.val();
@@ -779,37 +815,37 @@ impl Logic for DenseLayer {
         self.r1_last_group.d.next = self.s1_last_group.q.val();
 
         // Stage 1 -> 2: the step's threshold and reset.
-        self.s2_acc.d.next = self.r2_acc.q.val();
-        self.s2_fire.d.next = self.r2_fire.q.val();
-        self.s2_init.d.next = self.r2_init.q.val();
-        self.s2_write_address.d.next = self.r2_write_address.q.val();
-        self.s2_last_group.d.next = self.r2_last_group.q.val();
+        self.s2_acc.d.next = self.r3_acc.q.val();
+        self.s2_fire.d.next = self.r3_fire.q.val();
+        self.s2_init.d.next = self.r3_init.q.val();
+        self.s2_write_address.d.next = self.r3_write_address.q.val();
+        self.s2_last_group.d.next = self.r3_last_group.q.val();
         self.s3_last_group.d.next = self.s2_last_group.q.val();
         self.threshold_next.next = 0.into();
         self.addend_next.next = 0.into();
         for s in 0..self._steps {
-            if self.r2_step.q.val().index() == s {
+            if self.r3_step.q.val().index() == s {
                 self.threshold_next.next = self.threshold[s].val();
                 self.addend_next.next = self.reset_addend[s].val();
             }
         }
-        if self.r2_init.q.val() {
+        if self.r3_init.q.val() {
             self.addend_next.next = 0.into();
         }
         // The same, a cycle earlier, for the group copies.
         self.threshold_early.next = 0.into();
         self.addend_early.next = 0.into();
         for s in 0..self._steps {
-            if self.r1_step.q.val().index() == s {
+            if self.r2_step.q.val().index() == s {
                 self.threshold_early.next = self.threshold[s].val();
                 self.addend_early.next = self.reset_addend[s].val();
             }
         }
-        if self.r1_init.q.val() {
+        if self.r2_init.q.val() {
             self.addend_early.next = 0.into();
         }
         for g in 0..self._operand_groups {
-            self.use_product_group_replica[g].d.next = self.r1_acc.q.val();
+            self.use_product_group_replica[g].d.next = self.r2_acc.q.val();
             self.threshold_group_replica[g].d.next = self.threshold_early.val();
             self.addend_group_replica[g].d.next = self.addend_early.val();
         }
@@ -878,13 +914,13 @@ impl Logic for DenseLayer {
         }
         for p in 0..self._lanes {
             self.lanes[p].weight_in.next = 0.into();
-            self.lanes[p].spike_shift.next = self.r2_shift.q.val();
-            self.lanes[p].spike_value.next = self.r2_value.q.val();
-            self.lanes[p].state_address.next = self.r2_read_address.q.val();
+            self.lanes[p].spike_shift.next = self.r3_shift.q.val();
+            self.lanes[p].spike_value.next = self.r3_value.q.val();
+            self.lanes[p].state_address.next = self.r3_read_address.q.val();
             self.use_product_replica[p].clock.next = self.clock.val();
             self.threshold_replica[p].clock.next = self.clock.val();
             self.addend_replica[p].clock.next = self.clock.val();
-            self.use_product_replica[p].d.next = self.r2_acc.q.val();
+            self.use_product_replica[p].d.next = self.r3_acc.q.val();
             self.threshold_replica[p].d.next = self.threshold_next.val();
             self.addend_replica[p].d.next = self.addend_next.val();
             self.lanes[p].use_product.next = self.use_product_replica[p].q.val();
@@ -924,17 +960,17 @@ impl Logic for DenseLayer {
                 self.addend_replica[p].d.next = self.addend_group_replica[p / gl].q.val();
             }
         }
-        // Adjacent forwarding: next cycle's r2 read and s2 write are of one word; the group
-        // copies compare the same a cycle earlier (s1 read, r1 write).
+        // Adjacent forwarding: next cycle's r3 read and s2 write are of one word; the group
+        // copies compare the same a cycle earlier (r1 read, r2 write).
         for g in 0..self._forwarding_groups {
             self.address_match_group_replica[g].clock.next = self.clock.val();
             self.address_match_group_replica[g].d.next =
-                self.s1_read_address.q.val() == self.r1_write_address.q.val();
+                self.r1_read_address.q.val() == self.r2_write_address.q.val();
         }
         for p in 0..self._forwarding_lanes {
             self.address_match_replica[p].clock.next = self.clock.val();
             self.address_match_replica[p].d.next =
-                self.r1_read_address.q.val() == self.r2_write_address.q.val();
+                self.r2_read_address.q.val() == self.r3_write_address.q.val();
             self.lanes[p].address_match.next = self.address_match_replica[p].q.val();
         }
         for gl in self._group_lanes..(self._group_lanes + 1) {
@@ -1013,7 +1049,7 @@ impl Logic for DenseLayer {
             self.selected_valid.d.next = false;
         }
 
-        // Fire: issue a step of one group (state 0), wait for stage 1 (1, 6, 8) and 2 (2: capture
+        // Fire: issue a step of one group (state 0), wait for stage 1 (1, 6, 8, 9) and 2 (2: capture
         // the values), capture the spikes the lanes registered (7), emit the group's spikes
         // (3); after the last step, re-initialise every group (4); then the end-of-image
         // marker (5).
@@ -1051,6 +1087,9 @@ impl Logic for DenseLayer {
                     self.fire_state.d.next = 8.into();
                 }
                 8 => {
+                    self.fire_state.d.next = 9.into();
+                }
+                9 => {
                     self.fire_state.d.next = 2.into();
                 }
                 2 => {

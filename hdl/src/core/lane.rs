@@ -13,9 +13,12 @@
 //!   spike (a fire step). The spike and the state read are outputs for the layer to collect.
 //!
 //! With [`Lane::with_registered_weights`] (what [`crate::core::dense_layer::DenseLayer`] builds), the
-//! weight read takes two cycles: the block RAM's word goes straight into a register, and
-//! stage 1 comes two cycles after stage 0 (a block RAM's output is slow on some FPGAs, ECP5's
-//! 5.8 ns, too slow to shift in the same cycle).
+//! weight read takes three cycles: the block RAM's word goes straight into a register whose
+//! only load is a second register, and stage 1 comes three cycles after stage 0. A block
+//! RAM's output is slow on some FPGAs (ECP5's 5.6 ns), too slow to shift in the same cycle,
+//! and with one register the placer put it beside the shifter, across the chip from the
+//! block RAM (runs 17 to 19, 10.6 ns); the first register has nothing to stay near but the
+//! block RAM.
 //!
 //! The sum is written back one cycle after stage 2, from registers (the adder, the saturation
 //! and the block RAM's write port are not one path). The layer never issues two operations on
@@ -88,7 +91,7 @@ pub struct Lane {
     addend_selected: Signal<Local, Bits<32>>,
     mask: Constant<Bits<32>>,
     multiply: Constant<Bit>,
-    /// Stage 1 is two cycles after stage 0, the weight read registered in between.
+    /// Stage 1 is three cycles after stage 0, the weight read registered twice in between.
     registered_weights: Constant<Bit>,
     external_weights: Constant<Bit>,
     /// The shifts the spikes can ask for: `spike_shift` is cut to these bits, so the shifter
@@ -96,6 +99,8 @@ pub struct Lane {
     shift_mask: Constant<Bits<5>>,
     shift_amount: Signal<Local, Bits<5>>,
     weight_read: Signal<Local, Bits<32>>,
+    /// The block RAM's word, then the same a cycle later.
+    weight_capture: DFF<Bits<32>>,
     weight_register: DFF<Bits<32>>,
     weight_word: Signal<Local, Bits<32>>,
     spike_register: DFF<Bit>,
@@ -178,6 +183,7 @@ impl Lane {
             shift_mask: Constant::new(31.into()),
             shift_amount: Default::default(),
             weight_read: Default::default(),
+            weight_capture: Default::default(),
             weight_register: Default::default(),
             weight_word: Default::default(),
             spike_register: Default::default(),
@@ -202,8 +208,8 @@ impl Lane {
 }
 
 impl Lane {
-    /// The weight read takes two cycles: stage 1 (the shift or multiply, the state read) comes
-    /// two cycles after `weight_address`, and stage 2 three.
+    /// The weight read takes three cycles: stage 1 (the shift or multiply, the state read)
+    /// comes three cycles after `weight_address`, and stage 2 four.
     pub fn with_registered_weights(mut self) -> Self {
         self.registered_weights = Constant::new(true);
         self
@@ -223,7 +229,7 @@ impl Lane {
     /// The weights come from the layer (`weight_in`), read from a memory that the lanes of a
     /// bank share ([`crate::core::field_bram::FieldBram`]); build the lane with one weight.
     /// With [`Lane::with_registered_weights`], `weight_in` is already the registered word (the
-    /// layer registers it beside its memory), and the lane adds no register of its own.
+    /// layer registers it beside its memory), and the lane adds no registers of its own.
     pub fn with_external_weights(mut self) -> Self {
         self.external_weights = Constant::new(true);
         self
@@ -260,6 +266,7 @@ impl Logic for Lane {
             write_back_data,
             forward,
             forward_data,
+            weight_capture,
             weight_register,
             spike_register,
             forward_adjacent
@@ -275,7 +282,8 @@ impl Logic for Lane {
         if self.external_weights.val() {
             self.weight_read.next = self.weight_in.val();
         }
-        self.weight_register.d.next = self.weight_read.val();
+        self.weight_capture.d.next = self.weight_read.val();
+        self.weight_register.d.next = self.weight_capture.q.val();
         self.weight_word.next = self.weight_read.val();
         if self.registered_weights.val() & !self.external_weights.val() {
             self.weight_word.next = self.weight_register.q.val();

@@ -8,9 +8,9 @@
 //! ([`crate::core::field_bram::FieldBram`]).
 //!
 //! Timing is a lane's own registered weight read ([`crate::core::lane::Lane::with_registered_weights`]):
-//! `read_address` in cycle c, the memory's registered word in c + 1, the word registered again
-//! here (the block RAM's output is slow) and `low_weight` / `high_weight`, sign-extended to 32
-//! bits, in c + 2. A run-time load writes one lane's field (`write_high`: the second lane's).
+//! `read_address` in cycle c, the memory's registered word in c + 1, the word registered twice
+//! here (the block RAM's output is slow, and the first register stays beside it) and
+//! `low_weight` / `high_weight`, sign-extended to 32 bits, in c + 3. A run-time load writes one lane's field (`write_high`: the second lane's).
 
 use crate::core::field_bram::FieldBram;
 use rust_hdl::prelude::*;
@@ -26,7 +26,7 @@ const _: () = assert!(2 * PAIR_FIELD_BITS == PAIR_WORD_BITS);
 pub struct WeightPair {
     pub clock: Signal<In, Clock>,
     pub read_address: Signal<In, Bits<16>>,
-    /// The first and the second lane's weight, two cycles after `read_address`.
+    /// The first and the second lane's weight, three cycles after `read_address`.
     pub low_weight: Signal<Out, Bits<32>>,
     pub high_weight: Signal<Out, Bits<32>>,
     pub write_enable: Signal<In, Bit>,
@@ -34,6 +34,8 @@ pub struct WeightPair {
     pub write_address: Signal<In, Bits<16>>,
     pub write_data: Signal<In, Bits<32>>,
     weights: FieldBram<PAIR_WORD_BITS>,
+    /// The memory's word, then the same a cycle later.
+    captured_word: DFF<Bits<PAIR_WORD_BITS>>,
     word: DFF<Bits<PAIR_WORD_BITS>>,
     low_field: Signal<Local, Bits<32>>,
     high_field: Signal<Local, Bits<32>>,
@@ -58,6 +60,7 @@ impl WeightPair {
             write_address: Default::default(),
             write_data: Default::default(),
             weights: FieldBram::new(f, &words),
+            captured_word: Default::default(),
             word: Default::default(),
             low_field: Default::default(),
             high_field: Default::default(),
@@ -69,7 +72,7 @@ impl WeightPair {
 impl Logic for WeightPair {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, word);
+        dff_setup!(self, clock, captured_word, word);
         clock!(self, clock, weights);
         self.weights.read_address.next = self.read_address.val();
         self.weights.write_enable.next = self.write_enable.val();
@@ -79,7 +82,8 @@ impl Logic for WeightPair {
         }
         self.weights.write_address.next = self.write_address.val();
         self.weights.write_data.next = self.write_data.val();
-        self.word.d.next = self.weights.read_data.val();
+        self.captured_word.d.next = self.weights.read_data.val();
+        self.word.d.next = self.captured_word.q.val();
         // (Literal widths: the Verilog writer takes no named constants here; 9 is
         // `PAIR_FIELD_BITS`.)
         self.low_field.next = bit_cast::<32, 9>(self.word.q.val().get_bits::<9>(0));
@@ -115,7 +119,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_both_lanes_two_cycles_later_and_loads_one() {
+    fn reads_both_lanes_three_cycles_later_and_loads_one() {
         let low: Vec<i64> = (0..300).map(|a| a % 256 - 128).collect();
         let high: Vec<i64> = (0..300).map(|a| 127 - a % 256).collect();
         let mut uut = WeightPair::new(&low, &high);
@@ -124,7 +128,13 @@ mod tests {
         tick(&mut uut);
         uut.read_address.next = 299.into();
         tick(&mut uut);
-        assert_eq!(weights(&uut), (low[5], high[5]), "address 5, two cycles on");
+        assert_ne!(weights(&uut), (low[5], high[5]), "address 5, two cycles on");
+        tick(&mut uut);
+        assert_eq!(
+            weights(&uut),
+            (low[5], high[5]),
+            "address 5, three cycles on"
+        );
         tick(&mut uut);
         assert_eq!(weights(&uut), (low[299], high[299]));
         // Load the second lane's weight 299; the first's stays.
@@ -134,6 +144,7 @@ mod tests {
         uut.write_data.next = (-77i64 as u64 & 0xffff_ffff).into();
         tick(&mut uut);
         uut.write_enable.next = false;
+        tick(&mut uut);
         tick(&mut uut);
         tick(&mut uut);
         assert_eq!(weights(&uut), (low[299], -77));
@@ -146,6 +157,7 @@ mod tests {
         uut.write_data.next = 255.into();
         tick(&mut uut);
         uut.write_enable.next = false;
+        tick(&mut uut);
         tick(&mut uut);
         tick(&mut uut);
         assert_eq!(weights(&uut), (-256, 255));

@@ -303,6 +303,10 @@ pub struct ConvLayer {
     /// take, the held rows, the addresses) and the fire counters across the layer: run 16's
     /// seeds 1 and 3 failed worst on that fan-out from `fire_active` (10.89 and 11.30 ns).
     fire_issue: DFF<Bit>,
+    /// `fire_issue` again, for the event iterator's issue alone: `fire_issue` drives every
+    /// stage-1 field and the fire counters, and its route to the iterator's take was 5.4 ns of
+    /// run 20's seed 2 (`fire_issue` -> `accept_ready`, 10.40 ns).
+    fire_issue_replica: DFF<Bit>,
     fire_active_next: Signal<Local, Bit>,
     fire_phase_next: Signal<Local, Bits<2>>,
     fire_previous_next: Signal<Local, Bit>,
@@ -317,6 +321,10 @@ pub struct ConvLayer {
     /// counters (set from the counters' value before the last), because the 16-bit compare in
     /// front of the step and phase counters was the slowest path of run 15's seed 1 (10.11 ns).
     fire_group_last: DFF<Bit>,
+    /// `fire_group_last` again, for the phase decision alone: the flag also selects the
+    /// 16-bit group and base counters' resets, and its route to the phase and issue logic was
+    /// 6.0 ns of run 20's seed 2 (`fire_group_last` -> `fire_issue`, 10.79 ns).
+    fire_group_last_replica: DFF<Bit>,
     fire_step_last: DFF<Bit>,
     penultimate_group: Constant<Bits<16>>,
     penultimate_step: Constant<Bits<5>>,
@@ -747,6 +755,7 @@ impl ConvLayer {
             acc_bank_base: Default::default(),
             fire_bank_base: Default::default(),
             fire_issue: Default::default(),
+            fire_issue_replica: Default::default(),
             fire_active_next: Default::default(),
             fire_phase_next: Default::default(),
             fire_previous_next: Default::default(),
@@ -756,6 +765,7 @@ impl ConvLayer {
             fire_step: Default::default(),
             fire_group: Default::default(),
             fire_group_last: Default::default(),
+            fire_group_last_replica: Default::default(),
             fire_step_last: Default::default(),
             penultimate_group: Constant::new((layout.groups.saturating_sub(2) as u64).into()),
             penultimate_step: Constant::new((steps.saturating_sub(2) as u64).into()),
@@ -941,11 +951,13 @@ impl Logic for ConvLayer {
             s2_last_group,
             s3_last_group,
             fire_issue,
+            fire_issue_replica,
             fire_active,
             fire_phase,
             fire_step,
             fire_group,
             fire_group_last,
+            fire_group_last_replica,
             fire_step_last,
             fire_base,
             fire_previous,
@@ -1008,7 +1020,7 @@ impl Logic for ConvLayer {
         self.fire_active_next.next = self.fire_active.q.val();
         self.fire_phase_next.next = self.fire_phase.q.val();
         self.fire_previous_next.next = self.fire_issue.q.val() & (self.fire_phase.q.val() == 0);
-        self.it_issue.next = self.it_valid.q.val() & !self.fire_issue.q.val();
+        self.it_issue.next = self.it_valid.q.val() & !self.fire_issue_replica.q.val();
         self.busy.next = self.fire_issue.q.val() | self.it_issue.val();
         self.p1_acc.d.next = self.it_issue.val();
         self.p1_fire.d.next = false;
@@ -1691,9 +1703,9 @@ impl Logic for ConvLayer {
                     self.fire_step.d.next = self.fire_step.q.val() + 1;
                     self.fire_step_last.d.next =
                         self.fire_step.q.val() == self.penultimate_step.val();
-                    if self.fire_step_last.q.val() {
-                        self.fire_phase_next.next = 1.into();
-                    }
+                }
+                if self.fire_group_last_replica.q.val() & self.fire_step_last.q.val() {
+                    self.fire_phase_next.next = 1.into();
                 }
             } else {
                 self.p1_init.d.next = true;
@@ -1701,6 +1713,8 @@ impl Logic for ConvLayer {
                 if self.fire_group_last.q.val() {
                     self.fire_group.d.next = 0.into();
                     self.fire_group_last.d.next = self.single_group.val();
+                }
+                if self.fire_group_last_replica.q.val() {
                     self.fire_phase_next.next = 2.into();
                 }
             }
@@ -1722,12 +1736,14 @@ impl Logic for ConvLayer {
         }
         self.fire_active.d.next = self.fire_active_next.val();
         self.fire_phase.d.next = self.fire_phase_next.val();
+        self.fire_group_last_replica.d.next = self.fire_group_last.d.val();
         self.fire_previous.d.next = self.fire_previous_next.val();
         self.fire_issue.d.next = self.fire_active_next.val()
             & (((self.fire_phase_next.val() == 0)
                 & self.room_next.val()
                 & !(self.single_group.val() & self.fire_previous_next.val()))
                 | (self.fire_phase_next.val() == 1));
+        self.fire_issue_replica.d.next = self.fire_issue.d.val();
         // The windows' candidates after this step: those that spiked, if any did.
         if self.s3_fire.q.val() {
             for sl in self._slots..(self._slots + 1) {

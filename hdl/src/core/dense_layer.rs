@@ -16,8 +16,8 @@
 //!   four cycles after the layer's stage 0) the group's values are captured, a cycle after
 //!   that its spikes (registered in every lane), and they leave one per cycle, lowest neuron
 //!   first, so the layer's output is in `(t, j)` order. Then the bank is re-initialised (one
-//!   copy per group) and an end-of-image marker closes the image. The output layer reads each accumulator once (its
-//!   logit) and leaves the logits in neuron order.
+//!   copy per group) and an end-of-image marker closes the image. The output layer reads
+//!   each accumulator once (its logit) and leaves the logits in neuron order.
 //!
 //! The lowest pending spike is `pending & -pending`, an adder on the FPGA's carry chain (with
 //! more than [`EMISSION_CHAIN_LANES`] lanes, per chunk of [`EMISSION_CHUNK_LANES`], then the
@@ -89,9 +89,9 @@ impl SpikeProduct {
 
 /// Cycles one fire step of one neuron group takes, its spikes aside: the fire state machine's
 /// issue (state 0), four cycles until the lanes' stage 1 (1, 6, 8, 9; the weight address is
-/// registered and the weight read twice), stage 2's value capture (2), the capture of the spikes the
-/// lanes registered (7), and the emission's one cycle that finds no spike left (3; each spike
-/// adds one there). `crate::core::cycle_model` counts with it.
+/// registered and the weight read twice), stage 2's value capture (2), the capture of the
+/// spikes the lanes registered (7), and the emission's one cycle that finds no spike left (3;
+/// each spike adds one there). `crate::core::cycle_model` counts with it.
 pub const FIRE_STEP_CYCLES: u32 = 8;
 
 /// With one neuron group every accumulation is of the same word. Without adjacent forwarding
@@ -252,9 +252,9 @@ pub struct DenseLayer {
     s1_last_group: DFF<Bit>,
     /// Stage 0's weight address is registered before it fans out to every lane's memory, and
     /// the lanes register the weight read twice: the lanes' stage 1 comes four cycles after
-    /// the layer's stage 0, so the operation's stage-1 fields wait three cycles here. One register
-    /// per [`WEIGHT_ADDRESS_GROUP_LANES`] lanes, each near its block RAMs (run 17, seed 2: one
-    /// register into 65 block-RAM address pins, 10.58 ns).
+    /// the layer's stage 0, so the operation's stage-1 fields wait three cycles here. One
+    /// register per [`WEIGHT_ADDRESS_GROUP_LANES`] lanes, each near its block RAMs (run 17,
+    /// seed 2: one register into 65 block-RAM address pins, 10.58 ns).
     weight_address_replica: Vec<DFF<Bits<16>>>,
     r1_acc: DFF<Bit>,
     r1_fire: DFF<Bit>,
@@ -1049,9 +1049,9 @@ impl Logic for DenseLayer {
             self.selected_valid.d.next = false;
         }
 
-        // Fire: issue a step of one group (state 0), wait for stage 1 (1, 6, 8, 9) and 2 (2: capture
-        // the values), capture the spikes the lanes registered (7), emit the group's spikes
-        // (3); after the last step, re-initialise every group (4); then the end-of-image
+        // Fire: issue a step of one group (state 0), wait for stage 1 (1, 6, 8, 9) and 2 (2:
+        // capture the values), capture the spikes the lanes registered (7), emit the group's
+        // spikes (3); after the last step, re-initialise every group (4); then the end-of-image
         // marker (5).
         if self.fire_active.q.val() {
             match self.fire_state.q.val().index() {

@@ -14,7 +14,7 @@
 //!   `event_ready` starts at a flip-flop.
 //! - **Fire**, pipelined: a fire step of one group in every lane takes one operation slot,
 //!   step by step, group by group (`K G` slots; a group's steps two cycles apart at least).
-//!   Each step's spikes are captured six cycles after its issue (stage 3: the lanes'
+//!   Each step's spikes are captured seven cycles after its issue (stage 3: the lanes'
 //!   registered spikes), registered, and, when there are any (known a cycle later), wait in a
 //!   ring of [`QUEUE_DEPTH`] groups; the oldest moves to a head register, from which its
 //!   spikes leave one per cycle, lowest lane first; steps issue only while the ring has room
@@ -88,8 +88,12 @@ pub struct ConvLayer {
     lanes: Vec<Lane>,
     /// Per bank, its channels' kernels side by side (a field per lane, 9-bit aligned).
     kernels: Vec<FieldBram<KERNEL_PORT>>,
-    /// Each bank's kernel word, registered beside its memory (the block RAM's slow output
-    /// is not also a long route to the lanes); the lanes take their fields from it.
+    /// Each bank's kernel word, registered twice: `kernel_capture` loads only
+    /// `kernel_word`, so the placer keeps it beside the memory and the block RAM's slow
+    /// output is not also a long route (run 20, seed 2: DOB -> kernel_word 10.05 ns with one
+    /// register); the lanes take their fields from `kernel_word`, and their stage 1 is three
+    /// cycles after stage 0 (r1, r2, r3).
+    kernel_capture: Vec<DFF<Bits<KERNEL_PORT>>>,
     kernel_word: Vec<DFF<Bits<KERNEL_PORT>>>,
     channel_number: Vec<Constant<Bits<16>>>,
     /// A kernel load's write, registered per bank (enable and field, from the lanes' selects)
@@ -234,6 +238,9 @@ pub struct ConvLayer {
     r2_read: Vec<DFF<Bits<16>>>,
     r2_write: Vec<DFF<Bits<16>>>,
     r2_enable: Vec<DFF<Bit>>,
+    r3_read: Vec<DFF<Bits<16>>>,
+    r3_write: Vec<DFF<Bits<16>>>,
+    r3_enable: Vec<DFF<Bit>>,
     s2_write: Vec<DFF<Bits<16>>>,
     /// An accumulation's bank base, added to its group a stage after the entry is read (the
     /// entry tables' block RAM output goes straight into registers).
@@ -260,6 +267,13 @@ pub struct ConvLayer {
     r2_value: DFF<Bits<16>>,
     r2_step: DFF<Bits<5>>,
     r2_last_group: DFF<Bit>,
+    r3_acc: DFF<Bit>,
+    r3_fire: DFF<Bit>,
+    r3_init: DFF<Bit>,
+    r3_shift: DFF<Bits<5>>,
+    r3_value: DFF<Bits<16>>,
+    r3_step: DFF<Bits<5>>,
+    r3_last_group: DFF<Bit>,
     s2_fire: DFF<Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
@@ -274,17 +288,19 @@ pub struct ConvLayer {
     /// cycle ahead, on the registers they come from), for adjacent forwarding.
     address_match_replica: Vec<DFF<Bit>>,
     /// Per lane: the next cycle's stage-1 read meets this cycle's stage-2 write, which the
-    /// lane's write-back register writes then (`r1_read == s2_write` now is `r2_read ==`
+    /// lane's write-back register writes then (`r2_read == s2_write` now is `r3_read ==`
     /// the write-back address then): the lane's ordinary forwarding, compared a cycle ahead.
     write_back_match_replica: Vec<DFF<Bit>>,
-    /// The two compares, a cycle earlier still, once per bank (on stage 1's next read
-    /// address): the replicas copy them, so a compare's fan-out to the bank's lanes is a
-    /// register's (run 16: r1_read -> write_back_match_replica 10.32 ns, 31 endpoints).
+    /// An operation's state read address, the bank base added (into `r1_read`).
     r1_read_next: Vec<Signal<Local, Bits<16>>>,
     /// The state memory's address bits (its three regions, `3 G` words): stage 1's adders and
     /// the compares after them are only that wide (run 17: s1_bank_base through the 16-bit
     /// adder and compare into bank_address_match, 11.22 ns).
     address_mask: Constant<Bits<16>>,
+    /// The two compares, a cycle earlier still, once per bank, of registers (`r1_read` with
+    /// `r2_write` or `r3_write`): the replicas copy them, so a compare's fan-out to the bank's
+    /// lanes is a register's (run 16: r1_read -> write_back_match_replica 10.32 ns, 31
+    /// endpoints).
     bank_address_match: Vec<DFF<Bit>>,
     bank_write_back_match: Vec<DFF<Bit>>,
     write_on_spike_replica: Vec<DFF<Bit>>,
@@ -342,6 +358,8 @@ pub struct ConvLayer {
     r1_emit_base: DFF<Bits<16>>,
     r2_group: DFF<Bits<16>>,
     r2_emit_base: DFF<Bits<16>>,
+    r3_group: DFF<Bits<16>>,
+    r3_emit_base: DFF<Bits<16>>,
     s2_group: DFF<Bits<16>>,
     s2_emit_base: DFF<Bits<16>>,
     s2_step: DFF<Bits<5>>,
@@ -587,6 +605,7 @@ impl ConvLayer {
             load_address: Default::default(),
             load_data: Default::default(),
             lanes: lane_blocks,
+            kernel_capture: (0..layout.banks).map(|_| Default::default()).collect(),
             kernel_word: (0..layout.banks).map(|_| Default::default()).collect(),
             kernels,
             channel_number: (0..channels)
@@ -708,6 +727,9 @@ impl ConvLayer {
             r2_read: (0..layout.banks).map(|_| Default::default()).collect(),
             r2_write: (0..layout.banks).map(|_| Default::default()).collect(),
             r2_enable: (0..layout.banks).map(|_| Default::default()).collect(),
+            r3_read: (0..layout.banks).map(|_| Default::default()).collect(),
+            r3_write: (0..layout.banks).map(|_| Default::default()).collect(),
+            r3_enable: (0..layout.banks).map(|_| Default::default()).collect(),
             s2_write: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_bank_base: Default::default(),
             s1_acc: Default::default(),
@@ -731,6 +753,13 @@ impl ConvLayer {
             r2_value: Default::default(),
             r2_step: Default::default(),
             r2_last_group: Default::default(),
+            r3_acc: Default::default(),
+            r3_fire: Default::default(),
+            r3_init: Default::default(),
+            r3_shift: Default::default(),
+            r3_value: Default::default(),
+            r3_step: Default::default(),
+            r3_last_group: Default::default(),
             s2_fire: Default::default(),
             s2_last_group: Default::default(),
             s3_last_group: Default::default(),
@@ -781,6 +810,8 @@ impl ConvLayer {
             r1_emit_base: Default::default(),
             r2_group: Default::default(),
             r2_emit_base: Default::default(),
+            r3_group: Default::default(),
+            r3_emit_base: Default::default(),
             s2_group: Default::default(),
             s2_emit_base: Default::default(),
             s2_step: Default::default(),
@@ -947,6 +978,13 @@ impl Logic for ConvLayer {
             r2_value,
             r2_step,
             r2_last_group,
+            r3_acc,
+            r3_fire,
+            r3_init,
+            r3_shift,
+            r3_value,
+            r3_step,
+            r3_last_group,
             s2_fire,
             s2_last_group,
             s3_last_group,
@@ -969,6 +1007,8 @@ impl Logic for ConvLayer {
             r1_emit_base,
             r2_group,
             r2_emit_base,
+            r3_group,
+            r3_emit_base,
             s2_group,
             s2_emit_base,
             s2_step,
@@ -1188,6 +1228,9 @@ impl Logic for ConvLayer {
             self.r2_read[b].clock.next = self.clock.val();
             self.r2_write[b].clock.next = self.clock.val();
             self.r2_enable[b].clock.next = self.clock.val();
+            self.r3_read[b].clock.next = self.clock.val();
+            self.r3_write[b].clock.next = self.clock.val();
+            self.r3_enable[b].clock.next = self.clock.val();
             self.s2_write[b].clock.next = self.clock.val();
             self.r1_read_next[b].next =
                 (self.s1_read[b].q.val() + self.s1_bank_base.q.val()) & self.address_mask.val();
@@ -1203,18 +1246,20 @@ impl Logic for ConvLayer {
                 self.r1_enable[b].d.next = self.s1_entry_enable[b].q.val();
             }
             self.r1_read[b].d.next = self.r1_read_next[b].val();
-            // In two cycles, r2_read meets s2_write (address_match) or the write-back
-            // address (write_back_match): r1_read and r2_write, or s2_write, next cycle.
+            // In two cycles, r3_read meets s2_write (address_match) or the write-back
+            // address (write_back_match): what r1_read and r2_write, or r3_write, are now.
             self.bank_address_match[b].clock.next = self.clock.val();
-            self.bank_address_match[b].d.next =
-                self.r1_read_next[b].val() == self.r1_write[b].q.val();
+            self.bank_address_match[b].d.next = self.r1_read[b].q.val() == self.r2_write[b].q.val();
             self.bank_write_back_match[b].clock.next = self.clock.val();
             self.bank_write_back_match[b].d.next =
-                self.r1_read_next[b].val() == self.r2_write[b].q.val();
+                self.r1_read[b].q.val() == self.r3_write[b].q.val();
             self.r2_read[b].d.next = self.r1_read[b].q.val();
             self.r2_write[b].d.next = self.r1_write[b].q.val();
             self.r2_enable[b].d.next = self.r1_enable[b].q.val();
-            self.s2_write[b].d.next = self.r2_write[b].q.val();
+            self.r3_read[b].d.next = self.r2_read[b].q.val();
+            self.r3_write[b].d.next = self.r2_write[b].q.val();
+            self.r3_enable[b].d.next = self.r2_enable[b].q.val();
+            self.s2_write[b].d.next = self.r3_write[b].q.val();
         }
         self.s1_acc.d.next = self.p1_acc.q.val();
         self.s1_kernel_base.d.next = self.p1_base.q.val();
@@ -1234,9 +1279,11 @@ impl Logic for ConvLayer {
         self.r1_emit_base.d.next = self.s1_emit_base.q.val();
         self.r2_group.d.next = self.r1_group.q.val();
         self.r2_emit_base.d.next = self.r1_emit_base.q.val();
-        self.s2_group.d.next = self.r2_group.q.val();
-        self.s2_emit_base.d.next = self.r2_emit_base.q.val();
-        self.s2_step.d.next = self.r2_step.q.val();
+        self.r3_group.d.next = self.r2_group.q.val();
+        self.r3_emit_base.d.next = self.r2_emit_base.q.val();
+        self.s2_group.d.next = self.r3_group.q.val();
+        self.s2_emit_base.d.next = self.r3_emit_base.q.val();
+        self.s2_step.d.next = self.r3_step.q.val();
         self.s3_group.d.next = self.s2_group.q.val();
         self.s3_emit_base.d.next = self.s2_emit_base.q.val();
         self.s3_step.d.next = self.s2_step.q.val();
@@ -1255,36 +1302,43 @@ impl Logic for ConvLayer {
         self.r2_value.d.next = self.r1_value.q.val();
         self.r2_step.d.next = self.r1_step.q.val();
         self.r2_last_group.d.next = self.r1_last_group.q.val();
-        self.s2_fire.d.next = self.r2_fire.q.val();
-        self.s2_last_group.d.next = self.r2_last_group.q.val();
+        self.r3_acc.d.next = self.r2_acc.q.val();
+        self.r3_fire.d.next = self.r2_fire.q.val();
+        self.r3_init.d.next = self.r2_init.q.val();
+        self.r3_shift.d.next = self.r2_shift.q.val();
+        self.r3_value.d.next = self.r2_value.q.val();
+        self.r3_step.d.next = self.r2_step.q.val();
+        self.r3_last_group.d.next = self.r2_last_group.q.val();
+        self.s2_fire.d.next = self.r3_fire.q.val();
+        self.s2_last_group.d.next = self.r3_last_group.q.val();
         self.s3_last_group.d.next = self.s2_last_group.q.val();
         self.threshold_next.next = 0.into();
         self.addend_next.next = 0.into();
         for s in 0..self._steps {
-            if self.r2_step.q.val().index() == s {
+            if self.r3_step.q.val().index() == s {
                 self.threshold_next.next = self.threshold[s].val();
                 self.addend_next.next = self.reset_addend[s].val();
             }
         }
-        if self.r2_init.q.val() {
+        if self.r3_init.q.val() {
             self.addend_next.next = 0.into();
         }
         self.threshold_early.next = 0.into();
         self.addend_early.next = 0.into();
         for s in 0..self._steps {
-            if self.r1_step.q.val().index() == s {
+            if self.r2_step.q.val().index() == s {
                 self.threshold_early.next = self.threshold[s].val();
                 self.addend_early.next = self.reset_addend[s].val();
             }
         }
-        if self.r1_init.q.val() {
+        if self.r2_init.q.val() {
             self.addend_early.next = 0.into();
         }
         for g in 0..self._operand_groups {
             self.use_product_group_replica[g].clock.next = self.clock.val();
             self.threshold_group_replica[g].clock.next = self.clock.val();
             self.addend_group_replica[g].clock.next = self.clock.val();
-            self.use_product_group_replica[g].d.next = self.r1_acc.q.val();
+            self.use_product_group_replica[g].d.next = self.r2_acc.q.val();
             self.threshold_group_replica[g].d.next = self.threshold_early.val();
             self.addend_group_replica[g].d.next = self.addend_early.val();
         }
@@ -1327,8 +1381,10 @@ impl Logic for ConvLayer {
             self.kernels[b].write_field.next = self.kernel_write_field[b].q.val();
             self.kernels[b].write_address.next = self.kernel_write_address.q.val();
             self.kernels[b].write_data.next = self.kernel_write_data.q.val();
+            self.kernel_capture[b].clock.next = self.clock.val();
+            self.kernel_capture[b].d.next = self.kernels[b].read_data.val();
             self.kernel_word[b].clock.next = self.clock.val();
-            self.kernel_word[b].d.next = self.kernels[b].read_data.val();
+            self.kernel_word[b].d.next = self.kernel_capture[b].q.val();
         }
         for fb in self._field_bits..(self._field_bits + 1) {
             for sl in self._slots..(self._slots + 1) {
@@ -1357,16 +1413,16 @@ impl Logic for ConvLayer {
                                         self.channel_number[c].val();
                                 }
                                 self.lanes[(w * ch + c) * sl + s].state_address.next =
-                                    self.r2_read[w * sl + s].q.val();
+                                    self.r3_read[w * sl + s].q.val();
                                 self.lanes[(w * ch + c) * sl + s].write_address.next =
                                     self.s2_write[w * sl + s].q.val();
                                 self.write_enable_replica[(w * ch + c) * sl + s].d.next =
-                                    (self.r2_acc.q.val() | self.r2_init.q.val())
-                                        & self.r2_enable[w * sl + s].q.val();
-                                // Next cycle's r2_read and s2_write.
+                                    (self.r3_acc.q.val() | self.r3_init.q.val())
+                                        & self.r3_enable[w * sl + s].q.val();
+                                // Next cycle's r3_read and s2_write.
                                 self.address_match_replica[(w * ch + c) * sl + s].d.next =
                                     self.bank_address_match[w * sl + s].q.val();
-                                // Next cycle's r2_read and write-back address.
+                                // Next cycle's r3_read and write-back address.
                                 self.write_back_match_replica[(w * ch + c) * sl + s].d.next =
                                     self.bank_write_back_match[w * sl + s].q.val();
                             }
@@ -1377,8 +1433,8 @@ impl Logic for ConvLayer {
         }
         for p in 0..self._lanes {
             self.lanes[p].clock.next = self.clock.val();
-            self.lanes[p].spike_shift.next = self.r2_shift.q.val();
-            self.lanes[p].spike_value.next = self.r2_value.q.val();
+            self.lanes[p].spike_shift.next = self.r3_shift.q.val();
+            self.lanes[p].spike_value.next = self.r3_value.q.val();
             self.use_product_replica[p].clock.next = self.clock.val();
             self.threshold_replica[p].clock.next = self.clock.val();
             self.addend_replica[p].clock.next = self.clock.val();
@@ -1388,10 +1444,10 @@ impl Logic for ConvLayer {
             self.write_back_match_replica[p].clock.next = self.clock.val();
             self.lanes[p].write_back_match.next = self.write_back_match_replica[p].q.val();
             self.write_on_spike_replica[p].clock.next = self.clock.val();
-            self.use_product_replica[p].d.next = self.r2_acc.q.val();
+            self.use_product_replica[p].d.next = self.r3_acc.q.val();
             self.threshold_replica[p].d.next = self.threshold_next.val();
             self.addend_replica[p].d.next = self.addend_next.val();
-            self.write_on_spike_replica[p].d.next = self.r2_fire.q.val();
+            self.write_on_spike_replica[p].d.next = self.r3_fire.q.val();
             self.lanes[p].use_product.next = self.use_product_replica[p].q.val();
             self.lanes[p].addend.next = self.addend_replica[p].q.val();
             self.lanes[p].threshold.next = self.threshold_replica[p].q.val();

@@ -38,6 +38,7 @@ use crate::core::dense_layer::{
 };
 use crate::core::field_bram::FieldBram;
 use crate::core::lane::Lane;
+use crate::core::operation::{LaneOperation, WEIGHT_READ_CYCLES};
 use anyhow::{Result, bail};
 use fs_model::geometry::Geometry;
 use fs_model::network::FsLayer;
@@ -51,6 +52,9 @@ const _: () = assert!(MAX_LANES == 256);
 const QUADS: usize = MAX_LANES / 4;
 // The emission's chunks are sliced 32 wide and flagged in 8 bits.
 const _: () = assert!(EMISSION_CHUNK_LANES == 32 && MAX_LANES / EMISSION_CHUNK_LANES <= 8);
+
+// The per-bank addresses and the fire step's group are carried r1 to r3 by name.
+const _: () = assert!(WEIGHT_READ_CYCLES == 3);
 
 /// Captured groups that may wait for emission; fire steps issue while the queue has room for
 /// every step in flight, so with sparse spikes one issues in every slot.
@@ -203,16 +207,10 @@ pub struct ConvLayer {
     /// `it_remaining == 1`, registered.
     it_last: DFF<Bit>,
     // P1: the entries' read data is valid.
-    p1_acc: DFF<Bit>,
-    p1_fire: DFF<Bit>,
-    p1_init: DFF<Bit>,
-    p1_step: DFF<Bits<5>>,
-    p1_shift: DFF<Bits<5>>,
-    p1_value: DFF<Bits<16>>,
+    p1: DFF<LaneOperation>,
     p1_base: DFF<Bits<16>>,
     p1_read: DFF<Bits<16>>,
     p1_write: DFF<Bits<16>>,
-    p1_last_group: DFF<Bit>,
     // Per bank: the lanes' weight address (stage 0), state addresses and enable.
     entry_word: Vec<Signal<Local, Bits<32>>>,
     entry_group: Vec<Signal<Local, Bits<32>>>,
@@ -232,6 +230,8 @@ pub struct ConvLayer {
     /// addresses a stage later, in front of the bank base's adder.
     s1_entry_group: Vec<DFF<Bits<16>>>,
     s1_entry_enable: Vec<DFF<Bit>>,
+    /// Per bank, its state addresses and write enable down the kernel read (r1 to r3; r1
+    /// adds the bank base, so they are spelled out for the three cycles asserted below).
     r1_read: Vec<DFF<Bits<16>>>,
     r1_write: Vec<DFF<Bits<16>>>,
     r1_enable: Vec<DFF<Bit>>,
@@ -245,35 +245,13 @@ pub struct ConvLayer {
     /// An accumulation's bank base, added to its group a stage after the entry is read (the
     /// entry tables' block RAM output goes straight into registers).
     s1_bank_base: DFF<Bits<16>>,
-    // Shared fields of the operation in flight.
-    s1_acc: DFF<Bit>,
-    s1_fire: DFF<Bit>,
-    s1_init: DFF<Bit>,
-    s1_shift: DFF<Bits<5>>,
-    s1_value: DFF<Bits<16>>,
-    s1_step: DFF<Bits<5>>,
-    s1_last_group: DFF<Bit>,
-    r1_acc: DFF<Bit>,
-    r1_fire: DFF<Bit>,
-    r1_init: DFF<Bit>,
-    r1_shift: DFF<Bits<5>>,
-    r1_value: DFF<Bits<16>>,
-    r1_step: DFF<Bits<5>>,
-    r1_last_group: DFF<Bit>,
-    r2_acc: DFF<Bit>,
-    r2_fire: DFF<Bit>,
-    r2_init: DFF<Bit>,
-    r2_shift: DFF<Bits<5>>,
-    r2_value: DFF<Bits<16>>,
-    r2_step: DFF<Bits<5>>,
-    r2_last_group: DFF<Bit>,
-    r3_acc: DFF<Bit>,
-    r3_fire: DFF<Bit>,
-    r3_init: DFF<Bit>,
-    r3_shift: DFF<Bits<5>>,
-    r3_value: DFF<Bits<16>>,
-    r3_step: DFF<Bits<5>>,
-    r3_last_group: DFF<Bit>,
+    /// The operation's shared fields in the layer's stage 1 (where the kernel address is
+    /// formed), then down the kernel read to the lanes' stage 1 (`lane_op`; `lane_op_early`
+    /// is the one a cycle behind it, for the group copies).
+    s1: DFF<LaneOperation>,
+    weight_read: Vec<DFF<LaneOperation>>,
+    lane_op: Signal<Local, LaneOperation>,
+    lane_op_early: Signal<Local, LaneOperation>,
     s2_fire: DFF<Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
@@ -485,6 +463,7 @@ pub struct ConvLayer {
     _banks: usize,
     _channels: usize,
     _slots: usize,
+    _weight_read_cycles: usize,
     _windows: usize,
     _emitters: usize,
     _candidate_lanes: usize,
@@ -700,20 +679,20 @@ impl ConvLayer {
             it_step: Default::default(),
             it_issue: Default::default(),
             it_last: Default::default(),
-            p1_acc: Default::default(),
-            p1_fire: Default::default(),
-            p1_init: Default::default(),
-            p1_step: Default::default(),
-            p1_shift: Default::default(),
-            p1_value: Default::default(),
+            p1: Default::default(),
             p1_base: Default::default(),
             p1_read: Default::default(),
             p1_write: Default::default(),
-            p1_last_group: Default::default(),
             entry_word: (0..layout.banks).map(|_| Default::default()).collect(),
             entry_group: (0..layout.banks).map(|_| Default::default()).collect(),
             entry_offset: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_entry_offset: (0..layout.banks).map(|_| Default::default()).collect(),
+            s1: Default::default(),
+            weight_read: (0..WEIGHT_READ_CYCLES)
+                .map(|_| Default::default())
+                .collect(),
+            lane_op: Default::default(),
+            lane_op_early: Default::default(),
             s1_kernel_base: Default::default(),
             weight_address: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_read: (0..layout.banks).map(|_| Default::default()).collect(),
@@ -732,34 +711,6 @@ impl ConvLayer {
             r3_enable: (0..layout.banks).map(|_| Default::default()).collect(),
             s2_write: (0..layout.banks).map(|_| Default::default()).collect(),
             s1_bank_base: Default::default(),
-            s1_acc: Default::default(),
-            s1_fire: Default::default(),
-            s1_init: Default::default(),
-            s1_shift: Default::default(),
-            s1_value: Default::default(),
-            s1_step: Default::default(),
-            s1_last_group: Default::default(),
-            r1_acc: Default::default(),
-            r1_fire: Default::default(),
-            r1_init: Default::default(),
-            r1_shift: Default::default(),
-            r1_value: Default::default(),
-            r1_step: Default::default(),
-            r1_last_group: Default::default(),
-            r2_acc: Default::default(),
-            r2_fire: Default::default(),
-            r2_init: Default::default(),
-            r2_shift: Default::default(),
-            r2_value: Default::default(),
-            r2_step: Default::default(),
-            r2_last_group: Default::default(),
-            r3_acc: Default::default(),
-            r3_fire: Default::default(),
-            r3_init: Default::default(),
-            r3_shift: Default::default(),
-            r3_value: Default::default(),
-            r3_step: Default::default(),
-            r3_last_group: Default::default(),
             s2_fire: Default::default(),
             s2_last_group: Default::default(),
             s3_last_group: Default::default(),
@@ -903,6 +854,7 @@ impl ConvLayer {
             _banks: layout.banks,
             _channels: channels,
             _slots: slots,
+            _weight_read_cycles: WEIGHT_READ_CYCLES,
             _windows: windows,
             _emitters: emitters,
             _candidate_lanes: if slots > 1 { lanes } else { 0 },
@@ -945,46 +897,13 @@ impl Logic for ConvLayer {
             it_base,
             it_step,
             it_last,
-            p1_acc,
-            p1_fire,
-            p1_init,
-            p1_step,
-            p1_shift,
-            p1_value,
+            p1,
             p1_base,
+            s1,
             s1_kernel_base,
             p1_read,
             p1_write,
-            p1_last_group,
             s1_bank_base,
-            s1_acc,
-            s1_fire,
-            s1_init,
-            s1_shift,
-            s1_value,
-            s1_step,
-            s1_last_group,
-            r1_acc,
-            r1_fire,
-            r1_init,
-            r1_shift,
-            r1_value,
-            r1_step,
-            r1_last_group,
-            r2_acc,
-            r2_fire,
-            r2_init,
-            r2_shift,
-            r2_value,
-            r2_step,
-            r2_last_group,
-            r3_acc,
-            r3_fire,
-            r3_init,
-            r3_shift,
-            r3_value,
-            r3_step,
-            r3_last_group,
             s2_fire,
             s2_last_group,
             s3_last_group,
@@ -1062,22 +981,22 @@ impl Logic for ConvLayer {
         self.fire_previous_next.next = self.fire_issue.q.val() & (self.fire_phase.q.val() == 0);
         self.it_issue.next = self.it_valid.q.val() & !self.fire_issue_replica.q.val();
         self.busy.next = self.fire_issue.q.val() | self.it_issue.val();
-        self.p1_acc.d.next = self.it_issue.val();
-        self.p1_fire.d.next = false;
-        self.p1_init.d.next = false;
+        self.p1.d.next.acc = self.it_issue.val();
+        self.p1.d.next.fire = false;
+        self.p1.d.next.init = false;
         self.p1_base.d.next = self.it_base.q.val();
-        self.p1_shift.d.next = 0.into();
-        self.p1_value.d.next = 0.into();
+        self.p1.d.next.shift = 0.into();
+        self.p1.d.next.value = 0.into();
         for s in 0..self._sender_steps {
             if self.it_step.q.val().index() == s {
-                self.p1_shift.d.next = self.sender_shift[s].val();
-                self.p1_value.d.next = self.sender_value[s].val();
+                self.p1.d.next.shift = self.sender_shift[s].val();
+                self.p1.d.next.value = self.sender_value[s].val();
             }
         }
-        self.p1_step.d.next = self.fire_step.q.val();
+        self.p1.d.next.step = self.fire_step.q.val();
         self.p1_read.d.next = 0.into();
         self.p1_write.d.next = 0.into();
-        self.p1_last_group.d.next = false;
+        self.p1.d.next.last_group = false;
         if self.it_issue.val() {
             self.it_address.d.next = self.it_address.q.val() + 1;
             self.it_remaining.d.next = self.it_remaining.q.val() - 1;
@@ -1217,7 +1136,7 @@ impl Logic for ConvLayer {
             self.s1_enable[b].clock.next = self.clock.val();
             self.s1_read[b].d.next = self.p1_read.q.val();
             self.s1_write[b].d.next = self.p1_write.q.val();
-            self.s1_enable[b].d.next = self.p1_fire.q.val() | self.p1_init.q.val();
+            self.s1_enable[b].d.next = self.p1.q.val().fire | self.p1.q.val().init;
             self.s1_entry_group[b].clock.next = self.clock.val();
             self.s1_entry_enable[b].clock.next = self.clock.val();
             self.s1_entry_group[b].d.next = self.entry_group[b].val().get_bits::<16>(0);
@@ -1237,7 +1156,7 @@ impl Logic for ConvLayer {
             self.r1_write[b].d.next =
                 (self.s1_write[b].q.val() + self.s1_bank_base.q.val()) & self.address_mask.val();
             self.r1_enable[b].d.next = self.s1_enable[b].q.val();
-            if self.s1_acc.q.val() {
+            if self.s1.q.val().acc {
                 // (An accumulation reads and writes back the same word.)
                 self.r1_read_next[b].next = (self.s1_entry_group[b].q.val()
                     + self.s1_bank_base.q.val())
@@ -1261,18 +1180,24 @@ impl Logic for ConvLayer {
             self.r3_enable[b].d.next = self.r2_enable[b].q.val();
             self.s2_write[b].d.next = self.r3_write[b].q.val();
         }
-        self.s1_acc.d.next = self.p1_acc.q.val();
+        self.s1.d.next = self.p1.q.val();
         self.s1_kernel_base.d.next = self.p1_base.q.val();
         self.s1_bank_base.d.next = 0.into();
-        if self.p1_acc.q.val() {
+        if self.p1.q.val().acc {
             self.s1_bank_base.d.next = self.acc_bank_base.val();
         }
-        self.s1_fire.d.next = self.p1_fire.q.val();
-        self.s1_init.d.next = self.p1_init.q.val();
-        self.s1_shift.d.next = self.p1_shift.q.val();
-        self.s1_value.d.next = self.p1_value.q.val();
-        self.s1_step.d.next = self.p1_step.q.val();
-        self.s1_last_group.d.next = self.p1_last_group.q.val();
+        // Down the kernel read to the lanes' stage 1.
+        for i in 0..self._weight_read_cycles {
+            self.weight_read[i].clock.next = self.clock.val();
+        }
+        self.weight_read[0].d.next = self.s1.q.val();
+        for i in 1..self._weight_read_cycles {
+            self.weight_read[i].d.next = self.weight_read[i - 1].q.val();
+        }
+        for last in (self._weight_read_cycles - 1)..self._weight_read_cycles {
+            self.lane_op.next = self.weight_read[last].q.val();
+            self.lane_op_early.next = self.weight_read[last - 1].q.val();
+        }
         self.s1_group.d.next = self.p1_group.q.val();
         self.s1_emit_base.d.next = self.p1_emit_base.q.val();
         self.r1_group.d.next = self.s1_group.q.val();
@@ -1283,62 +1208,41 @@ impl Logic for ConvLayer {
         self.r3_emit_base.d.next = self.r2_emit_base.q.val();
         self.s2_group.d.next = self.r3_group.q.val();
         self.s2_emit_base.d.next = self.r3_emit_base.q.val();
-        self.s2_step.d.next = self.r3_step.q.val();
+        self.s2_step.d.next = self.lane_op.val().step;
         self.s3_group.d.next = self.s2_group.q.val();
         self.s3_emit_base.d.next = self.s2_emit_base.q.val();
         self.s3_step.d.next = self.s2_step.q.val();
         self.s3_fire.d.next = self.s2_fire.q.val();
-        self.r1_acc.d.next = self.s1_acc.q.val();
-        self.r1_fire.d.next = self.s1_fire.q.val();
-        self.r1_init.d.next = self.s1_init.q.val();
-        self.r1_shift.d.next = self.s1_shift.q.val();
-        self.r1_value.d.next = self.s1_value.q.val();
-        self.r1_step.d.next = self.s1_step.q.val();
-        self.r1_last_group.d.next = self.s1_last_group.q.val();
-        self.r2_acc.d.next = self.r1_acc.q.val();
-        self.r2_fire.d.next = self.r1_fire.q.val();
-        self.r2_init.d.next = self.r1_init.q.val();
-        self.r2_shift.d.next = self.r1_shift.q.val();
-        self.r2_value.d.next = self.r1_value.q.val();
-        self.r2_step.d.next = self.r1_step.q.val();
-        self.r2_last_group.d.next = self.r1_last_group.q.val();
-        self.r3_acc.d.next = self.r2_acc.q.val();
-        self.r3_fire.d.next = self.r2_fire.q.val();
-        self.r3_init.d.next = self.r2_init.q.val();
-        self.r3_shift.d.next = self.r2_shift.q.val();
-        self.r3_value.d.next = self.r2_value.q.val();
-        self.r3_step.d.next = self.r2_step.q.val();
-        self.r3_last_group.d.next = self.r2_last_group.q.val();
-        self.s2_fire.d.next = self.r3_fire.q.val();
-        self.s2_last_group.d.next = self.r3_last_group.q.val();
+        self.s2_fire.d.next = self.lane_op.val().fire;
+        self.s2_last_group.d.next = self.lane_op.val().last_group;
         self.s3_last_group.d.next = self.s2_last_group.q.val();
         self.threshold_next.next = 0.into();
         self.addend_next.next = 0.into();
         for s in 0..self._steps {
-            if self.r3_step.q.val().index() == s {
+            if self.lane_op.val().step.index() == s {
                 self.threshold_next.next = self.threshold[s].val();
                 self.addend_next.next = self.reset_addend[s].val();
             }
         }
-        if self.r3_init.q.val() {
+        if self.lane_op.val().init {
             self.addend_next.next = 0.into();
         }
         self.threshold_early.next = 0.into();
         self.addend_early.next = 0.into();
         for s in 0..self._steps {
-            if self.r2_step.q.val().index() == s {
+            if self.lane_op_early.val().step.index() == s {
                 self.threshold_early.next = self.threshold[s].val();
                 self.addend_early.next = self.reset_addend[s].val();
             }
         }
-        if self.r2_init.q.val() {
+        if self.lane_op_early.val().init {
             self.addend_early.next = 0.into();
         }
         for g in 0..self._operand_groups {
             self.use_product_group_replica[g].clock.next = self.clock.val();
             self.threshold_group_replica[g].clock.next = self.clock.val();
             self.addend_group_replica[g].clock.next = self.clock.val();
-            self.use_product_group_replica[g].d.next = self.r2_acc.q.val();
+            self.use_product_group_replica[g].d.next = self.lane_op_early.val().acc;
             self.threshold_group_replica[g].d.next = self.threshold_early.val();
             self.addend_group_replica[g].d.next = self.addend_early.val();
         }
@@ -1417,7 +1321,7 @@ impl Logic for ConvLayer {
                                 self.lanes[(w * ch + c) * sl + s].write_address.next =
                                     self.s2_write[w * sl + s].q.val();
                                 self.write_enable_replica[(w * ch + c) * sl + s].d.next =
-                                    (self.r3_acc.q.val() | self.r3_init.q.val())
+                                    (self.lane_op.val().acc | self.lane_op.val().init)
                                         & self.r3_enable[w * sl + s].q.val();
                                 // Next cycle's r3_read and s2_write.
                                 self.address_match_replica[(w * ch + c) * sl + s].d.next =
@@ -1433,8 +1337,8 @@ impl Logic for ConvLayer {
         }
         for p in 0..self._lanes {
             self.lanes[p].clock.next = self.clock.val();
-            self.lanes[p].spike_shift.next = self.r3_shift.q.val();
-            self.lanes[p].spike_value.next = self.r3_value.q.val();
+            self.lanes[p].spike_shift.next = self.lane_op.val().shift;
+            self.lanes[p].spike_value.next = self.lane_op.val().value;
             self.use_product_replica[p].clock.next = self.clock.val();
             self.threshold_replica[p].clock.next = self.clock.val();
             self.addend_replica[p].clock.next = self.clock.val();
@@ -1444,10 +1348,10 @@ impl Logic for ConvLayer {
             self.write_back_match_replica[p].clock.next = self.clock.val();
             self.lanes[p].write_back_match.next = self.write_back_match_replica[p].q.val();
             self.write_on_spike_replica[p].clock.next = self.clock.val();
-            self.use_product_replica[p].d.next = self.r3_acc.q.val();
+            self.use_product_replica[p].d.next = self.lane_op.val().acc;
             self.threshold_replica[p].d.next = self.threshold_next.val();
             self.addend_replica[p].d.next = self.addend_next.val();
-            self.write_on_spike_replica[p].d.next = self.r3_fire.q.val();
+            self.write_on_spike_replica[p].d.next = self.lane_op.val().fire;
             self.lanes[p].use_product.next = self.use_product_replica[p].q.val();
             self.lanes[p].addend.next = self.addend_replica[p].q.val();
             self.lanes[p].threshold.next = self.threshold_replica[p].q.val();
@@ -1741,16 +1645,16 @@ impl Logic for ConvLayer {
         // Fire: one fire step per slot, step by step, group by group (phase 0); then every
         // group's re-initialisation (1); once every spike has left, the end marker (2).
         if self.fire_issue.q.val() {
-            self.p1_acc.d.next = false;
+            self.p1.d.next.acc = false;
             self.p1_group.d.next = self.fire_group.q.val();
             self.p1_emit_base.d.next = self.fire_base.q.val();
-            self.p1_last_group.d.next = self.fire_group_last.q.val();
+            self.p1.d.next.last_group = self.fire_group_last.q.val();
             self.p1_write.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
             self.fire_group.d.next = self.fire_group.q.val() + 1;
             self.fire_group_last.d.next = self.fire_group.q.val() == self.penultimate_group.val();
             self.fire_base.d.next = self.fire_base.q.val() + self.sent_per_group.val();
             if self.fire_phase.q.val() == 0 {
-                self.p1_fire.d.next = true;
+                self.p1.d.next.fire = true;
                 self.p1_read.d.next = self.fire_bank_base.val() + self.fire_group.q.val();
                 if self.fire_group_last.q.val() {
                     self.fire_group.d.next = 0.into();
@@ -1764,7 +1668,7 @@ impl Logic for ConvLayer {
                     self.fire_phase_next.next = 1.into();
                 }
             } else {
-                self.p1_init.d.next = true;
+                self.p1.d.next.init = true;
                 self.p1_read.d.next = self.init_base.val() + self.fire_group.q.val();
                 if self.fire_group_last.q.val() {
                     self.fire_group.d.next = 0.into();

@@ -26,6 +26,7 @@
 use crate::core::datapath::Datapath;
 use crate::core::lane::Lane;
 use crate::core::lane_layout::lane_contents;
+use crate::core::operation::{LaneOperation, WEIGHT_READ_CYCLES};
 use crate::core::weight_pair::{PAIR_FIELD_BITS, WeightPair};
 use anyhow::{Result, bail};
 use fs_model::network::FsLayer;
@@ -241,48 +242,28 @@ pub struct DenseLayer {
     weight_address: Signal<Local, Bits<16>>,
     lowest_value: Signal<Local, Bits<32>>,
     // The operation in stage 1 and stage 2.
-    s1_acc: DFF<Bit>,
-    s1_fire: DFF<Bit>,
-    s1_init: DFF<Bit>,
-    s1_shift: DFF<Bits<5>>,
-    s1_value: DFF<Bits<16>>,
-    s1_step: DFF<Bits<5>>,
+    s1: DFF<LaneOperation>,
     s1_read_address: DFF<Bits<16>>,
     s1_write_address: DFF<Bits<16>>,
-    s1_last_group: DFF<Bit>,
     /// Stage 0's weight address is registered before it fans out to every lane's memory, and
     /// the lanes register the weight read twice: the lanes' stage 1 comes four cycles after
     /// the layer's stage 0, so the operation's stage-1 fields wait three cycles here. One
     /// register per [`WEIGHT_ADDRESS_GROUP_LANES`] lanes, each near its block RAMs (run 17,
     /// seed 2: one register into 65 block-RAM address pins, 10.58 ns).
     weight_address_replica: Vec<DFF<Bits<16>>>,
-    r1_acc: DFF<Bit>,
-    r1_fire: DFF<Bit>,
-    r1_init: DFF<Bit>,
-    r1_shift: DFF<Bits<5>>,
-    r1_value: DFF<Bits<16>>,
-    r1_step: DFF<Bits<5>>,
-    r1_read_address: DFF<Bits<16>>,
-    r1_write_address: DFF<Bits<16>>,
-    r1_last_group: DFF<Bit>,
-    r2_acc: DFF<Bit>,
-    r2_fire: DFF<Bit>,
-    r2_init: DFF<Bit>,
-    r2_shift: DFF<Bits<5>>,
-    r2_value: DFF<Bits<16>>,
-    r2_step: DFF<Bits<5>>,
-    r2_read_address: DFF<Bits<16>>,
-    r2_write_address: DFF<Bits<16>>,
-    r2_last_group: DFF<Bit>,
-    r3_acc: DFF<Bit>,
-    r3_fire: DFF<Bit>,
-    r3_init: DFF<Bit>,
-    r3_shift: DFF<Bits<5>>,
-    r3_value: DFF<Bits<16>>,
-    r3_step: DFF<Bits<5>>,
-    r3_read_address: DFF<Bits<16>>,
-    r3_write_address: DFF<Bits<16>>,
-    r3_last_group: DFF<Bit>,
+    weight_read: Vec<DFF<LaneOperation>>,
+    read_address_delay: Vec<DFF<Bits<16>>>,
+    write_address_delay: Vec<DFF<Bits<16>>>,
+    /// The operation in the lanes' stage 1 (`lane_op_early`: the one a cycle behind, for the
+    /// group copies) and its addresses.
+    lane_op: Signal<Local, LaneOperation>,
+    lane_op_early: Signal<Local, LaneOperation>,
+    lane_read_address: Signal<Local, Bits<16>>,
+    lane_write_address: Signal<Local, Bits<16>>,
+    /// Adjacent forwarding: next cycle's lanes' read and stage-2 write are of one word
+    /// (`lane_address_match`); the group copies compare the same a cycle earlier.
+    lane_address_match: Signal<Local, Bit>,
+    group_address_match: Signal<Local, Bit>,
     s2_last_group: DFF<Bit>,
     s3_last_group: DFF<Bit>,
     s2_acc: DFF<Bit>,
@@ -341,6 +322,7 @@ pub struct DenseLayer {
     lane_chunk: Vec<Constant<Bits<16>>>,
     lane_in_chunk: Vec<Constant<Bits<32>>>,
     _lanes: usize,
+    _weight_read_cycles: usize,
     _chunks: usize,
     _chunked: usize,
     _unchunked: usize,
@@ -524,42 +506,24 @@ impl DenseLayer {
             lowest_index: Default::default(),
             weight_address: Default::default(),
             lowest_value: Default::default(),
-            s1_acc: Default::default(),
-            s1_fire: Default::default(),
-            s1_init: Default::default(),
-            s1_shift: Default::default(),
-            s1_value: Default::default(),
-            s1_step: Default::default(),
+            s1: Default::default(),
             s1_read_address: Default::default(),
+            weight_read: (0..WEIGHT_READ_CYCLES)
+                .map(|_| Default::default())
+                .collect(),
+            read_address_delay: (0..WEIGHT_READ_CYCLES)
+                .map(|_| Default::default())
+                .collect(),
+            write_address_delay: (0..WEIGHT_READ_CYCLES)
+                .map(|_| Default::default())
+                .collect(),
+            lane_op: Default::default(),
+            lane_op_early: Default::default(),
+            lane_read_address: Default::default(),
+            lane_write_address: Default::default(),
+            lane_address_match: Default::default(),
+            group_address_match: Default::default(),
             s1_write_address: Default::default(),
-            s1_last_group: Default::default(),
-            r1_acc: Default::default(),
-            r1_fire: Default::default(),
-            r1_init: Default::default(),
-            r1_shift: Default::default(),
-            r1_value: Default::default(),
-            r1_step: Default::default(),
-            r1_read_address: Default::default(),
-            r1_write_address: Default::default(),
-            r1_last_group: Default::default(),
-            r2_acc: Default::default(),
-            r2_fire: Default::default(),
-            r2_init: Default::default(),
-            r2_shift: Default::default(),
-            r2_value: Default::default(),
-            r2_step: Default::default(),
-            r2_read_address: Default::default(),
-            r2_write_address: Default::default(),
-            r2_last_group: Default::default(),
-            r3_acc: Default::default(),
-            r3_fire: Default::default(),
-            r3_init: Default::default(),
-            r3_shift: Default::default(),
-            r3_value: Default::default(),
-            r3_step: Default::default(),
-            r3_read_address: Default::default(),
-            r3_write_address: Default::default(),
-            r3_last_group: Default::default(),
             weight_address_replica: (0..lanes.div_ceil(WEIGHT_ADDRESS_GROUP_LANES))
                 .map(|_| Default::default())
                 .collect(),
@@ -614,6 +578,7 @@ impl DenseLayer {
                 })
                 .collect(),
             _lanes: lanes,
+            _weight_read_cycles: WEIGHT_READ_CYCLES,
             _chunks: chunks,
             _chunked: chunked,
             _unchunked: 1 - chunked,
@@ -666,42 +631,9 @@ impl Logic for DenseLayer {
             selected,
             selected_step,
             selected_base,
-            s1_acc,
-            s1_fire,
-            s1_init,
-            s1_shift,
-            s1_value,
-            s1_step,
+            s1,
             s1_read_address,
             s1_write_address,
-            s1_last_group,
-            r1_acc,
-            r1_fire,
-            r1_init,
-            r1_shift,
-            r1_value,
-            r1_step,
-            r1_read_address,
-            r1_write_address,
-            r1_last_group,
-            r2_acc,
-            r2_fire,
-            r2_init,
-            r2_shift,
-            r2_value,
-            r2_step,
-            r2_read_address,
-            r2_write_address,
-            r2_last_group,
-            r3_acc,
-            r3_fire,
-            r3_init,
-            r3_shift,
-            r3_value,
-            r3_step,
-            r3_read_address,
-            r3_write_address,
-            r3_last_group,
             s2_last_group,
             s3_last_group,
             s2_acc,
@@ -749,21 +681,21 @@ impl Logic for DenseLayer {
         }
         self.busy.next = self.fire_issue.val() | self.acc_issue.val();
         self.event_ready.next = false;
-        self.s1_acc.d.next = self.acc_issue.val();
-        self.s1_fire.d.next = false;
-        self.s1_init.d.next = false;
-        self.s1_shift.d.next = 0.into();
-        self.s1_value.d.next = 0.into();
+        self.s1.d.next.acc = self.acc_issue.val();
+        self.s1.d.next.fire = false;
+        self.s1.d.next.init = false;
+        self.s1.d.next.shift = 0.into();
+        self.s1.d.next.value = 0.into();
         for s in 0..self._sender_steps {
             if self.event_step.val().index() == s {
-                self.s1_shift.d.next = self.sender_shift[s].val();
-                self.s1_value.d.next = self.sender_value[s].val();
+                self.s1.d.next.shift = self.sender_shift[s].val();
+                self.s1.d.next.value = self.sender_value[s].val();
             }
         }
-        self.s1_step.d.next = self.fire_step.q.val();
+        self.s1.d.next.step = self.fire_step.q.val();
         self.s1_read_address.d.next = self.acc_bank_base.val() + self.acc_group.q.val();
         self.s1_write_address.d.next = self.acc_bank_base.val() + self.acc_group.q.val();
-        self.s1_last_group.d.next = self.acc_group.q.val() == self.last_group_index.val();
+        self.s1.d.next.last_group = self.acc_group.q.val() == self.last_group_index.val();
         if self.acc_issue.val() {
             self.acc_group.d.next = self.acc_group.q.val() + 1;
             self.acc_weight_base.d.next = self.acc_weight_base.q.val() + self.inputs.val();
@@ -785,67 +717,63 @@ impl Logic for DenseLayer {
             self.fire_done.d.next = false;
         }
 
-        // The three extra cycles between stage 0 and stage 1.
-        self.r3_acc.d.next = self.r2_acc.q.val();
-        self.r3_fire.d.next = self.r2_fire.q.val();
-        self.r3_init.d.next = self.r2_init.q.val();
-        self.r3_shift.d.next = self.r2_shift.q.val();
-        self.r3_value.d.next = self.r2_value.q.val();
-        self.r3_step.d.next = self.r2_step.q.val();
-        self.r3_read_address.d.next = self.r2_read_address.q.val();
-        self.r3_write_address.d.next = self.r2_write_address.q.val();
-        self.r3_last_group.d.next = self.r2_last_group.q.val();
-        self.r2_acc.d.next = self.r1_acc.q.val();
-        self.r2_fire.d.next = self.r1_fire.q.val();
-        self.r2_init.d.next = self.r1_init.q.val();
-        self.r2_shift.d.next = self.r1_shift.q.val();
-        self.r2_value.d.next = self.r1_value.q.val();
-        self.r2_step.d.next = self.r1_step.q.val();
-        self.r2_read_address.d.next = self.r1_read_address.q.val();
-        self.r2_write_address.d.next = self.r1_write_address.q.val();
-        self.r2_last_group.d.next = self.r1_last_group.q.val();
-        self.r1_acc.d.next = self.s1_acc.q.val();
-        self.r1_fire.d.next = self.s1_fire.q.val();
-        self.r1_init.d.next = self.s1_init.q.val();
-        self.r1_shift.d.next = self.s1_shift.q.val();
-        self.r1_value.d.next = self.s1_value.q.val();
-        self.r1_step.d.next = self.s1_step.q.val();
-        self.r1_read_address.d.next = self.s1_read_address.q.val();
-        self.r1_write_address.d.next = self.s1_write_address.q.val();
-        self.r1_last_group.d.next = self.s1_last_group.q.val();
+        // The weight read's cycles between stage 0 and the lanes' stage 1.
+        for i in 0..self._weight_read_cycles {
+            self.weight_read[i].clock.next = self.clock.val();
+            self.read_address_delay[i].clock.next = self.clock.val();
+            self.write_address_delay[i].clock.next = self.clock.val();
+        }
+        self.weight_read[0].d.next = self.s1.q.val();
+        self.read_address_delay[0].d.next = self.s1_read_address.q.val();
+        self.write_address_delay[0].d.next = self.s1_write_address.q.val();
+        for i in 1..self._weight_read_cycles {
+            self.weight_read[i].d.next = self.weight_read[i - 1].q.val();
+            self.read_address_delay[i].d.next = self.read_address_delay[i - 1].q.val();
+            self.write_address_delay[i].d.next = self.write_address_delay[i - 1].q.val();
+        }
+        for last in (self._weight_read_cycles - 1)..self._weight_read_cycles {
+            self.lane_op.next = self.weight_read[last].q.val();
+            self.lane_op_early.next = self.weight_read[last - 1].q.val();
+            self.lane_read_address.next = self.read_address_delay[last].q.val();
+            self.lane_write_address.next = self.write_address_delay[last].q.val();
+            self.lane_address_match.next =
+                self.read_address_delay[last - 1].q.val() == self.write_address_delay[last].q.val();
+            self.group_address_match.next = self.read_address_delay[last - 2].q.val()
+                == self.write_address_delay[last - 1].q.val();
+        }
 
         // Stage 1 -> 2: the step's threshold and reset.
-        self.s2_acc.d.next = self.r3_acc.q.val();
-        self.s2_fire.d.next = self.r3_fire.q.val();
-        self.s2_init.d.next = self.r3_init.q.val();
-        self.s2_write_address.d.next = self.r3_write_address.q.val();
-        self.s2_last_group.d.next = self.r3_last_group.q.val();
+        self.s2_acc.d.next = self.lane_op.val().acc;
+        self.s2_fire.d.next = self.lane_op.val().fire;
+        self.s2_init.d.next = self.lane_op.val().init;
+        self.s2_write_address.d.next = self.lane_write_address.val();
+        self.s2_last_group.d.next = self.lane_op.val().last_group;
         self.s3_last_group.d.next = self.s2_last_group.q.val();
         self.threshold_next.next = 0.into();
         self.addend_next.next = 0.into();
         for s in 0..self._steps {
-            if self.r3_step.q.val().index() == s {
+            if self.lane_op.val().step.index() == s {
                 self.threshold_next.next = self.threshold[s].val();
                 self.addend_next.next = self.reset_addend[s].val();
             }
         }
-        if self.r3_init.q.val() {
+        if self.lane_op.val().init {
             self.addend_next.next = 0.into();
         }
         // The same, a cycle earlier, for the group copies.
         self.threshold_early.next = 0.into();
         self.addend_early.next = 0.into();
         for s in 0..self._steps {
-            if self.r2_step.q.val().index() == s {
+            if self.lane_op_early.val().step.index() == s {
                 self.threshold_early.next = self.threshold[s].val();
                 self.addend_early.next = self.reset_addend[s].val();
             }
         }
-        if self.r2_init.q.val() {
+        if self.lane_op_early.val().init {
             self.addend_early.next = 0.into();
         }
         for g in 0..self._operand_groups {
-            self.use_product_group_replica[g].d.next = self.r2_acc.q.val();
+            self.use_product_group_replica[g].d.next = self.lane_op_early.val().acc;
             self.threshold_group_replica[g].d.next = self.threshold_early.val();
             self.addend_group_replica[g].d.next = self.addend_early.val();
         }
@@ -914,13 +842,13 @@ impl Logic for DenseLayer {
         }
         for p in 0..self._lanes {
             self.lanes[p].weight_in.next = 0.into();
-            self.lanes[p].spike_shift.next = self.r3_shift.q.val();
-            self.lanes[p].spike_value.next = self.r3_value.q.val();
-            self.lanes[p].state_address.next = self.r3_read_address.q.val();
+            self.lanes[p].spike_shift.next = self.lane_op.val().shift;
+            self.lanes[p].spike_value.next = self.lane_op.val().value;
+            self.lanes[p].state_address.next = self.lane_read_address.val();
             self.use_product_replica[p].clock.next = self.clock.val();
             self.threshold_replica[p].clock.next = self.clock.val();
             self.addend_replica[p].clock.next = self.clock.val();
-            self.use_product_replica[p].d.next = self.r3_acc.q.val();
+            self.use_product_replica[p].d.next = self.lane_op.val().acc;
             self.threshold_replica[p].d.next = self.threshold_next.val();
             self.addend_replica[p].d.next = self.addend_next.val();
             self.lanes[p].use_product.next = self.use_product_replica[p].q.val();
@@ -960,17 +888,14 @@ impl Logic for DenseLayer {
                 self.addend_replica[p].d.next = self.addend_group_replica[p / gl].q.val();
             }
         }
-        // Adjacent forwarding: next cycle's r3 read and s2 write are of one word; the group
-        // copies compare the same a cycle earlier (r1 read, r2 write).
+        // Adjacent forwarding.
         for g in 0..self._forwarding_groups {
             self.address_match_group_replica[g].clock.next = self.clock.val();
-            self.address_match_group_replica[g].d.next =
-                self.r1_read_address.q.val() == self.r2_write_address.q.val();
+            self.address_match_group_replica[g].d.next = self.group_address_match.val();
         }
         for p in 0..self._forwarding_lanes {
             self.address_match_replica[p].clock.next = self.clock.val();
-            self.address_match_replica[p].d.next =
-                self.r2_read_address.q.val() == self.r3_write_address.q.val();
+            self.address_match_replica[p].d.next = self.lane_address_match.val();
             self.lanes[p].address_match.next = self.address_match_replica[p].q.val();
         }
         for gl in self._group_lanes..(self._group_lanes + 1) {
@@ -1056,13 +981,13 @@ impl Logic for DenseLayer {
         if self.fire_active.q.val() {
             match self.fire_state.q.val().index() {
                 0 => {
-                    self.s1_acc.d.next = false;
-                    self.s1_fire.d.next = true;
+                    self.s1.d.next.acc = false;
+                    self.s1.d.next.fire = true;
                     self.s1_read_address.d.next =
                         self.fire_bank_base.val() + self.fire_group.q.val();
                     self.s1_write_address.d.next =
                         self.fire_bank_base.val() + self.fire_group.q.val();
-                    self.s1_last_group.d.next =
+                    self.s1.d.next.last_group =
                         self.fire_group.q.val() == self.last_group_index.val();
                     self.out_group.d.next = self.fire_group.q.val();
                     self.out_step.d.next = self.fire_step.q.val();
@@ -1151,12 +1076,12 @@ impl Logic for DenseLayer {
                 }
                 4 => {
                     // Copy the initial values into the bank that fired.
-                    self.s1_acc.d.next = false;
-                    self.s1_init.d.next = true;
+                    self.s1.d.next.acc = false;
+                    self.s1.d.next.init = true;
                     self.s1_read_address.d.next = self.init_base.val() + self.fire_group.q.val();
                     self.s1_write_address.d.next =
                         self.fire_bank_base.val() + self.fire_group.q.val();
-                    self.s1_last_group.d.next =
+                    self.s1.d.next.last_group =
                         self.fire_group.q.val() == self.last_group_index.val();
                     self.fire_group.d.next = self.fire_group.q.val() + 1;
                     if self.fire_group.q.val() == self.last_group_index.val() {

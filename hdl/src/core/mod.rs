@@ -22,6 +22,7 @@ pub mod input_encoder;
 pub mod lane;
 pub mod lane_layout;
 pub mod neuron_alu;
+pub mod operation;
 pub mod pixel_conv_layer;
 pub mod signed_product;
 pub mod skid_buffer;

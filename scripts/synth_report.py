@@ -70,8 +70,61 @@ def placed(path):
     return clock["achieved"], pnr
 
 
+def utilisation(pnr):
+    """The cells a nextpnr run used, by kind."""
+    return {
+        k: {"used": v["used"], "available": v["available"]}
+        for k, v in pnr.get("utilization", {}).items()
+        if v["used"] > 0
+    }
+
+
+def stopped():
+    """Seeds scripts/synth stopped at SYNTH_PNR_TIMEOUT (pnr-SEED.rc holds timeout's 124),
+    each with where its log says it stood."""
+    limit = os.environ.get("SYNTH_PNR_TIMEOUT", "")
+    seeds = {}
+    for name in sorted(os.listdir(".")):
+        match = re.fullmatch(r"pnr-(\d+)\.rc", name)
+        if limit and match and open(name).read().strip() == "124":
+            seed = int(match[1])
+            log = open(f"pnr-{seed}.log").read() if os.path.exists(f"pnr-{seed}.log") else ""
+            # The router's progress rows: iterations | arcs rerouted | delta | arcs left | time.
+            rows = re.findall(r"^Info:\s+(\d+) \|[^|]*\|[^|]*\|\s*(\d+)\|[^|]*\|\s*$", log, re.M)
+            if rows:
+                iterations, left = rows[-1]
+                seeds[seed] = (
+                    f"stopped after {limit} s while routing: {left} arcs left "
+                    f"after {iterations} router iterations"
+                )
+            else:
+                seeds[seed] = f"stopped after {limit} s before routing"
+    return seeds
+
+
 runs = sorted(f for f in os.listdir(".") if re.fullmatch(r"pnr-\d+\.json", f))
-if runs:
+stops = stopped()
+if stops:
+    # No Fmax holds for every seed: the headline figures are left out, the routed seeds'
+    # are kept.
+    report["stopped_seeds"] = stops
+    report["fmax_mhz"] = None
+    report["fmax_target_mhz"] = float(freq)
+    report["fmax_met_by_every_seed"] = False
+    report["fmax_by_seed"] = {s: None for s in sorted(stops)}
+    report["pnr_args"] = os.environ.get("SYNTH_PNR_ARGS", "")
+    report["yosys_args"] = os.environ.get("SYNTH_YOSYS_ARGS", "")
+if runs and stops:
+    results = {int(f[4:-5]): placed(f) for f in runs}
+    report["fmax_by_seed"] = {
+        s: (round(results[s][0], 2) if s in results else None)
+        for s in sorted(set(results) | set(stops))
+    }
+    report["fmax_best_mhz"] = round(max(r[0] for r in results.values()), 2)
+    report["fmax_slowest_routed_mhz"] = round(min(r[0] for r in results.values()), 2)
+    pnr = results[min(results, key=lambda s: results[s][0])][1]
+    report["placed"] = utilisation(pnr)
+elif runs:
     results = {int(f[4:-5]): placed(f) for f in runs}
     # The headline is the slowest seed: what every placement tried reaches (a user who
     # places the design again gets one of these, not necessarily the best).
@@ -87,11 +140,7 @@ if runs:
     report["pnr_args"] = os.environ.get("SYNTH_PNR_ARGS", "")
     # Options the run added to yosys's synth_ command (SYNTH_YOSYS_ARGS).
     report["yosys_args"] = os.environ.get("SYNTH_YOSYS_ARGS", "")
-    report["placed"] = {
-        k: {"used": v["used"], "available": v["available"]}
-        for k, v in pnr.get("utilization", {}).items()
-        if v["used"] > 0
-    }
+    report["placed"] = utilisation(pnr)
 
 verify = json.load(open("verify.json"))
 if verify["mismatches"] != 0:
@@ -101,7 +150,7 @@ report["cycles_per_image"] = round(cycles, 1)
 report["bound_cycles_per_image"] = round(verify["bound_cycles_per_image"], 1)
 report["latency_cycles"] = verify["latency_cycles"]
 report["images_verified"] = verify["images"]
-if "fmax_mhz" in report:
+if report.get("fmax_mhz") is not None:
     hz = report["fmax_mhz"] * 1e6
     report["images_per_second"] = round(hz / cycles)
     report["latency_us"] = round(verify["latency_cycles"] / hz * 1e6, 2)

@@ -55,7 +55,8 @@ impl Board {
 }
 
 /// The boards with an open flow: iCEBreaker (iCE40 UP5K, FT2232H) with the digits network (one
-/// lane in its first layer: the device's logic leaves no room for more) on its PLL's 24 MHz at
+/// lane per layer: the device's logic leaves no room for more, and the first layer's one lane
+/// bounds the image interval, so a second output lane gained no cycle) on its PLL's 24 MHz at
 /// 3 Mbaud (8 clocks a bit);
 /// ULX3S (ECP5-85F, FT231X) with the MNIST MLP on its PLL's 100 MHz at the FT231X's 3 Mbaud
 /// (33 clocks a bit, 1.0% fast, see docs/boards.md), or
@@ -71,7 +72,7 @@ pub const BOARDS: [Board; 4] = [
         baud: 3_000_000,
         leds_active_low: true,
         model: "models/digits-mlp.fsnn",
-        lanes: &[1, 2],
+        lanes: &[1, 1],
         constraints: "constraints/icebreaker.pcf",
         top: TopKind::Icebreaker,
     },

@@ -301,6 +301,10 @@ pub struct ConvLayer {
     /// stage-1 field and the fire counters, and its route to the iterator's take was 5.4 ns of
     /// run 20's seed 2 (`fire_issue` -> `accept_ready`, 10.40 ns).
     fire_issue_replica: DFF<Bit>,
+    /// And again for the iterator's take of the next sender row alone: with one copy for the
+    /// issue, the take and the iterator's counters, run 21's seed 1 failed on its 5.0 ns route
+    /// to `a_take` (`fire_issue_replica` -> `a_take` -> `it_address`, 10.05 ns).
+    fire_issue_take_replica: DFF<Bit>,
     fire_active_next: Signal<Local, Bit>,
     fire_phase_next: Signal<Local, Bits<2>>,
     fire_previous_next: Signal<Local, Bit>,
@@ -736,6 +740,7 @@ impl ConvLayer {
             fire_bank_base: Default::default(),
             fire_issue: Default::default(),
             fire_issue_replica: Default::default(),
+            fire_issue_take_replica: Default::default(),
             fire_active_next: Default::default(),
             fire_phase_next: Default::default(),
             fire_previous_next: Default::default(),
@@ -909,6 +914,7 @@ impl Logic for ConvLayer {
             s3_last_group,
             fire_issue,
             fire_issue_replica,
+            fire_issue_take_replica,
             fire_active,
             fire_phase,
             fire_step,
@@ -1021,8 +1027,10 @@ impl Logic for ConvLayer {
                 }
             }
         }
+        // (`it_issue & it_last`, the issue taken from its own copy of fire_issue.)
         self.a_take.next = self.row_valid.val()
-            & (!self.it_valid.q.val() | (self.it_issue.val() & self.it_last.q.val()));
+            & (!self.it_valid.q.val()
+                | (!self.fire_issue_take_replica.q.val() & self.it_last.q.val()));
         self.sender_start.next = self.row_word.val() & self.start_mask.val();
         self.sender_count.next =
             (self.row_word.val() >> self.count_shift.val()) & self.count_mask.val();
@@ -1704,6 +1712,7 @@ impl Logic for ConvLayer {
                 & !(self.single_group.val() & self.fire_previous_next.val()))
                 | (self.fire_phase_next.val() == 1));
         self.fire_issue_replica.d.next = self.fire_issue.d.val();
+        self.fire_issue_take_replica.d.next = self.fire_issue.d.val();
         // The windows' candidates after this step: those that spiked, if any did.
         if self.s3_fire.q.val() {
             for sl in self._slots..(self._slots + 1) {

@@ -104,43 +104,38 @@ def stopped():
 
 runs = sorted(f for f in os.listdir(".") if re.fullmatch(r"pnr-\d+\.json", f))
 stops = stopped()
-if stops:
-    # No Fmax holds for every seed: the headline figures are left out, the routed seeds'
-    # are kept.
-    report["stopped_seeds"] = stops
-    report["fmax_mhz"] = None
-    report["fmax_target_mhz"] = float(freq)
-    report["fmax_met_by_every_seed"] = False
-    report["fmax_by_seed"] = {s: None for s in sorted(stops)}
-    report["pnr_args"] = os.environ.get("SYNTH_PNR_ARGS", "")
-    report["yosys_args"] = os.environ.get("SYNTH_YOSYS_ARGS", "")
-if runs and stops:
+if runs or stops:
     results = {int(f[4:-5]): placed(f) for f in runs}
+    if stops:
+        # No Fmax holds for every seed: the headline figures are left out, the routed seeds'
+        # are kept.
+        report["stopped_seeds"] = stops
+        report["fmax_mhz"] = None
+    # The headline is the slowest seed: what every placement tried reaches (a user who
+    # places the design again gets one of these, not necessarily the best).
+    seed = min(results, key=lambda s: results[s][0]) if results else None
+    if seed is not None and not stops:
+        report["fmax_mhz"] = round(results[seed][0], 2)
     report["fmax_by_seed"] = {
         s: (round(results[s][0], 2) if s in results else None)
         for s in sorted(set(results) | set(stops))
     }
-    report["fmax_best_mhz"] = round(max(r[0] for r in results.values()), 2)
-    report["fmax_slowest_routed_mhz"] = round(min(r[0] for r in results.values()), 2)
-    pnr = results[min(results, key=lambda s: results[s][0])][1]
-    report["placed"] = utilisation(pnr)
-elif runs:
-    results = {int(f[4:-5]): placed(f) for f in runs}
-    # The headline is the slowest seed: what every placement tried reaches (a user who
-    # places the design again gets one of these, not necessarily the best).
-    seed = min(results, key=lambda s: results[s][0])
-    achieved, pnr = results[seed]
-    report["fmax_mhz"] = round(achieved, 2)
-    report["fmax_by_seed"] = {s: round(r[0], 2) for s, r in sorted(results.items())}
-    report["fmax_best_mhz"] = round(max(r[0] for r in results.values()), 2)
-    report["seed"] = seed
+    if seed is not None:
+        report["fmax_best_mhz"] = round(max(r[0] for r in results.values()), 2)
+        if stops:
+            report["fmax_slowest_routed_mhz"] = round(results[seed][0], 2)
+        else:
+            report["seed"] = seed
     report["fmax_target_mhz"] = float(freq)
-    report["fmax_met_by_every_seed"] = all(r[0] >= float(freq) for r in results.values())
+    report["fmax_met_by_every_seed"] = not stops and all(
+        r[0] >= float(freq) for r in results.values()
+    )
     # Options the run added to nextpnr's defaults (scripts/synth's SYNTH_PNR_ARGS).
     report["pnr_args"] = os.environ.get("SYNTH_PNR_ARGS", "")
     # Options the run added to yosys's synth_ command (SYNTH_YOSYS_ARGS).
     report["yosys_args"] = os.environ.get("SYNTH_YOSYS_ARGS", "")
-    report["placed"] = utilisation(pnr)
+    if seed is not None:
+        report["placed"] = utilisation(results[seed][1])
 
 verify = json.load(open("verify.json"))
 if verify["mismatches"] != 0:

@@ -308,7 +308,6 @@ pub struct ConvLayer {
     fire_active_next: Signal<Local, Bit>,
     fire_phase_next: Signal<Local, Bits<2>>,
     fire_previous_next: Signal<Local, Bit>,
-    room_next: Signal<Local, Bit>,
     // Firing and emission.
     fire_active: DFF<Bit>,
     /// 0: issuing fire steps, 1: re-initialising, 2: draining, then the end marker.
@@ -386,9 +385,11 @@ pub struct ConvLayer {
     tail_select: Vec<DFFWithInit<Bit>>,
     queue_count: DFF<Bits<5>>,
     in_flight: DFF<Bits<5>>,
-    /// The ring has room for one more fire step (registered: from the previous cycle's
-    /// counts, one short of the depth, since at most one step issues per cycle).
-    room: DFF<Bit>,
+    /// The ring has room for one more fire step: fewer than `QUEUE_DEPTH - 1` steps in flight
+    /// or queued, since at most one issues per cycle. Registered from the counts' next values,
+    /// so it tests this cycle's counts without their adder in front of `fire_issue` (run 21's
+    /// seed 1: `fire_phase` -> `fire_issue_replica`, 10.10 ns).
+    room: DFFWithInit<Bit>,
     room_limit: Constant<Bits<5>>,
     /// The group whose spikes are leaving, in a register of its own (the ring's 8-way
     /// multiplexer feeds only its load, not the lowest-spike carry chains).
@@ -744,7 +745,6 @@ impl ConvLayer {
             fire_active_next: Default::default(),
             fire_phase_next: Default::default(),
             fire_previous_next: Default::default(),
-            room_next: Default::default(),
             fire_active: Default::default(),
             fire_phase: Default::default(),
             fire_step: Default::default(),
@@ -800,7 +800,7 @@ impl ConvLayer {
             tail_select: (0..QUEUE_DEPTH).map(|e| DFFWithInit::new(e == 0)).collect(),
             queue_count: Default::default(),
             in_flight: Default::default(),
-            room: Default::default(),
+            room: DFFWithInit::new(true),
             room_limit: Constant::new(((QUEUE_DEPTH - 1) as u64).into()),
             head_valid: Default::default(),
             head_pending: Default::default(),
@@ -1638,9 +1638,6 @@ impl Logic for ConvLayer {
         if self.pop.val() & !self.push.val() {
             self.queue_count.d.next = self.queue_count.q.val() - 1;
         }
-        self.room_next.next =
-            (self.in_flight.q.val() + self.queue_count.q.val()) < self.room_limit.val();
-        self.room.d.next = self.room_next.val();
         // Fire steps in flight between their issue and their push (two cycles after the
         // capture).
         if self.fire_issue.q.val() & (self.fire_phase.q.val() == 0) & !self.s5_fire.q.val() {
@@ -1649,6 +1646,8 @@ impl Logic for ConvLayer {
         if self.s5_fire.q.val() & !(self.fire_issue.q.val() & (self.fire_phase.q.val() == 0)) {
             self.in_flight.d.next = self.in_flight.q.val() - 1;
         }
+        self.room.d.next =
+            (self.in_flight.d.val() + self.queue_count.d.val()) < self.room_limit.val();
 
         // Fire: one fire step per slot, step by step, group by group (phase 0); then every
         // group's re-initialisation (1); once every spike has left, the end marker (2).
@@ -1706,9 +1705,12 @@ impl Logic for ConvLayer {
         self.fire_phase.d.next = self.fire_phase_next.val();
         self.fire_group_last_replica.d.next = self.fire_group_last.d.val();
         self.fire_previous.d.next = self.fire_previous_next.val();
-        self.fire_issue.d.next = self.fire_active_next.val()
+        // (Firing goes on, or starts: the end of firing, the one other change to
+        // `fire_active`, comes only in phase 2, when no step issues, so the issue need not
+        // wait for its test of the emitter.)
+        self.fire_issue.d.next = (self.fire_active.q.val() | self.end_taken.q.val())
             & (((self.fire_phase_next.val() == 0)
-                & self.room_next.val()
+                & self.room.q.val()
                 & !(self.single_group.val() & self.fire_previous_next.val()))
                 | (self.fire_phase_next.val() == 1));
         self.fire_issue_replica.d.next = self.fire_issue.d.val();

@@ -28,6 +28,7 @@ use crate::board::{Board, TopKind};
 use crate::ecp5_pll::EHXPLLL_PORTS;
 use crate::lock_hold::LockHold;
 use anyhow::{Context, Result, bail, ensure};
+use fs_hdl::core::signed_product::mult18x18d_model;
 use fs_hdl::fpga::Family;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -161,11 +162,14 @@ impl NetlistDevice {
             Family::Ecp5 => {
                 let netlist = read_back_synthesised(board, source, cache)?;
                 check_dp16kd_modes(&netlist)?;
+                check_mult18x18d_modes(&netlist)?;
                 let netlist = netlist
                     .replace("DP16KD #(", "fs_sim_dp16kd #(")
+                    .replace("MULT18X18D #(", "fs_sim_mult18x18d #(")
                     .replace("EHXPLLL #(", "fs_sim_ehxplll #(");
                 let cells = cell_models("ecp5")?;
                 let ram = dp16kd_stand_in();
+                let multiplier = mult18x18d_model("fs_sim_mult18x18d");
                 let pll = ehxplll_stand_in();
                 let chip = chip_around_top(board);
                 fs_hdl::sim::verilator::verilate(
@@ -175,6 +179,7 @@ impl NetlistDevice {
                         ("chip.v", &chip),
                         ("cells_sim.v", &cells),
                         ("fs_sim_dp16kd.v", &ram),
+                        ("fs_sim_mult18x18d.v", &multiplier),
                         ("fs_sim_ehxplll.v", &pll),
                         ("netlist_tb.cpp", TESTBENCH),
                     ],
@@ -304,17 +309,23 @@ pub fn read_back_synthesised(board: &Board, json: &Path, cache: &Path) -> Result
 }
 
 /// The ECP5 block RAM for simulation (yosys ships `DP16KD` as a blackbox): 1,024 words of
-/// 18 bits, ports of 18 bits (address bits 13 to 4, bits 1 and 0 the byte enables) or 9 bits
-/// (address bits 13 to 3, a half of word `address / 2`, the low half at even addresses), the
-/// output unregistered, `NORMAL`, `WRITETHROUGH` or `READBEFOREWRITE`, and the contents of
-/// `INITVAL_00` to `INITVAL_3F` (word `16 i + k` in bits `20 k` to `20 k + 17` of
-/// `INITVAL_i`: how yosys and prjtrellis lay them out). [`check_dp16kd_modes`] refuses a
-/// netlist that uses other modes.
+/// 18 bits, seen by each port as 18 bits (address bits 13 to 4, bits 1 and 0 the byte
+/// enables), 9 bits (bits 13 to 3: a half of word `address / 2`, the low half at even
+/// addresses) or 4, 2 or 1 bits (bits 13 to 2, 1 or 0: the word's 16 data bits, items from
+/// bit 0 up, skipping its 9th bit), or as one 36-bit port (`PDPW16KD` in `DP16KD`'s clothes:
+/// port A writes words `2 w` and `2 w + 1` from `DIA` and `DIB` at bits 13 to 5, bits 3 to 0
+/// the byte enables; port B reads them onto `DOA` and `DOB`); the output unregistered,
+/// `NORMAL`, `WRITETHROUGH` or `READBEFOREWRITE`, and the contents of `INITVAL_00` to
+/// `INITVAL_3F` (word `16 i + k` in bits `20 k` to `20 k + 17` of `INITVAL_i`: how yosys and
+/// prjtrellis lay them out). [`check_dp16kd_modes`] refuses a netlist that uses other modes.
+/// The test `block_ram_stand_in_reads_what_yosys_stored` (boards/tests/netlist.rs) simulates
+/// it against memories yosys maps onto it, width by width.
 pub fn dp16kd_stand_in() -> String {
     let bits = |prefix: &str, n: usize| -> Vec<String> {
         (0..n).rev().map(|i| format!("{prefix}{i}")).collect()
     };
     let mut ports = Vec::new();
+    let mut decls = String::new();
     let mut body = String::new();
     for p in ["A", "B"] {
         let (di, ad, cs, dout) = (
@@ -330,36 +341,80 @@ pub fn dp16kd_stand_in() -> String {
             cs.join(", "),
             dout.join(", ")
         ));
+        let narrow = |width: usize| {
+            format!(
+                r#"
+            end else if (DATA_WIDTH_{p} == {width}) begin
+                if (WE{p}) mem[word_{p}][item_{p}({width}) +: {width}] <= di_{p}[{top}:0];
+                if (!WE{p} || WRITEMODE_{p} == "READBEFOREWRITE")
+                    do_{p} <= {{{pad}'b0, mem[word_{p}][item_{p}({width}) +: {width}]}};
+                else if (WRITEMODE_{p} == "WRITETHROUGH") do_{p} <= {{{pad}'b0, di_{p}[{top}:0]}};"#,
+                top = width - 1,
+                pad = 18 - width,
+            )
+        };
+        // 36 bits: port A writes both words (`DIB` the high one), port B reads them.
+        let wide = if p == "A" {
+            "
+                if (WEA) begin
+                    if (ad_A[0]) mem[low_A][8:0] <= di_A[8:0];
+                    if (ad_A[1]) mem[low_A][17:9] <= di_A[17:9];
+                    if (ad_A[2]) mem[high_A][8:0] <= di_B[8:0];
+                    if (ad_A[3]) mem[high_A][17:9] <= di_B[17:9];
+                end"
+        } else {
+            "
+                {do_B, wide_low} <= {mem[high_B], mem[low_B]};"
+        };
+        decls.push_str(&format!(
+            "    wire [17:0] di_{p} = {{{}}};\n",
+            di.join(", ")
+        ));
         body.push_str(&format!(
             r#"
-    wire [17:0] di_{p} = {{{di}}};
     wire [13:0] ad_{p} = {{{ad}}};
     wire [2:0] cs_{p} = {{{cs}}};
     wire [9:0] word_{p} = ad_{p}[13:4];
     wire [10:0] half_{p} = ad_{p}[13:3];
+    // The two words of a 36-bit access.
+    wire [9:0] low_{p} = {{ad_{p}[13:5], 1'b0}};
+    wire [9:0] high_{p} = {{ad_{p}[13:5], 1'b1}};
+    // A narrow item's first bit in its word: the address's low bits (less those below the
+    // width) count data bits, 0 to 7 and, past the 9th bit, 9 to 16.
+    function [4:0] item_{p}(input integer width);
+        item_{p} = ad_{p}[3:0] - ad_{p}[3:0] % width + ad_{p}[3];
+    endfunction
     reg [17:0] do_{p} = 0;
-    assign {{{dout}}} = do_{p};
+    assign {{{dout}}} = DATA_WIDTH_B == 36 ? {wide_out} : do_{p};
     wire selected_{p} = CE{p} && cs_{p} == decode(CSDECODE_{p});
     always @(posedge CLK{p} or posedge RST{p})
-        if (RST{p}) do_{p} <= 0;
+        if (RST{p}) begin
+            do_{p} <= 0;{wide_reset}
+        end
         else if (selected_{p}) begin
-            if (DATA_WIDTH_{p} == 18) begin
+            if (DATA_WIDTH_{p} == 36) begin{wide}
+            end else if (DATA_WIDTH_{p} == 18) begin
                 if (WE{p} && ad_{p}[0]) mem[word_{p}][8:0] <= di_{p}[8:0];
                 if (WE{p} && ad_{p}[1]) mem[word_{p}][17:9] <= di_{p}[17:9];
                 if (!WE{p} || WRITEMODE_{p} == "READBEFOREWRITE") do_{p} <= mem[word_{p}];
                 else if (WRITEMODE_{p} == "WRITETHROUGH") do_{p} <= di_{p};
-            end else begin
+            end else if (DATA_WIDTH_{p} == 9) begin
                 if (WE{p}) mem[half_{p}[10:1]][half_{p}[0] * 9 +: 9] <= di_{p}[8:0];
                 if (!WE{p} || WRITEMODE_{p} == "READBEFOREWRITE")
                     do_{p} <= {{9'b0, mem[half_{p}[10:1]][half_{p}[0] * 9 +: 9]}};
-                else if (WRITEMODE_{p} == "WRITETHROUGH") do_{p} <= {{9'b0, di_{p}[8:0]}};
+                else if (WRITEMODE_{p} == "WRITETHROUGH") do_{p} <= {{9'b0, di_{p}[8:0]}};{narrow4}{narrow2}{narrow1}
             end
         end
 "#,
-            di = di.join(", "),
             ad = ad.join(", "),
             cs = cs.join(", "),
             dout = dout.join(", "),
+            wide = wide,
+            wide_out = if p == "A" { "wide_low" } else { "do_B" },
+            wide_reset = if p == "B" { "\n            wide_low <= 0;" } else { "" },
+            narrow4 = narrow(4),
+            narrow2 = narrow(2),
+            narrow1 = narrow(1),
         ));
     }
     let mut params = String::new();
@@ -400,6 +455,8 @@ module fs_sim_dp16kd ({ports});
     integer k;
     initial begin
 {init}    end
+{decls}    // The low word of a 36-bit read (the high one is port B's own output).
+    reg [17:0] wide_low = 0;
 {body}
 endmodule
 "#,
@@ -411,10 +468,17 @@ endmodule
 }
 
 /// The block RAM modes [`dp16kd_stand_in`] models; anything else in `netlist` is refused by
-/// name rather than simulated wrongly.
+/// name rather than simulated wrongly. (A 36-bit port is a mode of the whole block: both
+/// ports or neither.)
 fn check_dp16kd_modes(netlist: &str) -> Result<()> {
     let allowed: [(&str, &[&str]); 6] = [
-        ("DATA_WIDTH_", &["32'd18", "32'd9", "18", "9"]),
+        (
+            "DATA_WIDTH_",
+            &[
+                "32'd36", "32'd18", "32'd9", "32'd4", "32'd2", "32'd1", "36", "18", "9", "4", "2",
+                "1",
+            ],
+        ),
         ("REGMODE_", &["\"NOREG\""]),
         ("CSDECODE_", &["\"0b000\""]),
         ("CLKAMUX", &["\"CLKA\""]),
@@ -424,27 +488,66 @@ fn check_dp16kd_modes(netlist: &str) -> Result<()> {
             &["\"NORMAL\"", "\"WRITETHROUGH\"", "\"READBEFOREWRITE\""],
         ),
     ];
+    // The widths of the block whose parameters are being read, port A's and B's.
+    let mut wide = [false; 2];
     for line in netlist.lines().map(str::trim) {
         for (name, values) in allowed {
             if line.starts_with(&format!(".{name}")) {
-                // `.DATA_WIDTH_A(32'd9),`: the parameter, and its value between the parentheses.
-                let (key, value) = line[1..]
-                    .split_once('(')
-                    .map(|(k, v)| (k, v.rsplit_once(')').map_or(v, |(v, _)| v)))
-                    .unwrap_or((line, ""));
+                let (key, value) = parameter(line);
                 ensure!(
                     values.contains(&value),
                     "the netlist has a DP16KD with {key} = {value}: the netlist simulation \
                      models {values:?} only"
                 );
+                if let Some(port) = key.strip_prefix("DATA_WIDTH_") {
+                    wide[usize::from(port == "B")] = value.ends_with("36");
+                }
             }
+        }
+        // `) name (`: the parameters end.
+        if line.starts_with(')') {
+            ensure!(
+                wide[0] == wide[1],
+                "the netlist has a DP16KD with one 36-bit port and one narrower: the netlist \
+                 simulation models 36 bits on both ports only"
+            );
+            wide = [false; 2];
         }
     }
     Ok(())
 }
 
-/// The UART boards' top (`fs_boards::uart_top::UartTop`, module `top`) under the name the
-/// testbench drives.
+/// A parameter line of an instance, `.DATA_WIDTH_A(32'd9),`: the parameter, and its value
+/// between the parentheses.
+fn parameter(line: &str) -> (&str, &str) {
+    let line = line.trim_start_matches('.');
+    line.split_once('(')
+        .map(|(k, v)| (k, v.rsplit_once(')').map_or(v, |(v, _)| v)))
+        .unwrap_or((line, ""))
+}
+
+/// The DSP block modes [`mult18x18d_model`] models (the registers `SignedProduct` turns on,
+/// on `CLK0` or none); any other parameter of a MULT18X18D in `netlist` is refused by name.
+fn check_mult18x18d_modes(netlist: &str) -> Result<()> {
+    let mut in_multiplier = false;
+    for line in netlist.lines().map(str::trim) {
+        if line.starts_with("MULT18X18D #(") {
+            in_multiplier = true;
+        } else if line.starts_with(')') {
+            in_multiplier = false;
+        } else if in_multiplier && line.starts_with('.') {
+            let (key, value) = parameter(line);
+            ensure!(
+                ["REG_INPUTA_CLK", "REG_INPUTB_CLK", "REG_OUTPUT_CLK"].contains(&key)
+                    && ["\"NONE\"", "\"CLK0\""].contains(&value),
+                "the netlist has a MULT18X18D with {key} = {value}: the netlist simulation \
+                 models its input and output registers on CLK0 only"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The synthesised top of an ECP5 board as the testbench's `chip`: its pins as in the pin file.
 fn chip_around_top(board: &Board) -> String {
     let (lock, lock_pin) = match board.top {
@@ -552,7 +655,7 @@ fn for_verilator(netlist: &str) -> Result<String> {
 
 /// Yosys's cell models of `family` (`ice40`, `ecp5`): from `yosys-config --datdir`, or
 /// beside the yosys binary.
-fn cell_models(family: &str) -> Result<String> {
+pub fn cell_models(family: &str) -> Result<String> {
     let mut dirs = Vec::new();
     if let Ok(out) = Command::new("yosys-config").arg("--datdir").output()
         && out.status.success()
@@ -627,12 +730,38 @@ mod tests {
                  .WRITEMODE_B(\"READBEFOREWRITE\")\n  ) ram (\n"
             )
         };
-        assert!(check_dp16kd_modes(&ram("32'd9", "NOREG")).is_ok());
-        assert!(check_dp16kd_modes(&ram("32'd18", "NOREG")).is_ok());
-        let e = check_dp16kd_modes(&ram("32'd4", "NOREG")).unwrap_err();
-        assert!(format!("{e}").contains("DATA_WIDTH_A = 32'd4"), "{e}");
+        for width in ["32'd1", "32'd2", "32'd4", "32'd9", "32'd18"] {
+            assert!(check_dp16kd_modes(&ram(width, "NOREG")).is_ok());
+        }
+        let e = check_dp16kd_modes(&ram("32'd8", "NOREG")).unwrap_err();
+        assert!(format!("{e}").contains("DATA_WIDTH_A = 32'd8"), "{e}");
+        // 36 bits on both ports, or on neither.
+        let e = check_dp16kd_modes(&ram("32'd36", "NOREG")).unwrap_err();
+        assert!(format!("{e}").contains("one 36-bit port"), "{e}");
+        let pair =
+            ram("32'd36", "NOREG").replace(".REGMODE_A", ".DATA_WIDTH_B(32'd36),\n    .REGMODE_A");
+        assert!(check_dp16kd_modes(&pair).is_ok(), "{pair}");
         let e = check_dp16kd_modes(&ram("32'd9", "OUTREG")).unwrap_err();
         assert!(format!("{e}").contains("REGMODE_A = \"OUTREG\""), "{e}");
+    }
+
+    #[test]
+    fn multiplier_modes_the_model_does_not_model_are_refused() {
+        let multiplier = |parameter: &str| {
+            format!(
+                "  MULT18X18D #(\n    .REG_INPUTA_CLK(\"CLK0\"),\n    {parameter}\n  ) dsp (\n    \
+                 .A0(a[0]),\n"
+            )
+        };
+        assert!(check_mult18x18d_modes(&multiplier(".REG_OUTPUT_CLK(\"CLK0\")")).is_ok());
+        assert!(check_mult18x18d_modes(&multiplier(".REG_INPUTB_CLK(\"NONE\")")).is_ok());
+        let e = check_mult18x18d_modes(&multiplier(".REG_PIPELINE_CLK(\"CLK0\")")).unwrap_err();
+        assert!(
+            format!("{e}").contains("REG_PIPELINE_CLK = \"CLK0\""),
+            "{e}"
+        );
+        let e = check_mult18x18d_modes(&multiplier(".REG_OUTPUT_CLK(\"CLK1\")")).unwrap_err();
+        assert!(format!("{e}").contains("REG_OUTPUT_CLK = \"CLK1\""), "{e}");
     }
 
     #[test]

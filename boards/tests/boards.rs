@@ -3,6 +3,7 @@
 mod alchitry_cu;
 mod icebreaker;
 mod lock_hold;
+mod netlist;
 mod pipe_bridge;
 mod uart_top;
 mod ulx3s;

@@ -9,6 +9,19 @@ use std::process::Command;
 /// Synthesises `verilog` (module `top`) for `part` and returns the number of cells of each
 /// type.
 pub fn cell_counts(verilog: &str, part: Part) -> anyhow::Result<BTreeMap<String, usize>> {
+    let stat = synthesise(verilog, part, "tee -o out.txt stat")?;
+    Ok(parse_stat(&stat))
+}
+
+/// Synthesises `verilog` (module `top`) for `part` and returns the netlist as Verilog (module
+/// `top` of the family's cells, without attributes).
+pub fn netlist(verilog: &str, part: Part) -> anyhow::Result<String> {
+    synthesise(verilog, part, "write_verilog -noattr out.txt")
+}
+
+/// Runs yosys's synthesis for `part` on `verilog`, then `output` (a command that writes
+/// `out.txt`), and returns what it wrote.
+fn synthesise(verilog: &str, part: Part, output: &str) -> anyhow::Result<String> {
     let dir = std::env::temp_dir().join(format!(
         "fs-synth-{}-{}-{}",
         std::process::id(),
@@ -17,15 +30,12 @@ pub fn cell_counts(verilog: &str, part: Part) -> anyhow::Result<BTreeMap<String,
     ));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("top.v"), verilog)?;
-    let output = Command::new("yosys")
+    let result = Command::new("yosys")
         .current_dir(&dir)
         .args([
             "-q",
             "-p",
-            &format!(
-                "read_verilog top.v; {}; tee -o stat.txt stat",
-                part.synth_command()
-            ),
+            &format!("read_verilog top.v; {}; {output}", part.synth_command()),
         ])
         .output()
         .map_err(|e| match e.kind() {
@@ -33,17 +43,18 @@ pub fn cell_counts(verilog: &str, part: Part) -> anyhow::Result<BTreeMap<String,
                 anyhow::anyhow!("yosys is not installed: apt-get install yosys")
             }
             _ => e.into(),
-        })?;
-    let stat = std::fs::read_to_string(dir.join("stat.txt"));
+        });
+    let written = std::fs::read_to_string(dir.join("out.txt"));
     std::fs::remove_dir_all(&dir).ok();
-    if !output.status.success() {
+    let result = result?;
+    if !result.status.success() {
         bail!(
             "yosys failed ({}):\n{}",
             part.device,
-            String::from_utf8_lossy(&output.stderr)
+            String::from_utf8_lossy(&result.stderr)
         );
     }
-    Ok(parse_stat(&stat.context("yosys wrote no statistics")?))
+    written.with_context(|| format!("yosys wrote nothing for `{output}`"))
 }
 
 static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);

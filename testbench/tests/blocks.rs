@@ -415,45 +415,6 @@ fn dense_layer_verilog_agrees() {
     }
 }
 
-/// A MULT18X18D as its parameters and ports are documented (operand and product registers
-/// on `CLK0` when asked for, 18 x 18 signed or unsigned), which yosys ships only as a
-/// blackbox: enough to check how [`SignedProduct`](fs_hdl::core::signed_product) wires one.
-fn mult18x18d_model() -> String {
-    let bus = |name: &str, n: usize| {
-        (0..n)
-            .rev()
-            .map(|i| format!("{name}{i}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "module MULT18X18D #(parameter REG_INPUTA_CLK = \"NONE\", \
-         parameter REG_INPUTB_CLK = \"NONE\", parameter REG_OUTPUT_CLK = \"NONE\") (\n\
-         input {a}, input {b}, input SIGNEDA, SIGNEDB, SOURCEA, SOURCEB, CLK0, CE0, RST0,\n\
-         output {p});\n\
-         wire [17:0] a = {{{a}}};\n\
-         wire [17:0] b = {{{b}}};\n\
-         reg [17:0] a_register, b_register;\n\
-         reg [35:0] p_register;\n\
-         // Zero after time 0's processes have started (as the chip's global reset leaves\n\
-         // them), so that an `always @(*)` reading the product sees the change.\n\
-         initial #0 begin a_register = 0; b_register = 0; p_register = 0; end\n\
-         wire [17:0] a_in = REG_INPUTA_CLK == \"CLK0\" ? a_register : a;\n\
-         wire [17:0] b_in = REG_INPUTB_CLK == \"CLK0\" ? b_register : b;\n\
-         wire [35:0] a_wide = SIGNEDA ? {{{{18{{a_in[17]}}}}, a_in}} : {{18'b0, a_in}};\n\
-         wire [35:0] b_wide = SIGNEDB ? {{{{18{{b_in[17]}}}}, b_in}} : {{18'b0, b_in}};\n\
-         wire [35:0] m = a_wide * b_wide;\n\
-         always @(posedge CLK0) if (CE0 && !RST0) begin\n\
-         a_register <= a; b_register <= b; p_register <= m;\n\
-         end\n\
-         assign {{{p}}} = REG_OUTPUT_CLK == \"CLK0\" ? p_register : m;\n\
-         endmodule\n",
-        a = bus("A", 18),
-        b = bus("B", 18),
-        p = bus("P", 36),
-    )
-}
-
 /// The multiplier with its registers: the plain Verilog that simulators get, and the ECP5
 /// DSP instance that synthesis gets (`SYNTHESIS` defined, the DSP block modelled), both
 /// against RustHDL on operands at the edges; and yosys puts the instance's registers nowhere
@@ -503,7 +464,10 @@ fn signed_product_verilog_agrees_with_and_without_the_dsp_instance() {
     fs_hdl::sim::checked(&mut dsp).unwrap();
     let verilog = rust_hdl::prelude::generate_verilog(&dsp);
     assert!(verilog.contains("MULT18X18D"), "no DSP instance");
-    let synthesised = format!("`define SYNTHESIS\n{verilog}\n{}", mult18x18d_model());
+    let synthesised = format!(
+        "`define SYNTHESIS\n{verilog}\n{}",
+        fs_hdl::core::signed_product::mult18x18d_model("MULT18X18D")
+    );
     let seen = fs_testbench::simulate_verilog(&synthesised, &inputs, &outputs, &vectors)
         .unwrap_or_else(|e| panic!("{e:#}"));
     for (k, (cycle, seen)) in trace.cycles.iter().zip(&seen).enumerate() {

@@ -132,6 +132,56 @@ impl Logic for SignedProduct {
     }
 }
 
+/// A simulation model of the ECP5 MULT18X18D, which yosys ships only as a blackbox, as a
+/// Verilog module named `name`: the modes this block's instance uses, as Lattice documents
+/// them (operand and product registers on `CLK0` when `REG_INPUTA_CLK`, `REG_INPUTB_CLK` or
+/// `REG_OUTPUT_CLK` say "CLK0", held by `CE0`, cleared by `RST0`; 18 x 18 bits, each operand
+/// signed when `SIGNEDA` or `SIGNEDB` says so) and the ports it connects. For the
+/// testbench's check of the instance and the netlist simulation of a synthesised top.
+pub fn mult18x18d_model(name: &str) -> String {
+    let bus = |port: &str, n: usize| {
+        (0..n)
+            .rev()
+            .map(|i| format!("{port}{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "module {name} #(parameter REG_INPUTA_CLK = \"NONE\", \
+         parameter REG_INPUTB_CLK = \"NONE\", parameter REG_OUTPUT_CLK = \"NONE\") (\n\
+         input {a}, input {b}, input SIGNEDA, SIGNEDB, SOURCEA, SOURCEB, CLK0, CE0, RST0,\n\
+         output {p});\n\
+         wire [17:0] a = {{{a}}};\n\
+         wire [17:0] b = {{{b}}};\n\
+         reg [17:0] a_register, b_register;\n\
+         reg [35:0] p_register;\n\
+         // Zero as the chip's global reset leaves them; for iverilog after time 0's processes\n\
+         // have started, so that an `always @(*)` reading the product sees the change\n\
+         // (Verilator runs no delays).\n\
+         initial begin\n\
+         `ifndef VERILATOR\n\
+         #0;\n\
+         `endif\n\
+         a_register = 0; b_register = 0; p_register = 0;\n\
+         end\n\
+         wire [17:0] a_in = REG_INPUTA_CLK == \"CLK0\" ? a_register : a;\n\
+         wire [17:0] b_in = REG_INPUTB_CLK == \"CLK0\" ? b_register : b;\n\
+         wire [35:0] a_wide = SIGNEDA ? {{{{18{{a_in[17]}}}}, a_in}} : {{18'b0, a_in}};\n\
+         wire [35:0] b_wide = SIGNEDB ? {{{{18{{b_in[17]}}}}, b_in}} : {{18'b0, b_in}};\n\
+         wire [35:0] m = a_wide * b_wide;\n\
+         always @(posedge CLK0) if (RST0) begin\n\
+         a_register <= 0; b_register <= 0; p_register <= 0;\n\
+         end else if (CE0) begin\n\
+         a_register <= a; b_register <= b; p_register <= m;\n\
+         end\n\
+         assign {{{p}}} = REG_OUTPUT_CLK == \"CLK0\" ? p_register : m;\n\
+         endmodule\n",
+        a = bus("A", 18),
+        b = bus("B", 18),
+        p = bus("P", 36),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

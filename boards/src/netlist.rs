@@ -160,13 +160,7 @@ impl NetlistDevice {
                 )?
             }
             Family::Ecp5 => {
-                let netlist = read_back_synthesised(board, source, cache)?;
-                check_dp16kd_modes(&netlist)?;
-                check_mult18x18d_modes(&netlist)?;
-                let netlist = netlist
-                    .replace("DP16KD #(", "fs_sim_dp16kd #(")
-                    .replace("MULT18X18D #(", "fs_sim_mult18x18d #(")
-                    .replace("EHXPLLL #(", "fs_sim_ehxplll #(");
+                let netlist = on_stand_ins(&read_back_synthesised(board, source, cache)?)?;
                 let cells = cell_models("ecp5")?;
                 let ram = dp16kd_stand_in();
                 let multiplier = mult18x18d_model("fs_sim_mult18x18d");
@@ -306,6 +300,18 @@ pub fn read_back_synthesised(board: &Board, json: &Path, cache: &Path) -> Result
         );
         Ok(verilog)
     })
+}
+
+/// An ECP5 netlist with its blackbox cells (block RAM, DSP blocks, PLL) on the stand-ins
+/// ([`dp16kd_stand_in`], [`mult18x18d_model`], [`ehxplll_stand_in`]), once the modes it uses
+/// are ones they model.
+pub fn on_stand_ins(netlist: &str) -> Result<String> {
+    check_dp16kd_modes(netlist)?;
+    check_mult18x18d_modes(netlist)?;
+    Ok(netlist
+        .replace("DP16KD #(", "fs_sim_dp16kd #(")
+        .replace("MULT18X18D #(", "fs_sim_mult18x18d #(")
+        .replace("EHXPLLL #(", "fs_sim_ehxplll #("))
 }
 
 /// The ECP5 block RAM for simulation (yosys ships `DP16KD` as a blackbox): 1,024 words of

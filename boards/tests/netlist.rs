@@ -2,7 +2,7 @@
 //! `DP16KD`, simulated as written and as the netlist with the stand-in, must read the same
 //! words, as loaded and after writes, in every width yosys uses.
 
-use fs_boards::netlist::{cell_models, dp16kd_stand_in};
+use fs_boards::netlist::{cell_models, dp16kd_stand_in, on_stand_ins};
 use fs_hdl::fpga::Family;
 use fs_testbench::crosscheck::{Port, simulate_verilog};
 use rand::{Rng, SeedableRng};
@@ -51,11 +51,9 @@ fn block_ram_stand_in_reads_what_yosys_stored() {
             "{width} bits: yosys chose other modes:\n{netlist}"
         );
         let both = format!(
-            "module top(clock, write_enable, write_address, write_data, read_address, expected, seen);
-    input clock, write_enable;
-    input [{a}:0] write_address, read_address;
-    input [{w}:0] write_data;
-    output [{w}:0] expected, seen;
+            "module top(input clock, input write_enable, input [{a}:0] write_address,
+           input [{w}:0] write_data, input [{a}:0] read_address, output [{w}:0] expected,
+           output [{w}:0] seen);
     reference memory(clock, write_enable, write_address, write_data, read_address, expected);
     synthesised netlist(clock, write_enable, write_address, write_data, read_address, seen);
 endmodule
@@ -64,15 +62,13 @@ endmodule
 {}
 {}",
             reference.replace("module top(", "module reference("),
-            netlist
-                .replace("module top(", "module synthesised(")
-                .replace("DP16KD #(", "fs_sim_dp16kd #("),
+            on_stand_ins(&netlist.replace("module top(", "module synthesised("))
+                .expect("modes the stand-in models"),
             dp16kd_stand_in(),
             cell_models("ecp5").expect("yosys's ECP5 cell models"),
             a = address_bits - 1,
             w = width - 1,
         );
-        // (The crosscheck's testbench drives `clock` when `module top(` lists it by name.)
         // Every word as loaded; writes and reads at random; every word again.
         let mut vectors = Vec::new();
         let any = |rng: &mut ChaCha8Rng| rng.gen_range(0..words as u64);

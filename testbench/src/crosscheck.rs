@@ -244,17 +244,23 @@ fn settle<U: Block>(uut: &mut U, cycle: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Verilog testbench: reads one packed hex line per cycle from `inputs.hex`, each port in
-/// a slot of whole hex digits (first port leftmost), and writes one line of hex outputs per cycle
-/// to `outputs.hex`.
-/// Whether module `top` has a `clock` port (combinational blocks have none).
+/// Whether module `top` has a `clock` port (combinational blocks have none): named in its
+/// port list (`module top(clock, a)`, as RustHDL writes it) or declared there
+/// (`module top(input clock, input a)`).
 fn has_clock(verilog: &str) -> bool {
     verilog
         .split_once("module top(")
         .and_then(|(_, rest)| rest.split_once(')'))
-        .is_some_and(|(ports, _)| ports.split(',').any(|p| p.trim() == "clock"))
+        .is_some_and(|(ports, _)| {
+            ports
+                .split(',')
+                .any(|p| p.split_whitespace().last() == Some("clock"))
+        })
 }
 
+/// The Verilog testbench: reads one packed hex line per cycle from `inputs.hex`, each port in
+/// a slot of whole hex digits (first port leftmost), and writes one line of hex outputs per cycle
+/// to `outputs.hex`.
 fn testbench(inputs: &[Port], outputs: &[Port], cycles: usize, clocked: bool) -> String {
     let packed_bits: usize = inputs.iter().map(|p| 4 * p.hex_digits()).sum();
     let mut decls = String::from("  reg clock = 0;\n  integer cycle, fd;\n");
@@ -475,6 +481,12 @@ mod tests {
         assert!(has_clock("module top(clock,a,y);"));
         assert!(has_clock("module top(a, clock);"));
         assert!(!has_clock("module top(a,clock_enable,y);"));
+        assert!(has_clock(
+            "module top(input clock, input [3:0] a, output y);"
+        ));
+        assert!(!has_clock(
+            "module top(input [3:0] a, input clock_enable, output y);"
+        ));
         let tb = testbench(&[Port::new("a", 1)], &[Port::new("y", 1)], 1, false);
         assert!(!tb.contains(".clock("), "{tb}");
     }

@@ -486,8 +486,9 @@ fn board_facts_carry_what_the_build_script_reads() {
     assert_eq!(first_words, expected);
 }
 
-/// A convolutional model runs in the golden model, but the RTL has no convolution yet: every
-/// command that would build hardware for it refuses, naming the layer.
+/// A convolutional model that the golden model runs but the RTL cannot (overlapping max
+/// pooling, average pooling before a dense layer): every command that would build hardware for
+/// it refuses, naming the layer and the reason.
 #[test]
 fn hardware_commands_refuse_a_network_the_rtl_cannot_run_by_layer() {
     // A random CNN with overlapping max pooling or average pooling before a dense layer.
